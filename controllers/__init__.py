@@ -1,0 +1,1 @@
+"""Optimisation library: controllers, models and coordinators (no mosaik import)."""

@@ -1,0 +1,75 @@
+"""The controller interface: measurements and forecasts in, set-points for the coming steps out.
+
+Every controller (the rule-based baseline here, the optimisers later) implements
+:class:`Controller`. The mosaik controller simulator calls :meth:`Controller.plan`
+at each controller step and feeds the plan's steps to the grid one by one.
+
+Set-point conventions (see ``networks.params``): ``{MG}_mt`` generation (MW),
+``{MG}_ess`` storage power with charging > 0, ``{MG}_wind`` and ``PV_*`` upper caps on
+the available renewable power (curtailment), all per plan step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """State of the grid at ``time_s`` as measured by the grid simulator."""
+
+    time_s: int
+    soc_mwh: Mapping[str, float]
+    switch_closed: Mapping[int, bool] = field(default_factory=dict)
+    mt_p_mw: Mapping[str, float] = field(default_factory=dict)  # last applied turbine output
+
+
+@dataclass(frozen=True)
+class Forecasts:
+    """Forecasts issued at ``time_s`` for the coming horizon, one value per ``step_h``."""
+
+    time_s: int
+    step_h: float
+    p_mw: Mapping[str, np.ndarray]  # unit -> available wind/PV or load demand
+    scenarios_mw: Mapping[str, np.ndarray] = field(default_factory=dict)  # wind unit -> S x n
+    scenario_prob: Mapping[str, np.ndarray] = field(default_factory=dict)  # wind unit -> S
+
+    @property
+    def n_steps(self) -> int:
+        return min(len(v) for v in self.p_mw.values())
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Set-points for consecutive steps of ``step_h`` from ``time_s`` on."""
+
+    time_s: int
+    step_h: float
+    setpoints_mw: Mapping[str, np.ndarray]
+    switch_closed: Mapping[int, np.ndarray] | None = None  # IEEE branch -> closed per step; None: keep
+    info: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def n_steps(self) -> int:
+        return min(len(v) for v in self.setpoints_mw.values())
+
+    def at(self, k: int) -> dict[str, float]:
+        """Set-points of step ``k`` (the last step is held beyond the plan's end)."""
+        k = min(k, self.n_steps - 1)
+        return {unit: float(values[k]) for unit, values in self.setpoints_mw.items()}
+
+    def switches_at(self, k: int) -> dict[int, bool] | None:
+        """Switch states of step ``k``, or None when the plan keeps the topology."""
+        if self.switch_closed is None:
+            return None
+        return {b: bool(v[min(k, len(v) - 1)]) for b, v in self.switch_closed.items()}
+
+
+class Controller(Protocol):
+    """Anything that turns measurements and forecasts into a plan."""
+
+    def plan(self, meas: Measurements, fc: Forecasts) -> Plan: ...

@@ -1,0 +1,1 @@
+"""Network builders (pandapower) and their parameter data."""

@@ -1,0 +1,195 @@
+"""Parameter data of the network, its microgrids and prices, read from ``networks/data``.
+
+Every quantity carries its unit in its name. Sign conventions, used everywhere:
+
+* ``p_mw`` of a generator (``sgen``) is generation (> 0 injects into the grid);
+* ``p_mw`` of a load is consumption; ``p_mw`` of a storage is charging (> 0 charges),
+  as in pandapower's element conventions;
+* a microgrid's exchange ``p_exchange_mw`` is its import from the distribution network
+  through its PCC (> 0: the microgrid buys, < 0: it sells).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import pandas as pd
+
+DATA_DIR = Path(__file__).parent / "data"
+
+
+class ParameterError(ValueError):
+    """A parameter value that is impossible; ``field`` names it, ``fix`` says what is valid."""
+
+    def __init__(self, field: str, message: str, fix: str) -> None:
+        super().__init__(f"{field}: {message}. Fix: {fix}")
+        self.field = field
+        self.message = message
+        self.fix = fix
+
+
+@dataclass(frozen=True)
+class MicrogridParams:
+    """One wind-storage microgrid behind its point of common coupling (PCC)."""
+
+    name: str
+    bus_ieee: int
+    pcc_r_ohm: float
+    pcc_x_ohm: float
+    pcc_max_i_ka: float
+    pcc_p_max_mw: float
+    grid_buy_max_mw: float
+    grid_sell_max_mw: float
+    mt_p_min_mw: float
+    mt_p_max_mw: float
+    mt_ramp_mw_per_h: float
+    mt_cost_cny_per_mwh: float
+    mt_pf: float
+    ess_p_ch_max_mw: float
+    ess_p_dis_max_mw: float
+    ess_e_min_mwh: float
+    ess_e_max_mwh: float
+    ess_e_init_mwh: float
+    ess_eta_ch: float
+    ess_eta_dis: float
+    ess_deg_cost_cny_per_mwh: float
+    wind_p_rated_mw: float
+    wind_pf: float
+    load_p_peak_mw: float
+    load_pf: float
+
+    def validate(self) -> None:
+        """Raise :class:`ParameterError` on the first impossible value."""
+        nonneg = [f.name for f in fields(self) if f.type == "float" and f.name != "mt_pf"]
+        for name in nonneg:
+            if getattr(self, name) < 0:
+                raise ParameterError(name, f"is {getattr(self, name)} (negative)", "use a value >= 0")
+        for name in ("mt_pf", "wind_pf", "load_pf", "ess_eta_ch", "ess_eta_dis"):
+            value = getattr(self, name)
+            if not 0 < value <= 1:
+                raise ParameterError(name, f"is {value}", "use a value in (0, 1]")
+        if self.mt_p_min_mw > self.mt_p_max_mw:
+            raise ParameterError(
+                "mt_p_min_mw",
+                f"{self.mt_p_min_mw} exceeds mt_p_max_mw {self.mt_p_max_mw}",
+                "make mt_p_min_mw <= mt_p_max_mw",
+            )
+        if not self.ess_e_min_mwh <= self.ess_e_max_mwh:
+            raise ParameterError(
+                "ess_e_min_mwh",
+                f"SOC bounds out of order: ess_e_min_mwh {self.ess_e_min_mwh} > "
+                f"ess_e_max_mwh {self.ess_e_max_mwh}",
+                "make ess_e_min_mwh <= ess_e_init_mwh <= ess_e_max_mwh",
+            )
+        if not self.ess_e_min_mwh <= self.ess_e_init_mwh <= self.ess_e_max_mwh:
+            raise ParameterError(
+                "ess_e_init_mwh",
+                f"{self.ess_e_init_mwh} lies outside [{self.ess_e_min_mwh}, {self.ess_e_max_mwh}]",
+                "make ess_e_min_mwh <= ess_e_init_mwh <= ess_e_max_mwh",
+            )
+
+
+@dataclass(frozen=True)
+class PVParams:
+    """A DSO-level photovoltaic unit."""
+
+    name: str
+    bus_ieee: int
+    p_rated_mw: float
+    pf_min: float
+
+    def validate(self) -> None:
+        if self.p_rated_mw < 0:
+            raise ParameterError("p_rated_mw", f"is {self.p_rated_mw} (negative)", "use a value >= 0")
+        if not 0 < self.pf_min <= 1:
+            raise ParameterError("pf_min", f"is {self.pf_min}", "use a value in (0, 1]")
+
+
+@dataclass(frozen=True)
+class DSOParams:
+    """Operating limits and prices of the distribution system operator."""
+
+    v_min_pu: float
+    v_max_pu: float
+    vm_ext_grid_pu: float
+    loss_cost_cny_per_mwh: float
+    switch_cost_cny_per_action: float
+    switch_budget_per_horizon: int
+    wheeling_fee_cny_per_mwh: float
+    p2p_price_cny_per_mwh: float
+    p2p_max_mw: float
+    substation_p_max_mw: float
+
+    def validate(self) -> None:
+        if not 0 < self.v_min_pu < self.v_max_pu:
+            raise ParameterError(
+                "v_min_pu", f"voltage band [{self.v_min_pu}, {self.v_max_pu}] is empty",
+                "use 0 < v_min_pu < v_max_pu, e.g. 0.9 and 1.1",
+            )
+        for f in fields(self):
+            if f.name != "v_min_pu" and getattr(self, f.name) < 0:
+                raise ParameterError(f.name, f"is {getattr(self, f.name)} (negative)", "use a value >= 0")
+
+
+@dataclass(frozen=True)
+class NetworkData:
+    """Everything the network builder and the controllers need, in one place."""
+
+    branches: pd.DataFrame  # branch_ieee, from_bus_ieee, to_bus_ieee, max_i_ka, is_tie
+    microgrids: tuple[MicrogridParams, ...]
+    pv: tuple[PVParams, ...]
+    dso: DSOParams
+    tariff: pd.DataFrame  # hour, buy_price_cny_per_mwh, sell_price_cny_per_mwh
+
+    def microgrid(self, name: str) -> MicrogridParams:
+        for mg in self.microgrids:
+            if mg.name == name:
+                return mg
+        raise KeyError(name)
+
+
+
+def _typed(cls: type, values: dict) -> object:
+    """Build ``cls`` from a dict, casting each value to the field's declared type."""
+    cast = {"int": int, "float": float, "str": str}
+    return cls(**{f.name: cast[f.type](values[f.name]) for f in fields(cls)})
+
+
+def read_csv_records(path: Path, cls: type) -> list:
+    """Rows of ``path`` as ``cls`` instances, typed per the dataclass fields."""
+    frame = pd.read_csv(path)
+    return [_typed(cls, row) for row in frame.to_dict("records")]
+
+
+def load_network_data(data_dir: Path = DATA_DIR) -> NetworkData:
+    """Read the built-in (or another folder's) parameter files."""
+    dso_rows = read_csv_records(data_dir / "dso.csv", DSOParams)
+    return NetworkData(
+        branches=pd.read_csv(data_dir / "ieee33_branches.csv"),
+        microgrids=tuple(read_csv_records(data_dir / "microgrids.csv", MicrogridParams)),
+        pv=tuple(read_csv_records(data_dir / "pv.csv", PVParams)),
+        dso=dso_rows[0],
+        tariff=pd.read_csv(data_dir / "tariff.csv"),
+    )
+
+
+def with_overrides(params: object, overrides: dict) -> object:
+    """A copy of a parameter dataclass with some fields replaced (types cast, unknown names refused)."""
+    known = {f.name: f.type for f in fields(params)}
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ParameterError(
+            unknown[0], "is not a parameter", f"use one of: {', '.join(sorted(known))}"
+        )
+    cast = {"int": int, "float": float, "str": str}
+    typed = {}
+    for name, value in overrides.items():
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ParameterError(name, f"has value {value!r} of the wrong type", f"give a {known[name]}")
+        try:
+            typed[name] = cast[known[name]](value)
+        except ValueError as err:
+            raise ParameterError(name, f"has value {value!r}", f"give a {known[name]}") from err
+    return dataclasses.replace(params, **typed)

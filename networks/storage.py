@@ -1,0 +1,21 @@
+"""Storage physics shared by the grid simulator and the controllers (charging > 0)."""
+
+from __future__ import annotations
+
+
+def soc_change_mwh(p_mw: float, eta_ch: float, eta_dis: float, dt_h: float) -> float:
+    """Stored energy change over ``dt_h``: eta_ch P_ch dt - P_dis dt / eta_dis."""
+    if p_mw >= 0:
+        return eta_ch * p_mw * dt_h
+    return p_mw * dt_h / eta_dis
+
+
+def feasible_power_mw(p_mw: float, soc_mwh: float, e_min_mwh: float, e_max_mwh: float,
+                      p_ch_max_mw: float, p_dis_max_mw: float, eta_ch: float, eta_dis: float,
+                      dt_h: float) -> float:
+    """``p_mw`` limited so that power and energy bounds hold over the next ``dt_h``."""
+    if p_mw >= 0:
+        headroom_mw = max(0.0, (e_max_mwh - soc_mwh) / (eta_ch * dt_h))
+        return min(p_mw, p_ch_max_mw, headroom_mw)
+    available_mw = max(0.0, (soc_mwh - e_min_mwh) * eta_dis / dt_h)
+    return -min(-p_mw, p_dis_max_mw, available_mw)

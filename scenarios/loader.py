@@ -1,0 +1,662 @@
+"""Validated TOML scenario files: everything a run needs, checked before the run starts.
+
+A scenario file (see ``scenarios/base_day.toml`` for a commented example) looks like::
+
+    name = "base_day"               # run name (default: the file name without .toml)
+    network = "ieee33"              # network; only "ieee33" for now
+    start = 2026-06-01T00:00:00     # wall-clock start (TOML local date-time)
+    duration_h = 24                 # simulated time, hours
+    physical_step_min = 15          # power-flow step, minutes (divides the controller step)
+    controller_step_min = 60        # controller re-planning step, minutes (divides the duration)
+    horizon_h = 24                  # look-ahead of each plan, hours (k x controller step)
+    seed = 20260601                 # seed of all random draws (integer >= 0)
+    controller = "rule_based"       # "rule_based", "centralised" or "admm"
+
+    [profiles]
+    source = "builtin"              # or a CSV path relative to the scenario file
+    wind_sigma_pu = 0.10            # std of the wind forecast error, per unit of rating
+    wind_phi_per_h = 0.85           # 1-hour autocorrelation of that error, in [0, 1)
+    load_sigma_pu = 0.03            # load forecast error, per unit of the forecast
+    load_phi_per_h = 0.90
+    pv_sigma_pu = 0.08              # PV forecast error, per unit of the forecast
+    pv_phi_per_h = 0.80
+    wind_samples = 100              # sampled wind scenarios before reduction
+    wind_scenarios = 10             # scenarios kept after reduction (<= wind_samples)
+
+    [dso]                           # overrides of networks/data/dso.csv columns
+    v_min_pu = 0.92
+
+    [microgrids.MG1]                # overrides of networks/data/microgrids.csv, by microgrid
+    wind_p_rated_mw = 0.9
+
+    [pv.PV_b18]                     # overrides of networks/data/pv.csv, by PV unit
+    p_rated_mw = 0.4
+
+    [[faults]]                      # any number of outages
+    name = "f1"                     # optional (default "fault_<n>")
+    kind = "branch"                 # "branch" (default) or "main_grid"
+    branch = 12                     # IEEE branch 1..37, or instead: buses = [12, 13]
+    start_h = 12.0                  # hours after the scenario start, in [0, duration)
+    repair_h = 2.0                  # hours until repaired, > 0
+
+Every key is optional except a fault's ``start_h`` and ``repair_h``; defaults are the values
+above (without overrides or faults). Durations may be fractional but must come to whole
+seconds. A profile CSV has a ``hour`` column (first 0, strictly increasing, < 24) and any of
+``load_pu``, ``wind_pu``, ``pv_pu`` (missing ones are interpolated from the built-in table),
+plus optional unit columns ``<unit>_pu`` (``MG1_wind_pu``, ``MG1_load_pu``, ``PV_b18_pu``,
+``load_b5_pu`` ...). Any mistake raises :class:`ScenarioError` naming the file, the field and
+the fix.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from networks.params import (
+    DATA_DIR,
+    NetworkData,
+    ParameterError,
+    load_network_data,
+    with_overrides,
+)
+
+CONTROLLERS = ("rule_based", "centralised", "admm")
+NETWORKS = {"ieee33": DATA_DIR}
+FAULT_KINDS = ("branch", "main_grid")
+BUILTIN = "builtin"
+PROFILE_COLUMNS = ("load_pu", "wind_pu", "pv_pu")
+TOP_KEYS = (
+    "name", "network", "start", "duration_h", "physical_step_min", "controller_step_min",
+    "horizon_h", "seed", "controller", "profiles", "dso", "microgrids", "pv", "faults",
+)
+FAULT_KEYS = ("name", "kind", "branch", "buses", "start_h", "repair_h")
+DEFAULT_START = datetime.datetime(2026, 6, 1)
+DEFAULT_SEED = 20260601
+_STEP_CANDIDATES_MIN = (1, 5, 10, 15, 20, 30, 60)
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be run: ``path``, ``field`` (dotted), ``message``, ``fix``."""
+
+    def __init__(self, path: Path | None, field: str, message: str, fix: str) -> None:
+        shown = path if path is not None else "<string>"
+        super().__init__(f"{shown}: field '{field}': {message}. Fix: {fix}")
+        self.path = path
+        self.field = field
+        self.message = message
+        self.fix = fix
+
+
+@dataclass(frozen=True)
+class FaultEvent:
+    """An outage: a branch (IEEE number) or the main grid, from ``start_s`` for ``repair_s``."""
+
+    name: str
+    kind: str
+    branch_ieee: int | None
+    start_s: int
+    repair_s: int
+
+
+@dataclass(frozen=True, eq=False)
+class ProfileSettings:
+    """Daily shapes (``table``) and the forecast-error / scenario settings."""
+
+    source: Path | None
+    table: pd.DataFrame
+    wind_sigma_pu: float = 0.10
+    wind_phi_per_h: float = 0.85
+    load_sigma_pu: float = 0.03
+    load_phi_per_h: float = 0.90
+    pv_sigma_pu: float = 0.08
+    pv_phi_per_h: float = 0.80
+    wind_samples: int = 100
+    wind_scenarios: int = 10
+
+
+@dataclass(frozen=True, eq=False)
+class Scenario:
+    """A validated scenario: timing, network data with overrides, profiles and faults."""
+
+    path: Path | None
+    name: str
+    network: str
+    start: datetime.datetime
+    duration_s: int
+    physical_step_s: int
+    controller_step_s: int
+    horizon_s: int
+    seed: int
+    controller: str
+    data: NetworkData
+    profiles: ProfileSettings
+    faults: tuple[FaultEvent, ...]
+    raw: dict
+
+    @property
+    def n_steps(self) -> int:
+        """Number of physical (power-flow) steps."""
+        return self.duration_s // self.physical_step_s
+
+
+class _Invalid(Exception):
+    """Internal: a bad field, turned into :class:`ScenarioError` once the file is known."""
+
+    def __init__(self, field: str, message: str, fix: str) -> None:
+        super().__init__(field, message, fix)
+        self.field, self.message, self.fix = field, message, fix
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def default_scenario_path() -> Path:
+    """Path of the default 24 h scenario, ``scenarios/base_day.toml``."""
+    return Path(__file__).resolve().with_name("base_day.toml")
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate the scenario file ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(path, "<file>", "does not exist",
+                            "give the path of an existing .toml scenario file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError(path, "<file>", f"cannot be read ({err})",
+                            "give a UTF-8 TOML text file") from None
+    return load_scenario_text(text, path)
+
+
+def load_scenario_text(text: str, path: Path | None = None) -> Scenario:
+    """Validate a scenario given as TOML text; relative CSV paths are taken from ``path.parent``."""
+    path = Path(path) if path is not None else None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(path, "<toml syntax>", str(err),
+                            "correct the TOML at that line (strings need quotes, "
+                            "tables are [name], arrays [a, b])") from None
+    base_dir = path.parent if path is not None else Path.cwd()
+    try:
+        return _build(raw, path, base_dir)
+    except _Invalid as bad:
+        raise ScenarioError(path, bad.field, bad.message, bad.fix) from None
+
+
+# ----------------------------------------------------------------------------- assembly
+
+
+def _build(raw: dict, path: Path | None, base_dir: Path) -> Scenario:
+    _check_keys(raw, TOP_KEYS, "")
+    network = _choice(raw.get("network", "ieee33"), "network", tuple(NETWORKS))
+    duration_s, physical_s, controller_s, horizon_s = _read_timing(raw)
+    data = _read_data(raw, load_network_data(NETWORKS[network]))
+    return Scenario(
+        path=path,
+        name=_read_name(raw, path),
+        network=network,
+        start=_read_start(raw.get("start", DEFAULT_START)),
+        duration_s=duration_s,
+        physical_step_s=physical_s,
+        controller_step_s=controller_s,
+        horizon_s=horizon_s,
+        seed=_read_seed(raw.get("seed", DEFAULT_SEED)),
+        controller=_choice(raw.get("controller", "rule_based"), "controller", CONTROLLERS),
+        data=data,
+        profiles=_read_profiles(raw.get("profiles", {}), base_dir, data, NETWORKS[network]),
+        faults=_read_faults(raw.get("faults", []), duration_s, data),
+        raw=raw,
+    )
+
+
+# ----------------------------------------------------------------------------- typed values
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _check_keys(table: dict, allowed: Iterable[str], where: str, note: str = "") -> None:
+    allowed = sorted(allowed)
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise _Invalid(_join(where, str(unknown[0])), "is not a known key",
+                       f"check the spelling; valid keys: {', '.join(allowed)}{note}")
+
+
+def _table(value: Any, field: str) -> dict:
+    if not isinstance(value, dict):
+        raise _Invalid(field, f"is {value!r}, not a table", f"write it as a [{field}] table")
+    return value
+
+
+def _number(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Invalid(field, f"has value {value!r} of type {type(value).__name__}",
+                       "give a number without quotes")
+    if not math.isfinite(value):
+        raise _Invalid(field, f"is {value}", "give a finite number")
+    return value
+
+
+def _integer(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Invalid(field, f"has value {value!r} of type {type(value).__name__}",
+                       "give a whole number without quotes or decimal point")
+    return value
+
+
+def _string(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(field, f"has value {value!r} of type {type(value).__name__}",
+                       "give a text value in double quotes")
+    return value
+
+
+def _choice(value: Any, field: str, valid: tuple[str, ...]) -> str:
+    value = _string(value, field)
+    if value not in valid:
+        raise _Invalid(field, f"{value!r} is unknown", f"use one of: {', '.join(valid)}")
+    return value
+
+
+def _seconds(value: Any, field: str, unit_s: int) -> int:
+    """A duration in hours (``unit_s`` 3600) or minutes (60) as whole seconds."""
+    number = _number(value, field)
+    seconds = number * unit_s
+    whole = round(seconds)
+    if abs(seconds - whole) > 1e-6:
+        unit = "h" if unit_s == 3600 else "min"
+        example = f", e.g. {whole / unit_s:g}" if whole else ""
+        raise _Invalid(field, f"{number} {unit} is {seconds:g} s, not a whole number of seconds",
+                       f"give a value that comes to whole seconds (a multiple of 1/{unit_s} "
+                       f"{unit}){example}")
+    return int(whole)
+
+
+def _positive_seconds(raw: dict, key: str, default: float, unit_s: int) -> int:
+    seconds = _seconds(raw.get(key, default), key, unit_s)
+    if seconds <= 0:
+        raise _Invalid(key, f"is {raw[key]}, not positive", "give a value > 0")
+    return seconds
+
+
+# ----------------------------------------------------------------------------- top level
+
+
+def _read_name(raw: dict, path: Path | None) -> str:
+    name = _string(raw.get("name", path.stem if path is not None else "scenario"), "name")
+    if not name.strip():
+        raise _Invalid("name", "is empty", 'give a short run name, e.g. "base_day"')
+    return name
+
+
+def _read_start(value: Any) -> datetime.datetime:
+    if not isinstance(value, datetime.datetime):
+        raise _Invalid("start", f"has value {value!r} of type {type(value).__name__}",
+                       "give a TOML date-time without quotes, e.g. 2026-06-01T00:00:00")
+    return value
+
+
+def _read_seed(value: Any) -> int:
+    seed = _integer(value, "seed")
+    if seed < 0:
+        raise _Invalid("seed", f"is {seed} (negative)", "give a whole number >= 0")
+    return seed
+
+
+def _read_timing(raw: dict) -> tuple[int, int, int, int]:
+    """(duration, physical step, controller step, horizon) in seconds, checked for consistency."""
+    duration = _positive_seconds(raw, "duration_h", 24, 3600)
+    physical = _positive_seconds(raw, "physical_step_min", 15, 60)
+    controller = _positive_seconds(raw, "controller_step_min", 60, 60)
+    horizon = _positive_seconds(raw, "horizon_h", 24, 3600)
+    if duration % physical:
+        raise _Invalid("physical_step_min", f"{physical / 60:g} min does not divide the duration "
+                       f"({duration / 3600:g} h)", _divisor_fix(duration, physical))
+    if controller % physical:
+        raise _Invalid("controller_step_min", f"{controller / 60:g} min is not a multiple of the "
+                       f"physical step ({physical / 60:g} min)",
+                       f"use a multiple of {physical / 60:g} min, e.g. {physical * 4 / 60:g}")
+    if duration % controller:
+        raise _Invalid("controller_step_min", f"{controller / 60:g} min does not divide the "
+                       f"duration ({duration / 3600:g} h)", _divisor_fix(duration, controller))
+    if horizon < controller or horizon % controller:
+        raise _Invalid("horizon_h", f"{horizon / 3600:g} h is not a whole number (>= 1) of "
+                       f"controller steps ({controller / 60:g} min)",
+                       f"use a multiple of {controller / 3600:g} h, e.g. "
+                       f"{max(1, horizon // controller) * controller / 3600:g}")
+    return duration, physical, controller, horizon
+
+
+def _divisor_fix(duration_s: int, step_s: int) -> str:
+    ok = [m for m in _STEP_CANDIDATES_MIN if duration_s % (60 * m) == 0]
+    hint = f" ({', '.join(str(m) for m in ok)} min would)" if ok else ""
+    return (f"use a step that divides {duration_s} s evenly{hint}, or make duration_h a "
+            f"multiple of {step_s / 60:g} min")
+
+
+# ----------------------------------------------------------------------------- network data
+
+
+def _read_data(raw: dict, base: NetworkData) -> NetworkData:
+    """Built-in data with the [dso], [microgrids.*] and [pv.*] overrides, validated."""
+    data = NetworkData(
+        branches=base.branches,
+        microgrids=_override_named(raw.get("microgrids", {}), base.microgrids, "microgrids"),
+        pv=_override_named(raw.get("pv", {}), base.pv, "pv"),
+        dso=_override(raw.get("dso", {}), base.dso, "dso"),
+        tariff=base.tariff,
+    )
+    _validate_params(data)
+    _check_buses(data, raw)
+    return data
+
+
+def _override_named(tables: Any, units: tuple, where: str) -> tuple:
+    tables = _table(tables, where)
+    names = [u.name for u in units]
+    _check_keys(tables, names, where, note=" (names of the built-in units)")
+    return tuple(
+        _override(tables[u.name], u, f"{where}.{u.name}") if u.name in tables else u
+        for u in units
+    )
+
+
+def _override(table: Any, params: object, where: str) -> object:
+    table = _table(table, where)
+    types = {f.name: f.type for f in fields(params) if f.name != "name"}
+    note = " (a unit's name is its table key)" if "name" in table else ""
+    _check_keys(table, types, where, note)
+    for key, value in table.items():
+        check = {"int": _integer, "float": _number, "str": _string}[types[key]]
+        check(value, f"{where}.{key}")
+    try:
+        return with_overrides(params, table)
+    except ParameterError as err:
+        raise _Invalid(f"{where}.{err.field}", err.message, err.fix) from None
+
+
+def _validate_params(data: NetworkData) -> None:
+    items = [("dso", data.dso)]
+    items += [(f"microgrids.{mg.name}", mg) for mg in data.microgrids]
+    items += [(f"pv.{pv.name}", pv) for pv in data.pv]
+    for where, params in items:
+        try:
+            params.validate()
+        except ParameterError as err:
+            raise _Invalid(f"{where}.{err.field}", err.message, err.fix) from None
+
+
+def _buses(data: NetworkData) -> list[int]:
+    return sorted(set(data.branches.from_bus_ieee) | set(data.branches.to_bus_ieee))
+
+
+def _check_buses(data: NetworkData, raw: dict) -> None:
+    buses = _buses(data)
+    valid = f"use an IEEE bus number in {buses[0]}..{buses[-1]}"
+    for where, unit in [("microgrids", u) for u in data.microgrids] + [("pv", u) for u in data.pv]:
+        if unit.bus_ieee not in buses:
+            raise _Invalid(f"{where}.{unit.name}.bus_ieee", f"bus {unit.bus_ieee} does not exist",
+                           valid)
+    seen: dict[int, str] = {}
+    for mg in data.microgrids:
+        other = seen.setdefault(mg.bus_ieee, mg.name)
+        if other != mg.name:
+            moved = mg.name if "bus_ieee" in raw.get("microgrids", {}).get(mg.name, {}) else other
+            taken = ", ".join(f"{m.name} at {m.bus_ieee}" for m in data.microgrids
+                              if m.name != moved)
+            raise _Invalid(f"microgrids.{moved}.bus_ieee",
+                           f"{other} and {mg.name} are both at bus {mg.bus_ieee}",
+                           f"put each microgrid on its own bus (taken: {taken})")
+
+
+# ----------------------------------------------------------------------------- faults
+
+
+def _read_faults(value: Any, duration_s: int, data: NetworkData) -> tuple[FaultEvent, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise _Invalid("faults", f"is {value!r}, not a list of tables",
+                       "write each fault as its own [[faults]] table")
+    events = [_read_fault(item, i, duration_s, data) for i, item in enumerate(value)]
+    names: set[str] = set()
+    for i, event in enumerate(events):
+        if event.name in names:
+            raise _Invalid(f"faults[{i}].name", f"{event.name!r} is used twice",
+                           "give each fault its own name")
+        names.add(event.name)
+    return tuple(events)
+
+
+def _read_fault(item: dict, i: int, duration_s: int, data: NetworkData) -> FaultEvent:
+    where = f"faults[{i}]"
+    _check_keys(item, FAULT_KEYS, where)
+    name = _string(item.get("name", f"fault_{i + 1}"), f"{where}.name")
+    kind = _choice(item.get("kind", "branch"), f"{where}.kind", FAULT_KINDS)
+    branch = _fault_branch(item, kind, where, data)
+    start_s = _seconds(_required(item, "start_h", where, "hours after the start"),
+                       f"{where}.start_h", 3600)
+    if not 0 <= start_s < duration_s:
+        raise _Invalid(f"{where}.start_h", f"{item['start_h']} h lies outside the scenario",
+                       f"give a start in [0, {duration_s / 3600:g}) h")
+    repair_s = _seconds(_required(item, "repair_h", where, "hours until repaired"),
+                        f"{where}.repair_h", 3600)
+    if repair_s <= 0:
+        raise _Invalid(f"{where}.repair_h", f"is {item['repair_h']}, not positive",
+                       "give a repair time > 0 h")
+    return FaultEvent(name, kind, branch, start_s, repair_s)
+
+
+def _required(item: dict, key: str, where: str, meaning: str) -> Any:
+    if key not in item:
+        raise _Invalid(f"{where}.{key}", "is missing", f"add {key} = <{meaning}>")
+    return item[key]
+
+
+def _fault_branch(item: dict, kind: str, where: str, data: NetworkData) -> int | None:
+    has_branch, has_buses = "branch" in item, "buses" in item
+    if kind == "main_grid":
+        if has_branch or has_buses:
+            key = "branch" if has_branch else "buses"
+            raise _Invalid(f"{where}.{key}", "is given for a main_grid fault",
+                           'remove it, or set kind = "branch"')
+        return None
+    if has_branch == has_buses:
+        state = "both given" if has_branch else "both missing"
+        raise _Invalid(f"{where}.branch", f"branch and buses are {state}",
+                       "give exactly one: branch = <IEEE branch> or buses = [a, b]")
+    if has_branch:
+        return _branch_number(item["branch"], f"{where}.branch", data)
+    return _branch_of_buses(item["buses"], f"{where}.buses", data)
+
+
+def _branch_number(value: Any, field: str, data: NetworkData) -> int:
+    branch = _integer(value, field)
+    valid = sorted(int(b) for b in data.branches.branch_ieee)
+    if branch not in valid:
+        raise _Invalid(field, f"branch {branch} does not exist",
+                       f"use an IEEE branch number in {valid[0]}..{valid[-1]}")
+    return branch
+
+
+def _branch_of_buses(value: Any, field: str, data: NetworkData) -> int:
+    if not isinstance(value, list) or len(value) != 2:
+        raise _Invalid(field, f"is {value!r}", "give two IEEE bus numbers, e.g. buses = [12, 13]")
+    a, b = (_integer(v, field) for v in value)
+    buses = _buses(data)
+    for bus in (a, b):
+        if bus not in buses:
+            raise _Invalid(field, f"bus {bus} does not exist",
+                           f"use IEEE bus numbers in {buses[0]}..{buses[-1]}")
+    br = data.branches
+    hit = br[((br.from_bus_ieee == a) & (br.to_bus_ieee == b))
+             | ((br.from_bus_ieee == b) & (br.to_bus_ieee == a))]
+    if hit.empty:
+        near = sorted({int(x) for x in br.to_bus_ieee[br.from_bus_ieee == a]}
+                      | {int(x) for x in br.from_bus_ieee[br.to_bus_ieee == a]})
+        raise _Invalid(field, f"no branch joins buses {a} and {b}",
+                       f"give two adjacent buses (bus {a} is joined to {near}) or use branch = N")
+    return int(hit.branch_ieee.iloc[0])
+
+
+# ----------------------------------------------------------------------------- profiles
+
+
+def _read_profiles(value: Any, base_dir: Path, data: NetworkData,
+                   data_dir: Path) -> ProfileSettings:
+    table = _table(value, "profiles")
+    defaults = {f.name: f.default for f in fields(ProfileSettings) if f.name not in
+                ("source", "table")}
+    _check_keys(table, ["source", *defaults], "profiles")
+    source = _profile_source(table.get("source", BUILTIN), base_dir)
+    builtin = pd.read_csv(data_dir / "profiles_default.csv")
+    shapes = builtin if source is None else _read_csv(source)
+    shapes = _check_shapes(shapes, _unit_columns(data), builtin)
+    settings = {key: _profile_number(table.get(key, default), key, type(default))
+                for key, default in defaults.items()}
+    _check_profile_settings(settings)
+    return ProfileSettings(source=source, table=shapes, **settings)
+
+
+def _profile_source(value: Any, base_dir: Path) -> Path | None:
+    text = _string(value, "profiles.source")
+    if text == BUILTIN:
+        return None
+    path = Path(text).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    if not path.exists():
+        raise _Invalid("profiles.source", f"file {path} does not exist",
+                       f'give a CSV path relative to {base_dir} or "{BUILTIN}"')
+    return path.resolve()
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as err:  # ParserError, EmptyDataError, UnicodeDecodeError
+        raise _Invalid("profiles.source", f"{path} cannot be read as CSV ({err})",
+                       "give a comma-separated text file with a header row, "
+                       "e.g. hour,load_pu,wind_pu,pv_pu") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _unit_columns(data: NetworkData) -> list[str]:
+    units = [f"{mg.name}_{kind}" for mg in data.microgrids for kind in ("wind", "load")]
+    units += [pv.name for pv in data.pv]
+    units += [f"load_b{b}" for b in _buses(data) if b != 1]
+    return [f"{u}_pu" for u in units]
+
+
+def _is_capped(column: str) -> bool:
+    """Wind and PV shapes are per unit of rating, so at most 1."""
+    return column in ("wind_pu", "pv_pu") or column.endswith("_wind_pu") or column.startswith("PV_")
+
+
+def _check_shapes(frame: pd.DataFrame, unit_cols: list[str],
+                  builtin: pd.DataFrame) -> pd.DataFrame:
+    if "hour" not in frame.columns:
+        raise _Invalid("profiles.source", "the profile table has no 'hour' column",
+                       "add a first column 'hour' with the hours 0, 1, ..., 23")
+    valid = ["hour", *PROFILE_COLUMNS, *unit_cols]
+    unknown = [c for c in frame.columns if c not in valid]
+    if unknown:
+        units = [c[:-3] for c in unit_cols if not c.startswith("load_b")]
+        loads = [c[:-3] for c in unit_cols if c.startswith("load_b")]
+        raise _Invalid(f"profiles.source[{unknown[0]}]", "is not a known profile column",
+                       f"use hour, {', '.join(PROFILE_COLUMNS)} or <unit>_pu for a unit in: "
+                       f"{', '.join(units)}, {loads[0]} .. {loads[-1]}")
+    if frame.empty:
+        raise _Invalid("profiles.source[hour]", "the table has no rows",
+                       "give one row per hour, starting at hour 0")
+    for column in frame.columns:
+        _check_column(frame, column)
+    _check_hours(frame["hour"])
+    return _fill_missing(frame, builtin)
+
+
+def _check_column(frame: pd.DataFrame, column: str) -> None:
+    field = f"profiles.source[{column}]"
+    if frame[column].dtype == bool:
+        raise _Invalid(field, "holds true/false values", "give numbers")
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = values.isna() | ~np.isfinite(values.astype(float))
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        cell = frame[column].iloc[row]
+        shown = repr(cell) if isinstance(cell, str) else "an empty cell" if pd.isna(cell) else cell
+        raise _Invalid(field, f"line {row + 2} has {shown}, not a finite number",
+                       "give a finite number in every cell")
+    if column == "hour":
+        return
+    low = values < 0
+    if low.any():
+        row = int(np.flatnonzero(low.to_numpy())[0])
+        raise _Invalid(field, f"line {row + 2} has {values.iloc[row]} (negative)",
+                       "give values >= 0")
+    if _is_capped(column) and (values > 1).any():
+        row = int(np.flatnonzero((values > 1).to_numpy())[0])
+        raise _Invalid(field, f"line {row + 2} has {values.iloc[row]} > 1",
+                       "give wind and PV shapes per unit of rating, in [0, 1]")
+
+
+def _check_hours(hours: pd.Series) -> None:
+    field = "profiles.source[hour]"
+    h = pd.to_numeric(hours).to_numpy(dtype=float)
+    if h[0] != 0:
+        raise _Invalid(field, f"the first hour is {h[0]:g}", "start the table at hour 0")
+    if (np.diff(h) <= 0).any():
+        row = int(np.flatnonzero(np.diff(h) <= 0)[0]) + 1
+        raise _Invalid(field, f"line {row + 2} has hour {h[row]:g} after {h[row - 1]:g}",
+                       "list the hours strictly increasing")
+    if h[-1] >= 24:
+        raise _Invalid(field, f"hour {h[-1]:g} is not in [0, 24)",
+                       "give hours of one day, 0 <= hour < 24")
+
+
+def _fill_missing(frame: pd.DataFrame, builtin: pd.DataFrame) -> pd.DataFrame:
+    """Add absent standard columns, interpolated (periodically) from the built-in shapes."""
+    out = pd.DataFrame({"hour": frame["hour"]})
+    hours = frame["hour"].to_numpy(dtype=float)
+    for column in PROFILE_COLUMNS:
+        if column in frame.columns:
+            out[column] = frame[column].astype(float)
+        else:
+            out[column] = np.interp(hours, builtin["hour"].to_numpy(dtype=float),
+                                    builtin[column].to_numpy(dtype=float), period=24.0)
+    for column in frame.columns:
+        if column not in out.columns:
+            out[column] = frame[column].astype(float)
+    return out.reset_index(drop=True)
+
+
+def _profile_number(value: Any, key: str, kind: type) -> float | int:
+    field = f"profiles.{key}"
+    return _integer(value, field) if kind is int else float(_number(value, field))
+
+
+def _check_profile_settings(s: dict) -> None:
+    for key, value in s.items():
+        field = f"profiles.{key}"
+        if key.endswith("_sigma_pu") and value < 0:
+            raise _Invalid(field, f"is {value} (negative)", "give a standard deviation >= 0")
+        if key.endswith("_phi_per_h") and not 0 <= value < 1:
+            raise _Invalid(field, f"is {value}", "give an autocorrelation in [0, 1)")
+        if key in ("wind_samples", "wind_scenarios") and value < 1:
+            raise _Invalid(field, f"is {value}", "give a whole number >= 1")
+    if s["wind_scenarios"] > s["wind_samples"]:
+        raise _Invalid("profiles.wind_scenarios",
+                       f"{s['wind_scenarios']} exceeds wind_samples {s['wind_samples']}",
+                       "keep at most as many scenarios as are sampled (wind_scenarios <= "
+                       "wind_samples)")

@@ -1,0 +1,1 @@
+"""mosaik simulators, world assembly and the command line."""

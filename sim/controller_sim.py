@@ -1,0 +1,110 @@
+"""mosaik simulator of the controller entity.
+
+Model ``Controller`` (one entity). At every controller step it turns the latest
+measurements (a time-shifted connection from the grid closes the loop) and forecasts
+(from the profile entities) into a :class:`controllers.base.Plan`; at every physical
+step it sends that plan's current set-points to the grid (``setpoints_mw``, and
+``switch_closed_cmd`` when the plan changes the topology).
+Run standalone with ``python -m sim.controller_sim HOST:PORT``.
+"""
+
+from __future__ import annotations
+
+import mosaik_api_v3
+import numpy as np
+
+from controllers.base import Controller, Forecasts, Measurements, Plan
+from controllers.rule_based import RuleBasedController
+from scenarios.loader import Scenario, load_scenario
+from sim.grid_sim import first, unit_of
+
+META = {
+    "api_version": "3.0",
+    "type": "time-based",
+    "models": {
+        "Controller": {
+            "public": True,
+            "params": [],
+            "attrs": ["forecast_mw", "scenarios_mw", "scenario_prob", "soc_end_mwh", "mt_p_mw",
+                      "switch_closed", "setpoints_mw", "switch_closed_cmd", "plan_info"],
+        }
+    },
+}
+
+
+class UnsupportedControllerError(ValueError):
+    """The scenario names a controller this version cannot run."""
+
+
+def make_controller(scenario: Scenario) -> Controller:
+    """The controller the scenario asks for."""
+    plan_steps = scenario.controller_step_s // scenario.physical_step_s
+    if scenario.controller == "rule_based":
+        return RuleBasedController(scenario.data, plan_steps)
+    raise UnsupportedControllerError(
+        f"{scenario.path}: field 'controller': {scenario.controller!r} is not available yet. "
+        "Fix: use controller = \"rule_based\""
+    )
+
+
+class ControllerSim(mosaik_api_v3.Simulator):
+    """Plans at controller steps, dispatches the plan at physical steps."""
+
+    def __init__(self) -> None:
+        super().__init__(META)
+        self.eid = "controller"
+        self.plan: Plan | None = None
+        self.out: dict = {}
+
+    def init(self, sid, time_resolution=1.0, scenario_path: str = "", **_):
+        if time_resolution != 1.0:
+            raise ValueError("ControllerSim works in seconds: use time_resolution=1")
+        self.scenario = load_scenario(scenario_path)
+        self.controller = make_controller(self.scenario)
+        return self.meta
+
+    def create(self, num, model, **params):
+        if model != "Controller" or num != 1:
+            raise ValueError(f"ControllerSim creates one 'Controller' entity, not {num} x {model!r}")
+        return [{"eid": self.eid, "type": model}]
+
+    def step(self, time, inputs, max_advance):
+        attrs = inputs.get(self.eid, {})
+        if time % self.scenario.controller_step_s == 0 or self.plan is None:
+            self.plan = self.controller.plan(measurements(time, attrs), forecasts(time, attrs,
+                                             self.scenario.physical_step_s / 3600))
+        k = int((time - self.plan.time_s) // round(self.plan.step_h * 3600))
+        switches = self.plan.switches_at(k)
+        self.out = {
+            "setpoints_mw": self.plan.at(k),
+            "switch_closed_cmd": {str(b): int(c) for b, c in switches.items()} if switches else None,
+            "plan_info": {str(key): value for key, value in self.plan.info.items()},
+        }
+        return time + self.scenario.physical_step_s
+
+    def get_data(self, outputs):
+        return {eid: {attr: self.out.get(attr) for attr in attrs} for eid, attrs in outputs.items()}
+
+
+def measurements(time: int, attrs: dict) -> Measurements:
+    """Measurements from the grid's (time-shifted) outputs."""
+    switches = first(attrs.get("switch_closed", {})) or {}
+    return Measurements(
+        time_s=time,
+        soc_mwh=dict(first(attrs.get("soc_end_mwh", {})) or {}),
+        switch_closed={int(b): bool(c) for b, c in switches.items()},
+        mt_p_mw=dict(first(attrs.get("mt_p_mw", {})) or {}),
+    )
+
+
+def forecasts(time: int, attrs: dict, step_h: float) -> Forecasts:
+    """Forecasts from the profile entities' outputs, keyed by unit name."""
+    def by_unit(attr: str) -> dict[str, np.ndarray]:
+        return {unit_of(src): np.asarray(v, dtype=float)
+                for src, v in attrs.get(attr, {}).items() if v is not None}
+    return Forecasts(time_s=time, step_h=step_h, p_mw=by_unit("forecast_mw"),
+                     scenarios_mw=by_unit("scenarios_mw"), scenario_prob=by_unit("scenario_prob"))
+
+
+if __name__ == "__main__":
+    mosaik_api_v3.start_simulation(ControllerSim(), "mgcosim controller simulator")

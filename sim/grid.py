@@ -1,0 +1,268 @@
+"""The physical grid: applies set-points, runs pandapower's AC power flow, integrates SOC.
+
+No mosaik here; :mod:`sim.grid_sim` wraps it. One call of :meth:`GridModel.step` per
+simulation step at time ``t_s``:
+
+1. storage SOC is integrated from the power actually applied since the previous step
+   (piecewise constant), never copied from a plan;
+2. the new inputs are applied: loads, available wind/PV (capped by the set-points),
+   turbine and storage set-points (storage limited so that the SOC stays in bounds over
+   the coming interval), switch states and active faults;
+3. the AC power flow runs; a power flow that does not converge is recorded as such
+   (``converged = 0``, electrical results NaN) and the run goes on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandapower as pp
+
+from networks.ieee33 import q_of
+from networks.params import MicrogridParams, NetworkData
+from networks.storage import feasible_power_mw, soc_change_mwh
+from networks.topology import line_index
+
+
+@dataclass
+class StorageState:
+    """Energy in one storage unit and the power applied since ``t_s``."""
+
+    params: MicrogridParams
+    soc_mwh: float
+    p_mw: float = 0.0
+    t_s: int = 0
+
+    def soc_at(self, t_s: int) -> float:
+        dt_h = (t_s - self.t_s) / 3600.0
+        p = self.params
+        return self.soc_mwh + soc_change_mwh(self.p_mw, p.ess_eta_ch, p.ess_eta_dis, dt_h)
+
+    def apply(self, t_s: int, p_request_mw: float, dt_next_h: float) -> float:
+        """Move to ``t_s`` and apply the feasible part of ``p_request_mw``; return it."""
+        self.soc_mwh, self.t_s = self.soc_at(t_s), t_s
+        p = self.params
+        self.p_mw = feasible_power_mw(p_request_mw, self.soc_mwh, p.ess_e_min_mwh,
+                                      p.ess_e_max_mwh, p.ess_p_ch_max_mw, p.ess_p_dis_max_mw,
+                                      p.ess_eta_ch, p.ess_eta_dis, dt_next_h)
+        return self.p_mw
+
+
+@dataclass
+class GridInputs:
+    """What the grid receives in one step (all powers in MW, see ``networks.params``)."""
+
+    load_p_mw: dict[str, float] = field(default_factory=dict)  # load name -> demand
+    available_p_mw: dict[str, float] = field(default_factory=dict)  # wind/PV -> available
+    setpoints_mw: dict[str, float] = field(default_factory=dict)  # controller set-points
+    switch_closed: dict[int, bool] | None = None  # IEEE branch -> closed
+    faults: list[dict] | None = None  # active faults (None: unchanged)
+
+
+class GridModel:
+    """pandapower net + storage states; :meth:`step` returns the measured outputs."""
+
+    def __init__(self, net: pp.pandapowerNet, data: NetworkData) -> None:
+        self.net = net
+        self.data = data
+        self.storage = {f"{mg.name}_ess": StorageState(mg, mg.ess_e_init_mwh)
+                        for mg in data.microgrids}
+        self.switch_by_branch = {int(net.line.at[int(sw.element), "ieee"]): i
+                                 for i, sw in net.switch.iterrows() if sw.et == "l"
+                                 and net.line.at[int(sw.element), "ieee"] > 0}
+        self.elements = _element_index(net)
+        self.active_faults: list[dict] = []
+        self.mt_p_mw = {f"{mg.name}_mt": 0.0 for mg in data.microgrids}
+
+    # --- applying inputs -------------------------------------------------------------
+    def _apply_loads(self, load_p_mw: dict[str, float]) -> None:
+        for name, p in load_p_mw.items():
+            idx = self.elements["load"][name]
+            pf_p, pf_q = _nominal_pq(self.net, idx)
+            self.net.load.at[idx, "p_mw"] = p
+            self.net.load.at[idx, "q_mvar"] = p * pf_q / pf_p if pf_p > 0 else 0.0
+
+    def _apply_generation(self, inp: GridInputs) -> None:
+        sgen = self.net.sgen
+        for name, idx in self.elements["sgen"].items():
+            cap = inp.setpoints_mw.get(name, math.inf)
+            if name in inp.available_p_mw:  # renewable: available power, capped
+                p = max(0.0, min(inp.available_p_mw[name], cap))
+            else:  # dispatchable turbine
+                p = float(np.clip(inp.setpoints_mw.get(name, 0.0), 0.0, sgen.at[idx, "max_p_mw"]))
+                self.mt_p_mw[name] = p
+            sgen.at[idx, "p_mw"] = p
+            sgen.at[idx, "q_mvar"] = q_of(p, self._pf(name))
+
+    def _pf(self, sgen_name: str) -> float:
+        mg_name, _, kind = sgen_name.rpartition("_")
+        for mg in self.data.microgrids:
+            if mg.name == mg_name:
+                return mg.mt_pf if kind == "mt" else mg.wind_pf
+        return 1.0
+
+    def _apply_storage(self, t_s: int, setpoints: dict[str, float], dt_next_h: float) -> None:
+        for name, state in self.storage.items():
+            p = state.apply(t_s, setpoints.get(name, 0.0), dt_next_h)
+            self.net.storage.at[self.elements["storage"][name], "p_mw"] = p
+
+    def _apply_switches(self, switch_closed: dict[int, bool]) -> None:
+        for branch, closed in switch_closed.items():
+            self.net.switch.at[self.switch_by_branch[int(branch)], "closed"] = bool(closed)
+
+    def _apply_faults(self, faults: list[dict]) -> None:
+        self.active_faults = list(faults)
+        faulted = {int(f["branch_ieee"]) for f in faults if f.get("kind") == "branch"}
+        for branch in self.switch_by_branch:
+            self.net.line.at[line_index(self.net, branch), "in_service"] = branch not in faulted
+        main_lost = any(f.get("kind") == "main_grid" for f in faults)
+        self.net.ext_grid.loc[:, "in_service"] = not main_lost
+
+    def _stop_dark_units(self) -> None:
+        """Units on de-energised buses deliver nothing (and storage does not move)."""
+        dark = set(self.net.res_bus.index[self.net.res_bus.vm_pu.isna()])
+        for name, idx in self.elements["sgen"].items():
+            if int(self.net.sgen.at[idx, "bus"]) in dark:
+                self.net.sgen.at[idx, "p_mw"] = 0.0
+                if name in self.mt_p_mw:
+                    self.mt_p_mw[name] = 0.0
+        for name, idx in self.elements["storage"].items():
+            if int(self.net.storage.at[idx, "bus"]) in dark:
+                self.net.storage.at[idx, "p_mw"] = 0.0
+                self.storage[name].p_mw = 0.0
+
+    # --- one step -------------------------------------------------------------------
+    def step(self, t_s: int, dt_next_s: int, inp: GridInputs) -> dict:
+        """Apply ``inp`` at ``t_s`` for the coming ``dt_next_s`` and run the AC power flow."""
+        soc_now = {name: s.soc_at(t_s) for name, s in self.storage.items()}
+        self._apply_loads(inp.load_p_mw)
+        self._apply_generation(inp)
+        self._apply_storage(t_s, inp.setpoints_mw, dt_next_s / 3600.0)
+        if inp.switch_closed is not None:
+            self._apply_switches(inp.switch_closed)
+        if inp.faults is not None:
+            self._apply_faults(inp.faults)
+        converged = run_power_flow(self.net) if has_source(self.net) else blackout(self.net)
+        if converged:
+            self._stop_dark_units()
+        out = measure(self.net, self.data, converged, soc_now, self.elements)
+        out["soc_end_mwh"] = {n: s.soc_at(t_s + dt_next_s) for n, s in self.storage.items()}
+        out["mt_p_mw"] = dict(self.mt_p_mw)
+        out["active_faults"] = [str(f.get("name", "")) for f in self.active_faults]
+        return out
+
+
+def run_power_flow(net: pp.pandapowerNet) -> bool:
+    """pandapower Newton-Raphson AC power flow; False when it does not converge."""
+    try:
+        pp.runpp(net, algorithm="nr", max_iteration=30, numba=False, init="auto")
+    except pp.LoadflowNotConverged:
+        return False
+    except Exception as err:  # pandapower raises plain errors when no bus has a source
+        if "ext_grid" in str(err) or "slack" in str(err).lower():
+            return False
+        raise
+    return bool(net.converged)
+
+
+def has_source(net: pp.pandapowerNet) -> bool:
+    """True when at least one external grid (slack) is in service."""
+    return bool(net.ext_grid.in_service.any())
+
+
+def blackout(net: pp.pandapowerNet) -> bool:
+    """Results of a network with no source: every bus de-energised, nothing flows.
+
+    Islanded operation with grid-forming microgrid units is the restoration's job; here a
+    network without a slack is simply dark. Returns True (a valid, trivial solution).
+    """
+    net.res_bus = net.bus[[]].assign(vm_pu=math.nan, va_degree=math.nan, p_mw=0.0, q_mvar=0.0)
+    zeros = dict.fromkeys(["p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar", "pl_mw",
+                           "ql_mvar", "i_ka", "loading_percent"], 0.0)
+    net.res_line = net.line[[]].assign(**zeros)
+    net.res_ext_grid = net.ext_grid[[]].assign(p_mw=0.0, q_mvar=0.0)
+    return True
+
+
+def _element_index(net: pp.pandapowerNet) -> dict[str, dict[str, int]]:
+    return {table: {str(name): int(i) for i, name in net[table]["name"].items()}
+            for table in ("load", "sgen", "storage")}
+
+
+def _nominal_pq(net: pp.pandapowerNet, idx: int) -> tuple[float, float]:
+    row = net.load.loc[idx]
+    if "p_nom_mw" in row and not math.isnan(row.get("p_nom_mw", math.nan)):
+        return float(row.p_nom_mw), float(row.q_nom_mvar)
+    return float(row.p_mw), float(row.q_mvar)
+
+
+def _label_bus(net: pp.pandapowerNet, idx: int) -> str:
+    ieee = int(net.bus.at[idx, "ieee"])
+    return str(ieee) if ieee > 0 else str(net.bus.at[idx, "name"])
+
+
+def _label_line(net: pp.pandapowerNet, idx: int) -> str:
+    ieee = int(net.line.at[idx, "ieee"])
+    return str(ieee) if ieee > 0 else str(net.line.at[idx, "name"])
+
+
+def measure(net: pp.pandapowerNet, data: NetworkData, converged: bool,
+            soc_mwh: dict[str, float], elements: dict[str, dict[str, int]]) -> dict:
+    """Outputs of one step (NaN electrical values when not converged)."""
+    nan = math.nan
+    vm = net.res_bus.vm_pu if converged else None
+    res_line = net.res_line if converged else None
+    buses = {_label_bus(net, i): (float(vm.at[i]) if vm is not None else nan) for i in net.bus.index}
+    lines = list(net.line.index)
+    out = {
+        "converged": int(converged),
+        "vm_pu": buses,
+        "loading_percent": {_label_line(net, i): _res(res_line, i, "loading_percent") for i in lines},
+        "p_from_mw": {_label_line(net, i): _res(res_line, i, "p_from_mw") for i in lines},
+        "q_from_mvar": {_label_line(net, i): _res(res_line, i, "q_from_mvar") for i in lines},
+        "switch_closed": {_label_line(net, int(sw.element)): int(sw.closed)
+                          for _, sw in net.switch.iterrows() if sw.et == "l"
+                          and net.line.at[int(sw.element), "ieee"] > 0},
+        "soc_mwh": dict(soc_mwh),
+        "unit_p_mw": _unit_powers(net, elements),
+        "exchange_p_mw": {mg.name: _res(res_line, elements_line(net, f"{mg.name}_pcc"), "p_from_mw")
+                          for mg in data.microgrids},
+        "p_loss_mw": float(res_line.pl_mw.sum()) if converged else nan,
+        "p_substation_mw": float(net.res_ext_grid.p_mw.sum()) if converged else nan,
+        "q_substation_mvar": float(net.res_ext_grid.q_mvar.sum()) if converged else nan,
+    }
+    out.update(_load_service(net, converged))
+    return out
+
+
+def elements_line(net: pp.pandapowerNet, name: str) -> int:
+    return int(net.line.index[net.line.name == name][0])
+
+
+def _res(table, idx: int, column: str) -> float:
+    if table is None:
+        return math.nan
+    value = table.at[idx, column]
+    return float(value) if value is not None else math.nan
+
+
+def _unit_powers(net: pp.pandapowerNet, elements: dict[str, dict[str, int]]) -> dict[str, float]:
+    powers = {name: float(net.sgen.at[i, "p_mw"]) for name, i in elements["sgen"].items()}
+    powers |= {name: float(net.storage.at[i, "p_mw"]) for name, i in elements["storage"].items()}
+    powers |= {name: float(net.load.at[i, "p_mw"]) for name, i in elements["load"].items()
+               if not name.startswith("load_b")}
+    return powers
+
+
+def _load_service(net: pp.pandapowerNet, converged: bool) -> dict[str, float]:
+    """Demand, and demand served at energised buses (NaN when the flow did not converge)."""
+    demand = float(net.load.p_mw[net.load.in_service].sum())
+    if not converged:
+        return {"load_demand_mw": demand, "load_served_mw": math.nan,
+                "load_unserved_mw": math.nan}
+    live = net.res_bus.vm_pu.notna() & (net.res_bus.vm_pu > 0)
+    served = float(net.load.p_mw[net.load.in_service & live.loc[net.load.bus].values].sum())
+    return {"load_demand_mw": demand, "load_served_mw": served,
+            "load_unserved_mw": demand - served}

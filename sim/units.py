@@ -1,0 +1,53 @@
+"""The stochastic units of a scenario: wind, PV and load profiles with their error models."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from networks.ieee33 import build_ieee33
+from scenarios.loader import Scenario
+from sim.stochastic import ErrorModel, StochasticProfile, shape_at_steps
+
+
+def horizon_steps(scenario: Scenario) -> int:
+    """Physical steps in one controller horizon."""
+    return scenario.horizon_s // scenario.physical_step_s
+
+
+def _shape(table: pd.DataFrame, unit: str, generic: str, scenario: Scenario, n: int):
+    column = f"{unit}_pu" if f"{unit}_pu" in table.columns else generic
+    start_h = scenario.start.hour + scenario.start.minute / 60 + scenario.start.second / 3600
+    return shape_at_steps(table, column, start_h, scenario.physical_step_s / 3600, n)
+
+
+def stochastic_units(scenario: Scenario) -> dict[str, StochasticProfile]:
+    """One :class:`StochasticProfile` per wind turbine, PV unit and load, by unit name.
+
+    Profiles cover the run plus one horizon, so that the last forecast is complete.
+    """
+    prof, data = scenario.profiles, scenario.data
+    n = scenario.n_steps + horizon_steps(scenario)
+    step_h = scenario.physical_step_s / 3600
+    wind = ErrorModel(prof.wind_sigma_pu, prof.wind_phi_per_h, "additive")
+    pv_err = ErrorModel(prof.pv_sigma_pu, prof.pv_phi_per_h, "multiplicative")
+    load = ErrorModel(prof.load_sigma_pu, prof.load_phi_per_h, "multiplicative")
+
+    def unit(name: str, generic: str, scale_mw: float, error: ErrorModel, cap: float | None):
+        base = _shape(prof.table, name, generic, scenario, n) * scale_mw
+        return StochasticProfile(name, base, step_h, error, cap, scenario.seed)
+
+    units = {}
+    for mg in data.microgrids:
+        units[f"{mg.name}_wind"] = unit(f"{mg.name}_wind", "wind_pu", mg.wind_p_rated_mw, wind,
+                                        mg.wind_p_rated_mw)
+        units[f"{mg.name}_load"] = unit(f"{mg.name}_load", "load_pu", mg.load_p_peak_mw, load, None)
+    for pv in data.pv:
+        units[pv.name] = unit(pv.name, "pv_pu", pv.p_rated_mw, pv_err, pv.p_rated_mw)
+    net = build_ieee33(data)
+    for _, row in net.load[net.load.name.str.startswith("load_b")].iterrows():
+        units[row["name"]] = unit(row["name"], "load_pu", float(row.p_nom_mw), load, None)
+    return units
+
+
+def is_wind(unit: str) -> bool:
+    return unit.endswith("_wind")
