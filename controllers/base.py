@@ -50,7 +50,9 @@ class Plan:
     time_s: int
     step_h: float
     setpoints_mw: Mapping[str, np.ndarray]
-    switch_closed: Mapping[int, np.ndarray] | None = None  # IEEE branch -> closed per step; None: keep
+    switch_closed: Mapping[int, np.ndarray] | None = (
+        None  # IEEE branch -> closed per step; None: keep
+    )
     info: Mapping[str, object] = field(default_factory=dict)
 
     @property

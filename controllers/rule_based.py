@@ -33,11 +33,16 @@ class RuleBasedController:
             setpoints[f"{mg.name}_wind"] = np.full(n, mg.wind_p_rated_mw)
         for pv in self.data.pv:
             setpoints[pv.name] = np.full(n, pv.p_rated_mw)
-        return Plan(time_s=fc.time_s, step_h=fc.step_h, setpoints_mw=setpoints,
-                    info={"controller": "rule_based"})
+        return Plan(
+            time_s=fc.time_s,
+            step_h=fc.step_h,
+            setpoints_mw=setpoints,
+            info={"controller": "rule_based"},
+        )
 
-    def _balance(self, mg: MicrogridParams, meas: Measurements, fc: Forecasts, n: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
+    def _balance(
+        self, mg: MicrogridParams, meas: Measurements, fc: Forecasts, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         net_demand = fc.p_mw[f"{mg.name}_load"][:n] - fc.p_mw[f"{mg.name}_wind"][:n]
         soc = float(meas.soc_mwh.get(f"{mg.name}_ess", mg.ess_e_init_mwh))
         mt_prev = float(meas.mt_p_mw.get(f"{mg.name}_mt", 0.0))
@@ -50,20 +55,37 @@ class RuleBasedController:
         return mt, ess
 
 
-def storage_response(mg: MicrogridParams, soc_mwh: float, net_demand_mw: float, step_h: float
-                     ) -> float:
+def storage_response(
+    mg: MicrogridParams, soc_mwh: float, net_demand_mw: float, step_h: float
+) -> float:
     """Storage power (charging > 0) that absorbs a surplus or covers a deficit within limits."""
-    return feasible_power_mw(-net_demand_mw, soc_mwh, mg.ess_e_min_mwh, mg.ess_e_max_mwh,
-                             mg.ess_p_ch_max_mw, mg.ess_p_dis_max_mw, mg.ess_eta_ch,
-                             mg.ess_eta_dis, step_h)
+    return feasible_power_mw(
+        -net_demand_mw,
+        soc_mwh,
+        mg.ess_e_min_mwh,
+        mg.ess_e_max_mwh,
+        mg.ess_p_ch_max_mw,
+        mg.ess_p_dis_max_mw,
+        mg.ess_eta_ch,
+        mg.ess_eta_dis,
+        step_h,
+    )
 
 
-def turbine_response(mg: MicrogridParams, residual_mw: float, mt_prev_mw: float, step_h: float
-                     ) -> float:
-    """Turbine output covering a residual deficit within its bounds and ramp limit."""
+def turbine_response(
+    mg: MicrogridParams, residual_mw: float, mt_prev_mw: float, step_h: float
+) -> float:
+    """Turbine output covering a residual deficit: off, or on within [min, max] and ramp.
+
+    A stopped turbine starts only for a residual of at least its minimum and reaches at most
+    ``min + ramp`` in its first step; a running one moves by at most ``ramp`` per step and
+    may stop once it is within ``ramp`` of its minimum and the residual falls below it.
+    """
     ramp_mw = mg.mt_ramp_mw_per_h * step_h
-    target = min(max(residual_mw, 0.0), mg.mt_p_max_mw)
-    if 0 < target < mg.mt_p_min_mw:
-        target = mg.mt_p_min_mw
-    return float(np.clip(target, mt_prev_mw - ramp_mw, mt_prev_mw + ramp_mw).clip(0.0, mg.mt_p_max_mw))
-
+    p_min, p_max = mg.mt_p_min_mw, mg.mt_p_max_mw
+    if mt_prev_mw <= 0:
+        return 0.0 if residual_mw < p_min else min(residual_mw, p_min + ramp_mw, p_max)
+    if residual_mw < p_min and mt_prev_mw <= p_min + ramp_mw:
+        return 0.0
+    low, high = max(p_min, mt_prev_mw - ramp_mw), min(p_max, mt_prev_mw + ramp_mw)
+    return float(np.clip(residual_mw, low, high))

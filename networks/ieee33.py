@@ -67,15 +67,26 @@ def _add_line_switches(net: pp.pandapowerNet, data: NetworkData) -> None:
     ties = set(data.branches.loc[data.branches.is_tie == 1, "branch_ieee"])
     for idx, ieee in net.line["ieee"].items():
         pp.create_switch(
-            net, bus=int(net.line.at[idx, "from_bus"]), element=idx, et="l",
-            closed=ieee not in ties, name=f"sw_{ieee}",
+            net,
+            bus=int(net.line.at[idx, "from_bus"]),
+            element=idx,
+            et="l",
+            closed=ieee not in ties,
+            name=f"sw_{ieee}",
         )
 
 
 def add_pv(net: pp.pandapowerNet, pv: PVParams) -> None:
     """A DSO photovoltaic unit at its IEEE bus (unity power factor by default)."""
-    pp.create_sgen(net, bus_index(net, pv.bus_ieee), p_mw=0.0, q_mvar=0.0, name=pv.name,
-                   type="PV", max_p_mw=pv.p_rated_mw)
+    pp.create_sgen(
+        net,
+        bus_index(net, pv.bus_ieee),
+        p_mw=0.0,
+        q_mvar=0.0,
+        name=pv.name,
+        type="PV",
+        max_p_mw=pv.p_rated_mw,
+    )
 
 
 def add_microgrid(net: pp.pandapowerNet, mg: MicrogridParams) -> None:
@@ -85,16 +96,36 @@ def add_microgrid(net: pp.pandapowerNet, mg: MicrogridParams) -> None:
     bus = pp.create_bus(net, vn_kv=vn_kv, name=mg.name, max_vm_pu=1.1, min_vm_pu=0.9)
     net.bus.at[bus, "ieee"] = 0
     line = pp.create_line_from_parameters(
-        net, pcc, bus, length_km=1.0, r_ohm_per_km=mg.pcc_r_ohm, x_ohm_per_km=mg.pcc_x_ohm,
-        c_nf_per_km=0.0, max_i_ka=mg.pcc_max_i_ka, name=f"{mg.name}_pcc",
+        net,
+        pcc,
+        bus,
+        length_km=1.0,
+        r_ohm_per_km=mg.pcc_r_ohm,
+        x_ohm_per_km=mg.pcc_x_ohm,
+        c_nf_per_km=0.0,
+        max_i_ka=mg.pcc_max_i_ka,
+        name=f"{mg.name}_pcc",
     )
     net.line.at[line, "ieee"] = 0
     pp.create_switch(net, bus=pcc, element=line, et="l", closed=True, name=f"{mg.name}_pcc_sw")
     pp.create_sgen(net, bus, p_mw=0.0, name=f"{mg.name}_mt", type="MT", max_p_mw=mg.mt_p_max_mw)
-    pp.create_sgen(net, bus, p_mw=0.0, name=f"{mg.name}_wind", type="WP",
-                   max_p_mw=mg.wind_p_rated_mw)
-    pp.create_storage(net, bus, p_mw=0.0, max_e_mwh=mg.ess_e_max_mwh, name=f"{mg.name}_ess",
-                      soc_percent=100.0 * mg.ess_e_init_mwh / mg.ess_e_max_mwh
-                      if mg.ess_e_max_mwh > 0 else 0.0)
-    pp.create_load(net, bus, p_mw=mg.load_p_peak_mw, q_mvar=q_of(mg.load_p_peak_mw, mg.load_pf),
-                   name=f"{mg.name}_load")
+    pp.create_sgen(
+        net, bus, p_mw=0.0, name=f"{mg.name}_wind", type="WP", max_p_mw=mg.wind_p_rated_mw
+    )
+    pp.create_storage(
+        net,
+        bus,
+        p_mw=0.0,
+        max_e_mwh=mg.ess_e_max_mwh,
+        name=f"{mg.name}_ess",
+        soc_percent=100.0 * mg.ess_e_init_mwh / mg.ess_e_max_mwh if mg.ess_e_max_mwh > 0 else 0.0,
+    )
+    load = pp.create_load(
+        net,
+        bus,
+        p_mw=mg.load_p_peak_mw,
+        q_mvar=q_of(mg.load_p_peak_mw, mg.load_pf),
+        name=f"{mg.name}_load",
+    )
+    net.load.at[load, "p_nom_mw"] = net.load.at[load, "p_mw"]
+    net.load.at[load, "q_nom_mvar"] = net.load.at[load, "q_mvar"]

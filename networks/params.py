@@ -65,7 +65,9 @@ class MicrogridParams:
         nonneg = [f.name for f in fields(self) if f.type == "float" and f.name != "mt_pf"]
         for name in nonneg:
             if getattr(self, name) < 0:
-                raise ParameterError(name, f"is {getattr(self, name)} (negative)", "use a value >= 0")
+                raise ParameterError(
+                    name, f"is {getattr(self, name)} (negative)", "use a value >= 0"
+                )
         for name in ("mt_pf", "wind_pf", "load_pf", "ess_eta_ch", "ess_eta_dis"):
             value = getattr(self, name)
             if not 0 < value <= 1:
@@ -102,7 +104,9 @@ class PVParams:
 
     def validate(self) -> None:
         if self.p_rated_mw < 0:
-            raise ParameterError("p_rated_mw", f"is {self.p_rated_mw} (negative)", "use a value >= 0")
+            raise ParameterError(
+                "p_rated_mw", f"is {self.p_rated_mw} (negative)", "use a value >= 0"
+            )
         if not 0 < self.pf_min <= 1:
             raise ParameterError("pf_min", f"is {self.pf_min}", "use a value in (0, 1]")
 
@@ -125,12 +129,15 @@ class DSOParams:
     def validate(self) -> None:
         if not 0 < self.v_min_pu < self.v_max_pu:
             raise ParameterError(
-                "v_min_pu", f"voltage band [{self.v_min_pu}, {self.v_max_pu}] is empty",
+                "v_min_pu",
+                f"voltage band [{self.v_min_pu}, {self.v_max_pu}] is empty",
                 "use 0 < v_min_pu < v_max_pu, e.g. 0.9 and 1.1",
             )
         for f in fields(self):
             if f.name != "v_min_pu" and getattr(self, f.name) < 0:
-                raise ParameterError(f.name, f"is {getattr(self, f.name)} (negative)", "use a value >= 0")
+                raise ParameterError(
+                    f.name, f"is {getattr(self, f.name)} (negative)", "use a value >= 0"
+                )
 
 
 @dataclass(frozen=True)
@@ -148,7 +155,6 @@ class NetworkData:
             if mg.name == name:
                 return mg
         raise KeyError(name)
-
 
 
 def _typed(cls: type, values: dict) -> object:
@@ -176,7 +182,7 @@ def load_network_data(data_dir: Path = DATA_DIR) -> NetworkData:
 
 
 def with_overrides(params: object, overrides: dict) -> object:
-    """A copy of a parameter dataclass with some fields replaced (types cast, unknown names refused)."""
+    """Copy of a parameter dataclass with fields replaced (types cast, unknown names refused)."""
     known = {f.name: f.type for f in fields(params)}
     unknown = sorted(set(overrides) - set(known))
     if unknown:
@@ -187,7 +193,9 @@ def with_overrides(params: object, overrides: dict) -> object:
     typed = {}
     for name, value in overrides.items():
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ParameterError(name, f"has value {value!r} of the wrong type", f"give a {known[name]}")
+            raise ParameterError(
+                name, f"has value {value!r} of the wrong type", f"give a {known[name]}"
+            )
         try:
             typed[name] = cast[known[name]](value)
         except ValueError as err:

@@ -10,9 +10,17 @@ def soc_change_mwh(p_mw: float, eta_ch: float, eta_dis: float, dt_h: float) -> f
     return p_mw * dt_h / eta_dis
 
 
-def feasible_power_mw(p_mw: float, soc_mwh: float, e_min_mwh: float, e_max_mwh: float,
-                      p_ch_max_mw: float, p_dis_max_mw: float, eta_ch: float, eta_dis: float,
-                      dt_h: float) -> float:
+def feasible_power_mw(
+    p_mw: float,
+    soc_mwh: float,
+    e_min_mwh: float,
+    e_max_mwh: float,
+    p_ch_max_mw: float,
+    p_dis_max_mw: float,
+    eta_ch: float,
+    eta_dis: float,
+    dt_h: float,
+) -> float:
     """``p_mw`` limited so that power and energy bounds hold over the next ``dt_h``."""
     if p_mw >= 0:
         headroom_mw = max(0.0, (e_max_mwh - soc_mwh) / (eta_ch * dt_h))

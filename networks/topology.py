@@ -45,7 +45,10 @@ def branch_of_bus_pair(net: pp.pandapowerNet, a_ieee: int, b_ieee: int) -> int:
     """IEEE branch number joining IEEE buses ``a_ieee`` and ``b_ieee`` (either direction)."""
     a, b = bus_index(net, a_ieee), bus_index(net, b_ieee)
     lines = net.line[net.line["ieee"] > 0]
-    hit = lines[((lines.from_bus == a) & (lines.to_bus == b)) | ((lines.from_bus == b) & (lines.to_bus == a))]
+    hit = lines[
+        ((lines.from_bus == a) & (lines.to_bus == b))
+        | ((lines.from_bus == b) & (lines.to_bus == a))
+    ]
     if hit.empty:
         raise UnknownElementError(f"no branch joins IEEE buses {a_ieee} and {b_ieee}")
     return int(hit["ieee"].iloc[0])

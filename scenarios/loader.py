@@ -75,8 +75,20 @@ FAULT_KINDS = ("branch", "main_grid")
 BUILTIN = "builtin"
 PROFILE_COLUMNS = ("load_pu", "wind_pu", "pv_pu")
 TOP_KEYS = (
-    "name", "network", "start", "duration_h", "physical_step_min", "controller_step_min",
-    "horizon_h", "seed", "controller", "profiles", "dso", "microgrids", "pv", "faults",
+    "name",
+    "network",
+    "start",
+    "duration_h",
+    "physical_step_min",
+    "controller_step_min",
+    "horizon_h",
+    "seed",
+    "controller",
+    "profiles",
+    "dso",
+    "microgrids",
+    "pv",
+    "faults",
 )
 FAULT_KEYS = ("name", "kind", "branch", "buses", "start_h", "repair_h")
 DEFAULT_START = datetime.datetime(2026, 6, 1)
@@ -170,11 +182,13 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise ScenarioError(path, "<file>", "does not exist",
-                            "give the path of an existing .toml scenario file") from None
+        raise ScenarioError(
+            path, "<file>", "does not exist", "give the path of an existing .toml scenario file"
+        ) from None
     except (OSError, UnicodeDecodeError) as err:
-        raise ScenarioError(path, "<file>", f"cannot be read ({err})",
-                            "give a UTF-8 TOML text file") from None
+        raise ScenarioError(
+            path, "<file>", f"cannot be read ({err})", "give a UTF-8 TOML text file"
+        ) from None
     return load_scenario_text(text, path)
 
 
@@ -184,9 +198,12 @@ def load_scenario_text(text: str, path: Path | None = None) -> Scenario:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(path, "<toml syntax>", str(err),
-                            "correct the TOML at that line (strings need quotes, "
-                            "tables are [name], arrays [a, b])") from None
+        raise ScenarioError(
+            path,
+            "<toml syntax>",
+            str(err),
+            "correct the TOML at that line (strings need quotes, tables are [name], arrays [a, b])",
+        ) from None
     base_dir = path.parent if path is not None else Path.cwd()
     try:
         return _build(raw, path, base_dir)
@@ -231,8 +248,11 @@ def _check_keys(table: dict, allowed: Iterable[str], where: str, note: str = "")
     allowed = sorted(allowed)
     unknown = sorted(set(table) - set(allowed))
     if unknown:
-        raise _Invalid(_join(where, str(unknown[0])), "is not a known key",
-                       f"check the spelling; valid keys: {', '.join(allowed)}{note}")
+        raise _Invalid(
+            _join(where, str(unknown[0])),
+            "is not a known key",
+            f"check the spelling; valid keys: {', '.join(allowed)}{note}",
+        )
 
 
 def _table(value: Any, field: str) -> dict:
@@ -243,8 +263,11 @@ def _table(value: Any, field: str) -> dict:
 
 def _number(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Invalid(field, f"has value {value!r} of type {type(value).__name__}",
-                       "give a number without quotes")
+        raise _Invalid(
+            field,
+            f"has value {value!r} of type {type(value).__name__}",
+            "give a number without quotes",
+        )
     if not math.isfinite(value):
         raise _Invalid(field, f"is {value}", "give a finite number")
     return value
@@ -252,15 +275,21 @@ def _number(value: Any, field: str) -> float:
 
 def _integer(value: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _Invalid(field, f"has value {value!r} of type {type(value).__name__}",
-                       "give a whole number without quotes or decimal point")
+        raise _Invalid(
+            field,
+            f"has value {value!r} of type {type(value).__name__}",
+            "give a whole number without quotes or decimal point",
+        )
     return value
 
 
 def _string(value: Any, field: str) -> str:
     if not isinstance(value, str):
-        raise _Invalid(field, f"has value {value!r} of type {type(value).__name__}",
-                       "give a text value in double quotes")
+        raise _Invalid(
+            field,
+            f"has value {value!r} of type {type(value).__name__}",
+            "give a text value in double quotes",
+        )
     return value
 
 
@@ -279,9 +308,11 @@ def _seconds(value: Any, field: str, unit_s: int) -> int:
     if abs(seconds - whole) > 1e-6:
         unit = "h" if unit_s == 3600 else "min"
         example = f", e.g. {whole / unit_s:g}" if whole else ""
-        raise _Invalid(field, f"{number} {unit} is {seconds:g} s, not a whole number of seconds",
-                       f"give a value that comes to whole seconds (a multiple of 1/{unit_s} "
-                       f"{unit}){example}")
+        raise _Invalid(
+            field,
+            f"{number} {unit} is {seconds:g} s, not a whole number of seconds",
+            f"give a value that comes to whole seconds (a multiple of 1/{unit_s} {unit}){example}",
+        )
     return int(whole)
 
 
@@ -304,8 +335,11 @@ def _read_name(raw: dict, path: Path | None) -> str:
 
 def _read_start(value: Any) -> datetime.datetime:
     if not isinstance(value, datetime.datetime):
-        raise _Invalid("start", f"has value {value!r} of type {type(value).__name__}",
-                       "give a TOML date-time without quotes, e.g. 2026-06-01T00:00:00")
+        raise _Invalid(
+            "start",
+            f"has value {value!r} of type {type(value).__name__}",
+            "give a TOML date-time without quotes, e.g. 2026-06-01T00:00:00",
+        )
     return value
 
 
@@ -323,28 +357,42 @@ def _read_timing(raw: dict) -> tuple[int, int, int, int]:
     controller = _positive_seconds(raw, "controller_step_min", 60, 60)
     horizon = _positive_seconds(raw, "horizon_h", 24, 3600)
     if duration % physical:
-        raise _Invalid("physical_step_min", f"{physical / 60:g} min does not divide the duration "
-                       f"({duration / 3600:g} h)", _divisor_fix(duration, physical))
+        raise _Invalid(
+            "physical_step_min",
+            f"{physical / 60:g} min does not divide the duration ({duration / 3600:g} h)",
+            _divisor_fix(duration, physical),
+        )
     if controller % physical:
-        raise _Invalid("controller_step_min", f"{controller / 60:g} min is not a multiple of the "
-                       f"physical step ({physical / 60:g} min)",
-                       f"use a multiple of {physical / 60:g} min, e.g. {physical * 4 / 60:g}")
+        raise _Invalid(
+            "controller_step_min",
+            f"{controller / 60:g} min is not a multiple of the "
+            f"physical step ({physical / 60:g} min)",
+            f"use a multiple of {physical / 60:g} min, e.g. {physical * 4 / 60:g}",
+        )
     if duration % controller:
-        raise _Invalid("controller_step_min", f"{controller / 60:g} min does not divide the "
-                       f"duration ({duration / 3600:g} h)", _divisor_fix(duration, controller))
+        raise _Invalid(
+            "controller_step_min",
+            f"{controller / 60:g} min does not divide the duration ({duration / 3600:g} h)",
+            _divisor_fix(duration, controller),
+        )
     if horizon < controller or horizon % controller:
-        raise _Invalid("horizon_h", f"{horizon / 3600:g} h is not a whole number (>= 1) of "
-                       f"controller steps ({controller / 60:g} min)",
-                       f"use a multiple of {controller / 3600:g} h, e.g. "
-                       f"{max(1, horizon // controller) * controller / 3600:g}")
+        raise _Invalid(
+            "horizon_h",
+            f"{horizon / 3600:g} h is not a whole number (>= 1) of "
+            f"controller steps ({controller / 60:g} min)",
+            f"use a multiple of {controller / 3600:g} h, e.g. "
+            f"{max(1, horizon // controller) * controller / 3600:g}",
+        )
     return duration, physical, controller, horizon
 
 
 def _divisor_fix(duration_s: int, step_s: int) -> str:
     ok = [m for m in _STEP_CANDIDATES_MIN if duration_s % (60 * m) == 0]
     hint = f" ({', '.join(str(m) for m in ok)} min would)" if ok else ""
-    return (f"use a step that divides {duration_s} s evenly{hint}, or make duration_h a "
-            f"multiple of {step_s / 60:g} min")
+    return (
+        f"use a step that divides {duration_s} s evenly{hint}, or make duration_h a "
+        f"multiple of {step_s / 60:g} min"
+    )
 
 
 # ----------------------------------------------------------------------------- network data
@@ -369,8 +417,7 @@ def _override_named(tables: Any, units: tuple, where: str) -> tuple:
     names = [u.name for u in units]
     _check_keys(tables, names, where, note=" (names of the built-in units)")
     return tuple(
-        _override(tables[u.name], u, f"{where}.{u.name}") if u.name in tables else u
-        for u in units
+        _override(tables[u.name], u, f"{where}.{u.name}") if u.name in tables else u for u in units
     )
 
 
@@ -408,18 +455,22 @@ def _check_buses(data: NetworkData, raw: dict) -> None:
     valid = f"use an IEEE bus number in {buses[0]}..{buses[-1]}"
     for where, unit in [("microgrids", u) for u in data.microgrids] + [("pv", u) for u in data.pv]:
         if unit.bus_ieee not in buses:
-            raise _Invalid(f"{where}.{unit.name}.bus_ieee", f"bus {unit.bus_ieee} does not exist",
-                           valid)
+            raise _Invalid(
+                f"{where}.{unit.name}.bus_ieee", f"bus {unit.bus_ieee} does not exist", valid
+            )
     seen: dict[int, str] = {}
     for mg in data.microgrids:
         other = seen.setdefault(mg.bus_ieee, mg.name)
         if other != mg.name:
             moved = mg.name if "bus_ieee" in raw.get("microgrids", {}).get(mg.name, {}) else other
-            taken = ", ".join(f"{m.name} at {m.bus_ieee}" for m in data.microgrids
-                              if m.name != moved)
-            raise _Invalid(f"microgrids.{moved}.bus_ieee",
-                           f"{other} and {mg.name} are both at bus {mg.bus_ieee}",
-                           f"put each microgrid on its own bus (taken: {taken})")
+            taken = ", ".join(
+                f"{m.name} at {m.bus_ieee}" for m in data.microgrids if m.name != moved
+            )
+            raise _Invalid(
+                f"microgrids.{moved}.bus_ieee",
+                f"{other} and {mg.name} are both at bus {mg.bus_ieee}",
+                f"put each microgrid on its own bus (taken: {taken})",
+            )
 
 
 # ----------------------------------------------------------------------------- faults
@@ -427,14 +478,18 @@ def _check_buses(data: NetworkData, raw: dict) -> None:
 
 def _read_faults(value: Any, duration_s: int, data: NetworkData) -> tuple[FaultEvent, ...]:
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise _Invalid("faults", f"is {value!r}, not a list of tables",
-                       "write each fault as its own [[faults]] table")
+        raise _Invalid(
+            "faults",
+            f"is {value!r}, not a list of tables",
+            "write each fault as its own [[faults]] table",
+        )
     events = [_read_fault(item, i, duration_s, data) for i, item in enumerate(value)]
     names: set[str] = set()
     for i, event in enumerate(events):
         if event.name in names:
-            raise _Invalid(f"faults[{i}].name", f"{event.name!r} is used twice",
-                           "give each fault its own name")
+            raise _Invalid(
+                f"faults[{i}].name", f"{event.name!r} is used twice", "give each fault its own name"
+            )
         names.add(event.name)
     return tuple(events)
 
@@ -445,16 +500,22 @@ def _read_fault(item: dict, i: int, duration_s: int, data: NetworkData) -> Fault
     name = _string(item.get("name", f"fault_{i + 1}"), f"{where}.name")
     kind = _choice(item.get("kind", "branch"), f"{where}.kind", FAULT_KINDS)
     branch = _fault_branch(item, kind, where, data)
-    start_s = _seconds(_required(item, "start_h", where, "hours after the start"),
-                       f"{where}.start_h", 3600)
+    start_s = _seconds(
+        _required(item, "start_h", where, "hours after the start"), f"{where}.start_h", 3600
+    )
     if not 0 <= start_s < duration_s:
-        raise _Invalid(f"{where}.start_h", f"{item['start_h']} h lies outside the scenario",
-                       f"give a start in [0, {duration_s / 3600:g}) h")
-    repair_s = _seconds(_required(item, "repair_h", where, "hours until repaired"),
-                        f"{where}.repair_h", 3600)
+        raise _Invalid(
+            f"{where}.start_h",
+            f"{item['start_h']} h lies outside the scenario",
+            f"give a start in [0, {duration_s / 3600:g}) h",
+        )
+    repair_s = _seconds(
+        _required(item, "repair_h", where, "hours until repaired"), f"{where}.repair_h", 3600
+    )
     if repair_s <= 0:
-        raise _Invalid(f"{where}.repair_h", f"is {item['repair_h']}, not positive",
-                       "give a repair time > 0 h")
+        raise _Invalid(
+            f"{where}.repair_h", f"is {item['repair_h']}, not positive", "give a repair time > 0 h"
+        )
     return FaultEvent(name, kind, branch, start_s, repair_s)
 
 
@@ -469,13 +530,19 @@ def _fault_branch(item: dict, kind: str, where: str, data: NetworkData) -> int |
     if kind == "main_grid":
         if has_branch or has_buses:
             key = "branch" if has_branch else "buses"
-            raise _Invalid(f"{where}.{key}", "is given for a main_grid fault",
-                           'remove it, or set kind = "branch"')
+            raise _Invalid(
+                f"{where}.{key}",
+                "is given for a main_grid fault",
+                'remove it, or set kind = "branch"',
+            )
         return None
     if has_branch == has_buses:
         state = "both given" if has_branch else "both missing"
-        raise _Invalid(f"{where}.branch", f"branch and buses are {state}",
-                       "give exactly one: branch = <IEEE branch> or buses = [a, b]")
+        raise _Invalid(
+            f"{where}.branch",
+            f"branch and buses are {state}",
+            "give exactly one: branch = <IEEE branch> or buses = [a, b]",
+        )
     if has_branch:
         return _branch_number(item["branch"], f"{where}.branch", data)
     return _branch_of_buses(item["buses"], f"{where}.buses", data)
@@ -485,8 +552,11 @@ def _branch_number(value: Any, field: str, data: NetworkData) -> int:
     branch = _integer(value, field)
     valid = sorted(int(b) for b in data.branches.branch_ieee)
     if branch not in valid:
-        raise _Invalid(field, f"branch {branch} does not exist",
-                       f"use an IEEE branch number in {valid[0]}..{valid[-1]}")
+        raise _Invalid(
+            field,
+            f"branch {branch} does not exist",
+            f"use an IEEE branch number in {valid[0]}..{valid[-1]}",
+        )
     return branch
 
 
@@ -497,34 +567,48 @@ def _branch_of_buses(value: Any, field: str, data: NetworkData) -> int:
     buses = _buses(data)
     for bus in (a, b):
         if bus not in buses:
-            raise _Invalid(field, f"bus {bus} does not exist",
-                           f"use IEEE bus numbers in {buses[0]}..{buses[-1]}")
+            raise _Invalid(
+                field,
+                f"bus {bus} does not exist",
+                f"use IEEE bus numbers in {buses[0]}..{buses[-1]}",
+            )
     br = data.branches
-    hit = br[((br.from_bus_ieee == a) & (br.to_bus_ieee == b))
-             | ((br.from_bus_ieee == b) & (br.to_bus_ieee == a))]
+    hit = br[
+        ((br.from_bus_ieee == a) & (br.to_bus_ieee == b))
+        | ((br.from_bus_ieee == b) & (br.to_bus_ieee == a))
+    ]
     if hit.empty:
-        near = sorted({int(x) for x in br.to_bus_ieee[br.from_bus_ieee == a]}
-                      | {int(x) for x in br.from_bus_ieee[br.to_bus_ieee == a]})
-        raise _Invalid(field, f"no branch joins buses {a} and {b}",
-                       f"give two adjacent buses (bus {a} is joined to {near}) or use branch = N")
+        near = sorted(
+            {int(x) for x in br.to_bus_ieee[br.from_bus_ieee == a]}
+            | {int(x) for x in br.from_bus_ieee[br.to_bus_ieee == a]}
+        )
+        raise _Invalid(
+            field,
+            f"no branch joins buses {a} and {b}",
+            f"give two adjacent buses (bus {a} is joined to {near}) or use branch = N",
+        )
     return int(hit.branch_ieee.iloc[0])
 
 
 # ----------------------------------------------------------------------------- profiles
 
 
-def _read_profiles(value: Any, base_dir: Path, data: NetworkData,
-                   data_dir: Path) -> ProfileSettings:
+def _read_profiles(
+    value: Any, base_dir: Path, data: NetworkData, data_dir: Path
+) -> ProfileSettings:
     table = _table(value, "profiles")
-    defaults = {f.name: f.default for f in fields(ProfileSettings) if f.name not in
-                ("source", "table")}
+    defaults = {
+        f.name: f.default for f in fields(ProfileSettings) if f.name not in ("source", "table")
+    }
     _check_keys(table, ["source", *defaults], "profiles")
     source = _profile_source(table.get("source", BUILTIN), base_dir)
     builtin = pd.read_csv(data_dir / "profiles_default.csv")
     shapes = builtin if source is None else _read_csv(source)
     shapes = _check_shapes(shapes, _unit_columns(data), builtin)
-    settings = {key: _profile_number(table.get(key, default), key, type(default))
-                for key, default in defaults.items()}
+    settings = {
+        key: _profile_number(table.get(key, default), key, type(default))
+        for key, default in defaults.items()
+    }
     _check_profile_settings(settings)
     return ProfileSettings(source=source, table=shapes, **settings)
 
@@ -536,8 +620,11 @@ def _profile_source(value: Any, base_dir: Path) -> Path | None:
     path = Path(text).expanduser()
     path = path if path.is_absolute() else base_dir / path
     if not path.exists():
-        raise _Invalid("profiles.source", f"file {path} does not exist",
-                       f'give a CSV path relative to {base_dir} or "{BUILTIN}"')
+        raise _Invalid(
+            "profiles.source",
+            f"file {path} does not exist",
+            f'give a CSV path relative to {base_dir} or "{BUILTIN}"',
+        )
     return path.resolve()
 
 
@@ -545,9 +632,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path)
     except (OSError, ValueError) as err:  # ParserError, EmptyDataError, UnicodeDecodeError
-        raise _Invalid("profiles.source", f"{path} cannot be read as CSV ({err})",
-                       "give a comma-separated text file with a header row, "
-                       "e.g. hour,load_pu,wind_pu,pv_pu") from None
+        raise _Invalid(
+            "profiles.source",
+            f"{path} cannot be read as CSV ({err})",
+            "give a comma-separated text file with a header row, e.g. hour,load_pu,wind_pu,pv_pu",
+        ) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
@@ -564,22 +653,30 @@ def _is_capped(column: str) -> bool:
     return column in ("wind_pu", "pv_pu") or column.endswith("_wind_pu") or column.startswith("PV_")
 
 
-def _check_shapes(frame: pd.DataFrame, unit_cols: list[str],
-                  builtin: pd.DataFrame) -> pd.DataFrame:
+def _check_shapes(frame: pd.DataFrame, unit_cols: list[str], builtin: pd.DataFrame) -> pd.DataFrame:
     if "hour" not in frame.columns:
-        raise _Invalid("profiles.source", "the profile table has no 'hour' column",
-                       "add a first column 'hour' with the hours 0, 1, ..., 23")
+        raise _Invalid(
+            "profiles.source",
+            "the profile table has no 'hour' column",
+            "add a first column 'hour' with the hours 0, 1, ..., 23",
+        )
     valid = ["hour", *PROFILE_COLUMNS, *unit_cols]
     unknown = [c for c in frame.columns if c not in valid]
     if unknown:
         units = [c[:-3] for c in unit_cols if not c.startswith("load_b")]
         loads = [c[:-3] for c in unit_cols if c.startswith("load_b")]
-        raise _Invalid(f"profiles.source[{unknown[0]}]", "is not a known profile column",
-                       f"use hour, {', '.join(PROFILE_COLUMNS)} or <unit>_pu for a unit in: "
-                       f"{', '.join(units)}, {loads[0]} .. {loads[-1]}")
+        raise _Invalid(
+            f"profiles.source[{unknown[0]}]",
+            "is not a known profile column",
+            f"use hour, {', '.join(PROFILE_COLUMNS)} or <unit>_pu for a unit in: "
+            f"{', '.join(units)}, {loads[0]} .. {loads[-1]}",
+        )
     if frame.empty:
-        raise _Invalid("profiles.source[hour]", "the table has no rows",
-                       "give one row per hour, starting at hour 0")
+        raise _Invalid(
+            "profiles.source[hour]",
+            "the table has no rows",
+            "give one row per hour, starting at hour 0",
+        )
     for column in frame.columns:
         _check_column(frame, column)
     _check_hours(frame["hour"])
@@ -596,19 +693,26 @@ def _check_column(frame: pd.DataFrame, column: str) -> None:
         row = int(np.flatnonzero(bad.to_numpy())[0])
         cell = frame[column].iloc[row]
         shown = repr(cell) if isinstance(cell, str) else "an empty cell" if pd.isna(cell) else cell
-        raise _Invalid(field, f"line {row + 2} has {shown}, not a finite number",
-                       "give a finite number in every cell")
+        raise _Invalid(
+            field,
+            f"line {row + 2} has {shown}, not a finite number",
+            "give a finite number in every cell",
+        )
     if column == "hour":
         return
     low = values < 0
     if low.any():
         row = int(np.flatnonzero(low.to_numpy())[0])
-        raise _Invalid(field, f"line {row + 2} has {values.iloc[row]} (negative)",
-                       "give values >= 0")
+        raise _Invalid(
+            field, f"line {row + 2} has {values.iloc[row]} (negative)", "give values >= 0"
+        )
     if _is_capped(column) and (values > 1).any():
         row = int(np.flatnonzero((values > 1).to_numpy())[0])
-        raise _Invalid(field, f"line {row + 2} has {values.iloc[row]} > 1",
-                       "give wind and PV shapes per unit of rating, in [0, 1]")
+        raise _Invalid(
+            field,
+            f"line {row + 2} has {values.iloc[row]} > 1",
+            "give wind and PV shapes per unit of rating, in [0, 1]",
+        )
 
 
 def _check_hours(hours: pd.Series) -> None:
@@ -618,11 +722,15 @@ def _check_hours(hours: pd.Series) -> None:
         raise _Invalid(field, f"the first hour is {h[0]:g}", "start the table at hour 0")
     if (np.diff(h) <= 0).any():
         row = int(np.flatnonzero(np.diff(h) <= 0)[0]) + 1
-        raise _Invalid(field, f"line {row + 2} has hour {h[row]:g} after {h[row - 1]:g}",
-                       "list the hours strictly increasing")
+        raise _Invalid(
+            field,
+            f"line {row + 2} has hour {h[row]:g} after {h[row - 1]:g}",
+            "list the hours strictly increasing",
+        )
     if h[-1] >= 24:
-        raise _Invalid(field, f"hour {h[-1]:g} is not in [0, 24)",
-                       "give hours of one day, 0 <= hour < 24")
+        raise _Invalid(
+            field, f"hour {h[-1]:g} is not in [0, 24)", "give hours of one day, 0 <= hour < 24"
+        )
 
 
 def _fill_missing(frame: pd.DataFrame, builtin: pd.DataFrame) -> pd.DataFrame:
@@ -633,8 +741,12 @@ def _fill_missing(frame: pd.DataFrame, builtin: pd.DataFrame) -> pd.DataFrame:
         if column in frame.columns:
             out[column] = frame[column].astype(float)
         else:
-            out[column] = np.interp(hours, builtin["hour"].to_numpy(dtype=float),
-                                    builtin[column].to_numpy(dtype=float), period=24.0)
+            out[column] = np.interp(
+                hours,
+                builtin["hour"].to_numpy(dtype=float),
+                builtin[column].to_numpy(dtype=float),
+                period=24.0,
+            )
     for column in frame.columns:
         if column not in out.columns:
             out[column] = frame[column].astype(float)
@@ -656,7 +768,8 @@ def _check_profile_settings(s: dict) -> None:
         if key in ("wind_samples", "wind_scenarios") and value < 1:
             raise _Invalid(field, f"is {value}", "give a whole number >= 1")
     if s["wind_scenarios"] > s["wind_samples"]:
-        raise _Invalid("profiles.wind_scenarios",
-                       f"{s['wind_scenarios']} exceeds wind_samples {s['wind_samples']}",
-                       "keep at most as many scenarios as are sampled (wind_scenarios <= "
-                       "wind_samples)")
+        raise _Invalid(
+            "profiles.wind_scenarios",
+            f"{s['wind_scenarios']} exceeds wind_samples {s['wind_samples']}",
+            "keep at most as many scenarios as are sampled (wind_scenarios <= wind_samples)",
+        )

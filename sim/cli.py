@@ -44,9 +44,12 @@ def print_summary(summary: dict, out_dir: Path) -> None:
         f"  max branch loading   {_fmt(s['loading_max_percent'])} %",
         f"  violations           {s['n_voltage_violations']} bus-steps out of the voltage band, "
         f"{s['n_overloads']} branch-steps overloaded",
-        "  costs (CNY)          " + ", ".join(
+        "  costs (CNY)          "
+        + ", ".join(
             f"{k.removeprefix('cost_').removesuffix('_cny')} {_fmt(v)}"
-            for k, v in s.items() if k.startswith("cost_")),
+            for k, v in s.items()
+            if k.startswith("cost_")
+        ),
     ]
     print("\n".join(lines))
 
@@ -58,8 +61,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario or default_scenario_path())
     out_dir = Path(args.out or Path("runs") / scenario.name)
     _quiet_mosaik_logs()
-    print(f"Running {scenario.name!r} ({scenario.n_steps} steps of {scenario.physical_step_s} s, "
-          f"seed {scenario.seed}, controller {scenario.controller}) -> {out_dir}")
+    print(
+        f"Running {scenario.name!r} ({scenario.n_steps} steps of {scenario.physical_step_s} s, "
+        f"seed {scenario.seed}, controller {scenario.controller}) -> {out_dir}"
+    )
     try:
         run_scenario(scenario, out_dir, progress=not args.no_progress)
     except KeyboardInterrupt:
@@ -86,8 +91,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario)
     make_controller(scenario)
-    print(f"{args.scenario}: valid ({scenario.name!r}, {scenario.n_steps} steps, "
-          f"{len(scenario.data.microgrids)} microgrids, {len(scenario.faults)} fault events)")
+    print(
+        f"{args.scenario}: valid ({scenario.name!r}, {scenario.n_steps} steps, "
+        f"{len(scenario.data.microgrids)} microgrids, {len(scenario.faults)} fault events)"
+    )
     return 0
 
 

@@ -25,8 +25,17 @@ META = {
         "Controller": {
             "public": True,
             "params": [],
-            "attrs": ["forecast_mw", "scenarios_mw", "scenario_prob", "soc_end_mwh", "mt_p_mw",
-                      "switch_closed", "setpoints_mw", "switch_closed_cmd", "plan_info"],
+            "attrs": [
+                "forecast_mw",
+                "scenarios_mw",
+                "scenario_prob",
+                "soc_end_mwh",
+                "mt_p_mw",
+                "switch_closed",
+                "setpoints_mw",
+                "switch_closed_cmd",
+                "plan_info",
+            ],
         }
     },
 }
@@ -43,7 +52,7 @@ def make_controller(scenario: Scenario) -> Controller:
         return RuleBasedController(scenario.data, plan_steps)
     raise UnsupportedControllerError(
         f"{scenario.path}: field 'controller': {scenario.controller!r} is not available yet. "
-        "Fix: use controller = \"rule_based\""
+        'Fix: use controller = "rule_based"'
     )
 
 
@@ -65,19 +74,25 @@ class ControllerSim(mosaik_api_v3.Simulator):
 
     def create(self, num, model, **params):
         if model != "Controller" or num != 1:
-            raise ValueError(f"ControllerSim creates one 'Controller' entity, not {num} x {model!r}")
+            raise ValueError(
+                f"ControllerSim creates one 'Controller' entity, not {num} x {model!r}"
+            )
         return [{"eid": self.eid, "type": model}]
 
     def step(self, time, inputs, max_advance):
         attrs = inputs.get(self.eid, {})
         if time % self.scenario.controller_step_s == 0 or self.plan is None:
-            self.plan = self.controller.plan(measurements(time, attrs), forecasts(time, attrs,
-                                             self.scenario.physical_step_s / 3600))
+            self.plan = self.controller.plan(
+                measurements(time, attrs),
+                forecasts(time, attrs, self.scenario.physical_step_s / 3600),
+            )
         k = int((time - self.plan.time_s) // round(self.plan.step_h * 3600))
         switches = self.plan.switches_at(k)
         self.out = {
             "setpoints_mw": self.plan.at(k),
-            "switch_closed_cmd": {str(b): int(c) for b, c in switches.items()} if switches else None,
+            "switch_closed_cmd": {str(b): int(c) for b, c in switches.items()}
+            if switches
+            else None,
             "plan_info": {str(key): value for key, value in self.plan.info.items()},
         }
         return time + self.scenario.physical_step_s
@@ -99,11 +114,21 @@ def measurements(time: int, attrs: dict) -> Measurements:
 
 def forecasts(time: int, attrs: dict, step_h: float) -> Forecasts:
     """Forecasts from the profile entities' outputs, keyed by unit name."""
+
     def by_unit(attr: str) -> dict[str, np.ndarray]:
-        return {unit_of(src): np.asarray(v, dtype=float)
-                for src, v in attrs.get(attr, {}).items() if v is not None}
-    return Forecasts(time_s=time, step_h=step_h, p_mw=by_unit("forecast_mw"),
-                     scenarios_mw=by_unit("scenarios_mw"), scenario_prob=by_unit("scenario_prob"))
+        return {
+            unit_of(src): np.asarray(v, dtype=float)
+            for src, v in attrs.get(attr, {}).items()
+            if v is not None
+        }
+
+    return Forecasts(
+        time_s=time,
+        step_h=step_h,
+        p_mw=by_unit("forecast_mw"),
+        scenarios_mw=by_unit("scenarios_mw"),
+        scenario_prob=by_unit("scenario_prob"),
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,11 @@ def event_times(faults: tuple[FaultEvent, ...]) -> list[int]:
 
 def active_at(faults: tuple[FaultEvent, ...], time_s: int) -> list[dict]:
     """Faults active at ``time_s`` (started, not yet repaired)."""
-    return [{"name": f.name, "kind": f.kind, "branch_ieee": f.branch_ieee}
-            for f in faults if f.start_s <= time_s < f.start_s + f.repair_s]
+    return [
+        {"name": f.name, "kind": f.kind, "branch_ieee": f.branch_ieee}
+        for f in faults
+        if f.start_s <= time_s < f.start_s + f.repair_s
+    ]
 
 
 class FaultSim(mosaik_api_v3.Simulator):

@@ -44,9 +44,17 @@ class StorageState:
         """Move to ``t_s`` and apply the feasible part of ``p_request_mw``; return it."""
         self.soc_mwh, self.t_s = self.soc_at(t_s), t_s
         p = self.params
-        self.p_mw = feasible_power_mw(p_request_mw, self.soc_mwh, p.ess_e_min_mwh,
-                                      p.ess_e_max_mwh, p.ess_p_ch_max_mw, p.ess_p_dis_max_mw,
-                                      p.ess_eta_ch, p.ess_eta_dis, dt_next_h)
+        self.p_mw = feasible_power_mw(
+            p_request_mw,
+            self.soc_mwh,
+            p.ess_e_min_mwh,
+            p.ess_e_max_mwh,
+            p.ess_p_ch_max_mw,
+            p.ess_p_dis_max_mw,
+            p.ess_eta_ch,
+            p.ess_eta_dis,
+            dt_next_h,
+        )
         return self.p_mw
 
 
@@ -67,11 +75,14 @@ class GridModel:
     def __init__(self, net: pp.pandapowerNet, data: NetworkData) -> None:
         self.net = net
         self.data = data
-        self.storage = {f"{mg.name}_ess": StorageState(mg, mg.ess_e_init_mwh)
-                        for mg in data.microgrids}
-        self.switch_by_branch = {int(net.line.at[int(sw.element), "ieee"]): i
-                                 for i, sw in net.switch.iterrows() if sw.et == "l"
-                                 and net.line.at[int(sw.element), "ieee"] > 0}
+        self.storage = {
+            f"{mg.name}_ess": StorageState(mg, mg.ess_e_init_mwh) for mg in data.microgrids
+        }
+        self.switch_by_branch = {
+            int(net.line.at[int(sw.element), "ieee"]): i
+            for i, sw in net.switch.iterrows()
+            if sw.et == "l" and net.line.at[int(sw.element), "ieee"] > 0
+        }
         self.elements = _element_index(net)
         self.active_faults: list[dict] = []
         self.mt_p_mw = {f"{mg.name}_mt": 0.0 for mg in data.microgrids}
@@ -179,23 +190,34 @@ def blackout(net: pp.pandapowerNet) -> bool:
     network without a slack is simply dark. Returns True (a valid, trivial solution).
     """
     net.res_bus = net.bus[[]].assign(vm_pu=math.nan, va_degree=math.nan, p_mw=0.0, q_mvar=0.0)
-    zeros = dict.fromkeys(["p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar", "pl_mw",
-                           "ql_mvar", "i_ka", "loading_percent"], 0.0)
+    zeros = dict.fromkeys(
+        [
+            "p_from_mw",
+            "q_from_mvar",
+            "p_to_mw",
+            "q_to_mvar",
+            "pl_mw",
+            "ql_mvar",
+            "i_ka",
+            "loading_percent",
+        ],
+        0.0,
+    )
     net.res_line = net.line[[]].assign(**zeros)
     net.res_ext_grid = net.ext_grid[[]].assign(p_mw=0.0, q_mvar=0.0)
     return True
 
 
 def _element_index(net: pp.pandapowerNet) -> dict[str, dict[str, int]]:
-    return {table: {str(name): int(i) for i, name in net[table]["name"].items()}
-            for table in ("load", "sgen", "storage")}
+    return {
+        table: {str(name): int(i) for i, name in net[table]["name"].items()}
+        for table in ("load", "sgen", "storage")
+    }
 
 
 def _nominal_pq(net: pp.pandapowerNet, idx: int) -> tuple[float, float]:
-    row = net.load.loc[idx]
-    if "p_nom_mw" in row and not math.isnan(row.get("p_nom_mw", math.nan)):
-        return float(row.p_nom_mw), float(row.q_nom_mvar)
-    return float(row.p_mw), float(row.q_mvar)
+    """Nominal P and Q of a load: the power factor that every demand value keeps."""
+    return float(net.load.at[idx, "p_nom_mw"]), float(net.load.at[idx, "q_nom_mvar"])
 
 
 def _label_bus(net: pp.pandapowerNet, idx: int) -> str:
@@ -208,27 +230,40 @@ def _label_line(net: pp.pandapowerNet, idx: int) -> str:
     return str(ieee) if ieee > 0 else str(net.line.at[idx, "name"])
 
 
-def measure(net: pp.pandapowerNet, data: NetworkData, converged: bool,
-            soc_mwh: dict[str, float], elements: dict[str, dict[str, int]]) -> dict:
+def measure(
+    net: pp.pandapowerNet,
+    data: NetworkData,
+    converged: bool,
+    soc_mwh: dict[str, float],
+    elements: dict[str, dict[str, int]],
+) -> dict:
     """Outputs of one step (NaN electrical values when not converged)."""
     nan = math.nan
     vm = net.res_bus.vm_pu if converged else None
     res_line = net.res_line if converged else None
-    buses = {_label_bus(net, i): (float(vm.at[i]) if vm is not None else nan) for i in net.bus.index}
+    buses = {
+        _label_bus(net, i): (float(vm.at[i]) if vm is not None else nan) for i in net.bus.index
+    }
     lines = list(net.line.index)
     out = {
         "converged": int(converged),
         "vm_pu": buses,
-        "loading_percent": {_label_line(net, i): _res(res_line, i, "loading_percent") for i in lines},
+        "loading_percent": {
+            _label_line(net, i): _res(res_line, i, "loading_percent") for i in lines
+        },
         "p_from_mw": {_label_line(net, i): _res(res_line, i, "p_from_mw") for i in lines},
         "q_from_mvar": {_label_line(net, i): _res(res_line, i, "q_from_mvar") for i in lines},
-        "switch_closed": {_label_line(net, int(sw.element)): int(sw.closed)
-                          for _, sw in net.switch.iterrows() if sw.et == "l"
-                          and net.line.at[int(sw.element), "ieee"] > 0},
+        "switch_closed": {
+            _label_line(net, int(sw.element)): int(sw.closed)
+            for _, sw in net.switch.iterrows()
+            if sw.et == "l" and net.line.at[int(sw.element), "ieee"] > 0
+        },
         "soc_mwh": dict(soc_mwh),
         "unit_p_mw": _unit_powers(net, elements),
-        "exchange_p_mw": {mg.name: _res(res_line, elements_line(net, f"{mg.name}_pcc"), "p_from_mw")
-                          for mg in data.microgrids},
+        "exchange_p_mw": {
+            mg.name: _res(res_line, elements_line(net, f"{mg.name}_pcc"), "p_from_mw")
+            for mg in data.microgrids
+        },
         "p_loss_mw": float(res_line.pl_mw.sum()) if converged else nan,
         "p_substation_mw": float(net.res_ext_grid.p_mw.sum()) if converged else nan,
         "q_substation_mvar": float(net.res_ext_grid.q_mvar.sum()) if converged else nan,
@@ -251,8 +286,11 @@ def _res(table, idx: int, column: str) -> float:
 def _unit_powers(net: pp.pandapowerNet, elements: dict[str, dict[str, int]]) -> dict[str, float]:
     powers = {name: float(net.sgen.at[i, "p_mw"]) for name, i in elements["sgen"].items()}
     powers |= {name: float(net.storage.at[i, "p_mw"]) for name, i in elements["storage"].items()}
-    powers |= {name: float(net.load.at[i, "p_mw"]) for name, i in elements["load"].items()
-               if not name.startswith("load_b")}
+    powers |= {
+        name: float(net.load.at[i, "p_mw"])
+        for name, i in elements["load"].items()
+        if not name.startswith("load_b")
+    }
     return powers
 
 
@@ -260,9 +298,7 @@ def _load_service(net: pp.pandapowerNet, converged: bool) -> dict[str, float]:
     """Demand, and demand served at energised buses (NaN when the flow did not converge)."""
     demand = float(net.load.p_mw[net.load.in_service].sum())
     if not converged:
-        return {"load_demand_mw": demand, "load_served_mw": math.nan,
-                "load_unserved_mw": math.nan}
+        return {"load_demand_mw": demand, "load_served_mw": math.nan, "load_unserved_mw": math.nan}
     live = net.res_bus.vm_pu.notna() & (net.res_bus.vm_pu > 0)
     served = float(net.load.p_mw[net.load.in_service & live.loc[net.load.bus].values].sum())
-    return {"load_demand_mw": demand, "load_served_mw": served,
-            "load_unserved_mw": demand - served}
+    return {"load_demand_mw": demand, "load_served_mw": served, "load_unserved_mw": demand - served}

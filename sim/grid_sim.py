@@ -15,10 +15,26 @@ from networks.ieee33 import build_ieee33
 from scenarios.loader import load_scenario
 from sim.grid import GridInputs, GridModel
 
-OUTPUTS = ["converged", "vm_pu", "loading_percent", "p_from_mw", "q_from_mvar", "switch_closed",
-           "soc_mwh", "soc_end_mwh", "mt_p_mw", "unit_p_mw", "exchange_p_mw", "p_loss_mw",
-           "p_substation_mw", "q_substation_mvar", "load_demand_mw", "load_served_mw",
-           "load_unserved_mw", "active_faults"]
+OUTPUTS = [
+    "converged",
+    "vm_pu",
+    "loading_percent",
+    "p_from_mw",
+    "q_from_mvar",
+    "switch_closed",
+    "soc_mwh",
+    "soc_end_mwh",
+    "mt_p_mw",
+    "unit_p_mw",
+    "exchange_p_mw",
+    "p_loss_mw",
+    "p_substation_mw",
+    "q_substation_mvar",
+    "load_demand_mw",
+    "load_served_mw",
+    "load_unserved_mw",
+    "active_faults",
+]
 INPUTS = ["p_mw", "setpoints_mw", "switch_closed_cmd", "faults"]
 
 META = {
@@ -62,12 +78,15 @@ class GridSim(mosaik_api_v3.Simulator):
 
     def step(self, time, inputs, max_advance):
         next_regular = (time // self.step_s + 1) * self.step_s
-        self.outputs = self.model.step(time, next_regular - time, grid_inputs(inputs.get(self.eid, {}),
-                                                                               self.model))
+        self.outputs = self.model.step(
+            time, next_regular - time, grid_inputs(inputs.get(self.eid, {}), self.model)
+        )
         return next_regular
 
     def get_data(self, outputs):
-        return {eid: {attr: self.outputs.get(attr) for attr in attrs} for eid, attrs in outputs.items()}
+        return {
+            eid: {attr: self.outputs.get(attr) for attr in attrs} for eid, attrs in outputs.items()
+        }
 
 
 def unit_of(full_id: str) -> str:

@@ -65,8 +65,9 @@ class ProfileSim(mosaik_api_v3.Simulator):
         return self.time % self.scenario.controller_step_s == 0
 
     def get_data(self, outputs):
-        return {eid: {attr: self._value(eid, attr) for attr in attrs}
-                for eid, attrs in outputs.items()}
+        return {
+            eid: {attr: self._value(eid, attr) for attr in attrs} for eid, attrs in outputs.items()
+        }
 
     def _value(self, eid: str, attr: str):
         unit = self.units[eid]
@@ -85,8 +86,9 @@ class ProfileSim(mosaik_api_v3.Simulator):
         key = (eid, self.k)
         if getattr(self, "_cache_key", None) != key:
             prof = self.scenario.profiles
-            self._cache = self.units[eid].scenarios_mw(self.k, self.n_horizon, prof.wind_samples,
-                                                       prof.wind_scenarios)
+            self._cache = self.units[eid].scenarios_mw(
+                self.k, self.n_horizon, prof.wind_samples, prof.wind_scenarios
+            )
             self._cache_key = key
         return self._cache
 

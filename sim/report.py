@@ -342,8 +342,12 @@ def _voltage_figure(run: RunData, df: pd.DataFrame, bus_cols: list[str], vm: np.
     # symmetric around 1.0 and wide enough to show both limits on the colour bar
     half = min(max(0.11, float(np.max(np.abs(finite - 1.0)))), 0.3) if finite.size else 0.11
     mesh = ax.pcolormesh(
-        x_edges, y_edges, np.ma.masked_invalid(vm), cmap=cmap,
-        norm=Normalize(1.0 - half, 1.0 + half), shading="flat",
+        x_edges,
+        y_edges,
+        np.ma.masked_invalid(vm),
+        cmap=cmap,
+        norm=Normalize(1.0 - half, 1.0 + half),
+        shading="flat",
     )
     cbar = fig.colorbar(mesh, ax=ax, extend="both")
     cbar.set_label("voltage magnitude [pu]")
@@ -358,8 +362,14 @@ def _voltage_figure(run: RunData, df: pd.DataFrame, bus_cols: list[str], vm: np.
     ax.set_ylabel("IEEE bus")
     _time_axis(ax, run)
     handles = [
-        Line2D([], [], marker="x", color="black", linestyle="",
-               label=f"outside {V_MIN_PU}–{V_MAX_PU} pu"),
+        Line2D(
+            [],
+            [],
+            marker="x",
+            color="black",
+            linestyle="",
+            label=f"outside {V_MIN_PU}–{V_MAX_PU} pu",
+        ),
         Patch(color="lightgrey", label="no result (not converged)"),
     ]
     ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False)
@@ -372,9 +382,7 @@ def _voltage_notes(df: pd.DataFrame, bus_cols: list[str], vm: np.ndarray) -> str
     mg_cols = [c for c in df.columns if c not in bus_cols]
     if mg_cols:
         mg = df[mg_cols].apply(pd.to_numeric, errors="coerce")
-        parts = [
-            f"{_esc(c)} {mg[c].min():.4f}–{mg[c].max():.4f} pu" for c in mg_cols
-        ]
+        parts = [f"{_esc(c)} {mg[c].min():.4f}–{mg[c].max():.4f} pu" for c in mg_cols]
         text += " Microgrid buses (min–max): " + ", ".join(parts) + "."
     return f"<p>{text}</p>"
 
@@ -449,8 +457,9 @@ def section_switches(run: RunData) -> str | None:
     states = df.apply(pd.to_numeric, errors="coerce")
     changed = [c for c in states.columns if states[c].dropna().nunique() > 1]
     if not changed:
-        open_ = sorted((c for c in states.columns if (states[c].dropna() == 0).any()),
-                       key=_branch_key)
+        open_ = sorted(
+            (c for c in states.columns if (states[c].dropna() == 0).any()), key=_branch_key
+        )
         which = ", ".join(open_) if open_ else "none"
         body = (
             f"<p>The topology stayed fixed during the run; open (tie) branches: {_esc(which)}; "
@@ -471,8 +480,9 @@ def _switch_events(run: RunData, states: pd.DataFrame, cols: list[str]) -> list[
         s = states[col].dropna()
         for t, delta in s.diff().items():
             if pd.notna(delta) and delta != 0:
-                events.append((t / 3600.0, _timestamp(run, t), col,
-                               "closed" if s[t] == 1 else "opened"))
+                events.append(
+                    (t / 3600.0, _timestamp(run, t), col, "closed" if s[t] == 1 else "opened")
+                )
     return sorted(events, key=lambda e: (e[0], _branch_key(e[2])))
 
 

@@ -40,8 +40,16 @@ TABLES = {
     "exchange_p_mw": "exchange_p_mw.csv",
     "available_p_mw": "available_p_mw.csv",
 }
-PACKAGES = ("mgcosim", "mosaik", "mosaik-api-v3", "pandapower", "pyomo", "highspy", "numpy",
-            "pandas")
+PACKAGES = (
+    "mgcosim",
+    "mosaik",
+    "mosaik-api-v3",
+    "pandapower",
+    "pyomo",
+    "highspy",
+    "numpy",
+    "pandas",
+)
 
 
 def package_versions() -> dict[str, str]:
@@ -110,8 +118,9 @@ class RunWriter:
                 self._append(file_name, time_s, tables[attr])
         self._append("steps.csv", time_s, self.step_row(time_s, grid, available))
         self.steps_done += 1
-        self.manifest.update(steps_done=self.steps_done,
-                             wall_time_s=round(time.perf_counter() - self.t0, 3))
+        self.manifest.update(
+            steps_done=self.steps_done, wall_time_s=round(time.perf_counter() - self.t0, 3)
+        )
         write_json(self.out_dir / "manifest.json", self.manifest)
 
     def step_row(self, time_s: int, grid: dict, available: dict) -> dict:
@@ -129,9 +138,12 @@ class RunWriter:
             "p_loss_mw": grid.get("p_loss_mw"),
             "p_substation_mw": grid.get("p_substation_mw"),
             "q_substation_mvar": grid.get("q_substation_mvar"),
-            "vm_min_pu": vmin, "vm_min_bus": vmin_bus,
-            "vm_max_pu": vmax, "vm_max_bus": vmax_bus,
-            "loading_max_percent": lmax, "loading_max_branch": lmax_branch,
+            "vm_min_pu": vmin,
+            "vm_min_bus": vmin_bus,
+            "vm_max_pu": vmax,
+            "vm_max_bus": vmax_bus,
+            "loading_max_percent": lmax,
+            "loading_max_branch": lmax_branch,
             "n_v_violations": count_outside(vm, data.dso.v_min_pu, data.dso.v_max_pu),
             "n_overloads": count_outside(loading, -math.inf, 100.0),
             "load_demand_mw": grid.get("load_demand_mw"),
@@ -143,8 +155,9 @@ class RunWriter:
             "pv_used_mw": sum(v for k, v in units.items() if k.startswith("PV")),
             "active_faults": ";".join(grid.get("active_faults") or []),
         }
-        costs = step_costs(units, grid.get("exchange_p_mw", {}), grid.get("p_loss_mw", math.nan),
-                           hour, 1.0, data)
+        costs = step_costs(
+            units, grid.get("exchange_p_mw", {}), grid.get("p_loss_mw", math.nan), hour, 1.0, data
+        )
         row.update({f"{name}_per_h": value for name, value in costs.items()})
         return row
 
@@ -167,6 +180,12 @@ def _cell(value: object) -> object:
     return value
 
 
+def read_steps(run_dir: Path) -> pd.DataFrame:
+    """``steps.csv`` with its label columns kept as text (bus "18", not 18.0)."""
+    labels = ["vm_min_bus", "vm_max_bus", "loading_max_branch", "active_faults"]
+    return pd.read_csv(Path(run_dir) / "steps.csv", dtype=dict.fromkeys(labels, str))
+
+
 def step_lengths_h(time_s: pd.Series, physical_step_s: int) -> pd.Series:
     """How long each recorded step lasted: until the next row, the last until its regular end."""
     t = time_s.to_numpy()
@@ -177,7 +196,7 @@ def step_lengths_h(time_s: pd.Series, physical_step_s: int) -> pd.Series:
 
 def summarise(run_dir: Path, physical_step_s: int) -> dict:
     """Day figures from a run directory (works on an interrupted run too)."""
-    steps = pd.read_csv(Path(run_dir) / "steps.csv")
+    steps = read_steps(run_dir)
     dt = step_lengths_h(steps.time_s, physical_step_s)
     worst_v = steps.loc[steps.vm_min_pu.idxmin()] if steps.vm_min_pu.notna().any() else None
     best_v = steps.loc[steps.vm_max_pu.idxmax()] if steps.vm_max_pu.notna().any() else None

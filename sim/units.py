@@ -38,8 +38,9 @@ def stochastic_units(scenario: Scenario) -> dict[str, StochasticProfile]:
 
     units = {}
     for mg in data.microgrids:
-        units[f"{mg.name}_wind"] = unit(f"{mg.name}_wind", "wind_pu", mg.wind_p_rated_mw, wind,
-                                        mg.wind_p_rated_mw)
+        units[f"{mg.name}_wind"] = unit(
+            f"{mg.name}_wind", "wind_pu", mg.wind_p_rated_mw, wind, mg.wind_p_rated_mw
+        )
         units[f"{mg.name}_load"] = unit(f"{mg.name}_load", "load_pu", mg.load_p_peak_mw, load, None)
     for pv in data.pv:
         units[pv.name] = unit(pv.name, "pv_pu", pv.p_rated_mw, pv_err, pv.p_rated_mw)

@@ -38,8 +38,11 @@ def sim_config(separate: frozenset[str] = frozenset()) -> dict:
     config = {}
     for name, target in SIMULATORS.items():
         module = target.split(":")[0]
-        config[name] = ({"cmd": f"{sys.executable} -m {module} %(addr)s"} if name in separate
-                        else {"python": target})
+        config[name] = (
+            {"cmd": f"{sys.executable} -m {module} %(addr)s"}
+            if name in separate
+            else {"python": target}
+        )
     return config
 
 
@@ -53,15 +56,15 @@ def initial_measurements(scenario: Scenario) -> dict:
     }
 
 
-def build_world(scenario: Scenario, out_dir: Path, separate: frozenset[str] = frozenset()
-                ) -> mosaik.World:
+def build_world(
+    scenario: Scenario, out_dir: Path, separate: frozenset[str] = frozenset()
+) -> mosaik.World:
     """A ready-to-run world for ``scenario`` writing to ``out_dir`` (call ``run`` on it)."""
     if scenario.path is None:
         raise ValueError("build_world needs a scenario loaded from a file (scenario.path)")
     make_controller(scenario)  # refuse an unavailable controller before anything starts
     path = str(scenario.path)
-    world = mosaik.World(sim_config(separate), time_resolution=1.0,
-                         skip_greetings=True)
+    world = mosaik.World(sim_config(separate), time_resolution=1.0, skip_greetings=True)
     grid = world.start("Grid", scenario_path=path).Grid()
     ctrl = world.start("Controller", scenario_path=path).Controller()
     rec = world.start("Recorder", scenario_path=path).Recorder(out_dir=str(out_dir))
@@ -74,19 +77,27 @@ def build_world(scenario: Scenario, out_dir: Path, separate: frozenset[str] = fr
         if is_wind(unit):
             world.connect(entity, ctrl, "scenarios_mw", "scenario_prob")
     world.connect(ctrl, grid, "setpoints_mw", "switch_closed_cmd")
-    world.connect(grid, ctrl, "soc_end_mwh", "mt_p_mw", "switch_closed", time_shifted=True,
-                  initial_data=initial_measurements(scenario))
+    world.connect(
+        grid,
+        ctrl,
+        "soc_end_mwh",
+        "mt_p_mw",
+        "switch_closed",
+        time_shifted=True,
+        initial_data=initial_measurements(scenario),
+    )
     world.connect(grid, rec, *GRID_OUTPUTS)
     world.connect(ctrl, rec, "setpoints_mw")
     if scenario.faults:
-        fault_sim = world.start("Faults", scenario_path=path)
-        world.connect(fault_sim.FaultInjector(), grid, "faults")
-        world.set_initial_event(fault_sim.sid, min(f.start_s for f in scenario.faults))
+        injector = world.start("Faults", scenario_path=path).FaultInjector()
+        world.connect(injector, grid, "faults")
+        world.set_initial_event(injector.sid, min(f.start_s for f in scenario.faults))
     return world
 
 
-def run_scenario(scenario: Scenario, out_dir: Path, progress: bool = True,
-                 separate: frozenset[str] = frozenset()) -> None:
+def run_scenario(
+    scenario: Scenario, out_dir: Path, progress: bool = True, separate: frozenset[str] = frozenset()
+) -> None:
     """Run the whole scenario; results are written to ``out_dir`` as the run goes."""
     world = build_world(scenario, out_dir, separate)
     world.run(until=scenario.duration_s, print_progress=progress)

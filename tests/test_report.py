@@ -64,31 +64,34 @@ def _steps(rng: np.random.Generator, t: np.ndarray, vm: pd.DataFrame) -> pd.Data
     demand = 3.7 + rng.uniform(0, 0.3, n)
     loss = 0.12 + rng.uniform(0, 0.03, n)
     bus_vm = vm[BUSES].to_numpy()
-    return _frame(t, {
-        "converged": np.ones(n, dtype=int),
-        "p_loss_mw": loss,
-        "p_substation_mw": demand + loss - 1.0,
-        "q_substation_mvar": 0.6 * demand,
-        "vm_min_pu": bus_vm.min(axis=1),
-        "vm_min_bus": np.array(BUSES)[bus_vm.argmin(axis=1)].astype(int),
-        "vm_max_pu": bus_vm.max(axis=1),
-        "vm_max_bus": np.ones(n, dtype=int),
-        "loading_max_percent": rng.uniform(40, 80, n),
-        "loading_max_branch": np.ones(n, dtype=int),
-        "n_v_violations": np.zeros(n, dtype=int),
-        "n_overloads": np.zeros(n, dtype=int),
-        "load_demand_mw": demand,
-        "load_served_mw": demand,
-        "load_unserved_mw": np.zeros(n),
-        "wind_avail_mw": rng.uniform(1.0, 2.0, n),
-        "wind_used_mw": rng.uniform(0.8, 1.0, n),
-        "pv_avail_mw": np.zeros(n),
-        "cost_mt_cny": rng.uniform(50, 100, n),
-        "cost_ess_cny": rng.uniform(0, 5, n),
-        "cost_grid_cny": rng.uniform(300, 400, n),
-        "cost_loss_cny": 500 * loss * STEP_S / 3600,
-        "cost_total_cny": rng.uniform(400, 500, n),
-    })
+    return _frame(
+        t,
+        {
+            "converged": np.ones(n, dtype=int),
+            "p_loss_mw": loss,
+            "p_substation_mw": demand + loss - 1.0,
+            "q_substation_mvar": 0.6 * demand,
+            "vm_min_pu": bus_vm.min(axis=1),
+            "vm_min_bus": np.array(BUSES)[bus_vm.argmin(axis=1)].astype(int),
+            "vm_max_pu": bus_vm.max(axis=1),
+            "vm_max_bus": np.ones(n, dtype=int),
+            "loading_max_percent": rng.uniform(40, 80, n),
+            "loading_max_branch": np.ones(n, dtype=int),
+            "n_v_violations": np.zeros(n, dtype=int),
+            "n_overloads": np.zeros(n, dtype=int),
+            "load_demand_mw": demand,
+            "load_served_mw": demand,
+            "load_unserved_mw": np.zeros(n),
+            "wind_avail_mw": rng.uniform(1.0, 2.0, n),
+            "wind_used_mw": rng.uniform(0.8, 1.0, n),
+            "pv_avail_mw": np.zeros(n),
+            "cost_mt_cny": rng.uniform(50, 100, n),
+            "cost_ess_cny": rng.uniform(0, 5, n),
+            "cost_grid_cny": rng.uniform(300, 400, n),
+            "cost_loss_cny": 500 * loss * STEP_S / 3600,
+            "cost_total_cny": rng.uniform(400, 500, n),
+        },
+    )
 
 
 def _unit_frames(rng: np.random.Generator, t: np.ndarray) -> dict[str, pd.DataFrame]:
@@ -96,11 +99,17 @@ def _unit_frames(rng: np.random.Generator, t: np.ndarray) -> dict[str, pd.DataFr
     ess = {mg: rng.uniform(-0.2, 0.2, n) for mg in MG_NAMES}
     units: dict[str, np.ndarray] = {}
     for mg in MG_NAMES:
-        units |= {f"{mg}_mt": rng.uniform(0.05, 0.4, n), f"{mg}_wind": rng.uniform(0, 0.8, n),
-                  f"{mg}_ess": ess[mg], f"{mg}_load": rng.uniform(0.3, 0.5, n)}
+        units |= {
+            f"{mg}_mt": rng.uniform(0.05, 0.4, n),
+            f"{mg}_wind": rng.uniform(0, 0.8, n),
+            f"{mg}_ess": ess[mg],
+            f"{mg}_load": rng.uniform(0.3, 0.5, n),
+        }
     units["PV_b18"] = np.zeros(n)
-    soc = {f"{mg}_ess": 0.5 + np.concatenate([[0.0], np.cumsum(ess[mg][:-1])]) * 0.25
-           for mg in MG_NAMES}
+    soc = {
+        f"{mg}_ess": 0.5 + np.concatenate([[0.0], np.cumsum(ess[mg][:-1])]) * 0.25
+        for mg in MG_NAMES
+    }
     return {
         "unit_p_mw.csv": _frame(t, units),
         "soc_mwh.csv": _frame(t, soc),
@@ -139,11 +148,17 @@ def make_run(
     for name, df in frames.items():
         df.to_csv(run_dir / name, index=False)
     manifest = {
-        "scenario_name": "ieee33_3mg_test", "scenario_path": "scenarios/test.toml",
-        "start": "2024-07-01T00:00:00", "physical_step_s": STEP_S,
-        "duration_s": N_STEPS * STEP_S, "seed": 42, "controller": "rule_based",
-        "versions": {"mosaik": "3.3.3", "pandapower": "3.1.0"}, "status": status,
-        "steps_done": n_rows, "wall_time_s": 3.2 if status == "completed" else None,
+        "scenario_name": "ieee33_3mg_test",
+        "scenario_path": "scenarios/test.toml",
+        "start": "2024-07-01T00:00:00",
+        "physical_step_s": STEP_S,
+        "duration_s": N_STEPS * STEP_S,
+        "seed": 42,
+        "controller": "rule_based",
+        "versions": {"mosaik": "3.3.3", "pandapower": "3.1.0"},
+        "status": status,
+        "steps_done": n_rows,
+        "wall_time_s": 3.2 if status == "completed" else None,
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     if summary:
@@ -155,8 +170,14 @@ def _blank_step(frames: dict[str, pd.DataFrame], row: int) -> None:
     """Make ``row`` a non-converged step: converged 0, network values empty."""
     steps = frames["steps.csv"]
     steps.loc[row, "converged"] = 0
-    net_cols = ["p_loss_mw", "p_substation_mw", "q_substation_mvar", "vm_min_pu", "vm_max_pu",
-                "loading_max_percent"]
+    net_cols = [
+        "p_loss_mw",
+        "p_substation_mw",
+        "q_substation_mvar",
+        "vm_min_pu",
+        "vm_max_pu",
+        "loading_max_percent",
+    ]
     steps[net_cols] = steps[net_cols].astype(float)
     steps.loc[row, net_cols] = np.nan
     for name in ("bus_vm_pu.csv", "branch_loading_percent.csv", "branch_p_from_mw.csv"):
@@ -234,7 +255,7 @@ def test_non_converged_step_is_listed(tmp_path: Path) -> None:
     _assert_self_contained(text)
     assert 'class="section-error"' not in text
     assert "1 of 8 steps without a converged power flow" in text
-    conv = text[text.index('id="convergence"'):]
+    conv = text[text.index('id="convergence"') :]
     assert "<td>2700</td>" in conv and "2024-07-01 00:45" in conv
     assert "Bus voltages" in _headings(text)
     assert "1 bus-steps outside 0.9–1.1 pu." in text
@@ -249,7 +270,7 @@ def test_switch_changes_are_listed(tmp_path: Path) -> None:
     text = write_report(run_dir).read_text(encoding="utf-8")
     assert "topology stayed fixed" not in text
     assert "2 switching actions on branches 7, 33." in text
-    section = text[text.index('id="switches"'):]
+    section = text[text.index('id="switches"') :]
     assert "<td>opened</td>" in section and "<td>closed</td>" in section
     assert len(re.findall("data:image/png;base64,", text)) == 5
 
@@ -265,8 +286,11 @@ def test_missing_files_load_as_none(tmp_path: Path) -> None:
     assert run.steps is not None and list(run.steps.index[:2]) == [0, STEP_S]
     assert run.steps_total == N_STEPS and run.steps_done == N_STEPS
     text = render_report(run)
-    assert _headings(text) == ["Losses and substation import", "Switch states",
-                               "Power-flow convergence"]
+    assert _headings(text) == [
+        "Losses and substation import",
+        "Switch states",
+        "Power-flow convergence",
+    ]
 
 
 def test_only_manifest_and_bad_section(tmp_path: Path) -> None:

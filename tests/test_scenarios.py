@@ -48,7 +48,11 @@ def test_default_scenario_loads_with_expected_values() -> None:
     assert sc.path == path and sc.name == "base_day" and sc.network == "ieee33"
     assert sc.start == datetime.datetime(2026, 6, 1, 0, 0, 0)
     assert (sc.duration_s, sc.physical_step_s, sc.controller_step_s, sc.horizon_s) == (
-        86400, 900, 3600, 86400)
+        86400,
+        900,
+        3600,
+        86400,
+    )
     assert sc.n_steps == 96
     assert sc.seed == 20260601
     assert sc.controller == "rule_based" and sc.controller in CONTROLLERS
@@ -68,12 +72,30 @@ def test_default_scenario_loads_with_expected_values() -> None:
 
 def test_default_file_spells_out_every_default() -> None:
     sc = load_scenario(default_scenario_path())
-    top = {"name", "network", "start", "duration_h", "physical_step_min",
-           "controller_step_min", "horizon_h", "seed", "controller", "profiles"}
+    top = {
+        "name",
+        "network",
+        "start",
+        "duration_h",
+        "physical_step_min",
+        "controller_step_min",
+        "horizon_h",
+        "seed",
+        "controller",
+        "profiles",
+    }
     assert top <= set(sc.raw)
     assert set(sc.raw["profiles"]) == {
-        "source", "wind_sigma_pu", "wind_phi_per_h", "load_sigma_pu", "load_phi_per_h",
-        "pv_sigma_pu", "pv_phi_per_h", "wind_samples", "wind_scenarios"}
+        "source",
+        "wind_sigma_pu",
+        "wind_phi_per_h",
+        "load_sigma_pu",
+        "load_phi_per_h",
+        "pv_sigma_pu",
+        "pv_phi_per_h",
+        "wind_samples",
+        "wind_scenarios",
+    }
     assert "faults" not in sc.raw
 
 
@@ -81,15 +103,25 @@ def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
     sc = load_scenario(write(tmp_path, ""))
     base = load_scenario(default_scenario_path())
     assert sc.name == "bad_case"  # the file name
-    for attr in ("network", "start", "duration_s", "physical_step_s", "controller_step_s",
-                 "horizon_s", "seed", "controller"):
+    for attr in (
+        "network",
+        "start",
+        "duration_s",
+        "physical_step_s",
+        "controller_step_s",
+        "horizon_s",
+        "seed",
+        "controller",
+    ):
         assert getattr(sc, attr) == getattr(base, attr), attr
 
 
 def test_overrides_are_applied(tmp_path: Path) -> None:
-    text = ("[microgrids.MG1]\nwind_p_rated_mw = 0.9\nbus_ieee = 5\n"
-            "[microgrids.MG3]\ness_e_init_mwh = 0.5\n"
-            "[pv.PV_b18]\np_rated_mw = 1\n[dso]\nv_min_pu = 0.92\nswitch_budget_per_horizon = 4\n")
+    text = (
+        "[microgrids.MG1]\nwind_p_rated_mw = 0.9\nbus_ieee = 5\n"
+        "[microgrids.MG3]\ness_e_init_mwh = 0.5\n"
+        "[pv.PV_b18]\np_rated_mw = 1\n[dso]\nv_min_pu = 0.92\nswitch_budget_per_horizon = 4\n"
+    )
     sc = load_scenario(write(tmp_path, text))
     builtin = load_network_data()
     mg1 = sc.data.microgrid("MG1")
@@ -123,7 +155,11 @@ def test_fractional_durations_become_seconds(tmp_path: Path) -> None:
     text = "duration_h = 1.5\nphysical_step_min = 7.5\ncontroller_step_min = 30\nhorizon_h = 1.5\n"
     sc = load_scenario(write(tmp_path, text))
     assert (sc.duration_s, sc.physical_step_s, sc.controller_step_s, sc.horizon_s) == (
-        5400, 450, 1800, 5400)
+        5400,
+        450,
+        1800,
+        5400,
+    )
     assert sc.n_steps == 12
 
 
@@ -134,12 +170,20 @@ def test_profile_csv_relative_to_scenario_with_unit_columns(tmp_path: Path) -> N
     sc = load_scenario(write(tmp_path, text, {"data/shapes.csv": csv}))
     table = sc.profiles.table
     assert sc.profiles.source == (tmp_path / "data" / "shapes.csv").resolve()
-    assert list(table.columns) == ["hour", "load_pu", "wind_pu", "pv_pu", "MG1_wind_pu",
-                                   "load_b5_pu"]
+    assert list(table.columns) == [
+        "hour",
+        "load_pu",
+        "wind_pu",
+        "pv_pu",
+        "MG1_wind_pu",
+        "load_b5_pu",
+    ]
     assert table.wind_pu.tolist() == [0.5, 0.6, 0.4]
     b = BUILTIN.set_index("hour")
-    assert np.allclose(table.load_pu, [b.load_pu[0], (b.load_pu[0] + b.load_pu[1]) / 2,
-                                       (b.load_pu[23] + b.load_pu[0]) / 2])
+    assert np.allclose(
+        table.load_pu,
+        [b.load_pu[0], (b.load_pu[0] + b.load_pu[1]) / 2, (b.load_pu[23] + b.load_pu[0]) / 2],
+    )
     assert (sc.profiles.wind_samples, sc.profiles.wind_scenarios) == (50, 5)
 
 
@@ -192,15 +236,22 @@ BAD = [
     case("duration_h = \nseed = 1\n", "<toml syntax>", "toml-syntax", "line 1"),
     case("name = 'x'\nname = 'y'\n", "<toml syntax>", "toml-duplicate-key", "line 2"),
     case("duraton_h = 24\n", "duraton_h", "unknown-top-key", "duration_h"),
-    case("[profiles]\nwind_sigma = 0.1\n", "profiles.wind_sigma", "unknown-profiles-key",
-         "wind_sigma_pu"),
+    case(
+        "[profiles]\nwind_sigma = 0.1\n",
+        "profiles.wind_sigma",
+        "unknown-profiles-key",
+        "wind_sigma_pu",
+    ),
     case("[dso]\nv_min = 0.9\n", "dso.v_min", "unknown-dso-key", "v_min_pu"),
-    case(MG + "wind_rated = 1\n", "microgrids.MG1.wind_rated", "unknown-mg-key",
-         "wind_p_rated_mw"),
+    case(MG + "wind_rated = 1\n", "microgrids.MG1.wind_rated", "unknown-mg-key", "wind_p_rated_mw"),
     case(MG + "name = 'MGX'\n", "microgrids.MG1.name", "mg-name-not-overridable", "table key"),
     case(PV + "p_rated = 1\n", "pv.PV_b18.p_rated", "unknown-pv-key", "p_rated_mw"),
-    case(FAULT + "branch = 3\nduration_h = 1\n", "faults[0].duration_h", "unknown-fault-key",
-         "repair_h"),
+    case(
+        FAULT + "branch = 3\nduration_h = 1\n",
+        "faults[0].duration_h",
+        "unknown-fault-key",
+        "repair_h",
+    ),
     # wrong types
     case("duration_h = true\n", "duration_h", "bool-duration"),
     case("duration_h = '24'\n", "duration_h", "string-duration"),
@@ -215,8 +266,11 @@ BAD = [
     case(MG + "wind_p_rated_mw = true\n", "microgrids.MG1.wind_p_rated_mw", "bool-mg-value"),
     case(MG + "wind_p_rated_mw = '0.9'\n", "microgrids.MG1.wind_p_rated_mw", "string-mg-value"),
     case(MG + "bus_ieee = 2.0\n", "microgrids.MG1.bus_ieee", "float-bus"),
-    case("[dso]\nswitch_budget_per_horizon = 4.5\n", "dso.switch_budget_per_horizon",
-         "float-int-field"),
+    case(
+        "[dso]\nswitch_budget_per_horizon = 4.5\n",
+        "dso.switch_budget_per_horizon",
+        "float-int-field",
+    ),
     case("profiles = 3\n", "profiles", "profiles-not-table"),
     case("microgrids = 3\n", "microgrids", "microgrids-not-table"),
     case("[microgrids]\nMG1 = 3\n", "microgrids.MG1", "mg-not-table"),
@@ -226,8 +280,11 @@ BAD = [
     case("[profiles]\nsource = 3\n", "profiles.source", "int-source"),
     case(FAULT + "branch = '12'\n", "faults[0].branch", "string-branch"),
     case(FAULT + "branch = 12\nname = 1\n", "faults[0].name", "int-fault-name"),
-    case("[[faults]]\nbranch = 12\nstart_h = true\nrepair_h = 1\n", "faults[0].start_h",
-         "bool-fault-start"),
+    case(
+        "[[faults]]\nbranch = 12\nstart_h = true\nrepair_h = 1\n",
+        "faults[0].start_h",
+        "bool-fault-start",
+    ),
     # non-positive and non-integral durations
     case("duration_h = 0\n", "duration_h", "zero-duration"),
     case("duration_h = -24\n", "duration_h", "negative-duration"),
@@ -239,8 +296,11 @@ BAD = [
     # step consistency
     case("duration_h = 1.1\n", "physical_step_min", "physical-not-dividing-duration"),
     case("physical_step_min = 45\n", "controller_step_min", "physical-not-dividing-controller"),
-    case("duration_h = 1.5\nhorizon_h = 2\n", "controller_step_min",
-         "controller-not-dividing-duration"),
+    case(
+        "duration_h = 1.5\nhorizon_h = 2\n",
+        "controller_step_min",
+        "controller-not-dividing-duration",
+    ),
     case("horizon_h = 1.5\n", "horizon_h", "horizon-not-multiple"),
     case("controller_step_min = 120\nhorizon_h = 1\n", "horizon_h", "horizon-too-short"),
     # network, controller, unit names, buses
@@ -266,8 +326,9 @@ BAD = [
     case("[dso]\nv_min_pu = 1.2\n", "dso.v_min_pu", "empty-voltage-band"),
     case("[dso]\np2p_max_mw = -1\n", "dso.p2p_max_mw", "negative-dso-value"),
     # faults
-    case(FAULT + "kind = 'line'\nbranch = 12\n", "faults[0].kind", "unknown-fault-kind",
-         "main_grid"),
+    case(
+        FAULT + "kind = 'line'\nbranch = 12\n", "faults[0].kind", "unknown-fault-kind", "main_grid"
+    ),
     case(FAULT + "branch = 38\n", "faults[0].branch", "branch-too-high", "1..37"),
     case(FAULT + "branch = 0\n", "faults[0].branch", "branch-zero", "1..37"),
     case(FAULT + "buses = [12, 14]\n", "faults[0].buses", "buses-not-adjacent", "[11, 13, 22]"),
@@ -277,28 +338,49 @@ BAD = [
     case(FAULT + "branch = 12\nbuses = [12, 13]\n", "faults[0].branch", "branch-and-buses"),
     case(FAULT, "faults[0].branch", "neither-branch-nor-buses"),
     case(FAULT + "kind = 'main_grid'\nbranch = 12\n", "faults[0].branch", "main-grid-with-branch"),
-    case(FAULT + "kind = 'main_grid'\nbuses = [1, 2]\n", "faults[0].buses",
-         "main-grid-with-buses"),
-    case("[[faults]]\nbranch = 1\nstart_h = 24\nrepair_h = 1\n", "faults[0].start_h",
-         "fault-start-at-end", "[0, 24)"),
-    case("[[faults]]\nbranch = 1\nstart_h = -1\nrepair_h = 1\n", "faults[0].start_h",
-         "fault-start-negative"),
-    case("[[faults]]\nbranch = 1\nstart_h = 1\nrepair_h = 0\n", "faults[0].repair_h",
-         "repair-zero"),
-    case("[[faults]]\nbranch = 1\nstart_h = 1\nrepair_h = -2\n", "faults[0].repair_h",
-         "repair-negative"),
+    case(FAULT + "kind = 'main_grid'\nbuses = [1, 2]\n", "faults[0].buses", "main-grid-with-buses"),
+    case(
+        "[[faults]]\nbranch = 1\nstart_h = 24\nrepair_h = 1\n",
+        "faults[0].start_h",
+        "fault-start-at-end",
+        "[0, 24)",
+    ),
+    case(
+        "[[faults]]\nbranch = 1\nstart_h = -1\nrepair_h = 1\n",
+        "faults[0].start_h",
+        "fault-start-negative",
+    ),
+    case(
+        "[[faults]]\nbranch = 1\nstart_h = 1\nrepair_h = 0\n", "faults[0].repair_h", "repair-zero"
+    ),
+    case(
+        "[[faults]]\nbranch = 1\nstart_h = 1\nrepair_h = -2\n",
+        "faults[0].repair_h",
+        "repair-negative",
+    ),
     case("[[faults]]\nbranch = 1\nrepair_h = 1\n", "faults[0].start_h", "fault-start-missing"),
     case("[[faults]]\nbranch = 1\nstart_h = 1\n", "faults[0].repair_h", "fault-repair-missing"),
     case(FAULT + "branch = 1\n" + FAULT + "branch = 40\n", "faults[1].branch", "second-fault-bad"),
-    case(FAULT + "branch = 1\nname = 'a'\n" + FAULT + "branch = 2\nname = 'a'\n",
-         "faults[1].name", "duplicate-fault-names"),
+    case(
+        FAULT + "branch = 1\nname = 'a'\n" + FAULT + "branch = 2\nname = 'a'\n",
+        "faults[1].name",
+        "duplicate-fault-names",
+    ),
     # profile settings
-    case("[profiles]\nsource = 'missing.csv'\n", "profiles.source", "profile-file-missing",
-         "builtin"),
-    case("[profiles]\nwind_scenarios = 101\n", "profiles.wind_scenarios",
-         "more-scenarios-than-samples", "wind_samples"),
-    case("[profiles]\nwind_samples = 0\nwind_scenarios = 0\n", "profiles.wind_samples",
-         "zero-samples"),
+    case(
+        "[profiles]\nsource = 'missing.csv'\n", "profiles.source", "profile-file-missing", "builtin"
+    ),
+    case(
+        "[profiles]\nwind_scenarios = 101\n",
+        "profiles.wind_scenarios",
+        "more-scenarios-than-samples",
+        "wind_samples",
+    ),
+    case(
+        "[profiles]\nwind_samples = 0\nwind_scenarios = 0\n",
+        "profiles.wind_samples",
+        "zero-samples",
+    ),
     case("[profiles]\nwind_sigma_pu = -0.1\n", "profiles.wind_sigma_pu", "negative-wind-sigma"),
     case("[profiles]\nload_sigma_pu = -0.01\n", "profiles.load_sigma_pu", "negative-load-sigma"),
     case("[profiles]\npv_sigma_pu = -1\n", "profiles.pv_sigma_pu", "negative-pv-sigma"),
@@ -316,29 +398,32 @@ BAD = [
     csv_case("hour,wind_pu\n0,0.5\n1,inf\n", "profiles.source[wind_pu]", "profile-infinite"),
     csv_case("hour,wind_pu\n0,True\n1,False\n", "profiles.source[wind_pu]", "profile-bool"),
     csv_case("hour,wind_pu\nzero,0.5\n", "profiles.source[hour]", "profile-non-numeric-hour"),
-    csv_case("hour,wind_pu\n0,0.5\n2,0.5\n1,0.5\n", "profiles.source[hour]",
-             "profile-hours-decreasing"),
-    csv_case("hour,wind_pu\n0,0.5\n1,0.5\n1,0.5\n", "profiles.source[hour]",
-             "profile-hours-repeated"),
+    csv_case(
+        "hour,wind_pu\n0,0.5\n2,0.5\n1,0.5\n", "profiles.source[hour]", "profile-hours-decreasing"
+    ),
+    csv_case(
+        "hour,wind_pu\n0,0.5\n1,0.5\n1,0.5\n", "profiles.source[hour]", "profile-hours-repeated"
+    ),
     csv_case("hour,wind_pu\n0,0.5\n24,0.5\n", "profiles.source[hour]", "profile-hour-24"),
     csv_case("hour,wind_pu\n1,0.5\n2,0.5\n", "profiles.source[hour]", "profile-first-hour"),
     csv_case("hour,wind_pu\n-1,0.5\n0,0.5\n", "profiles.source[hour]", "profile-negative-hour"),
     csv_case("hour,load_pu\n0,0.5\n1,-0.1\n", "profiles.source[load_pu]", "profile-negative"),
     csv_case("hour,wind_pu\n0,1.2\n", "profiles.source[wind_pu]", "profile-wind-above-1"),
     csv_case("hour,pv_pu\n0,0\n12,1.01\n", "profiles.source[pv_pu]", "profile-pv-above-1"),
-    csv_case("hour,MG2_wind_pu\n0,1.5\n", "profiles.source[MG2_wind_pu]",
-             "profile-unit-wind-above-1"),
+    csv_case(
+        "hour,MG2_wind_pu\n0,1.5\n", "profiles.source[MG2_wind_pu]", "profile-unit-wind-above-1"
+    ),
     csv_case("hour,PV_b25_pu\n0,1.5\n", "profiles.source[PV_b25_pu]", "profile-unit-pv-above-1"),
     csv_case("hour,solar\n0,0.5\n", "profiles.source[solar]", "profile-unknown-column"),
-    csv_case("hour,MG9_wind_pu\n0,0.5\n", "profiles.source[MG9_wind_pu]",
-             "profile-unknown-unit"),
+    csv_case("hour,MG9_wind_pu\n0,0.5\n", "profiles.source[MG9_wind_pu]", "profile-unknown-unit"),
     csv_case("hour,load_b1_pu\n0,0.5\n", "profiles.source[load_b1_pu]", "profile-no-load-at-slack"),
 ]
 
 
 @pytest.mark.parametrize(("text", "field", "files", "hint"), BAD)
-def test_bad_input_is_rejected(tmp_path: Path, text: str, field: str,
-                               files: dict | None, hint: str | None) -> None:
+def test_bad_input_is_rejected(
+    tmp_path: Path, text: str, field: str, files: dict | None, hint: str | None
+) -> None:
     path = write(tmp_path, text, files)
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
@@ -366,9 +451,12 @@ def test_bus_pairs_agree_with_the_pandapower_net(tmp_path: Path) -> None:
 
     data = load_network_data()
     net = build_ieee33(data)
-    faults = "".join(f"[[faults]]\nbuses = [{row.to_bus_ieee}, {row.from_bus_ieee}]\n"
-                     "start_h = 0\nrepair_h = 1\n" for row in data.branches.itertuples())
+    faults = "".join(
+        f"[[faults]]\nbuses = [{row.to_bus_ieee}, {row.from_bus_ieee}]\nstart_h = 0\nrepair_h = 1\n"
+        for row in data.branches.itertuples()
+    )
     sc = load_scenario(write(tmp_path, faults))
-    expected = [branch_of_bus_pair(net, r.from_bus_ieee, r.to_bus_ieee)
-                for r in data.branches.itertuples()]
+    expected = [
+        branch_of_bus_pair(net, r.from_bus_ieee, r.to_bus_ieee) for r in data.branches.itertuples()
+    ]
     assert [f.branch_ieee for f in sc.faults] == expected == list(range(1, 38))

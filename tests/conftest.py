@@ -1,0 +1,52 @@
+"""Shared helpers: scenario files written into a temporary folder, and small runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scenarios.loader import load_scenario
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def write_scenario(
+    folder: Path, tables: str = "", file_name: str = "scenario.toml", **top: object
+) -> Path:
+    """A scenario file with the given top-level keys (defaults: 6 h, seed 7) and tables."""
+    fields = {"name": "test", "duration_h": 6, "seed": 7} | top
+    text = "\n".join(f"{k} = {toml_value(v)}" for k, v in fields.items()) + "\n" + tables
+    path = folder / file_name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def scenario_file(tmp_path: Path):
+    """Factory: ``scenario_file(tables=..., **top)`` -> path of a scenario in tmp_path."""
+    counter = iter(range(1000))
+
+    def make(tables: str = "", **top: object) -> Path:
+        return write_scenario(tmp_path, tables, f"scenario_{next(counter)}.toml", **top)
+
+    return make
+
+
+@pytest.fixture
+def run(tmp_path: Path):
+    """Factory: run a scenario file through the real mosaik world; returns the run directory."""
+    from sim.world import run_scenario
+
+    counter = iter(range(1000))
+
+    def go(path: Path, **kwargs) -> Path:
+        out = tmp_path / f"run_{next(counter)}"
+        run_scenario(load_scenario(path), out, progress=False, **kwargs)
+        return out
+
+    return go
