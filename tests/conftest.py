@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from networks.ieee33 import build_ieee33
+from networks.params import load_network_data
 from scenarios.loader import load_scenario
 
 
@@ -50,3 +52,15 @@ def run(tmp_path: Path):
         return out
 
     return go
+
+
+@pytest.fixture(scope="module")
+def data():
+    """The built-in network data."""
+    return load_network_data()
+
+
+@pytest.fixture(scope="module")
+def base_net(data):
+    """A freshly built IEEE 33-bus net with microgrids (do not modify: module scope)."""
+    return build_ieee33(data)

@@ -14,8 +14,7 @@ import pytest
 
 from controllers.base import Forecasts, Measurements
 from controllers.rule_based import RuleBasedController
-from networks.ieee33 import build_ieee33, q_of
-from networks.params import load_network_data
+from networks.ieee33 import q_of
 from networks.storage import soc_change_mwh
 from sim.accounting import price_at, step_costs
 from sim.grid import GridInputs, GridModel
@@ -24,16 +23,6 @@ STEP_S = 900
 DT_H = STEP_S / 3600.0  # 0.25 h
 IEEE_BUSES = [str(b) for b in range(1, 34)]
 MG1_LOAD = {"MG1_load": 0.5}  # MG1 peak demand in microgrids.csv
-
-
-@pytest.fixture(scope="module")
-def data():
-    return load_network_data()
-
-
-@pytest.fixture(scope="module")
-def base_net(data):
-    return build_ieee33(data)
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import dataclasses
 import pandapower as pp
 import pytest
 
-from networks.ieee33 import N_BRANCH_IEEE, N_BUS_IEEE, build_ieee33
-from networks.params import ParameterError, load_network_data, with_overrides
+from networks.ieee33 import N_BRANCH_IEEE, N_BUS_IEEE
+from networks.params import ParameterError, with_overrides
 from networks.topology import (
     UnknownElementError,
     branch_of_bus_pair,
@@ -22,16 +22,6 @@ from networks.topology import (
 )
 
 TIES = {33, 34, 35, 36, 37}
-
-
-@pytest.fixture(scope="module")
-def data():
-    return load_network_data()
-
-
-@pytest.fixture(scope="module")
-def base_net(data):
-    return build_ieee33(data)
 
 
 @pytest.fixture

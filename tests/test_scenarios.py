@@ -444,7 +444,6 @@ def test_profile_directory_is_unreadable(tmp_path: Path) -> None:
         load_scenario(path)
 
 
-@pytest.mark.slow  # pandapower import and net build (~4 s); the bus-pair logic is covered above
 def test_bus_pairs_agree_with_the_pandapower_net(tmp_path: Path) -> None:
     from networks.ieee33 import build_ieee33
     from networks.topology import branch_of_bus_pair
