@@ -125,6 +125,9 @@ class DSOParams:
     p2p_price_cny_per_mwh: float
     p2p_max_mw: float
     substation_p_max_mw: float
+    pv_curtail_cost_cny_per_mwh: float
+    imbalance_buy_factor: float  # deviation bought at this factor x the buy price
+    imbalance_sell_factor: float  # deviation sold at this factor x the sell price
 
     def validate(self) -> None:
         if not 0 < self.v_min_pu < self.v_max_pu:

@@ -1,0 +1,470 @@
+"""DSO topology planning: loss-minimising reconfiguration over one or a few periods.
+
+Two ways to choose the switch states of a horizon, both on the DSO model of
+:mod:`controllers.dso` with the microgrid exchanges fixed (``pm``):
+
+* :func:`solve_reconfiguration`: the binary multi-period MILP (all 37 branches switchable,
+  spanning-tree radiality, switching budget). Exact up to the MIP gap, but its solve time
+  grows fast with the number of periods (DESIGN.md section 6).
+* the time decomposition of DESIGN.md section 6: a few radial candidate topologies
+  (:func:`candidate_topologies`: the default one plus single-period loss-minimising
+  reconfigurations at some load levels, cacheable across rolling horizons), their cost in
+  each period (:func:`period_costs`, one fixed-topology LP per candidate) and a dynamic
+  programme over (period, candidate, switching actions used) (:func:`schedule_topologies`),
+  exact within the candidate set. :func:`plan_by_candidates` chains the three.
+
+Inputs per period t: DSO loads = nominal x ``load_scale[t]``; PV available ``pv_mw``;
+microgrid PCC import ``pm_mw`` (MW, > 0 imports from the DSO network; 0 when not given) and
+``mg_q_mvar``. Costs are in CNY with hourly periods (``dt_h`` = 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.contrib.solver.common.factory import SolverFactory
+from pyomo.contrib.solver.common.results import TerminationCondition
+
+from controllers import dso
+from controllers.dso import DSOData
+from controllers.errors import InfeasibleError, OptimisationError
+
+Closed = dict[int, bool]
+Profiles = dict[str, np.ndarray]
+INFEASIBLE = (TerminationCondition.provenInfeasible, TerminationCondition.locallyInfeasible,
+              TerminationCondition.infeasibleOrUnbounded)
+
+
+@dataclass(frozen=True)
+class ReconfigResult:
+    """Switch states per period and the figures of the solve that chose them."""
+
+    closed: list[Closed]  # per period: IEEE branch -> closed
+    objective: float  # CNY: losses + curtailment + switching
+    best_bound: float | None  # proven lower bound (None: not a bound-producing method)
+    status: str
+    solve_time_s: float
+    model_losses_mw: list[float]  # per period, sum of r * ell
+    v_pu: list[dict[int, float]]  # per period, model voltage magnitude per IEEE bus
+    switch_actions: int  # from the initial topology through the last period
+
+    @property
+    def open_branches(self) -> list[list[int]]:
+        """Sorted IEEE numbers of the open branches, per period."""
+        return [open_set(c) for c in self.closed]
+
+    @property
+    def gap(self) -> float | None:
+        """Relative gap between objective and best bound (None without a bound)."""
+        if self.best_bound is None:
+            return None
+        return (self.objective - self.best_bound) / max(abs(self.objective), 1e-9)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    load_scale: np.ndarray
+    pm_mw: Profiles
+    pv_mw: Profiles
+    mg_q_mvar: Profiles
+
+    @property
+    def n_periods(self) -> int:
+        return len(self.load_scale)
+
+    def at(self, t: int) -> _Inputs:
+        """The single period t."""
+
+        def cut(p: Profiles) -> Profiles:
+            return {k: v[t : t + 1] for k, v in p.items()}
+
+        return _Inputs(
+            self.load_scale[t : t + 1], cut(self.pm_mw), cut(self.pv_mw), cut(self.mg_q_mvar)
+        )
+
+
+# --- small public helpers ------------------------------------------------------------------
+def open_set(closed: Closed) -> list[int]:
+    """Sorted IEEE numbers of the open branches."""
+    return sorted(line for line, on in closed.items() if not on)
+
+
+def switch_actions(a: Closed, b: Closed) -> int:
+    """Number of branches whose state differs between topologies ``a`` and ``b``."""
+    return sum(1 for line in a if bool(a[line]) != bool(b[line]))
+
+
+def action_matrix(candidates: Sequence[Closed]) -> np.ndarray:
+    """[C, C] switching actions between every pair of candidates."""
+    return np.array([[switch_actions(a, b) for b in candidates] for a in candidates], dtype=int)
+
+
+def level_periods(load_scale: np.ndarray) -> list[int]:
+    """Periods of the valley, flat (closest to the mean) and peak load, without repeats."""
+    ls = np.asarray(load_scale, dtype=float)
+    picks = [int(np.argmin(ls)), int(np.argmin(np.abs(ls - ls.mean()))), int(np.argmax(ls))]
+    return list(dict.fromkeys(picks))
+
+
+# --- data into a model ---------------------------------------------------------------------
+def _inputs(dd: DSOData, load_scale, pm_mw, pv_mw, mg_q_mvar) -> _Inputs:
+    ls = np.atleast_1d(np.asarray(load_scale, dtype=float))
+    if ls.ndim != 1 or ls.size == 0:
+        raise ValueError(f"load_scale must be a non-empty 1-D array, got shape {ls.shape}")
+
+    def profiles(given: dict | None, names, what: str) -> Profiles:
+        given = given or {}
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise ValueError(f"{what}: unknown unit {unknown[0]!r} (known: {sorted(names)})")
+        out = {n: np.asarray(given.get(n, np.zeros(ls.size)), dtype=float) for n in names}
+        for n, v in out.items():
+            if v.shape != ls.shape:
+                raise ValueError(f"{what}[{n!r}] has {v.size} periods, load_scale {ls.size}")
+        return out
+
+    return _Inputs(
+        ls,
+        profiles(pm_mw, dd.mg_bus, "pm_mw"),
+        profiles(pv_mw, dd.pv_bus, "pv_mw"),
+        profiles(mg_q_mvar, dd.mg_bus, "mg_q_mvar"),
+    )
+
+
+def _set_inputs(m: pyo.ConcreteModel, dd: DSOData, inp: _Inputs) -> None:
+    dso.set_loads(m, dd, inp.load_scale)
+    dso.set_pv(m, inp.pv_mw)
+    dso.set_mg_q(m, inp.mg_q_mvar)
+    for g in m.M:
+        for t in m.T:
+            m.pm[g, t].fix(float(inp.pm_mw[g][t]))
+
+
+def _describe(dd: DSOData, inp: _Inputs, extra: str = "") -> str:
+    demand = [
+        sum(dd.load_p_nom_mw.values()) * s + sum(p[t] for p in inp.pm_mw.values())
+        for t, s in enumerate(inp.load_scale)
+    ]
+    return (
+        f"DSO {extra}over {inp.n_periods} period(s) (peak demand {max(demand):.3f} MW "
+        f"incl. microgrid imports, substation limit {dd.substation_p_max_mw:g} MW, "
+        f"voltage band [{dd.v_min_pu:g}, {dd.v_max_pu:g}] pu)"
+    )
+
+
+# --- solving -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Solved:
+    status: str
+    objective: float
+    bound: float | None
+    time_s: float
+
+
+def _solve(
+    m: pyo.ConcreteModel,
+    what: str,
+    time_limit_s: float,
+    mip_rel_gap: float | None = None,
+    solver=None,
+) -> _Solved:
+    """Solve with HiGHS and load the solution, or raise a named error."""
+    opt = solver if solver is not None else SolverFactory("highs")
+    options = {
+        "load_solutions": False,
+        "raise_exception_on_nonoptimal_result": False,
+        "time_limit": float(time_limit_s),
+    }
+    if mip_rel_gap is not None:
+        options["rel_gap"] = float(mip_rel_gap)
+    start = time.perf_counter()
+    res = opt.solve(m, **options)
+    elapsed = time.perf_counter() - start
+    tc = res.termination_condition
+    if tc in INFEASIBLE:
+        raise InfeasibleError(what, tc.name)
+    if tc == TerminationCondition.convergenceCriteriaSatisfied:
+        status = "optimal"
+    elif tc == TerminationCondition.maxTimeLimit and res.incumbent_objective is not None:
+        status = "time_limit_incumbent"
+    else:
+        raise OptimisationError(what, f"{tc.name} (no usable solution after {elapsed:.1f} s)")
+    res.solution_loader.load_vars()
+    return _Solved(status, float(res.incumbent_objective), res.objective_bound, elapsed)
+
+
+def _period_losses(m: pyo.ConcreteModel, dd: DSOData, t: int) -> float:
+    return float(sum(b.r_pu * pyo.value(dso.ell(m, b.ieee, t)) for b in dd.branches))
+
+
+def _period_cost(m: pyo.ConcreteModel, dd: DSOData, t: int) -> float:
+    """Loss and curtailment cost (CNY) of period t in a solved model."""
+    curtailed = sum(pyo.value(m.pv_avail[p, t] - m.pv[p, t]) for p in m.PV)
+    return float(pyo.value(m.dt_h)) * (
+        dd.loss_cost * _period_losses(m, dd, t) + dd.curtail_cost * curtailed
+    )
+
+
+def _voltages(m: pyo.ConcreteModel, t: int) -> dict[int, float]:
+    return {int(b): float(np.sqrt(max(pyo.value(m.v[b, t]), 0.0))) for b in m.B}
+
+
+def _result(
+    m, dd: DSOData, solved: _Solved, closed: list[Closed], initial: Closed, best_bound: float | None
+) -> ReconfigResult:
+    path = [initial, *closed]
+    return ReconfigResult(
+        closed=closed,
+        objective=solved.objective,
+        best_bound=best_bound,
+        status=solved.status,
+        solve_time_s=solved.time_s,
+        model_losses_mw=[_period_losses(m, dd, t) for t in m.T],
+        v_pu=[_voltages(m, t) for t in m.T],
+        switch_actions=sum(switch_actions(a, b) for a, b in zip(path, path[1:], strict=False)),
+    )
+
+
+# --- the monolithic MILP -------------------------------------------------------------------
+def solve_reconfiguration(
+    dd: DSOData,
+    load_scale: np.ndarray,
+    pm_mw: dict[str, np.ndarray] | None,
+    pv_mw: dict[str, np.ndarray] | None,
+    initial: Closed,
+    budget: int,
+    time_limit_s: float = 60,
+    mip_rel_gap: float = 1e-4,
+    mg_q_mvar: dict[str, np.ndarray] | None = None,
+) -> ReconfigResult:
+    """Loss-minimising reconfiguration: the binary multi-period DSO MILP, solved by HiGHS.
+
+    Switching cost ``dd.switch_cost`` per action, at most ``budget`` actions counted from
+    ``initial``. At the time limit the incumbent is returned (status
+    ``time_limit_incumbent``, with its best bound). Raises :class:`InfeasibleError` when no
+    radial topology serves the inputs, :class:`OptimisationError` without a usable solution.
+    """
+    inp = _inputs(dd, load_scale, pm_mw, pv_mw, mg_q_mvar)
+    m = dso.build_dso_model(dd, inp.n_periods, binary=True)
+    _set_inputs(m, dd, inp)
+    dso.set_initial_topology(m, initial)
+    m.switch_budget = int(budget)
+    what = _describe(dd, inp, f"reconfiguration (switching budget {budget}) ")
+    solved = _solve(m, what, time_limit_s, mip_rel_gap)
+    closed = [dso.closed_branches(m, t) for t in m.T]
+    return _result(m, dd, solved, closed, initial, solved.bound)
+
+
+# --- time decomposition: candidates, period costs, dynamic programme ------------------------
+def candidate_topologies(
+    dd: DSOData,
+    load_scale: np.ndarray,
+    pm_mw: dict[str, np.ndarray] | None = None,
+    pv_mw: dict[str, np.ndarray] | None = None,
+    mg_q_mvar: dict[str, np.ndarray] | None = None,
+    periods: Sequence[int] | None = None,
+    time_limit_s: float = 60,
+    mip_rel_gap: float = 1e-4,
+) -> list[Closed]:
+    """Radial candidates: the default topology plus the single-period loss-minimising
+    topologies (switch cost 0, no budget) of ``periods`` (default: :func:`level_periods`).
+
+    Duplicates are dropped; a period whose single-period problem is infeasible adds nothing.
+    The result depends only on these inputs, so callers may cache it across horizons.
+    """
+    inp = _inputs(dd, load_scale, pm_mw, pv_mw, mg_q_mvar)
+    free = dataclasses.replace(dd, switch_cost=0.0)
+    m = dso.build_dso_model(free, 1, binary=True)
+    dso.set_initial_topology(m, dso.default_topology(dd))
+    m.switch_budget = 2 * len(dd.branches)
+    solver = SolverFactory("highs")
+    found = [dso.default_topology(dd)]
+    for t in level_periods(inp.load_scale) if periods is None else periods:
+        _set_inputs(m, free, inp.at(t))
+        try:
+            _solve(
+                m,
+                _describe(dd, inp.at(t), f"candidate of period {t} "),
+                time_limit_s,
+                mip_rel_gap,
+                solver,
+            )
+        except InfeasibleError:
+            continue
+        found.append(dso.closed_branches(m, 0))
+    unique: dict[tuple[int, ...], Closed] = {}
+    for closed in found:
+        unique.setdefault(tuple(open_set(closed)), closed)
+    return list(unique.values())
+
+
+def period_costs(
+    dd: DSOData,
+    candidates: Sequence[Closed],
+    load_scale: np.ndarray,
+    pm_mw: dict[str, np.ndarray] | None = None,
+    pv_mw: dict[str, np.ndarray] | None = None,
+    mg_q_mvar: dict[str, np.ndarray] | None = None,
+    time_limit_s: float = 60,
+) -> np.ndarray:
+    """[T, C] DSO cost (CNY: losses + curtailment) of each candidate in each period.
+
+    One fixed-topology LP per candidate covers all periods; when it is infeasible the
+    periods are solved one by one and the infeasible (period, candidate) pairs get +inf.
+    """
+    inp = _inputs(dd, load_scale, pm_mw, pv_mw, mg_q_mvar)
+    m = dso.build_dso_model(dd, inp.n_periods)
+    _set_inputs(m, dd, inp)
+    solver, single = SolverFactory("highs"), None
+    costs = np.full((inp.n_periods, len(candidates)), np.inf)
+    for c, closed in enumerate(candidates):
+        dso.set_topology(m, closed)
+        try:
+            _solve(m, _describe(dd, inp, "fixed topology "), time_limit_s, solver=solver)
+            costs[:, c] = [_period_cost(m, dd, t) for t in m.T]
+        except InfeasibleError:
+            if single is None:
+                single = (dso.build_dso_model(dd, 1), SolverFactory("highs"))
+            costs[:, c] = [
+                _single_cost(single, dd, inp.at(t), closed, time_limit_s)
+                for t in range(inp.n_periods)
+            ]
+    return costs
+
+
+def _single_cost(single, dd: DSOData, inp: _Inputs, closed: Closed, time_limit_s: float) -> float:
+    m, solver = single
+    _set_inputs(m, dd, inp)
+    dso.set_topology(m, closed)
+    try:
+        _solve(m, _describe(dd, inp, "fixed topology "), time_limit_s, solver=solver)
+    except InfeasibleError:
+        return np.inf
+    return _period_cost(m, dd, 0)
+
+
+def schedule_topologies(
+    costs: np.ndarray,
+    actions: np.ndarray,
+    initial_actions: np.ndarray,
+    budget: int,
+    switch_cost: float,
+) -> tuple[list[int], float]:
+    """Candidate per period minimising sum of ``costs[t, c_t]`` + ``switch_cost`` x actions,
+    with at most ``budget`` actions in total (``initial_actions[c]``: from the current
+    topology to candidate c; ``actions[a, b]``: from candidate a to b).
+
+    Dynamic programme over (period, candidate, actions used), exact within the candidates.
+    Raises :class:`InfeasibleError` when every schedule has infinite cost or breaks the budget.
+    """
+    costs = np.asarray(costs, dtype=float)
+    actions, first = np.asarray(actions, dtype=int), np.asarray(initial_actions, dtype=int)
+    n_t, n_c = costs.shape
+    budget = int(budget)
+    value = np.full((n_c, budget + 1), np.inf)
+    back = np.full((n_t, n_c, budget + 1, 2), -1, dtype=int)
+    for c in range(n_c):
+        if first[c] <= budget:
+            value[c, first[c]] = switch_cost * first[c] + costs[0, c]
+    for t in range(1, n_t):
+        value = _dp_step(value, costs[t], actions, switch_cost, back[t])
+    if not np.isfinite(value).any():
+        raise InfeasibleError(
+            "topology schedule",
+            f"no candidate sequence over {n_t} periods has finite cost "
+            f"within {budget} switching actions",
+        )
+    c, k = np.unravel_index(int(np.argmin(value)), value.shape)
+    total = float(value[c, k])
+    path = [int(c)]
+    for t in range(n_t - 1, 0, -1):
+        c, k = back[t, c, k]
+        path.append(int(c))
+    return path[::-1], total
+
+
+def _dp_step(
+    value: np.ndarray,
+    cost_t: np.ndarray,
+    actions: np.ndarray,
+    switch_cost: float,
+    back_t: np.ndarray,
+) -> np.ndarray:
+    """One period of the dynamic programme; fills ``back_t[c, k]`` = (previous c, previous k)."""
+    n_c, n_k = value.shape
+    new = np.full_like(value, np.inf)
+    for a, k in zip(*np.nonzero(np.isfinite(value)), strict=True):
+        for b in range(n_c):
+            k2 = k + actions[a, b]
+            if k2 >= n_k:
+                continue
+            v = value[a, k] + switch_cost * actions[a, b] + cost_t[b]
+            if v < new[b, k2]:
+                new[b, k2] = v
+                back_t[b, k2] = (a, k)
+    return new
+
+
+def evaluate_schedule(
+    dd: DSOData,
+    closed: Sequence[Closed],
+    load_scale: np.ndarray,
+    pm_mw: dict[str, np.ndarray] | None,
+    pv_mw: dict[str, np.ndarray] | None,
+    initial: Closed,
+    mg_q_mvar: dict[str, np.ndarray] | None = None,
+    time_limit_s: float = 60,
+) -> ReconfigResult:
+    """Fixed-topology LP of a given per-period topology; objective includes switching cost."""
+    inp = _inputs(dd, load_scale, pm_mw, pv_mw, mg_q_mvar)
+    m = dso.build_dso_model(dd, inp.n_periods)
+    _set_inputs(m, dd, inp)
+    dso.set_topology(m, {line: [c[line] for c in closed] for line in closed[0]})
+    solved = _solve(m, _describe(dd, inp, "fixed topology schedule "), time_limit_s)
+    path = [initial, *closed]
+    n_actions = sum(switch_actions(a, b) for a, b in zip(path, path[1:], strict=False))
+    solved = dataclasses.replace(solved, objective=solved.objective + dd.switch_cost * n_actions)
+    return _result(m, dd, solved, list(closed), initial, None)
+
+
+def plan_by_candidates(
+    dd: DSOData,
+    load_scale: np.ndarray,
+    pm_mw: dict[str, np.ndarray] | None,
+    pv_mw: dict[str, np.ndarray] | None,
+    initial: Closed,
+    budget: int,
+    candidates: Sequence[Closed] | None = None,
+    mg_q_mvar: dict[str, np.ndarray] | None = None,
+    time_limit_s: float = 60,
+) -> ReconfigResult:
+    """Time decomposition: candidates (given, e.g. cached, or computed), their period costs
+    and the switching schedule of :func:`schedule_topologies`, checked by one LP.
+
+    ``solve_time_s`` covers the whole chain; ``status`` is ``optimal_within_candidates``.
+    """
+    start = time.perf_counter()
+    args = (load_scale, pm_mw, pv_mw, mg_q_mvar)
+    if candidates is None:
+        candidates = candidate_topologies(dd, *args, time_limit_s=time_limit_s)
+    costs = period_costs(dd, candidates, *args, time_limit_s=time_limit_s)
+    first = np.array([switch_actions(initial, c) for c in candidates])
+    path, _ = schedule_topologies(costs, action_matrix(candidates), first, budget, dd.switch_cost)
+    res = evaluate_schedule(
+        dd,
+        [candidates[c] for c in path],
+        load_scale,
+        pm_mw,
+        pv_mw,
+        initial,
+        mg_q_mvar,
+        time_limit_s,
+    )
+    return dataclasses.replace(
+        res, status="optimal_within_candidates", solve_time_s=time.perf_counter() - start
+    )
