@@ -1,7 +1,7 @@
 """DSO (upper level): multi-period DistFlow with losses, switch states and radiality.
 
 Per unit with S_base = 1 MVA (1 pu of power = 1 MW). For each period t and branch
-l = (i, j), oriented as in the IEEE data, with switch state alpha_l,t:
+ln = (i, j), oriented as in the IEEE data, with switch state alpha_l,t:
 
 * flows P_l,t, Q_l,t (sending end at i), squared current ell_l,t, squared voltage v_i,t;
 * losses: ell >= (P^2 + Q^2) / v_hat, written as ell = lp + lq with tangent cuts
@@ -85,10 +85,12 @@ def dso_data(net: pp.pandapowerNet, data: NetworkData) -> DSOData:
         root=int(bus_of.at[int(net.ext_grid.bus.iloc[0])]),
         branches=branches,
         load_p_nom_mw={
-            int(bus_of.at[b]): float(p) for b, p in zip(dso_loads.bus, dso_loads.p_nom_mw)
+            int(bus_of.at[b]): float(p)
+            for b, p in zip(dso_loads.bus, dso_loads.p_nom_mw, strict=False)
         },
         load_q_nom_mvar={
-            int(bus_of.at[b]): float(q) for b, q in zip(dso_loads.bus, dso_loads.q_nom_mvar)
+            int(bus_of.at[b]): float(q)
+            for b, q in zip(dso_loads.bus, dso_loads.q_nom_mvar, strict=False)
         },
         pv_bus={pv.name: pv.bus_ieee for pv in data.pv},
         mg_bus={mg.name: mg.bus_ieee for mg in data.microgrids},
@@ -171,8 +173,8 @@ def declare_params(m: pyo.Block, dd: DSOData) -> None:
 def declare_vars(m: pyo.Block, dd: DSOData, binary: bool) -> None:
     vmin2, vmax2 = dd.v_min_pu**2, dd.v_max_pu**2
     s_max = {b.ieee: b.s_max_pu for b in dd.branches}
-    m.P = pyo.Var(m.L, m.T, bounds=lambda _, l, t: (-s_max[l], s_max[l]))
-    m.Q = pyo.Var(m.L, m.T, bounds=lambda _, l, t: (-s_max[l], s_max[l]))
+    m.P = pyo.Var(m.L, m.T, bounds=lambda _, ln, t: (-s_max[ln], s_max[ln]))
+    m.Q = pyo.Var(m.L, m.T, bounds=lambda _, ln, t: (-s_max[ln], s_max[ln]))
     m.lp = pyo.Var(m.L, m.T, within=pyo.NonNegativeReals)
     m.lq = pyo.Var(m.L, m.T, within=pyo.NonNegativeReals)
     m.v = pyo.Var(m.B, m.T, bounds=(vmin2, vmax2), initialize=1.0)
@@ -219,11 +221,11 @@ def declare_balance(m: pyo.Block, dd: DSOData) -> None:
 
     def net_inflow(flow, loss_coef, bus, t):
         inflow = sum(
-            flow[l, t] - getattr(br[l], loss_coef) * ell(m, l, t)
-            for l in m.L
-            if br[l].to_bus == bus
+            flow[ln, t] - getattr(br[ln], loss_coef) * ell(m, ln, t)
+            for ln in m.L
+            if br[ln].to_bus == bus
         )
-        return inflow - sum(flow[l, t] for l in m.L if br[l].from_bus == bus)
+        return inflow - sum(flow[ln, t] for ln in m.L if br[ln].from_bus == bus)
 
     def p_rule(_, bus, t):
         withdrawal = (
@@ -258,10 +260,10 @@ def declare_voltage(m: pyo.Block, dd: DSOData) -> None:
         )
 
     m.drop_up = pyo.Constraint(
-        m.L, m.T, rule=lambda _, l, t: drop(l, t) <= BIG_M_VOLTAGE * (1 - state(m, l, t))
+        m.L, m.T, rule=lambda _, ln, t: drop(ln, t) <= BIG_M_VOLTAGE * (1 - state(m, ln, t))
     )
     m.drop_dn = pyo.Constraint(
-        m.L, m.T, rule=lambda _, l, t: drop(l, t) >= -BIG_M_VOLTAGE * (1 - state(m, l, t))
+        m.L, m.T, rule=lambda _, ln, t: drop(ln, t) >= -BIG_M_VOLTAGE * (1 - state(m, ln, t))
     )
     for t in m.T:
         m.v[dd.root, t].fix(dd.v_root_pu**2)
@@ -270,19 +272,19 @@ def declare_voltage(m: pyo.Block, dd: DSOData) -> None:
 def declare_limits(m: pyo.Block, dd: DSOData) -> None:
     br = {b.ieee: b for b in dd.branches}
     m.p_on_up = pyo.Constraint(
-        m.L, m.T, rule=lambda _, l, t: m.P[l, t] <= br[l].s_max_pu * state(m, l, t)
+        m.L, m.T, rule=lambda _, ln, t: m.P[ln, t] <= br[ln].s_max_pu * state(m, ln, t)
     )
     m.p_on_dn = pyo.Constraint(
-        m.L, m.T, rule=lambda _, l, t: m.P[l, t] >= -br[l].s_max_pu * state(m, l, t)
+        m.L, m.T, rule=lambda _, ln, t: m.P[ln, t] >= -br[ln].s_max_pu * state(m, ln, t)
     )
     m.q_on_up = pyo.Constraint(
-        m.L, m.T, rule=lambda _, l, t: m.Q[l, t] <= br[l].s_max_pu * state(m, l, t)
+        m.L, m.T, rule=lambda _, ln, t: m.Q[ln, t] <= br[ln].s_max_pu * state(m, ln, t)
     )
     m.q_on_dn = pyo.Constraint(
-        m.L, m.T, rule=lambda _, l, t: m.Q[l, t] >= -br[l].s_max_pu * state(m, l, t)
+        m.L, m.T, rule=lambda _, ln, t: m.Q[ln, t] >= -br[ln].s_max_pu * state(m, ln, t)
     )
     m.current = pyo.Constraint(
-        m.L, m.T, rule=lambda _, l, t: ell(m, l, t) <= br[l].i2_max_pu * state(m, l, t)
+        m.L, m.T, rule=lambda _, ln, t: ell(m, ln, t) <= br[ln].i2_max_pu * state(m, ln, t)
     )
     m.pv_cap = pyo.Constraint(m.PV, m.T, rule=lambda _, p, t: m.pv[p, t] <= m.pv_avail[p, t])
 
@@ -291,25 +293,25 @@ def declare_radiality(m: pyo.Block, dd: DSOData) -> None:
     """Parent-child spanning tree: each non-root bus has exactly one parent on a closed branch."""
     br = {b.ieee: b for b in dd.branches}
     m.tree_branch = pyo.Constraint(
-        m.L, m.T, rule=lambda _, l, t: m.beta[l, t, 0] + m.beta[l, t, 1] == m.alpha[l, t]
+        m.L, m.T, rule=lambda _, ln, t: m.beta[ln, t, 0] + m.beta[ln, t, 1] == m.alpha[ln, t]
     )
 
     def one_parent(_, bus, t):
         if bus == dd.root:
             return pyo.Constraint.Skip
-        as_child = [m.beta[l, t, 0] for l in m.L if br[l].to_bus == bus]
-        as_child += [m.beta[l, t, 1] for l in m.L if br[l].from_bus == bus]
+        as_child = [m.beta[ln, t, 0] for ln in m.L if br[ln].to_bus == bus]
+        as_child += [m.beta[ln, t, 1] for ln in m.L if br[ln].from_bus == bus]
         return sum(as_child) == 1
 
     m.one_parent = pyo.Constraint(m.B, m.T, rule=one_parent)
     m.root_no_parent = pyo.Constraint(
         m.L,
         m.T,
-        rule=lambda _, l, t: (
-            m.beta[l, t, 1] == 0
-            if br[l].from_bus == dd.root
-            else m.beta[l, t, 0] == 0
-            if br[l].to_bus == dd.root
+        rule=lambda _, ln, t: (
+            m.beta[ln, t, 1] == 0
+            if br[ln].from_bus == dd.root
+            else m.beta[ln, t, 0] == 0
+            if br[ln].to_bus == dd.root
             else pyo.Constraint.Skip
         ),
     )
@@ -320,13 +322,13 @@ def declare_switching(m: pyo.Block) -> None:
         return m.alpha_initial[line] if t == 0 else m.alpha[line, t - 1]
 
     m.sw_up = pyo.Constraint(
-        m.L, m.T, rule=lambda _, l, t: m.sw[l, t] >= m.alpha[l, t] - previous(l, t)
+        m.L, m.T, rule=lambda _, ln, t: m.sw[ln, t] >= m.alpha[ln, t] - previous(ln, t)
     )
     m.sw_dn = pyo.Constraint(
-        m.L, m.T, rule=lambda _, l, t: m.sw[l, t] >= previous(l, t) - m.alpha[l, t]
+        m.L, m.T, rule=lambda _, ln, t: m.sw[ln, t] >= previous(ln, t) - m.alpha[ln, t]
     )
     m.budget = pyo.Constraint(
-        expr=pyo.quicksum(m.sw[l, t] for l in m.L for t in m.T) <= m.switch_budget
+        expr=pyo.quicksum(m.sw[ln, t] for ln in m.L for t in m.T) <= m.switch_budget
     )
 
 
@@ -334,7 +336,7 @@ def declare_costs(m: pyo.Block, dd: DSOData) -> None:
     """Cost terms (CNY) as expressions; ``m.cost`` is their sum."""
     r = {b.ieee: b.r_pu for b in dd.branches}
     m.loss_cost = pyo.Expression(
-        expr=dd.loss_cost * m.dt_h * pyo.quicksum(r[l] * ell(m, l, t) for l in m.L for t in m.T)
+        expr=dd.loss_cost * m.dt_h * pyo.quicksum(r[ln] * ell(m, ln, t) for ln in m.L for t in m.T)
     )
     m.curtail_cost = pyo.Expression(
         expr=dd.curtail_cost
@@ -342,7 +344,7 @@ def declare_costs(m: pyo.Block, dd: DSOData) -> None:
         * pyo.quicksum(m.pv_avail[p, t] - m.pv[p, t] for p in m.PV for t in m.T)
     )
     m.switch_cost = pyo.Expression(
-        expr=dd.switch_cost * pyo.quicksum(m.sw[l, t] for l in m.L for t in m.T)
+        expr=dd.switch_cost * pyo.quicksum(m.sw[ln, t] for ln in m.L for t in m.T)
         if hasattr(m, "sw")
         else 0.0
     )
@@ -403,7 +405,7 @@ def set_pv(m: pyo.Block, pv_mw: dict[str, np.ndarray]) -> None:
 
 def closed_branches(m: pyo.Block, t: int) -> dict[int, bool]:
     """Switch states of period t from a solved model (binary or fixed)."""
-    return {int(l): pyo.value(state(m, l, t)) > 0.5 for l in m.L}
+    return {int(ln): pyo.value(state(m, ln, t)) > 0.5 for ln in m.L}
 
 
 def set_loads_mw(m: pyo.Block, dd: DSOData, p_mw: dict[int, np.ndarray]) -> None:

@@ -36,8 +36,11 @@ from controllers.errors import InfeasibleError, OptimisationError
 
 Closed = dict[int, bool]
 Profiles = dict[str, np.ndarray]
-INFEASIBLE = (TerminationCondition.provenInfeasible, TerminationCondition.locallyInfeasible,
-              TerminationCondition.infeasibleOrUnbounded)
+INFEASIBLE = (
+    TerminationCondition.provenInfeasible,
+    TerminationCondition.locallyInfeasible,
+    TerminationCondition.infeasibleOrUnbounded,
+)
 
 
 @dataclass(frozen=True)
