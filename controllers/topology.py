@@ -271,35 +271,37 @@ def candidate_topologies(
     pv_mw: dict[str, np.ndarray] | None = None,
     mg_q_mvar: dict[str, np.ndarray] | None = None,
     periods: Sequence[int] | None = None,
+    initial: Closed | None = None,
+    reach: Sequence[int] = (),
     time_limit_s: float = 60,
     mip_rel_gap: float = 1e-4,
 ) -> list[Closed]:
-    """Radial candidates: the default topology plus the single-period loss-minimising
-    topologies (switch cost 0, no budget) of ``periods`` (default: :func:`level_periods`).
+    """Radial candidates: the default (and ``initial``) topology plus, for each of
+    ``periods`` (default: :func:`level_periods`), the single-period loss-minimising topology
+    (switch cost 0, no budget) and, for each k in ``reach``, the best one within k switching
+    actions of ``initial`` (default: the default topology).
 
     Duplicates are dropped; a period whose single-period problem is infeasible adds nothing.
-    The result depends only on these inputs, so callers may cache it across horizons.
+    Without ``reach`` the result does not depend on the current topology, so callers may
+    cache it across rolling horizons.
     """
     inp = _inputs(dd, load_scale, pm_mw, pv_mw, mg_q_mvar)
+    default = dso.default_topology(dd)
+    initial = default if initial is None else initial
     free = dataclasses.replace(dd, switch_cost=0.0)
-    m = dso.build_dso_model(free, 1, binary=True)
-    dso.set_initial_topology(m, dso.default_topology(dd))
-    m.switch_budget = 2 * len(dd.branches)
-    solver = SolverFactory("highs")
-    found = [dso.default_topology(dd)]
+    m, solver = dso.build_dso_model(free, 1, binary=True), SolverFactory("highs")
+    found = [default, initial]
     for t in level_periods(inp.load_scale) if periods is None else periods:
         _set_inputs(m, free, inp.at(t))
-        try:
-            _solve(
-                m,
-                _describe(dd, inp.at(t), f"candidate of period {t} "),
-                time_limit_s,
-                mip_rel_gap,
-                solver,
-            )
-        except InfeasibleError:
-            continue
-        found.append(dso.closed_branches(m, 0))
+        for start, budget in [(default, 2 * len(dd.branches)), *((initial, k) for k in reach)]:
+            dso.set_initial_topology(m, start)
+            m.switch_budget = int(budget)
+            what = _describe(dd, inp.at(t), f"candidate of period {t} (budget {budget}) ")
+            try:
+                _solve(m, what, time_limit_s, mip_rel_gap, solver)
+            except InfeasibleError:
+                continue
+            found.append(dso.closed_branches(m, 0))
     unique: dict[tuple[int, ...], Closed] = {}
     for closed in found:
         unique.setdefault(tuple(open_set(closed)), closed)
@@ -446,15 +448,19 @@ def plan_by_candidates(
     mg_q_mvar: dict[str, np.ndarray] | None = None,
     time_limit_s: float = 60,
 ) -> ReconfigResult:
-    """Time decomposition: candidates (given, e.g. cached, or computed), their period costs
-    and the switching schedule of :func:`schedule_topologies`, checked by one LP.
+    """Time decomposition: candidates (given, e.g. cached, or computed with ``reach`` 2, 4,
+    ... up to ``budget`` from ``initial``), their period costs and the switching schedule of
+    :func:`schedule_topologies`, checked by one LP.
 
     ``solve_time_s`` covers the whole chain; ``status`` is ``optimal_within_candidates``.
     """
     start = time.perf_counter()
     args = (load_scale, pm_mw, pv_mw, mg_q_mvar)
     if candidates is None:
-        candidates = candidate_topologies(dd, *args, time_limit_s=time_limit_s)
+        reach = range(2, min(budget, len(dd.branches)) + 1, 2)  # a tie swap is 2 actions
+        candidates = candidate_topologies(
+            dd, *args, initial=initial, reach=reach, time_limit_s=time_limit_s
+        )
     costs = period_costs(dd, candidates, *args, time_limit_s=time_limit_s)
     first = np.array([switch_actions(initial, c) for c in candidates])
     path, _ = schedule_topologies(costs, action_matrix(candidates), first, budget, dd.switch_cost)

@@ -113,6 +113,9 @@ def parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a scenario file without running it")
     validate.add_argument("scenario")
     validate.set_defaults(func=cmd_validate)
+    from sim.reconfigure import add_parser as add_reconfigure_parser
+
+    add_reconfigure_parser(sub)
     return p
 
 
