@@ -38,15 +38,16 @@ from networks.params import NetworkData
 
 @dataclass
 class ADMMSettings:
-    rho_outer: float = 200.0  # CNY / MW^2 per period
-    rho_inner: float = 200.0
+    rho_outer: float = 400.0  # CNY / MW^2 per period
+    rho_inner: float = 400.0
     eps_primal_mw: float = 1e-3
     eps_dual_mw: float = 1e-3
-    max_outer: int = 60
-    max_inner: int = 20
+    max_outer: int = 100
+    max_inner: int = 3  # inexact inner loop: a few P2P rounds per outer iteration
     mu: float = 10.0  # residual balancing: ratio that triggers a penalty change
     tau: float = 2.0  # factor of the change
     rho_range: float = 64.0  # penalties stay within [rho0 / range, rho0 * range]
+    relax: float = 1.6  # over-relaxation of the consensus updates (1 = plain ADMM)
     parallel: bool = False
 
 
@@ -278,24 +279,30 @@ class BilevelADMM:
         return pm_mg, j, r_in, s_in
 
     def _update_inner(self, st: ADMMState, trade: dict) -> tuple[float, float]:
-        r_in = s_in = 0.0
+        a_rel, r_in, s_in = self.settings.relax, 0.0, 0.0
         for a, b in self.pairs:
-            new = ((trade[(a, b)] + st.y[(a, b)]) - (trade[(b, a)] + st.y[(b, a)])) / 2
-            s_in = max(s_in, float(np.abs(new - st.zeta[(a, b)]).max()))
+            old = st.zeta[(a, b)]
+            x_ab = a_rel * trade[(a, b)] + (1 - a_rel) * old  # over-relaxed copies
+            x_ba = a_rel * trade[(b, a)] - (1 - a_rel) * old
+            new = ((x_ab + st.y[(a, b)]) - (x_ba + st.y[(b, a)])) / 2
+            s_in = max(s_in, float(np.abs(new - old).max()))
             st.zeta[(a, b)] = new
-            st.y[(a, b)] += trade[(a, b)] - new
-            st.y[(b, a)] += trade[(b, a)] + new
+            st.y[(a, b)] += x_ab - new
+            st.y[(b, a)] += x_ba + new
             r_in = max(r_in, float(np.abs(trade[(a, b)] + trade[(b, a)]).max()))
         return r_in, s_in
 
     def _update_outer(
         self, st: ADMMState, pm_dso: np.ndarray, pm_mg: np.ndarray
     ) -> tuple[float, float]:
-        z_new = ((pm_dso + st.u_dso) + (pm_mg + st.u_mg)) / 2
+        a_rel = self.settings.relax
+        x_dso = a_rel * pm_dso + (1 - a_rel) * st.z  # over-relaxed copies
+        x_mg = a_rel * pm_mg + (1 - a_rel) * st.z
+        z_new = ((x_dso + st.u_dso) + (x_mg + st.u_mg)) / 2
         s_out = float(np.abs(z_new - st.z).max())
         st.z = z_new
-        st.u_dso += pm_dso - z_new
-        st.u_mg += pm_mg - z_new
+        st.u_dso += x_dso - z_new
+        st.u_mg += x_mg - z_new
         return float(np.abs(pm_dso - pm_mg).max()), s_out
 
     def _balance(self, st: ADMMState, r: float, s: float, which: str) -> None:
@@ -303,6 +310,7 @@ class BilevelADMM:
         cfg = self.settings
         rho0 = cfg.rho_outer if which == "outer" else cfg.rho_inner
         rho = st.rho_outer if which == "outer" else st.rho_inner
+        s = s * rho / rho0  # the dual residual scales with the penalty (Boyd et al. 3.4.1)
         factor = cfg.tau if r > cfg.mu * s else 1 / cfg.tau if s > cfg.mu * r else 1.0
         factor = float(np.clip(rho * factor, rho0 / cfg.rho_range, rho0 * cfg.rho_range)) / rho
         if factor == 1.0:

@@ -18,9 +18,13 @@ Storage: e_t = e_t-1 + eta_ch ch dt - dis dt / eta_dis, bounds, terminal e_T >= 
 Turbine: 0 <= mt <= max (the minimum stable level would need a commitment binary and is
 not modelled by the optimiser), ramp |mt_t - mt_t-1| <= R dt.
 Objective (CNY): turbine fuel + grid purchase - grid sale + P2P payments (price x trade;
-they cancel between buyer and seller) + wheeling fee x |pm| (the fee is a transfer to the
-DSO: paid here, received by the DSO, so the coupled problem counts it once, as the
-microgrids' cost) + expected storage degradation and imbalance cost.
+they cancel between buyer and seller) + wheeling fee on the P2P volume (each side pays half
+of ``fee x |trade|``: P2P energy is carried by the DSO network, while grid purchases and
+sales already pay network charges in the tariff) + expected storage degradation and
+imbalance cost. The fee is a transfer to the DSO: paid here, received by the DSO, so the
+coupled problem counts it once, as the microgrids' cost, and the DSO's income is settled
+in the accounts. Without it P2P trades would be free and circular trades (m -> n -> k -> m)
+would make the problem degenerate.
 
 Simultaneous charge and discharge is never optimal here (eta < 1 and a positive
 degradation price make it cost energy and money, and curtailment is free); the models'
@@ -75,7 +79,7 @@ def declare_vars(m: pyo.Block, mg: MicrogridParams, dso: DSOParams) -> None:
     m.sell = pyo.Var(m.T, bounds=(0.0, mg.grid_sell_max_mw))
     m.trade = pyo.Var(m.N, m.T, bounds=(-dso.p2p_max_mw, dso.p2p_max_mw))
     m.pm = pyo.Var(m.T, bounds=(-mg.pcc_p_max_mw, mg.pcc_p_max_mw))
-    m.w = pyo.Var(m.T, within=pyo.NonNegativeReals)  # |pm|
+    m.volume = pyo.Var(m.N, m.T, within=pyo.NonNegativeReals)  # |trade|
     m.ch = pyo.Var(m.S, m.T, bounds=(0.0, mg.ess_p_ch_max_mw))
     m.dis = pyo.Var(m.S, m.T, bounds=(0.0, mg.ess_p_dis_max_mw))
     m.e = pyo.Var(m.S, m.T, bounds=(mg.ess_e_min_mwh, mg.ess_e_max_mwh))
@@ -88,8 +92,8 @@ def declare_constraints(m: pyo.Block, mg: MicrogridParams) -> None:
     m.exchange = pyo.Constraint(
         m.T, rule=lambda _, t: m.pm[t] == m.buy[t] - m.sell[t] + sum(m.trade[n, t] for n in m.N)
     )
-    m.abs_up = pyo.Constraint(m.T, rule=lambda _, t: m.w[t] >= m.pm[t])
-    m.abs_dn = pyo.Constraint(m.T, rule=lambda _, t: m.w[t] >= -m.pm[t])
+    m.abs_up = pyo.Constraint(m.N, m.T, rule=lambda _, n, t: m.volume[n, t] >= m.trade[n, t])
+    m.abs_dn = pyo.Constraint(m.N, m.T, rule=lambda _, n, t: m.volume[n, t] >= -m.trade[n, t])
     m.balance = pyo.Constraint(
         m.S,
         m.T,
@@ -141,7 +145,7 @@ def declare_costs(m: pyo.Block, mg: MicrogridParams, dso: DSOParams) -> None:
         expr=dso.p2p_price_cny_per_mwh * dt * pyo.quicksum(m.trade.values())
     )
     m.wheeling_cost = pyo.Expression(
-        expr=dso.wheeling_fee_cny_per_mwh * dt * pyo.quicksum(m.w.values())
+        expr=0.5 * dso.wheeling_fee_cny_per_mwh * dt * pyo.quicksum(m.volume.values())
     )
     m.degradation_cost = pyo.Expression(
         expr=mg.ess_deg_cost_cny_per_mwh

@@ -17,7 +17,34 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-_HALF = np.array([0.0, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0])
+_HALF = np.array(
+    [
+        0.0,
+        1e-4,
+        2e-4,
+        5e-4,
+        1e-3,
+        2e-3,
+        5e-3,
+        0.01,
+        0.02,
+        0.035,
+        0.05,
+        0.07,
+        0.1,
+        0.13,
+        0.16,
+        0.2,
+        0.25,
+        0.3,
+        0.4,
+        0.5,
+        0.7,
+        1.0,
+        1.5,
+        3.0,
+    ]
+)
 OFFSETS_MW = np.concatenate([-_HALF[:0:-1], _HALF])
 
 
