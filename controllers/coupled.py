@@ -61,13 +61,23 @@ def set_dso_inputs(m: pyo.Block, dd: DSOData, h: HorizonInputs) -> None:
 
 
 def build_centralised_model(
-    dd: DSOData, data: NetworkData, n_periods: int, n_scenarios: int, dt_h: float = 1.0
+    dd: DSOData,
+    data: NetworkData,
+    n_periods: int,
+    n_scenarios: int,
+    dt_h: float = 1.0,
+    binary: bool = False,
 ) -> pyo.ConcreteModel:
-    """DSO + all microgrids + coupling equalities, minimising the total cost (fixed topology)."""
+    """DSO + all microgrids + coupling equalities, minimising the total cost.
+
+    With ``binary=False`` the topology is fixed per period (``dso.alpha_fixed``); with
+    ``binary=True`` the switches are decisions (radiality, switching budget): the
+    monolithic MILP that serves as the reference bound of the decomposed method.
+    """
     names = [mg.name for mg in data.microgrids]
     m = pyo.ConcreteModel(name="centralised")
     m.dso = pyo.Block()
-    dso_mod.add_dso(m.dso, dd, n_periods)
+    dso_mod.add_dso(m.dso, dd, n_periods, binary)
     m.MG = pyo.Set(initialize=names)
     m.mg = pyo.Block(m.MG)
     for mg in data.microgrids:

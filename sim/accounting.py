@@ -32,17 +32,27 @@ def step_costs(
     hour_of_day: float,
     dt_h: float,
     data: NetworkData,
+    trades_mw: dict[str, float] | None = None,
 ) -> dict[str, float]:
-    """Cost terms of one step (CNY); NaN exchanges or losses (no power flow) count as NaN."""
+    """Cost terms of one step (CNY); NaN exchanges or losses (no power flow) count as NaN.
+
+    A microgrid's grid energy is its measured PCC exchange minus its planned P2P trades
+    (``trades_mw["MG1->MG2"]`` > 0: MG1 buys from MG2); it is bought or sold at the tariff.
+    P2P payments and wheeling fees are transfers between the agents and do not enter the
+    system cost; :func:`transfers` gives them per agent.
+    """
     buy = price_at(data.tariff, hour_of_day, "buy_price_cny_per_mwh")
     sell = price_at(data.tariff, hour_of_day, "sell_price_cny_per_mwh")
+    p2p = p2p_positions(trades_mw or {})
     mt = ess = grid = 0.0
     for mg in data.microgrids:
         mt += unit_p_mw.get(f"{mg.name}_mt", 0.0) * dt_h * mg.mt_cost_cny_per_mwh
         ess += abs(unit_p_mw.get(f"{mg.name}_ess", 0.0)) * dt_h * mg.ess_deg_cost_cny_per_mwh
-        ex = exchange_p_mw.get(mg.name, math.nan)
+        energy = exchange_p_mw.get(mg.name, math.nan) - p2p.get(mg.name, 0.0)
         grid += (
-            (max(ex, 0.0) * buy - max(-ex, 0.0) * sell) * dt_h if not math.isnan(ex) else math.nan
+            (max(energy, 0.0) * buy - max(-energy, 0.0) * sell) * dt_h
+            if not math.isnan(energy)
+            else math.nan
         )
     loss = p_loss_mw * dt_h * data.dso.loss_cost_cny_per_mwh
     return {
@@ -52,6 +62,28 @@ def step_costs(
         "cost_loss_cny": loss,
         "cost_total_cny": mt + ess + grid + loss,
     }
+
+
+def p2p_positions(trades_mw: dict[str, float]) -> dict[str, float]:
+    """Net P2P purchase (MW) of each microgrid from ``{"A->B": MW A buys from B}``."""
+    out: dict[str, float] = {}
+    for pair, p in trades_mw.items():
+        a, b = pair.split("->")
+        out[a] = out.get(a, 0.0) + p
+        out[b] = out.get(b, 0.0) - p
+    return out
+
+
+def transfers(trades_mw: dict[str, float], dt_h: float, data: NetworkData) -> dict[str, float]:
+    """P2P payments and wheeling fees of one step per agent (CNY, > 0 paid, < 0 received)."""
+    price, fee = data.dso.p2p_price_cny_per_mwh, data.dso.wheeling_fee_cny_per_mwh
+    out: dict[str, float] = {}
+    for pair, p in trades_mw.items():
+        a, b = pair.split("->")
+        out[a] = out.get(a, 0.0) + (price * p + 0.5 * fee * abs(p)) * dt_h
+        out[b] = out.get(b, 0.0) + (-price * p + 0.5 * fee * abs(p)) * dt_h
+        out["DSO"] = out.get("DSO", 0.0) - fee * abs(p) * dt_h
+    return out
 
 
 def extremes(values: dict[str, float], kind: str) -> tuple[float, str]:

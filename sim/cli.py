@@ -87,10 +87,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from sim.controller_sim import make_controller
+    from sim.controller_sim import check_controller
 
     scenario = load_scenario(args.scenario)
-    make_controller(scenario)
+    check_controller(scenario)
     print(
         f"{args.scenario}: valid ({scenario.name!r}, {scenario.n_steps} steps, "
         f"{len(scenario.data.microgrids)} microgrids, {len(scenario.faults)} fault events)"

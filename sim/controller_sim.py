@@ -45,14 +45,37 @@ class UnsupportedControllerError(ValueError):
     """The scenario names a controller this version cannot run."""
 
 
+AVAILABLE = ("rule_based", "admm", "centralised")
+
+
+def check_controller(scenario: Scenario) -> None:
+    """Refuse a controller this version cannot run, before anything starts (cheap)."""
+    if scenario.controller not in AVAILABLE:
+        raise UnsupportedControllerError(
+            f"{scenario.path}: field 'controller': {scenario.controller!r} is not available. "
+            f"Fix: use one of {', '.join(AVAILABLE)}"
+        )
+
+
 def make_controller(scenario: Scenario) -> Controller:
     """The controller the scenario asks for."""
+    check_controller(scenario)
     plan_steps = scenario.controller_step_s // scenario.physical_step_s
     if scenario.controller == "rule_based":
         return RuleBasedController(scenario.data, plan_steps)
-    raise UnsupportedControllerError(
-        f"{scenario.path}: field 'controller': {scenario.controller!r} is not available yet. "
-        'Fix: use controller = "rule_based"'
+    from controllers.optimal import OptimalController
+    from networks.ieee33 import build_ieee33
+
+    start = scenario.start
+    return OptimalController(
+        scenario.data,
+        build_ieee33(scenario.data),
+        start_hour=start.hour + start.minute / 60 + start.second / 3600,
+        method=scenario.controller,
+        n_periods=scenario.horizon_s // scenario.controller_step_s,
+        period_h=scenario.controller_step_s / 3600,
+        n_scenarios=scenario.profiles.wind_scenarios,
+        plan_steps=plan_steps,
     )
 
 

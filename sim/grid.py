@@ -265,6 +265,7 @@ def measure(
             for mg in data.microgrids
         },
         "p_loss_mw": float(res_line.pl_mw.sum()) if converged else nan,
+        "p_loss_ieee_mw": float(res_line.pl_mw[net.line.ieee > 0].sum()) if converged else nan,
         "p_substation_mw": float(net.res_ext_grid.p_mw.sum()) if converged else nan,
         "q_substation_mvar": float(net.res_ext_grid.q_mvar.sum()) if converged else nan,
     }

@@ -28,6 +28,7 @@ OUTPUTS = [
     "unit_p_mw",
     "exchange_p_mw",
     "p_loss_mw",
+    "p_loss_ieee_mw",
     "p_substation_mw",
     "q_substation_mvar",
     "load_demand_mw",

@@ -24,8 +24,8 @@ META = {
         "Recorder": {
             "public": True,
             "params": ["out_dir"],
-            "attrs": [*GRID_OUTPUTS, "setpoints_mw", "p_mw"],
-            "trigger": [*GRID_OUTPUTS, "setpoints_mw", "p_mw"],
+            "attrs": [*GRID_OUTPUTS, "setpoints_mw", "p_mw", "plan_info"],
+            "trigger": [*GRID_OUTPUTS, "setpoints_mw", "p_mw", "plan_info"],
         }
     },
 }
@@ -55,7 +55,8 @@ class RecorderSim(mosaik_api_v3.Simulator):
         setpoints = first(attrs.get("setpoints_mw", {})) or {}
         available = {unit_of(src): v for src, v in attrs.get("p_mw", {}).items()}
         if grid.get("converged") is not None:
-            self.writer.write_step(time, grid, setpoints, available)
+            plan_info = first(attrs.get("plan_info", {})) or None
+            self.writer.write_step(time, grid, setpoints, available, plan_info)
         return None
 
     def get_data(self, outputs):

@@ -40,6 +40,15 @@ TABLES = {
     "exchange_p_mw": "exchange_p_mw.csv",
     "available_p_mw": "available_p_mw.csv",
 }
+EXTRA_FILES = [
+    "steps.csv",
+    "summary.json",
+    "plans.csv",
+    "admm_history.csv",
+    "p2p_trades.csv",
+    "soc_plan.csv",
+    "validation.csv",
+]
 PACKAGES = (
     "mgcosim",
     "mosaik",
@@ -79,6 +88,7 @@ class RunWriter:
         self.scenario = scenario
         self.files: dict[str, tuple] = {}
         self.steps_done = 0
+        self.plans_done: set[int] = set()
         self.t0 = time.perf_counter()
         self.manifest = {
             "scenario_name": scenario.name,
@@ -96,7 +106,7 @@ class RunWriter:
             "steps_done": 0,
             "wall_time_s": None,
         }
-        for name in list(TABLES.values()) + ["steps.csv", "summary.json"]:
+        for name in list(TABLES.values()) + EXTRA_FILES:
             (self.out_dir / name).unlink(missing_ok=True)
         write_json(self.out_dir / "manifest.json", self.manifest)
 
@@ -110,20 +120,44 @@ class RunWriter:
         writer.writerow({"time_s": time_s, **{k: _cell(v) for k, v in row.items()}})
         handle.flush()
 
-    def write_step(self, time_s: int, grid: dict, setpoints: dict, available: dict) -> None:
-        """Record one grid step: the tables, then the scalar row with derived figures."""
+    def write_step(
+        self,
+        time_s: int,
+        grid: dict,
+        setpoints: dict,
+        available: dict,
+        plan_info: dict | None = None,
+    ) -> None:
+        """Record one grid step: the tables, the plan (once per plan) and the validation."""
         tables = dict(grid, setpoints_mw=setpoints, available_p_mw=available)
         for attr, file_name in TABLES.items():
             if tables.get(attr):
                 self._append(file_name, time_s, tables[attr])
-        self._append("steps.csv", time_s, self.step_row(time_s, grid, available))
+        info = plan_info or {}
+        self._append("steps.csv", time_s, self.step_row(time_s, grid, available, info))
+        if info.get("plan_time_s") is not None and info["plan_time_s"] not in self.plans_done:
+            self.write_plan(info)
+        if "vm_pu" in info:
+            self._append("validation.csv", time_s, validation_row(grid, info, self.scenario))
         self.steps_done += 1
         self.manifest.update(
             steps_done=self.steps_done, wall_time_s=round(time.perf_counter() - self.t0, 3)
         )
         write_json(self.out_dir / "manifest.json", self.manifest)
 
-    def step_row(self, time_s: int, grid: dict, available: dict) -> dict:
+    def write_plan(self, info: dict) -> None:
+        """One controller step: its plan figures, ADMM history, trades and planned SOC."""
+        t = int(info["plan_time_s"])
+        self.plans_done.add(t)
+        self._append("plans.csv", t, plan_row(info))
+        for row in info.get("history", []):
+            self._append("admm_history.csv", t, row)
+        if info.get("trades_mw"):
+            self._append("p2p_trades.csv", t, info["trades_mw"])
+        if info.get("soc_end_mwh"):
+            self._append("soc_plan.csv", t, info["soc_end_mwh"])
+
+    def step_row(self, time_s: int, grid: dict, available: dict, info: dict) -> dict:
         """Scalar figures of one step; costs as rates (CNY/h), integrated by :func:`summarise`."""
         data = self.scenario.data
         vm = grid.get("vm_pu", {})
@@ -156,7 +190,13 @@ class RunWriter:
             "active_faults": ";".join(grid.get("active_faults") or []),
         }
         costs = step_costs(
-            units, grid.get("exchange_p_mw", {}), grid.get("p_loss_mw", math.nan), hour, 1.0, data
+            units,
+            grid.get("exchange_p_mw", {}),
+            grid.get("p_loss_mw", math.nan),
+            hour,
+            1.0,
+            data,
+            info.get("trades_mw"),
         )
         row.update({f"{name}_per_h": value for name, value in costs.items()})
         return row
@@ -224,3 +264,62 @@ def summarise(run_dir: Path, physical_step_s: int) -> dict:
     for rate in [c for c in steps.columns if c.startswith("cost_") and c.endswith("_per_h")]:
         summary[rate.removesuffix("_per_h")] = float((steps[rate] * dt).sum())
     return summary
+
+
+PLAN_SCALARS = (
+    "status",
+    "controller",
+    "objective_cny",
+    "central_objective_cny",
+    "gap_pct",
+    "converged",
+    "outer_iterations",
+    "inner_iterations",
+    "admm_time_s",
+    "central_time_s",
+    "wall_time_s",
+    "topology_status",
+    "p_loss_mw",
+)
+
+
+def plan_row(info: dict) -> dict:
+    """The scalar figures of one plan, agents' costs and open branches flattened."""
+    row = {key: info.get(key, "") for key in PLAN_SCALARS}
+    row["open_branches"] = ";".join(str(b) for b in info.get("open_branches", []))
+    row |= {f"cost_{agent}_cny": v for agent, v in (info.get("costs_cny") or {}).items()}
+    return row
+
+
+def validation_row(grid: dict, info: dict, scenario: Scenario) -> dict:
+    """Optimiser's first-period expectation next to this step's AC power flow."""
+    v_model = info.get("vm_pu", {})
+    v_ac = grid.get("vm_pu", {})
+    diffs = {
+        b: abs(v_model[b] - v_ac[b])
+        for b in v_model
+        if b in v_ac and v_ac[b] is not None and not math.isnan(v_ac[b])
+    }
+    bus, dv = max(diffs.items(), key=lambda kv: kv[1]) if diffs else ("", math.nan)
+    losses_ac = ieee_losses_mw(grid)
+    dso = scenario.data.dso
+    v_viol = count_outside(
+        {b: v for b, v in v_ac.items() if b.isdigit()}, dso.v_min_pu, dso.v_max_pu
+    )
+    overloads = count_outside(grid.get("loading_percent", {}), -math.inf, 100.0)
+    return {
+        "max_dv_pu": dv,
+        "max_dv_bus": bus,
+        "p_loss_model_mw": info.get("p_loss_mw", math.nan),
+        "p_loss_ac_mw": losses_ac,
+        "loss_error_mw": losses_ac - info.get("p_loss_mw", math.nan),
+        "ac_v_violations": v_viol,
+        "ac_overloads": overloads,
+        "unanticipated_violation": int(v_viol + overloads > 0),
+    }
+
+
+def ieee_losses_mw(grid: dict) -> float:
+    """AC losses over the 37 IEEE branches (the DSO model's scope)."""
+    value = grid.get("p_loss_ieee_mw")
+    return math.nan if value is None else float(value)

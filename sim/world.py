@@ -20,7 +20,7 @@ from pathlib import Path
 import mosaik
 
 from scenarios.loader import Scenario
-from sim.controller_sim import make_controller
+from sim.controller_sim import check_controller
 from sim.grid_sim import OUTPUTS as GRID_OUTPUTS
 from sim.units import is_wind, stochastic_units
 
@@ -62,7 +62,7 @@ def build_world(
     """A ready-to-run world for ``scenario`` writing to ``out_dir`` (call ``run`` on it)."""
     if scenario.path is None:
         raise ValueError("build_world needs a scenario loaded from a file (scenario.path)")
-    make_controller(scenario)  # refuse an unavailable controller before anything starts
+    check_controller(scenario)  # refuse an unavailable controller before anything starts
     path = str(scenario.path)
     world = mosaik.World(sim_config(separate), time_resolution=1.0, skip_greetings=True)
     grid = world.start("Grid", scenario_path=path).Grid()
@@ -87,7 +87,7 @@ def build_world(
         initial_data=initial_measurements(scenario),
     )
     world.connect(grid, rec, *GRID_OUTPUTS)
-    world.connect(ctrl, rec, "setpoints_mw")
+    world.connect(ctrl, rec, "setpoints_mw", "plan_info")
     if scenario.faults:
         injector = world.start("Faults", scenario_path=path).FaultInjector()
         world.connect(injector, grid, "faults")

@@ -1,0 +1,247 @@
+"""The optimisers as co-simulation controllers: bilevel ADMM, or the centralised model.
+
+Each controller step: the forecasts (physical steps) become hourly horizon inputs
+(:mod:`controllers.horizon`); the switch schedule is chosen (:mod:`controllers.planner`);
+the coupled problem is solved by the embedded ADMM (warm-started from the previous
+horizon's consensus values, duals and penalties, shifted by one period) or centrally;
+the first period is applied. When the ADMM is chosen, the centralised model of the same
+horizon is solved as well (``reference=True``) and the gap is recorded.
+
+Applied set-points of the first period: turbine ``mt``; storage ``ch - dis`` (the same in
+every scenario, non-anticipative); wind cap = the largest wind use over the scenarios, or
+no cap when no scenario curtails; PV cap likewise. Deviations of the realised wind and load
+from the plan flow through the PCC (settled at the tariff in the run's accounts).
+
+Fallback (documented and recorded, the run never stops): an infeasible or failed solve
+raises a named error in the library; here it is caught, logged, and the step is planned by
+the rule-based baseline, with ``status`` saying why. An ADMM that reaches its iteration
+limit is not used: the centralised solution of the same horizon is applied instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+
+import numpy as np
+import pandapower as pp
+import pyomo.environ as pyo
+
+from controllers.admm import ADMMSettings, ADMMState, BilevelADMM
+from controllers.base import Forecasts, Measurements, Plan
+from controllers.coupled import (
+    HorizonInputs,
+    build_centralised_model,
+    pairs,
+    set_centralised_inputs,
+)
+from controllers.dso import DSOData, default_topology, dso_data
+from controllers.errors import InfeasibleError, NotConvergedError, OptimisationError
+from controllers.horizon import horizon_inputs
+from controllers.planner import TopologyPlanner
+from controllers.rule_based import RuleBasedController
+from controllers.solve import persistent_highs, solve_optimal
+from controllers.topology import switch_actions
+from networks.params import NetworkData
+
+log = logging.getLogger(__name__)
+
+
+class OptimalController:
+    """Rolling-horizon controller running the bilevel ADMM or the centralised model."""
+
+    def __init__(
+        self,
+        data: NetworkData,
+        net: pp.pandapowerNet,
+        start_hour: float,
+        method: str = "admm",
+        n_periods: int = 24,
+        period_h: float = 1.0,
+        n_scenarios: int = 10,
+        plan_steps: int = 4,
+        reference: bool = True,
+        settings: ADMMSettings | None = None,
+    ) -> None:
+        if method not in ("admm", "centralised"):
+            raise ValueError(f"method must be 'admm' or 'centralised', not {method!r}")
+        self.data, self.method, self.start_hour = data, method, start_hour
+        self.T, self.period_h, self.S = n_periods, period_h, n_scenarios
+        self.dd: DSOData = dso_data(net, data)
+        self.planner = TopologyPlanner(self.dd, n_periods)
+        self.admm = (
+            BilevelADMM(self.dd, data, n_periods, n_scenarios, settings, period_h)
+            if method == "admm"
+            else None
+        )
+        self.central = None
+        if method == "centralised" or reference:
+            self.central = build_centralised_model(self.dd, data, n_periods, n_scenarios, period_h)
+            self.central_solver = persistent_highs()
+        self.fallback = RuleBasedController(data, plan_steps)
+        self.warm: ADMMState | None = None
+        self.mt_plan: dict[str, np.ndarray] | None = None
+        self.switch_history: list[tuple[int, int]] = []  # (time_s, actions)
+
+    # --- one controller step -------------------------------------------------------------
+    def plan(self, meas: Measurements, fc: Forecasts) -> Plan:
+        t0 = time.perf_counter()
+        current = {**default_topology(self.dd), **dict(meas.switch_closed)}
+        try:
+            h = self._inputs(meas, fc, current)
+            plan = self._solve(h, fc, current)
+        except (InfeasibleError, OptimisationError, NotConvergedError) as err:
+            log.warning("optimiser failed at t=%s s (%s); rule-based fallback", fc.time_s, err)
+            plan = self.fallback.plan(meas, fc)
+            plan = replace(
+                plan,
+                info={
+                    **plan.info,
+                    "status": f"fallback_rule_based: {err}",
+                    "plan_time_s": fc.time_s,
+                },
+            )
+            self.warm = None
+        self._record_switching(fc.time_s, current, plan)
+        plan.info["wall_time_s"] = time.perf_counter() - t0
+        return plan
+
+    def _inputs(self, meas: Measurements, fc: Forecasts, current: dict) -> HorizonInputs:
+        h = horizon_inputs(
+            fc,
+            meas,
+            self.data,
+            self.dd,
+            self.start_hour,
+            self.period_h,
+            self.T,
+            [current] * self.T,
+            self.mt_plan,
+        )
+        budget = self.dd.switch_budget - self._actions_in_window(fc.time_s)
+        schedule, self.topology_info = self.planner.schedule(h, self._pm_guess(h), current, budget)
+        return replace(h, topology=schedule)
+
+    def _pm_guess(self, h: HorizonInputs) -> dict[str, np.ndarray]:
+        """Expected exchanges: the warm consensus values, else expected net demand."""
+        names = sorted(h.mg)
+        if self.warm is not None:
+            return {g: self.warm.z[i] for i, g in enumerate(names)}
+        return {g: h.mg[g].load_mw - h.mg[g].prob @ h.mg[g].wind_mw for g in names}
+
+    def _solve(self, h: HorizonInputs, fc: Forecasts, current: dict) -> Plan:
+        info: dict = {"controller": self.method, "plan_time_s": fc.time_s, **self.topology_info}
+        central_obj = self._solve_central(h, info) if self.central is not None else None
+        if self.method == "admm":
+            warm = self.warm.shifted(1) if self.warm is not None else None
+            res = self.admm.solve(h, warm)
+            info.update(admm_info(res, central_obj))
+            if not res.converged:
+                log.warning("ADMM did not converge at t=%s s; centralised plan applied", fc.time_s)
+                info["status"] = "admm_not_converged: centralised plan applied"
+                self.warm = res.state
+                return self._plan_from(self.central.dso, self.central.mg, h, fc, info)
+            self.warm = res.state
+            info["status"] = "optimal"
+            return self._plan_from(
+                self.admm.dso.model, {g: a.model for g, a in self.admm.mgs.items()}, h, fc, info
+            )
+        info["status"] = "optimal"
+        return self._plan_from(self.central.dso, self.central.mg, h, fc, info)
+
+    def _solve_central(self, h: HorizonInputs, info: dict) -> float:
+        t0 = time.perf_counter()
+        set_centralised_inputs(self.central, self.dd, h)
+        solve_optimal(self.central, self.central_solver, "centralised horizon")
+        info["central_time_s"] = time.perf_counter() - t0
+        info["central_objective_cny"] = pyo.value(self.central.obj)
+        return info["central_objective_cny"]
+
+    def _plan_from(self, dso_m, mg_ms, h: HorizonInputs, fc: Forecasts, info: dict) -> Plan:
+        setpoints = unit_setpoints(dso_m, mg_ms, self.data, self.T)
+        self.mt_plan = {
+            g: np.array([pyo.value(mg_ms[g].mt[t]) for t in range(self.T)]) for g in h.mg
+        }
+        info.update(predictions(dso_m, mg_ms, self.dd, self.data))
+        switches = {b: np.array([h.topology[t][b] for t in range(self.T)]) for b in h.topology[0]}
+        return Plan(
+            time_s=fc.time_s,
+            step_h=self.period_h,
+            setpoints_mw=setpoints,
+            switch_closed=switches,
+            info=info,
+        )
+
+    # --- switching budget over a sliding window --------------------------------------------
+    def _actions_in_window(self, time_s: int) -> int:
+        window = self.T * self.period_h * 3600
+        return sum(a for t, a in self.switch_history if time_s - t < window)
+
+    def _record_switching(self, time_s: int, current: dict, plan: Plan) -> None:
+        applied = plan.switches_at(0)
+        if applied:
+            self.switch_history.append((time_s, switch_actions(current, applied)))
+
+
+def admm_info(res, central_obj: float | None) -> dict:
+    """Scalars and the residual history of one ADMM run, for the record."""
+    info = {
+        "objective_cny": res.objective,
+        "converged": bool(res.converged),
+        "outer_iterations": res.outer_iterations,
+        "inner_iterations": res.inner_iterations,
+        "admm_time_s": res.solve_time_s,
+        "costs_cny": dict(res.costs),
+        "history": res.history,
+    }
+    if central_obj is not None:
+        info["gap_pct"] = 100 * (res.objective - central_obj) / abs(central_obj)
+    return info
+
+
+def unit_setpoints(dso_m, mg_ms, data: NetworkData, n_periods: int) -> dict[str, np.ndarray]:
+    """Per-period set-points of every unit from a solved (ADMM or centralised) model."""
+    out: dict[str, np.ndarray] = {}
+    for mg in data.microgrids:
+        m = mg_ms[mg.name]
+        S = list(m.S)
+        prob = np.array([pyo.value(m.prob[s]) for s in S])
+        ch = np.array([[pyo.value(m.ch[s, t]) for t in range(n_periods)] for s in S])
+        dis = np.array([[pyo.value(m.dis[s, t]) for t in range(n_periods)] for s in S])
+        wind = np.array([[pyo.value(m.wind[s, t]) for t in range(n_periods)] for s in S])
+        fc = np.array([[pyo.value(m.wind_fc[s, t]) for t in range(n_periods)] for s in S])
+        out[f"{mg.name}_mt"] = np.array([pyo.value(m.mt[t]) for t in range(n_periods)])
+        out[f"{mg.name}_ess"] = prob @ (ch - dis)  # period 0: identical in every scenario
+        curtailed = (fc - wind > 1e-6).all(axis=0)
+        out[f"{mg.name}_wind"] = np.where(curtailed, wind.max(axis=0), mg.wind_p_rated_mw)
+    for pv in data.pv:
+        used = np.array([pyo.value(dso_m.pv[pv.name, t]) for t in range(n_periods)])
+        avail = np.array([pyo.value(dso_m.pv_avail[pv.name, t]) for t in range(n_periods)])
+        out[pv.name] = np.where(avail - used > 1e-6, used, pv.p_rated_mw)
+    return out
+
+
+def predictions(dso_m, mg_ms, dd: DSOData, data: NetworkData) -> dict:
+    """What the model expects in the first period, to compare with the AC power flow."""
+    r = {b.ieee: b.r_pu for b in dd.branches}
+    names = [mg.name for mg in data.microgrids]
+    trades = {f"{a}->{b}": pyo.value(mg_ms[a].trade[b, 0]) for a, b in pairs(names)}
+    soc = {}
+    for mg in data.microgrids:
+        m = mg_ms[mg.name]
+        soc[f"{mg.name}_ess"] = sum(pyo.value(m.prob[s] * m.e[s, 0]) for s in m.S)
+    return {
+        "vm_pu": {str(b): float(np.sqrt(pyo.value(dso_m.v[b, 0]))) for b in dso_m.B},
+        "p_loss_mw": float(
+            sum(r[ln] * pyo.value(dso_m.lp[ln, 0] + dso_m.lq[ln, 0]) for ln in dso_m.L)
+        ),
+        "loading_ok": True,
+        "exchange_mw": {g: float(pyo.value(mg_ms[g].pm[0])) for g in names},
+        "trades_mw": trades,
+        "grid_mw": {g: float(pyo.value(mg_ms[g].buy[0] - mg_ms[g].sell[0])) for g in names},
+        "soc_end_mwh": soc,
+        "open_branches": sorted(
+            int(ln) for ln in dso_m.L if pyo.value(dso_m.alpha_fixed[ln, 0]) < 0.5
+        ),
+    }
