@@ -46,7 +46,8 @@ class ADMMSettings:
     max_inner: int = 3  # inexact inner loop: a few P2P rounds per outer iteration
     mu: float = 10.0  # residual balancing: ratio that triggers a penalty change
     tau: float = 2.0  # factor of the change
-    rho_range: float = 64.0  # penalties stay within [rho0 / range, rho0 * range]
+    rho_range: float = 64.0  # penalties stay within [rho0, rho0 * range]: with LP subproblems
+    # a penalty below its start makes the iterates jump between vertices (seen: no convergence)
     relax: float = 1.6  # over-relaxation of the consensus updates (1 = plain ADMM)
     parallel: bool = False
 
@@ -312,7 +313,7 @@ class BilevelADMM:
         rho = st.rho_outer if which == "outer" else st.rho_inner
         s = s * rho / rho0  # the dual residual scales with the penalty (Boyd et al. 3.4.1)
         factor = cfg.tau if r > cfg.mu * s else 1 / cfg.tau if s > cfg.mu * r else 1.0
-        factor = float(np.clip(rho * factor, rho0 / cfg.rho_range, rho0 * cfg.rho_range)) / rho
+        factor = float(np.clip(rho * factor, rho0, rho0 * cfg.rho_range)) / rho
         if factor == 1.0:
             return
         if which == "outer":

@@ -6,6 +6,13 @@ the figures embedded as base64 PNG (matplotlib Agg, no pyplot state, no external
 CSS/JS). Missing or unreadable files are tolerated, so an interrupted run still
 renders.
 
+A run with an optimising controller ("admm", "centralised") also leaves
+``plans.csv``, ``admm_history.csv``, ``p2p_trades.csv``, ``soc_plan.csv`` and
+``validation.csv``; their sections (P2P trades, ADMM convergence, costs per agent,
+optimiser vs AC power flow) appear only when those files exist, so a rule-based run
+renders as before. ``write_report(run_dir, compare=other_dir)`` adds a section that
+sets the daily cost terms of both runs side by side.
+
 Extending: a section is a function ``(run: RunData) -> str | None`` returning an
 HTML fragment, or ``None`` when the run has no data for it. Append it to
 ``SECTIONS`` (or pass your own list to ``render_report``).
@@ -38,6 +45,9 @@ from matplotlib.ticker import MaxNLocator
 V_MIN_PU = 0.9
 V_MAX_PU = 1.1
 MAX_TABLE_ROWS = 200
+ADMM_TOL_MW = 1e-3  # primal (and dual) residual threshold of the ADMM
+PLAN_PERIOD_S = 3600  # length of a plan's first period (soc_plan.csv is its end)
+RESIDUAL_FLOOR_MW = 1e-7  # residuals below this are drawn at it (log scale)
 
 CSV_FILES: dict[str, str] = {
     "steps": "steps.csv",
@@ -48,6 +58,14 @@ CSV_FILES: dict[str, str] = {
     "unit_p": "unit_p_mw.csv",
     "soc": "soc_mwh.csv",
     "exchange": "exchange_p_mw.csv",
+}
+# written only by the optimising controllers: absent files are not reported as missing
+OPTIONAL_CSV_FILES: dict[str, str] = {
+    "plans": "plans.csv",
+    "admm_history": "admm_history.csv",
+    "p2p": "p2p_trades.csv",
+    "soc_plan": "soc_plan.csv",
+    "validation": "validation.csv",
 }
 JSON_FILES: dict[str, str] = {"manifest": "manifest.json", "summary": "summary.json"}
 
@@ -74,6 +92,12 @@ class RunData:
     unit_p: pd.DataFrame | None = None
     soc: pd.DataFrame | None = None
     exchange: pd.DataFrame | None = None
+    plans: pd.DataFrame | None = None
+    admm_history: pd.DataFrame | None = None
+    p2p: pd.DataFrame | None = None
+    soc_plan: pd.DataFrame | None = None
+    validation: pd.DataFrame | None = None
+    compare: RunData | None = None  # a second run to compare with (write_report(compare=))
     missing: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -85,12 +109,15 @@ class RunData:
             setattr(run, attr, run._read(name, _read_json))
         for attr, name in CSV_FILES.items():
             setattr(run, attr, run._read(name, _read_csv))
+        for attr, name in OPTIONAL_CSV_FILES.items():
+            setattr(run, attr, run._read(name, _read_csv, optional=True))
         return run
 
-    def _read(self, name: str, reader: Callable[[Path], Any]) -> Any:
+    def _read(self, name: str, reader: Callable[[Path], Any], optional: bool = False) -> Any:
         path = self.run_dir / name
         if not path.is_file():
-            self.missing.append(name)
+            if not optional:
+                self.missing.append(name)
             return None
         try:
             return reader(path)
@@ -116,6 +143,21 @@ class RunData:
             if df is not None and len(df) > 1:
                 return float(np.median(np.diff(df.index.to_numpy(float))))
         return None
+
+    @property
+    def controller_step_s(self) -> float:
+        """Controller step in seconds (manifest, else inferred from plans.csv, else 1 h)."""
+        step = (self.manifest or {}).get("controller_step_s")
+        if isinstance(step, int | float) and step > 0:
+            return float(step)
+        if self.plans is not None and len(self.plans) > 1:
+            return float(np.median(np.diff(self.plans.index.to_numpy(float))))
+        return float(PLAN_PERIOD_S)
+
+    @property
+    def controller(self) -> str:
+        """Controller name from the manifest (else the run directory's name)."""
+        return str((self.manifest or {}).get("controller") or self.run_dir.name)
 
     @property
     def steps_total(self) -> int | None:
@@ -213,17 +255,40 @@ def _time_axis(ax: Axes, run: RunData) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(nbins=12, steps=[1, 2, 3, 6, 10]))
 
 
-def _time_edges(run: RunData, df: pd.DataFrame) -> np.ndarray:
-    """Step boundaries in hours: the row times plus the end of the last step."""
+def _time_edges(run: RunData, df: pd.DataFrame, step_s: float | None = None) -> np.ndarray:
+    """Step boundaries in hours: the row times plus the end of the last step.
+
+    ``step_s`` is the row spacing (default: the physical step).
+    """
     x = hours(df)
-    step_h = (run.step_s or 3600.0) / 3600.0
+    step_h = (step_s or run.step_s or 3600.0) / 3600.0
     return np.append(x, x[-1] + step_h) if len(x) else x
 
 
-def _step_series(run: RunData, series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def _step_series(
+    run: RunData, series: pd.Series, step_s: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """x/y for a step plot in which the last step keeps its full width."""
     y = pd.to_numeric(series, errors="coerce").to_numpy(float)
-    return _time_edges(run, series.to_frame()), np.append(y, y[-1:])
+    return _time_edges(run, series.to_frame(), step_s), np.append(y, y[-1:])
+
+
+def _num(df: pd.DataFrame, col: str) -> pd.Series:
+    """Column ``col`` as floats (all NaN when absent)."""
+    if col not in df.columns:
+        return pd.Series(np.nan, index=df.index, dtype=float)
+    return pd.to_numeric(df[col], errors="coerce").astype(float)
+
+
+def _has(df: pd.DataFrame | None, col: str) -> bool:
+    """Whether ``df`` has column ``col`` with at least one number in it."""
+    return df is not None and bool(_num(df, col).notna().any())
+
+
+def _round(value: float, digits: int) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), digits) + 0.0  # + 0.0: no "-0"
 
 
 def _energy_mwh(run: RunData, series: pd.Series) -> float:
@@ -527,16 +592,599 @@ def section_convergence(run: RunData) -> str | None:
     return _section("convergence", "Power-flow convergence", body)
 
 
+# ------------------------------------------------------- optimising controllers
+
+
+def section_p2p(run: RunData) -> str | None:
+    """Planned first-period P2P trade of each microgrid pair over time."""
+    df = run.p2p
+    if df is None or df.empty or not len(df.columns):
+        return None
+    step_s = run.controller_step_s
+    fig = _new_figure(10, 3.6)
+    ax = fig.add_subplot()
+    for col in df.columns:
+        ax.step(*_step_series(run, df[col], step_s), where="post", label=col, linewidth=1.6)
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    ax.set_ylabel("planned trade [MW]")
+    ax.set_title("> 0: the first microgrid buys from the second", fontsize=10)
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3)
+    _time_axis(ax, run)
+    step_h = step_s / 3600.0
+    rows = []
+    for col in df.columns:
+        p = _num(df, col)
+        buyer, _, seller = col.partition("->")
+        rows.append(
+            (
+                col,
+                _round(float(p.clip(lower=0).sum()) * step_h, 4),
+                _round(float(-p.clip(upper=0).sum()) * step_h, 4),
+                _round(float(p.abs().max()), 4),
+            )
+        )
+    header = ["pair A->B", "A buys from B [MWh]", "B buys from A [MWh]", "largest |trade| [MW]"]
+    caption = (
+        "&gt; 0: the first microgrid buys from the second (MG1-&gt;MG2 &gt; 0: MG1 buys "
+        "from MG2). Trade planned for the first period of each plan, held until the next "
+        "controller "
+        f"step ({step_s / 60:g} min). Energies assume each planned trade holds for one "
+        "controller step."
+    )
+    body = _figure(fig, "planned P2P trades", caption) + _table(header, rows)
+    return _section("p2p", "P2P trades", body)
+
+
+def _statuses(plans: pd.DataFrame) -> pd.Series:
+    if "status" not in plans.columns:
+        return pd.Series("optimal", index=plans.index)
+    return plans["status"].fillna("(none)").astype(str).str.strip()
+
+
+def _not_optimal(plans: pd.DataFrame) -> pd.Series:
+    """Plan status of every horizon that did not end "optimal"."""
+    status = _statuses(plans)
+    return status[status != "optimal"]
+
+
+def _status_notes(run: RunData, plans: pd.DataFrame) -> str:
+    bad = _not_optimal(plans)
+    if bad.empty:
+        return f"<p>All {len(plans)} horizons solved optimally.</p>"
+    n_fallback = int(bad.str.startswith("fallback").sum())
+    n_not_conv = int(bad.str.startswith("admm_not_converged").sum())
+    parts = []
+    if n_fallback:
+        parts.append(f"{n_fallback} fell back to the rule-based controller")
+    if n_not_conv:
+        parts.append(f"{n_not_conv} with ADMM not converged (centralised plan applied)")
+    other = len(bad) - n_fallback - n_not_conv
+    if other:
+        parts.append(f"{other} with another status")
+    rows = [(t / 3600.0, _timestamp(run, t), s) for t, s in bad.iloc[:MAX_TABLE_ROWS].items()]
+    return (
+        f'<p class="flag">&#9888; {len(bad)} of {len(plans)} horizons not optimal: '
+        f"{_esc('; '.join(parts))}.</p>" + _table(["plan time [h]", "timestamp", "status"], rows)
+    )
+
+
+def section_admm(run: RunData) -> str | None:
+    """Residuals per ADMM iteration, and per horizon: iterations, gap, solve times, status.
+
+    For a centralised run (no ADMM history) the same section lists the plans' statuses
+    and solve times under the title "Optimiser plans".
+    """
+    plans, hist = run.plans, run.admm_history
+    has_hist = (
+        hist is not None
+        and not hist.empty
+        and "outer" in hist.columns
+        and any(_has(hist, c) for c in ("r_outer_mw", "r_inner_mw"))
+    )
+    has_plans = plans is not None and not plans.empty
+    if not has_hist and not has_plans:
+        return None
+    is_admm = (
+        has_hist or run.controller == "admm" or (has_plans and _has(plans, "outer_iterations"))
+    )
+    body = _status_notes(run, plans) if has_plans else ""
+    if has_plans and is_admm:
+        body += _admm_sentence(plans)
+    if has_hist:
+        body += _figure(
+            _residual_figure(hist, plans if has_plans else None),
+            "ADMM primal residuals per iteration",
+            "Largest primal residual after each outer iteration, one grey line per horizon; "
+            "coloured lines: the horizons named in the legend. Outer: DSO vs microgrid "
+            "exchange at the PCCs; inner: mismatch of the P2P trade pairs (after the inner "
+            f"loop of that outer iteration). Dashed: the {ADMM_TOL_MW:g} MW threshold; "
+            f"values below {RESIDUAL_FLOOR_MW:g} MW are drawn at it.",
+        )
+    if has_plans:
+        fig = _horizon_figure(run, plans)
+        if fig is not None:
+            body += _figure(
+                fig,
+                "per-horizon iterations, gap and solve times",
+                "Per controller step (plan time). Red bands: horizons not solved optimally. "
+                "Gap: ADMM objective vs the centralised optimum of the same horizon.",
+            )
+        body += _horizon_table(run, plans)
+    title = "ADMM convergence" if is_admm else "Optimiser plans"
+    return _section("admm", title, body)
+
+
+def _admm_sentence(plans: pd.DataFrame) -> str:
+    parts = []
+    conv = plans["converged"].astype(str).str.lower() if "converged" in plans.columns else None
+    if conv is not None:
+        n_conv = int((conv == "true").sum())
+        parts.append(f"ADMM converged in {n_conv} of {len(plans)} horizons")
+    outer = _num(plans, "outer_iterations")
+    if outer.notna().any():
+        inner = _num(plans, "inner_iterations")
+        parts.append(
+            f"outer iterations median {outer.median():g} (max {outer.max():g}), "
+            f"inner iterations median {inner.median():g} (max {inner.max():g})"
+        )
+    gap = _num(plans, "gap_pct")
+    if gap.notna().any():
+        parts.append(
+            f"gap to the centralised optimum median {gap.median():.3g} % (max {gap.max():.3g} %)"
+        )
+    t_admm, t_central = _num(plans, "admm_time_s"), _num(plans, "central_time_s")
+    if t_admm.notna().any():
+        text = f"ADMM solve time median {t_admm.median():.2f} s"
+        if t_central.notna().any():
+            text += f" vs centralised {t_central.median():.2f} s"
+        parts.append(text)
+    return f"<p>{_esc('; '.join(parts))}.</p>" if parts else ""
+
+
+def _highlights(hist: pd.DataFrame, plans: pd.DataFrame | None) -> dict[float, str]:
+    """A few horizons to draw in colour: first, slowest, fastest and any not optimal."""
+    n_iter = hist.groupby(level=0).size()
+    out: dict[float, str] = {}
+    if plans is not None:
+        for t, status in _not_optimal(plans).items():
+            if t in n_iter.index and len(out) < 3:
+                out[t] = status.split(":")[0]
+    first = n_iter.index[0]
+    out.setdefault(first, "first (cold start)")
+    out.setdefault(n_iter.idxmax(), "most iterations")
+    if len(n_iter) > 2:
+        out.setdefault(n_iter.idxmin(), "fewest iterations")
+    return {t: f"{t / 3600:g} h: {why}, {n_iter[t]} outer" for t, why in out.items()}
+
+
+def _residual_figure(hist: pd.DataFrame, plans: pd.DataFrame | None) -> Figure:
+    fig = _new_figure(10, 4.2)
+    axes = fig.subplots(1, 2, sharey=True)
+    highlight = _highlights(hist, plans)
+    colours = matplotlib.colormaps["tab10"].colors
+    panels = [
+        ("r_outer_mw", "outer residual (PCC exchange)"),
+        ("r_inner_mw", "inner residual (P2P trades)"),
+    ]
+    for ax, (col, title) in zip(axes, panels, strict=True):
+        for t, group in hist.groupby(level=0):
+            k = _num(group, "outer").to_numpy()
+            r = _num(group, col).clip(lower=RESIDUAL_FLOOR_MW).to_numpy()
+            if t not in highlight:
+                ax.plot(k, r, color="grey", alpha=0.35, linewidth=0.8)
+        for i, (t, label) in enumerate(highlight.items()):
+            group = hist.loc[[t]]
+            k = _num(group, "outer").to_numpy()
+            r = _num(group, col).clip(lower=RESIDUAL_FLOOR_MW).to_numpy()
+            colour = "#d62728" if "not" in label or "fallback" in label else colours[i % 10]
+            ax.plot(k, r, color=colour, linewidth=1.8, label=label)
+        ax.axhline(ADMM_TOL_MW, color="black", linestyle="--", linewidth=1.0)
+        ax.set_yscale("log")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("outer iteration")
+        ax.grid(alpha=0.3, which="major")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].set_ylabel("largest primal residual [MW]")
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles += [
+        Line2D([], [], color="grey", alpha=0.5, label="other horizons"),
+        Line2D([], [], color="black", linestyle="--", label=f"threshold {ADMM_TOL_MW:g} MW"),
+    ]
+    axes[1].legend(handles=handles, loc="upper right", fontsize="small")
+    return fig
+
+
+def _horizon_figure(run: RunData, plans: pd.DataFrame) -> Figure | None:
+    panels = [
+        (
+            [("outer_iterations", "outer"), ("inner_iterations", "inner (total)")],
+            "iterations",
+        ),
+        ([("gap_pct", "ADMM vs centralised")], "gap [%]"),
+        (
+            [
+                ("admm_time_s", "ADMM solve"),
+                ("central_time_s", "centralised solve"),
+                ("wall_time_s", "controller step (wall)"),
+            ],
+            "time [s]",
+        ),
+    ]
+    panels = [(cols, label) for cols, label in panels if any(_has(plans, c) for c, _ in cols)]
+    if not panels:
+        return None
+    fig = _new_figure(10, 1.0 + 1.9 * len(panels))
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    x = hours(plans)
+    step_h = run.controller_step_s / 3600.0
+    bad = _not_optimal(plans).index.to_numpy(float) / 3600.0
+    for ax, (cols, label) in zip(axes, panels, strict=True):
+        for col, name in cols:
+            if _has(plans, col):
+                ax.plot(x, _num(plans, col), marker="o", markersize=4, label=name)
+        for t in bad:
+            ax.axvspan(t, t + step_h, color="#d62728", alpha=0.15, linewidth=0)
+        if label.startswith("gap"):
+            ax.axhline(0.0, color="grey", linewidth=0.8)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper right", fontsize="small")
+    axes[0].set_xlim(x.min() - 0.3 * step_h, x.max() + 0.3 * step_h)
+    _time_axis(axes[-1], run)
+    return fig
+
+
+def _horizon_table(run: RunData, plans: pd.DataFrame) -> str:
+    cols = [
+        ("outer_iterations", "outer it.", 0),
+        ("inner_iterations", "inner it.", 0),
+        ("gap_pct", "gap [%]", 4),
+        ("admm_time_s", "ADMM [s]", 2),
+        ("central_time_s", "centralised [s]", 2),
+        ("wall_time_s", "wall [s]", 2),
+        ("objective_cny", "objective [CNY]", 1),
+        ("central_objective_cny", "centralised optimum [CNY]", 1),
+    ]
+    cols = [c for c in cols if _has(plans, c[0])]
+    status = _statuses(plans)
+    opened = plans["open_branches"] if "open_branches" in plans.columns else None
+    rows = []
+    for i, t in enumerate(plans.index[:MAX_TABLE_ROWS]):
+        row: list[Any] = [t / 3600.0, status.iloc[i]]
+        for col, _, digits in cols:
+            value = _num(plans, col).iloc[i]
+            row.append(
+                int(value) if digits == 0 and math.isfinite(value) else _round(value, digits)
+            )
+        if opened is not None:
+            row.append(str(opened.iloc[i]).replace(";", ", ") if pd.notna(opened.iloc[i]) else "")
+        rows.append(row)
+    header = ["plan time [h]", "status"] + [c[1] for c in cols]
+    if opened is not None:
+        header.append("open branches")
+    return (
+        f"<details><summary>Per-horizon figures ({len(plans)} horizons)</summary>"
+        f"{_table(header, rows)}</details>"
+    )
+
+
+def section_agent_costs(run: RunData) -> str | None:
+    """Each agent's planned cost over the horizon of every plan."""
+    plans = run.plans
+    if plans is None or plans.empty:
+        return None
+    cols = [
+        c for c in plans.columns if c.startswith("cost_") and c.endswith("_cny") and _has(plans, c)
+    ]
+    if not cols:
+        return None
+    agents = [c.removeprefix("cost_").removesuffix("_cny") for c in cols]
+    costs = pd.DataFrame({a: _num(plans, c) for a, c in zip(agents, cols, strict=True)})
+    total = costs.sum(axis=1, min_count=1)
+    fig = _new_figure(10, 3.8)
+    ax = fig.add_subplot()
+    x = hours(plans)
+    for agent in agents:
+        ax.plot(x, costs[agent], marker="o", markersize=4, label=agent)
+    ax.plot(x, total, color="black", marker="s", markersize=4, label="sum of agents")
+    if _has(plans, "central_objective_cny"):
+        ax.plot(
+            x,
+            _num(plans, "central_objective_cny"),
+            color="black",
+            linestyle=":",
+            label="centralised optimum",
+        )
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    ax.set_ylabel("planned cost over the horizon [CNY]")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    ax.grid(alpha=0.3)
+    _time_axis(ax, run)
+    rows = [
+        (a, _round(costs[a].mean(), 1), _round(costs[a].min(), 1), _round(costs[a].max(), 1))
+        for a in agents
+    ]
+    rows.append(
+        ("sum of agents", _round(total.mean(), 1), _round(total.min(), 1), _round(total.max(), 1))
+    )
+    note = (
+        "<p>Each agent's cost as planned over the whole horizon of each controller step "
+        "(negative: net income). Horizons overlap, so these are not additive over the day; "
+        "the realised day costs are in the summary. P2P payments and wheeling fees are "
+        "transfers between the agents (one microgrid's payment is another's income, the "
+        "wheeling fees the microgrids pay are the DSO's income): they shift cost between "
+        "agents but cancel in the sum, which is the system objective.</p>"
+    )
+    body = (
+        _figure(fig, "planned cost per agent")
+        + note
+        + _table(["agent", "mean [CNY]", "min [CNY]", "max [CNY]"], rows)
+    )
+    return _section("agent-costs", "Costs per agent", body)
+
+
+def section_validation(run: RunData) -> str | None:
+    """The optimiser's first-period expectation against the AC power flow of each step."""
+    val = run.validation
+    if val is None or val.empty:
+        return None
+    unexpected = _num(val, "unanticipated_violation").fillna(0) > 0
+    n_bad = int(unexpected.sum())
+    what = (
+        "steps with AC voltage violations or overloads the optimiser did not expect "
+        f"(of {len(val)} steps run on an optimiser plan)"
+    )
+    if n_bad:
+        body = f'<p class="flag">&#9888; {n_bad} {_esc(what)}.</p>'
+        rows = [
+            (
+                t / 3600.0,
+                _timestamp(run, t),
+                int(_num(val, "ac_v_violations").get(t, 0) or 0),
+                int(_num(val, "ac_overloads").get(t, 0) or 0),
+                _round(_num(val, "max_dv_pu").get(t, math.nan), 5),
+            )
+            for t in val.index[unexpected.to_numpy()][:MAX_TABLE_ROWS]
+        ]
+        body += _table(
+            ["time [h]", "timestamp", "bus voltage violations", "overloads", "max |ΔV| [pu]"],
+            rows,
+        )
+    else:
+        body = f'<p class="ok">&#10004; 0 {_esc(what)}.</p>'
+    body += _figure(
+        _validation_figure(run, val),
+        "optimiser vs AC power flow",
+        "Optimiser (DistFlow model, first plan period) against the AC power flow of each "
+        "physical step. SOC: lines realised (start of step), points planned for the end of "
+        "each plan's first period.",
+    )
+    body += _validation_table(run, val)
+    return _section("validation", "Optimiser vs AC power flow", body)
+
+
+def _validation_figure(run: RunData, val: pd.DataFrame) -> Figure:
+    soc_ok = run.soc is not None and not run.soc.empty
+    plan_ok = run.soc_plan is not None and not run.soc_plan.empty
+    viol = _num(val, "ac_v_violations").fillna(0) + _num(val, "ac_overloads").fillna(0)
+    n_panels = 2 + int(soc_ok or plan_ok) + int(bool((viol > 0).any()))
+    fig = _new_figure(10, 1.0 + 2.1 * n_panels)
+    axes = list(fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0])
+    ax = axes.pop(0)
+    ax.step(*_step_series(run, val["max_dv_pu"]), where="post", color="#9467bd")
+    ax.set_ylabel("max |V_opt − V_ac| [pu]")
+    ax.grid(alpha=0.3)
+    ax = axes.pop(0)
+    for col, label, style in (
+        ("p_loss_model_mw", "model (DistFlow)", "--"),
+        ("p_loss_ac_mw", "AC power flow", "-"),
+    ):
+        if col in val.columns:
+            ax.step(*_step_series(run, val[col]), where="post", linestyle=style, label=label)
+    ax.set_ylabel("IEEE-branch losses [MW]")
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3)
+    if soc_ok or plan_ok:
+        _soc_plan_axes(run, axes.pop(0))
+    if axes:
+        ax = axes.pop(0)
+        x, _ = _step_series(run, val.iloc[:, 0])
+        width = np.diff(x)
+        v = _num(val, "ac_v_violations").fillna(0).to_numpy()
+        o = _num(val, "ac_overloads").fillna(0).to_numpy()
+        ax.bar(x[:-1], v, width=width, align="edge", color="#d62728", label="bus voltage")
+        ax.bar(x[:-1], o, width=width, bottom=v, align="edge", color="#ff7f0e", label="overload")
+        ax.set_ylabel("AC violations")
+        ax.legend(loc="best", fontsize="small")
+        ax.grid(alpha=0.3)
+    all_axes = fig.axes
+    _time_axis(all_axes[-1], run)
+    return fig
+
+
+def _soc_plan_axes(run: RunData, ax: Axes) -> None:
+    colours = matplotlib.colormaps["tab10"].colors
+    real, plan = run.soc, run.soc_plan
+    cols = list(real.columns) if real is not None else []
+    if plan is not None:
+        cols += [c for c in plan.columns if c not in cols]
+    for i, col in enumerate(cols):
+        colour = colours[i % 10]
+        if real is not None and col in real.columns:
+            ax.plot(hours(real), _num(real, col), color=colour, linewidth=1.4, label=col)
+        if plan is not None and col in plan.columns:
+            ax.scatter(
+                hours(plan) + PLAN_PERIOD_S / 3600.0,
+                _num(plan, col),
+                color=colour,
+                edgecolor="black",
+                marker="D",
+                s=28,
+                zorder=3,
+            )
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(
+        Line2D(
+            [],
+            [],
+            marker="D",
+            linestyle="",
+            color="white",
+            markeredgecolor="black",
+            label="planned (end of first period)",
+        )
+    )
+    ax.legend(handles=handles, loc="best", fontsize="small")
+    ax.set_ylabel("state of charge [MWh]")
+    ax.grid(alpha=0.3)
+
+
+def _soc_plan_errors(run: RunData) -> dict[str, float]:
+    """Largest |planned - realised| SOC at the end of each plan's first period, per storage."""
+    real, plan = run.soc, run.soc_plan
+    if real is None or plan is None:
+        return {}
+    out = {}
+    ends = plan.index + PLAN_PERIOD_S
+    matched = [t for t in ends if t in real.index]
+    if not matched:
+        return {}
+    for col in plan.columns:
+        if col in real.columns:
+            planned = _num(plan, col).loc[[t - PLAN_PERIOD_S for t in matched]].to_numpy()
+            realised = _num(real, col).loc[matched].to_numpy()
+            out[col] = float(np.nanmax(np.abs(planned - realised)))
+    return out
+
+
+def _validation_table(run: RunData, val: pd.DataFrame) -> str:
+    rows: list[tuple[str, Any]] = []
+    dv = _num(val, "max_dv_pu")
+    if dv.notna().any():
+        t = dv.idxmax()
+        bus = val["max_dv_bus"].get(t) if "max_dv_bus" in val.columns else None
+        where = f" (bus {bus}, {t / 3600:g} h)" if bus is not None and pd.notna(bus) else ""
+        rows.append(("max |V_opt − V_ac|", f"{dv.max():.5f} pu{where}"))
+        rows.append(("mean max |V_opt − V_ac|", f"{dv.mean():.5f} pu"))
+    err = _num(val, "loss_error_mw")
+    if err.notna().any():
+        rows.append(("loss error AC − model, mean", f"{err.mean():.5f} MW"))
+        rows.append(("loss error AC − model, max |·|", f"{err.abs().max():.5f} MW"))
+        ac = _num(val, "p_loss_ac_mw").replace(0.0, np.nan)
+        pct = (100 * err / ac).mean()
+        if math.isfinite(pct):
+            rows.append(("loss error, mean relative to AC", f"{pct:.2f} %"))
+    for col, e in _soc_plan_errors(run).items():
+        text = f"{e:.4f} MWh" if e >= 1e-4 else "< 0.0001 MWh"
+        rows.append((f"SOC planned − realised, max |·|, {col}", text))
+    return _table(["figure", "value"], rows) if rows else ""
+
+
+# -------------------------------------------------------------------- comparison
+
+COMPARE_EXTRA_KEYS = (
+    "energy_unserved_mwh",
+    "energy_losses_mwh",
+    "energy_substation_mwh",
+    "wind_used_mwh",
+    "vm_min_pu",
+    "n_voltage_violations",
+    "n_overloads",
+)
+
+
+def section_comparison(run: RunData) -> str | None:
+    """Daily cost terms of this run and of ``run.compare`` side by side."""
+    other = run.compare
+    if other is None:
+        return None
+    this_s, other_s = run.summary or {}, other.summary or {}
+    names = (
+        f"this run ({run.controller})",
+        f"{other.controller} ({other.run_dir.name})",
+    )
+    keys = [k for k in this_s if k.startswith("cost_")]
+    keys += [k for k in other_s if k.startswith("cost_") and k not in keys]
+    body = _comparison_notes(run, other)
+    if keys:
+        body += _figure(_comparison_figure(keys, this_s, other_s, names), "cost comparison")
+        body += _table(
+            ["cost term [CNY]", *names, "difference (this − other)"],
+            _comparison_rows(keys, this_s, other_s),
+        )
+    else:
+        body += "<p>No cost figures (summary.json cost_*) to compare.</p>"
+    extra = [k for k in COMPARE_EXTRA_KEYS if k in this_s and k in other_s]
+    if extra:
+        body += _table(
+            ["figure", *names, "difference (this − other)"],
+            _comparison_rows(extra, this_s, other_s),
+        )
+    return _section("comparison", f"Comparison with {other.controller}", body)
+
+
+def _comparison_notes(run: RunData, other: RunData) -> str:
+    notes = [f"Other run: {other.run_dir}."]
+    if other.summary is None:
+        notes.append("The other run has no summary.json.")
+    m_this, m_other = run.manifest or {}, other.manifest or {}
+    for key, label in (
+        ("duration_s", "durations"),
+        ("start", "starts"),
+        ("seed", "seeds"),
+        ("scenario_name", "scenarios"),
+    ):
+        a, b = m_this.get(key), m_other.get(key)
+        if key == "duration_s" and isinstance(a, int | float) and isinstance(b, int | float):
+            a, b = f"{a / 3600:g} h", f"{b / 3600:g} h"
+        if a is not None and b is not None and a != b:
+            notes.append(f"The runs differ in their {label} ({a} vs {b}).")
+    if m_other and m_other.get("status") != "completed":
+        notes.append(f"The other run is not completed (status {m_other.get('status')}).")
+    return "".join(f'<p class="note">{_esc(n)}</p>' for n in notes)
+
+
+def _comparison_rows(keys: list[str], a: dict, b: dict) -> list[tuple]:
+    rows = []
+    for key in keys:
+        va, vb = _number(a, key), _number(b, key)
+        diff = va - vb if va is not None and vb is not None else None
+        rows.append((key, *(_round(v, 4) if v is not None else None for v in (va, vb, diff))))
+    return rows
+
+
+def _comparison_figure(keys: list[str], a: dict, b: dict, names: tuple[str, str]) -> Figure:
+    fig = _new_figure(10, 1.0 + 0.45 * len(keys))
+    ax = fig.add_subplot()
+    y = np.arange(len(keys))
+    for offset, data, name in ((-0.2, a, names[0]), (0.2, b, names[1])):
+        values = [_number(data, k) for k in keys]
+        ax.barh(y + offset, [np.nan if v is None else v for v in values], height=0.4, label=name)
+    ax.set_yticks(y, [k.removeprefix("cost_").removesuffix("_cny") for k in keys])
+    ax.invert_yaxis()
+    ax.axvline(0.0, color="grey", linewidth=0.8)
+    ax.set_xlabel("cost over the run [CNY]")
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3, axis="x")
+    return fig
+
+
 Section = Callable[[RunData], str | None]
 
 SECTIONS: list[Section] = [
     section_header,
     section_summary,
+    section_comparison,
     section_voltages,
     section_soc,
     section_exchange,
     section_losses,
     section_switches,
+    section_p2p,
+    section_admm,
+    section_agent_costs,
+    section_validation,
     section_convergence,
 ]
 
@@ -552,6 +1200,8 @@ th { background: #f3f3f3; }
 figure { margin: 0.6em 0; } img { max-width: 100%; }
 figcaption, .note { color: #555; font-size: 0.9em; }
 .flag { background: #fde2e1; border-left: 5px solid #c0392b; padding: 6px 10px; font-weight: bold; }
+.ok { background: #e3f4e1; border-left: 5px solid #2e8b3d; padding: 6px 10px; font-weight: bold; }
+summary { cursor: pointer; color: #555; }
 .section-error { background: #fff3cd; border-left: 5px solid #e0a800; padding: 6px 10px; }
 """
 
@@ -576,24 +1226,33 @@ def render_report(run: RunData, sections: Sequence[Section] = SECTIONS) -> str:
     )
 
 
-def write_report(run_dir: Path, out: Path | None = None) -> Path:
-    """Write the HTML report of ``run_dir`` to ``out`` (default ``run_dir/report.html``)."""
+def write_report(run_dir: Path, out: Path | None = None, compare: Path | None = None) -> Path:
+    """Write the HTML report of ``run_dir`` to ``out`` (default ``run_dir/report.html``).
+
+    With ``compare`` (a second run directory) the report gains a section setting both
+    runs' cost terms side by side.
+    """
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"run directory {run_dir} does not exist")
+    for directory in (run_dir, compare):
+        if directory is not None and not Path(directory).is_dir():
+            raise FileNotFoundError(f"run directory {directory} does not exist")
     out = run_dir / "report.html" if out is None else Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(RunData.load(run_dir)), encoding="utf-8")
+    run = RunData.load(run_dir)
+    if compare is not None:
+        run.compare = RunData.load(Path(compare))
+    out.write_text(render_report(run), encoding="utf-8")
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sim.report RUN_DIR [-o OUT]``."""
+    """``python -m sim.report RUN_DIR [-o OUT] [--compare OTHER_RUN_DIR]``."""
     parser = argparse.ArgumentParser(description="Write the HTML report of a run directory.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("-o", "--out", type=Path, default=None)
+    parser.add_argument("--compare", type=Path, default=None, help="a second run directory")
     args = parser.parse_args(argv)
-    print(write_report(args.run_dir, args.out))
+    print(write_report(args.run_dir, args.out, args.compare))
     return 0
 
 

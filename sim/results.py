@@ -23,6 +23,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from scenarios.loader import Scenario
@@ -263,7 +264,63 @@ def summarise(run_dir: Path, physical_step_s: int) -> dict:
     }
     for rate in [c for c in steps.columns if c.startswith("cost_") and c.endswith("_per_h")]:
         summary[rate.removesuffix("_per_h")] = float((steps[rate] * dt).sum())
+    summary |= optimiser_figures(Path(run_dir), physical_step_s)
     return summary
+
+
+def optimiser_figures(run_dir: Path, physical_step_s: int) -> dict:
+    """Plans, ADMM convergence and AC validation over the run (empty for the baseline)."""
+    if not (run_dir / "plans.csv").exists():
+        return {}
+    plans = pd.read_csv(run_dir / "plans.csv")
+    out = {
+        "horizons": int(len(plans)),
+        "n_fallbacks": int(plans.status.astype(str).str.startswith("fallback").sum()),
+        "n_admm_not_converged": int(plans.status.astype(str).str.startswith("admm_not").sum()),
+    }
+    if "gap_pct" in plans and plans.gap_pct.notna().any():
+        out |= {
+            "admm_gap_pct_median": float(plans.gap_pct.median()),
+            "admm_gap_pct_max": float(plans.gap_pct.max()),
+            "admm_outer_iterations_median": float(plans.outer_iterations.median()),
+            "admm_inner_iterations_median": float(plans.inner_iterations.median()),
+            "admm_time_s_median": float(plans.admm_time_s.median()),
+            "central_time_s_median": float(plans.central_time_s.median()),
+        }
+    out["controller_time_s_total"] = float(plans.wall_time_s.sum())
+    out |= validation_figures(run_dir)
+    return out
+
+
+def validation_figures(run_dir: Path) -> dict:
+    """Optimiser vs AC power flow over the run: voltages, losses, SOC, violations."""
+    out = {}
+    if (run_dir / "validation.csv").exists():
+        val = pd.read_csv(run_dir / "validation.csv")
+        out |= {
+            "ac_max_dv_pu": float(val.max_dv_pu.max()),
+            "ac_loss_error_mw_mean": float(val.loss_error_mw.mean()),
+            "ac_loss_error_mw_max_abs": float(val.loss_error_mw.abs().max()),
+            "ac_loss_error_pct_mean": float(100 * (val.loss_error_mw / val.p_loss_ac_mw).mean()),
+            "ac_unanticipated_violation_steps": int(val.unanticipated_violation.sum()),
+        }
+    if (run_dir / "soc_plan.csv").exists():
+        out["soc_plan_vs_real_max_abs_mwh"] = soc_plan_error(run_dir)
+    return out
+
+
+def soc_plan_error(run_dir: Path) -> float:
+    """Largest |planned - realised| SOC at the end of each plan's first period."""
+    plan = pd.read_csv(run_dir / "soc_plan.csv").set_index("time_s")
+    real = pd.read_csv(run_dir / "soc_mwh.csv").set_index("time_s")
+    period_s = int(np.diff(plan.index).min()) if len(plan) > 1 else 3600
+    ends = [t + period_s for t in plan.index if t + period_s in real.index]
+    if not ends:
+        return math.nan
+    diff = (
+        real.loc[ends, plan.columns].to_numpy() - plan.loc[[t - period_s for t in ends]].to_numpy()
+    )
+    return float(np.abs(diff).max())
 
 
 PLAN_SCALARS = (
