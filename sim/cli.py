@@ -61,14 +61,17 @@ def print_summary(summary: dict, out_dir: Path) -> None:
         lines.append(
             f"  ADMM vs centralised  gap median {s['admm_gap_pct_median']:.3f} %, max "
             f"{s['admm_gap_pct_max']:.3f} %; outer iterations median "
-            f"{s['admm_outer_iterations_median']:.0f}, inner {s['admm_inner_iterations_median']:.0f}"
+            f"{s['admm_outer_iterations_median']:.0f}, "
+            f"inner {s['admm_inner_iterations_median']:.0f}"
         )
     if "ac_max_dv_pu" in s:
         lines.append(
             f"  AC validation        max |V_opt - V_ac| {s['ac_max_dv_pu']:.4f} pu, loss error "
-            f"mean {1e3 * s['ac_loss_error_mw_mean']:.1f} kW ({s['ac_loss_error_pct_mean']:.1f} %), "
-            f"max |SOC plan - real| {s.get('soc_plan_vs_real_max_abs_mwh', float('nan')):.4f} MWh, "
-            f"{s['ac_unanticipated_violation_steps']} steps with AC violations the plan did not expect"
+            f"mean {1e3 * s['ac_loss_error_mw_mean']:.1f} kW "
+            f"({s['ac_loss_error_pct_mean']:.1f} %), max |SOC plan - real| "
+            f"{s.get('soc_plan_vs_real_max_abs_mwh', float('nan')):.4f} MWh, "
+            f"{s['ac_unanticipated_violation_steps']} steps with AC violations "
+            "the plan did not expect"
         )
     print("\n".join(lines))
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import write_scenario
+
 from networks.params import load_network_data
 from networks.storage import soc_change_mwh
 from scenarios.loader import load_scenario
