@@ -156,6 +156,12 @@ class OptimalController:
         solve_optimal(self.central, self.central_solver, "centralised horizon")
         info["central_time_s"] = time.perf_counter() - t0
         info["central_objective_cny"] = pyo.value(self.central.obj)
+        info["central_costs_cny"] = {"DSO": pyo.value(self.central.dso.cost)} | {
+            g: pyo.value(self.central.mg[g].cost) for g in self.central.MG
+        }
+        if self.method == "centralised":
+            info["costs_cny"] = info["central_costs_cny"]
+            info["objective_cny"] = info["central_objective_cny"]
         return info["central_objective_cny"]
 
     def _plan_from(self, dso_m, mg_ms, h: HorizonInputs, fc: Forecasts, info: dict) -> Plan:

@@ -18,8 +18,22 @@ INFEASIBLE = {
 
 
 def persistent_highs():
-    """A persistent HiGHS interface: keep one per model, so re-solves only push updates."""
-    return SolverFactory("highs")
+    """A persistent HiGHS interface: keep one per model, so re-solves only push updates.
+
+    The models of this library never gain or lose components after they are built, so
+    the scans for new or removed constraints, variables, parameters and objectives are
+    switched off; parameter values, variable bounds/fixing and the objective are still
+    pushed on every solve.
+    """
+    solver = SolverFactory("highs")
+    updates = solver.config.auto_updates
+    updates.check_for_new_or_removed_constraints = False
+    updates.check_for_new_or_removed_vars = False
+    updates.check_for_new_or_removed_params = False
+    updates.check_for_new_objective = False
+    updates.update_constraints = False
+    updates.update_named_expressions = False
+    return solver
 
 
 def solve_optimal(model: pyo.Block, solver, what: str, **options) -> None:

@@ -103,7 +103,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from sim.report import write_report
 
-    path = write_report(Path(args.run_dir), Path(args.out) if args.out else None)
+    compare = Path(args.compare) if args.compare else None
+    path = write_report(Path(args.run_dir), Path(args.out) if args.out else None, compare=compare)
     print(f"Report written to {path}")
     return 0
 
@@ -131,6 +132,7 @@ def parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write a self-contained HTML report of a run")
     report.add_argument("run_dir")
     report.add_argument("--out", help="HTML file (default: RUN_DIR/report.html)")
+    report.add_argument("--compare", help="another run directory to compare costs with")
     report.set_defaults(func=cmd_report)
     validate = sub.add_parser("validate", help="check a scenario file without running it")
     validate.add_argument("scenario")

@@ -830,7 +830,8 @@ def _horizon_figure(run: RunData, plans: pd.DataFrame) -> Figure | None:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend(loc="upper right", fontsize="small")
-    axes[0].set_xlim(x.min() - 0.3 * step_h, x.max() + 0.3 * step_h)
+    right = x.max() + (step_h if x.max() in bad else 0.3 * step_h)  # show a last red band
+    axes[0].set_xlim(x.min() - 0.3 * step_h, right)
     _time_axis(axes[-1], run)
     return fig
 
@@ -916,6 +917,12 @@ def section_agent_costs(run: RunData) -> str | None:
         "wheeling fees the microgrids pay are the DSO's income): they shift cost between "
         "agents but cancel in the sum, which is the system objective.</p>"
     )
+    not_conv = _not_optimal(plans).str.startswith("admm_not_converged")
+    if not_conv.any():
+        note += (
+            f'<p class="note">{int(not_conv.sum())} horizon(s) with ADMM not converged: their '
+            "costs are those of ADMM's last iterate, not of the centralised plan applied.</p>"
+        )
     body = (
         _figure(fig, "planned cost per agent")
         + note

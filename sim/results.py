@@ -150,7 +150,8 @@ class RunWriter:
         """One controller step: its plan figures, ADMM history, trades and planned SOC."""
         t = int(info["plan_time_s"])
         self.plans_done.add(t)
-        self._append("plans.csv", t, plan_row(info))
+        agents = ["DSO", *(mg.name for mg in self.scenario.data.microgrids)]
+        self._append("plans.csv", t, plan_row(info, agents))
         for row in info.get("history", []):
             self._append("admm_history.csv", t, row)
         if info.get("trades_mw"):
@@ -340,11 +341,15 @@ PLAN_SCALARS = (
 )
 
 
-def plan_row(info: dict) -> dict:
-    """The scalar figures of one plan, agents' costs and open branches flattened."""
+def plan_row(info: dict, agents: list[str]) -> dict:
+    """The scalar figures of one plan, agents' costs and open branches flattened.
+
+    The columns are fixed (a fallback plan has empty cells), so every row fits the header.
+    """
     row = {key: info.get(key, "") for key in PLAN_SCALARS}
     row["open_branches"] = ";".join(str(b) for b in info.get("open_branches", []))
-    row |= {f"cost_{agent}_cny": v for agent, v in (info.get("costs_cny") or {}).items()}
+    costs = info.get("costs_cny") or {}
+    row |= {f"cost_{agent}_cny": costs.get(agent, "") for agent in agents}
     return row
 
 

@@ -11,7 +11,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.report import SECTIONS, RunData, render_report, write_report
+from sim.report import (
+    SECTIONS,
+    RunData,
+    main,
+    render_report,
+    section_admm,
+    section_agent_costs,
+    section_p2p,
+    section_validation,
+    write_report,
+)
 
 STEP_S = 900
 N_STEPS = 8
@@ -43,6 +53,37 @@ SUMMARY = {
     "n_not_converged": 1,
     "cost_total_cny": 12345.6,
 }
+CONTROLLER_STEP_S = 3600
+PAIRS = ["MG1->MG2", "MG1->MG3", "MG2->MG3"]
+AGENTS = ["DSO", *MG_NAMES]
+OPTIMISER_HEADINGS = [
+    "P2P trades",
+    "ADMM convergence",
+    "Costs per agent",
+    "Optimiser vs AC power flow",
+]
+OPTIMISER_FILES = ["plans.csv", "admm_history.csv", "p2p_trades.csv", "soc_plan.csv"]
+OPTIMISER_SUMMARY = {
+    "cost_mt_cny": 321.5,
+    "cost_total_cny": 10000.0,
+    "horizons": 2,
+    "n_fallbacks": 0,
+    "n_admm_not_converged": 0,
+    "admm_gap_pct_median": 0.2113,
+    "admm_gap_pct_max": 0.2526,
+    "admm_outer_iterations_median": 37.5,
+    "admm_inner_iterations_median": 90.0,
+    "admm_time_s_median": 4.5,
+    "central_time_s_median": 0.9,
+    "controller_time_s_total": 21.7,
+    "ac_max_dv_pu": 0.0041,
+    "ac_loss_error_mw_mean": 0.0012,
+    "ac_loss_error_mw_max_abs": 0.0059,
+    "ac_loss_error_pct_mean": 1.7,
+    "ac_unanticipated_violation_steps": 0,
+    "soc_plan_vs_real_max_abs_mwh": 0.0123,
+}
+SOC_PLAN_ERROR_MWH = 0.0123  # planned minus realised SOC of MG2_ess after the first plan
 
 
 def _frame(t: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -128,14 +169,142 @@ def _branch_frames(rng: np.random.Generator, t: np.ndarray) -> dict[str, pd.Data
     }
 
 
+def _plans(t_plan: np.ndarray, statuses: list[str], controller: str) -> pd.DataFrame:
+    """plans.csv: one row per controller step (a fallback row keeps only its status/time)."""
+    rows = []
+    for i, status in enumerate(statuses):
+        if status.startswith("fallback"):
+            rows.append({"status": status, "wall_time_s": 0.4})
+            continue
+        costs = {"DSO": 1400.0 + 10 * i, "MG1": 450.0, "MG2": 2500.0 - 50 * i, "MG3": -900.0}
+        central = sum(costs.values()) / 1.002
+        row = {
+            "status": status,
+            "controller": controller,
+            "central_objective_cny": central,
+            "central_time_s": 0.9,
+            "wall_time_s": 10.9 + i,
+            "topology_status": "scheduled",
+            "p_loss_mw": 0.06 - 0.01 * i,
+            "open_branches": ";".join(TIES),
+        }
+        if controller == "admm":
+            row |= {
+                "objective_cny": sum(costs.values()),
+                "gap_pct": 0.2113 if i == 0 else 0.2526,
+                "converged": not status.startswith("admm_not_converged"),
+                "outer_iterations": 30 + 15 * i,
+                "inner_iterations": 85 + 10 * i,
+                "admm_time_s": 4.5,
+            }
+            row |= {f"cost_{agent}_cny": v for agent, v in costs.items()}
+        rows.append(row)
+    columns = [
+        "status",
+        "controller",
+        "objective_cny",
+        "central_objective_cny",
+        "gap_pct",
+        "converged",
+        "outer_iterations",
+        "inner_iterations",
+        "admm_time_s",
+        "central_time_s",
+        "wall_time_s",
+        "topology_status",
+        "p_loss_mw",
+        "open_branches",
+    ]
+    if controller == "admm":
+        columns += [f"cost_{agent}_cny" for agent in AGENTS]
+    return pd.DataFrame(rows, columns=columns).assign(time_s=t_plan)[["time_s", *columns]]
+
+
+def _admm_history(plans: pd.DataFrame) -> pd.DataFrame:
+    """admm_history.csv: geometric residual decay to below 1e-3 MW over each horizon."""
+    parts = []
+    for _, plan in plans.dropna(subset=["outer_iterations"]).iterrows():
+        k = np.arange(1, int(plan.outer_iterations) + 1)
+        decay = 0.2 * (0.8 ** (k - 1))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "time_s": plan.time_s,
+                    "outer": k,
+                    "inner": 3,
+                    "r_outer_mw": decay,
+                    "s_outer_mw": decay / 2,
+                    "r_inner_mw": decay / 3,
+                    "s_inner_mw": decay / 4,
+                    "rho_outer": 400.0,
+                    "rho_inner": 400.0,
+                    "objective": 3000.0 + k,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _optimiser_frames(
+    frames: dict[str, pd.DataFrame], statuses: list[str], controller: str, violation_at: int | None
+) -> dict[str, pd.DataFrame]:
+    """The files an optimising controller adds, consistent with ``frames``."""
+    t = frames["steps.csv"].time_s.to_numpy()
+    t_plan = np.arange(len(statuses)) * CONTROLLER_STEP_S
+    plans = _plans(t_plan, statuses, controller)
+    planned = [tp for tp, s in zip(t_plan, statuses, strict=True) if not s.startswith("fallback")]
+    soc = frames["soc_mwh.csv"].set_index("time_s")
+    soc_plan = pd.DataFrame(
+        {col: [soc[col].get(tp + CONTROLLER_STEP_S, 0.5) for tp in planned] for col in soc.columns},
+    )
+    soc_plan.loc[0, "MG2_ess"] += SOC_PLAN_ERROR_MWH
+    trades = pd.DataFrame({p: [0.02, -0.01][: len(planned)] for p in PAIRS})
+    trades["MG1->MG3"] = -0.0
+    on_plan = np.isin((t // CONTROLLER_STEP_S) * CONTROLLER_STEP_S, planned)
+    loss_ac = frames["steps.csv"].p_loss_mw.to_numpy()[on_plan]
+    n = int(on_plan.sum())
+    validation = pd.DataFrame(
+        {
+            "time_s": t[on_plan],
+            "max_dv_pu": np.linspace(0.001, 0.0041, n),
+            "max_dv_bus": 18,
+            "p_loss_model_mw": loss_ac - 0.0012,
+            "p_loss_ac_mw": loss_ac,
+            "loss_error_mw": np.full(n, 0.0012),
+            "ac_v_violations": 0,
+            "ac_overloads": 0,
+            "unanticipated_violation": 0,
+        }
+    )
+    if violation_at is not None:
+        validation.loc[violation_at, ["ac_v_violations", "unanticipated_violation"]] = [2, 1]
+    out = {
+        "plans.csv": plans,
+        "p2p_trades.csv": trades.assign(time_s=planned)[["time_s", *PAIRS]],
+        "soc_plan.csv": soc_plan.assign(time_s=planned)[["time_s", *soc.columns]],
+        "validation.csv": validation,
+    }
+    if controller == "admm":
+        out["admm_history.csv"] = _admm_history(plans)
+    return out
+
+
 def make_run(
     root: Path,
     n_rows: int = N_STEPS,
     status: str = "completed",
     summary: bool = True,
     non_converged: int | None = None,
+    controller: str = "rule_based",
+    plan_statuses: list[str] | None = None,
+    violation_at: int | None = None,
 ) -> Path:
-    """Write a run directory in the format the co-simulation produces."""
+    """Write a run directory in the format the co-simulation produces.
+
+    ``controller`` "admm" or "centralised" adds the optimiser's files (plans.csv, ...);
+    ``plan_statuses`` gives the status of each plan (default: all "optimal") and
+    ``violation_at`` marks that validation row as an unanticipated AC violation.
+    """
     rng = np.random.default_rng(7)
     run_dir = root / "run"
     run_dir.mkdir()
@@ -145,6 +314,10 @@ def make_run(
     frames |= _unit_frames(rng, t) | _branch_frames(rng, t)
     if non_converged is not None:
         _blank_step(frames, non_converged)
+    if controller != "rule_based":
+        n_plans = -(-n_rows * STEP_S // CONTROLLER_STEP_S)
+        statuses = plan_statuses or ["optimal"] * n_plans
+        frames |= _optimiser_frames(frames, statuses, controller, violation_at)
     for name, df in frames.items():
         df.to_csv(run_dir / name, index=False)
     manifest = {
@@ -152,9 +325,10 @@ def make_run(
         "scenario_path": "scenarios/test.toml",
         "start": "2024-07-01T00:00:00",
         "physical_step_s": STEP_S,
+        "controller_step_s": CONTROLLER_STEP_S,
         "duration_s": N_STEPS * STEP_S,
         "seed": 42,
-        "controller": "rule_based",
+        "controller": controller,
         "versions": {"mosaik": "3.3.3", "pandapower": "3.1.0"},
         "status": status,
         "steps_done": n_rows,
@@ -162,7 +336,8 @@ def make_run(
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     if summary:
-        (run_dir / "summary.json").write_text(json.dumps(SUMMARY), encoding="utf-8")
+        figures = SUMMARY if controller == "rule_based" else SUMMARY | OPTIMISER_SUMMARY
+        (run_dir / "summary.json").write_text(json.dumps(figures), encoding="utf-8")
     return run_dir
 
 
@@ -309,3 +484,142 @@ def test_only_manifest_and_bad_section(tmp_path: Path) -> None:
 def test_missing_run_dir_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         write_report(tmp_path / "nope")
+
+
+# ---------------------------------------------------------- optimising controllers
+
+
+def _section_text(text: str, sid: str) -> str:
+    start = text.index(f'<section id="{sid}">')
+    return text[start : text.index("</section>", start)]
+
+
+@pytest.fixture(scope="module")
+def admm_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A completed ADMM run directory (all plans optimal) and its report text."""
+    run_dir = make_run(tmp_path_factory.mktemp("admm"), controller="admm")
+    return run_dir, write_report(run_dir).read_text(encoding="utf-8")
+
+
+def test_admm_run_renders_optimiser_sections(admm_run: tuple[Path, str]) -> None:
+    _, text = admm_run
+    _assert_self_contained(text)
+    assert 'class="section-error"' not in text
+    assert _headings(text) == HEADINGS[:-1] + OPTIMISER_HEADINGS + HEADINGS[-1:]
+    assert len(re.findall("data:image/png;base64,", text)) == 4 + 5
+    assert 'class="flag"' not in text
+    assert "Files absent" not in text
+    for key in OPTIMISER_SUMMARY:  # the generic summary table lists the new keys
+        assert f"<td>{key}</td>" in text
+
+
+def test_p2p_and_agent_cost_figures(admm_run: tuple[Path, str]) -> None:
+    _, text = admm_run
+    p2p = _section_text(text, "p2p")
+    assert "the first microgrid buys from the second" in p2p
+    # MG1->MG2: +0.02 MW in the first hour (MG1 buys), -0.01 MW in the second (MG2 buys)
+    assert "<td>MG1-&gt;MG2</td><td>0.02</td><td>0.01</td><td>0.02</td>" in p2p
+    assert "<td>MG1-&gt;MG3</td><td>0</td><td>0</td><td>0</td>" in p2p  # no "-0"
+    costs = _section_text(text, "agent-costs")
+    assert "P2P payments and wheeling fees are" in costs and "transfers" in costs
+    for agent in AGENTS:
+        assert f"<td>{agent}</td>" in costs
+    assert "<td>DSO</td><td>1405</td><td>1400</td><td>1410</td>" in costs
+    assert "<td>sum of agents</td><td>3430</td><td>3410</td><td>3450</td>" in costs
+
+
+def test_admm_convergence_figures(admm_run: tuple[Path, str]) -> None:
+    _, text = admm_run
+    admm = _section_text(text, "admm")
+    assert "All 2 horizons solved optimally." in admm
+    assert "ADMM converged in 2 of 2 horizons" in admm
+    assert "outer iterations median 37.5 (max 45)" in admm
+    assert "gap to the centralised optimum median 0.232 % (max 0.253 %)" in admm
+    assert "ADMM solve time median 4.50 s vs centralised 0.90 s" in admm
+    assert "0.001 MW threshold" in admm
+    assert "<td>0</td><td>optimal</td><td>30</td><td>85</td><td>0.2113</td>" in admm
+    assert "<td>33, 34, 35, 36, 37</td>" in admm
+
+
+def test_optimiser_vs_ac_figures(admm_run: tuple[Path, str]) -> None:
+    _, text = admm_run
+    val = _section_text(text, "validation")
+    assert '<p class="ok">' in val
+    assert "0 steps with AC voltage violations or overloads the optimiser did not expect" in val
+    assert "of 8 steps run on an optimiser plan" in val
+    assert "0.00410 pu (bus 18, 1.75 h)" in val
+    assert "<td>loss error AC − model, mean</td><td>0.00120 MW</td>" in val
+    assert f"MG2_ess</td><td>{SOC_PLAN_ERROR_MWH:.4f} MWh</td>" in val
+    assert "MG1_ess</td><td>&lt; 0.0001 MWh</td>" in val
+
+
+def test_rule_based_run_has_no_optimiser_sections(completed: tuple[Path, Path]) -> None:
+    text = completed[1].read_text(encoding="utf-8")
+    for sid in ("p2p", "admm", "agent-costs", "validation", "comparison"):
+        assert f'id="{sid}"' not in text
+    assert "Files absent" not in text
+    for name in OPTIMISER_FILES:
+        assert name not in text
+    run = RunData.load(completed[0])
+    assert run.plans is None and run.validation is None and run.missing == []
+
+
+def test_fallback_and_unexpected_violation_are_flagged(tmp_path: Path) -> None:
+    fallback = "fallback_rule_based: DSO model infeasible"
+    run_dir = make_run(
+        tmp_path,
+        controller="admm",
+        plan_statuses=["admm_not_converged: centralised plan applied", fallback],
+        violation_at=2,
+    )
+    # only the optimiser's sections (the full report is covered above; this keeps it fast)
+    text = render_report(RunData.load(run_dir), [section_admm, section_validation])
+    _assert_self_contained(text)
+    assert 'class="section-error"' not in text
+    assert _headings(text) == ["ADMM convergence", "Optimiser vs AC power flow"]
+    admm = _section_text(text, "admm")
+    assert '<p class="flag">&#9888; 2 of 2 horizons not optimal: ' in admm
+    assert "1 fell back to the rule-based controller" in admm
+    assert "1 with ADMM not converged (centralised plan applied)" in admm
+    assert f"<td>1</td><td>2024-07-01 01:00</td><td>{fallback}</td>" in admm
+    assert "ADMM converged in 0 of 2 horizons" in admm
+    val = _section_text(text, "validation")
+    assert '<p class="flag">&#9888; 1 steps with AC voltage violations' in val
+    assert "of 4 steps run on an optimiser plan" in val
+    assert "<td>0.5</td><td>2024-07-01 00:30</td><td>2</td><td>0</td>" in val
+
+
+def test_centralised_run(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, controller="centralised")
+    optimiser_sections = [section_p2p, section_admm, section_agent_costs, section_validation]
+    text = render_report(RunData.load(run_dir), optimiser_sections)
+    assert 'class="section-error"' not in text
+    # no ADMM history or per-agent costs: the plans section is renamed, costs are left out
+    assert _headings(text) == ["P2P trades", "Optimiser plans", "Optimiser vs AC power flow"]
+    plans = _section_text(text, "admm")
+    assert "All 2 horizons solved optimally." in plans and "gap" not in plans.split("<figure")[0]
+
+
+def test_comparison_with_other_run(
+    admm_run: tuple[Path, str], completed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # only manifest.json and summary.json of each run: the comparison needs no more
+    dirs = {}
+    for name, src in (("base", completed[0]), ("admm", admm_run[0])):
+        dirs[name] = tmp_path / name
+        dirs[name].mkdir()
+        for file in ("manifest.json", "summary.json"):
+            (dirs[name] / file).write_bytes((src / file).read_bytes())
+    out = tmp_path / "cmp.html"
+    assert main([str(dirs["base"]), "-o", str(out), "--compare", str(dirs["admm"])]) == 0
+    text = out.read_text(encoding="utf-8")
+    _assert_self_contained(text)
+    assert _headings(text) == ["Summary", "Comparison with admm"]
+    cmp = _section_text(text, "comparison")
+    assert "<th>this run (rule_based)</th><th>admm (admm)</th>" in cmp
+    assert "<td>cost_total_cny</td><td>12345.6</td><td>10000</td><td>2345.6</td>" in cmp
+    assert "<td>cost_mt_cny</td><td>–</td><td>321.5</td><td>–</td>" in cmp
+    assert "<td>energy_losses_mwh</td><td>0.2874</td><td>0.2874</td><td>0</td>" in cmp
+    assert 'class="section-error"' not in text
+    with pytest.raises(FileNotFoundError):
+        write_report(dirs["base"], tmp_path / "x.html", compare=tmp_path / "nope")
