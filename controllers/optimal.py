@@ -117,7 +117,7 @@ class OptimalController:
             self.period_h,
             self.T,
             [current] * self.T,
-            self.mt_plan,
+            shifted_plan(self.mt_plan),
         )
         budget = self.dd.switch_budget - self._actions_in_window(fc.time_s)
         schedule, self.topology_info = self.planner.schedule(h, self._pm_guess(h), current, budget)
@@ -188,6 +188,13 @@ class OptimalController:
         applied = plan.switches_at(0)
         if applied:
             self.switch_history.append((time_s, switch_actions(current, applied)))
+
+
+def shifted_plan(plan: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
+    """The previous horizon's per-period plan moved forward one period (last value held)."""
+    if plan is None:
+        return None
+    return {g: np.r_[values[1:], values[-1:]] for g, values in plan.items()}
 
 
 def admm_info(res, central_obj: float | None) -> dict:
