@@ -32,8 +32,8 @@ def test_run_refuses_bad_input_before_writing_anything(scenario_file, tmp_path, 
     assert not out.exists()
 
 
-def test_run_refuses_a_controller_not_available_yet(scenario_file, tmp_path, capsys):
-    path = scenario_file(controller="admm")
+def test_run_refuses_an_unknown_controller(scenario_file, tmp_path, capsys):
+    path = scenario_file(controller="fuzzy")
     out = tmp_path / "never"
     assert main(["run", str(path), "--out", str(out), "--no-progress"]) == 2
     assert "field 'controller'" in capsys.readouterr().err
