@@ -41,7 +41,7 @@ from controllers.horizon import horizon_inputs
 from controllers.solve import persistent_highs, solve_optimal
 from networks.ieee33 import build_ieee33
 from scenarios.loader import Scenario, default_scenario_path, load_scenario
-from sim.units import horizon_steps, stochastic_units
+from sim.units import forecasts_at, stochastic_units
 
 
 def start_hour_of(scenario: Scenario) -> float:
@@ -51,19 +51,7 @@ def start_hour_of(scenario: Scenario) -> float:
 
 def forecasts(scenario: Scenario, units: dict, k0: int) -> Forecasts:
     """What the controller receives at physical step ``k0``: point forecasts, wind scenarios."""
-    n, prof = horizon_steps(scenario), scenario.profiles
-    scen = {
-        u: p.scenarios_mw(k0, n, prof.wind_samples, prof.wind_scenarios)
-        for u, p in units.items()
-        if u.endswith("_wind")
-    }
-    return Forecasts(
-        time_s=k0 * scenario.physical_step_s,
-        step_h=scenario.physical_step_s / 3600,
-        p_mw={u: p.forecast_mw(k0, n) for u, p in units.items()},
-        scenarios_mw={u: v[0] for u, v in scen.items()},
-        scenario_prob={u: v[1] for u, v in scen.items()},
-    )
+    return forecasts_at(scenario, units, k0)
 
 
 def rolled_measurements(central: pyo.ConcreteModel, time_s: int) -> Measurements:

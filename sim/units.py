@@ -52,3 +52,22 @@ def stochastic_units(scenario: Scenario) -> dict[str, StochasticProfile]:
 
 def is_wind(unit: str) -> bool:
     return unit.endswith("_wind")
+
+
+def forecasts_at(scenario: Scenario, units: dict, k0: int, n_scenarios: int | None = None):
+    """What a controller receives at physical step ``k0`` without the co-simulation:
+    point forecasts of every unit and the reduced wind scenarios over one horizon."""
+    from controllers.base import Forecasts
+
+    n, prof = horizon_steps(scenario), scenario.profiles
+    kept = prof.wind_scenarios if n_scenarios is None else n_scenarios
+    scen = {
+        u: p.scenarios_mw(k0, n, prof.wind_samples, kept) for u, p in units.items() if is_wind(u)
+    }
+    return Forecasts(
+        time_s=k0 * scenario.physical_step_s,
+        step_h=scenario.physical_step_s / 3600,
+        p_mw={u: p.forecast_mw(k0, n) for u, p in units.items()},
+        scenarios_mw={u: v[0] for u, v in scen.items()},
+        scenario_prob={u: v[1] for u, v in scen.items()},
+    )

@@ -36,7 +36,7 @@ from controllers.horizon import horizon_inputs
 from controllers.solve import persistent_highs, solve_optimal
 from networks.ieee33 import build_ieee33
 from scenarios.loader import Scenario, default_scenario_path, load_scenario, load_scenario_text
-from sim.units import horizon_steps, stochastic_units
+from sim.units import forecasts_at, stochastic_units
 
 T, S = 4, 3  # periods (1 h) and wind scenarios of the small test horizons
 GAP_MAX = 0.01  # the ADMM issue's acceptance: |ADMM - centralised| / |centralised| <= 1 %
@@ -62,20 +62,7 @@ def dd(scenario) -> DSOData:
 
 def forecasts(scenario: Scenario, units: dict, k0: int, n_scenarios: int) -> Forecasts:
     """The forecasts a controller receives at physical step ``k0`` (one full horizon)."""
-    n = horizon_steps(scenario)
-    samples = scenario.profiles.wind_samples
-    scen = {
-        u: p.scenarios_mw(k0, n, samples, n_scenarios)
-        for u, p in units.items()
-        if u.endswith("_wind")
-    }
-    return Forecasts(
-        time_s=k0 * scenario.physical_step_s,
-        step_h=scenario.physical_step_s / 3600,
-        p_mw={u: p.forecast_mw(k0, n) for u, p in units.items()},
-        scenarios_mw={u: v[0] for u, v in scen.items()},
-        scenario_prob={u: v[1] for u, v in scen.items()},
-    )
+    return forecasts_at(scenario, units, k0, n_scenarios)
 
 
 def small_horizon(scenario: Scenario, units: dict, dd: DSOData, hour: int) -> HorizonInputs:
