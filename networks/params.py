@@ -152,6 +152,21 @@ class NetworkData:
     pv: tuple[PVParams, ...]
     dso: DSOParams
     tariff: pd.DataFrame  # hour, buy_price_cny_per_mwh, sell_price_cny_per_mwh
+    load_tiers: pd.DataFrame | None = None  # bus_ieee, tier (1 most critical .. 3)
+    tier_weights: pd.DataFrame | None = None  # tier, weight (restoration priority)
+
+    def tier_of(self, bus_ieee: int) -> int:
+        """Priority tier of the DSO load at ``bus_ieee`` (3 when not listed)."""
+        table = self.load_tiers
+        if table is None:
+            return 3
+        hit = table.loc[table.bus_ieee == bus_ieee, "tier"]
+        return int(hit.iloc[0]) if len(hit) else 3
+
+    def tier_weight(self, tier: int) -> float:
+        """Restoration weight of a tier (seed 003: 100 / 10 / 0.2)."""
+        table = self.tier_weights
+        return float(table.set_index("tier").at[tier, "weight"])
 
     def microgrid(self, name: str) -> MicrogridParams:
         for mg in self.microgrids:
@@ -181,6 +196,8 @@ def load_network_data(data_dir: Path = DATA_DIR) -> NetworkData:
         pv=tuple(read_csv_records(data_dir / "pv.csv", PVParams)),
         dso=dso_rows[0],
         tariff=pd.read_csv(data_dir / "tariff.csv"),
+        load_tiers=pd.read_csv(data_dir / "load_tiers.csv"),
+        tier_weights=pd.read_csv(data_dir / "tier_weights.csv"),
     )
 
 

@@ -50,6 +50,7 @@ the fix.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import math
 import tomllib
@@ -400,12 +401,11 @@ def _divisor_fix(duration_s: int, step_s: int) -> str:
 
 def _read_data(raw: dict, base: NetworkData) -> NetworkData:
     """Built-in data with the [dso], [microgrids.*] and [pv.*] overrides, validated."""
-    data = NetworkData(
-        branches=base.branches,
+    data = dataclasses.replace(
+        base,
         microgrids=_override_named(raw.get("microgrids", {}), base.microgrids, "microgrids"),
         pv=_override_named(raw.get("pv", {}), base.pv, "pv"),
         dso=_override(raw.get("dso", {}), base.dso, "dso"),
-        tariff=base.tariff,
     )
     _validate_params(data)
     _check_buses(data, raw)
