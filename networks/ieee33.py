@@ -9,7 +9,9 @@ storage (``storage``) and its own load (``load``).
 
 Element names are the unit names used across the project:
 ``load_b{bus}``, ``PV_b{bus}``, ``{MG}_mt``, ``{MG}_wind``, ``{MG}_ess``, ``{MG}_load``,
-``{MG}_pcc`` (the PCC line).
+``{MG}_pcc`` (the PCC line). Each microgrid bus also carries an out-of-service ``ext_grid``
+``{MG}_gf``: its grid-forming source, switched in by the grid simulator only when the
+microgrid's island has no other source (islanded operation during faults).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pandapower.networks as pn
 from networks.params import MicrogridParams, NetworkData, PVParams
 from networks.topology import bus_index
 
+SUBSTATION = "substation"  # name of the main grid's ext_grid; microgrids add "{MG}_gf"
 N_BUS_IEEE = 33
 N_BRANCH_IEEE = 37
 
@@ -37,6 +40,7 @@ def build_ieee33(data: NetworkData) -> pp.pandapowerNet:
     _rate_branches(net, data)
     _add_line_switches(net, data)
     net.ext_grid.loc[:, "vm_pu"] = data.dso.vm_ext_grid_pu
+    net.ext_grid.loc[:, "name"] = SUBSTATION
     for pv in data.pv:
         add_pv(net, pv)
     for mg in data.microgrids:
@@ -108,6 +112,7 @@ def add_microgrid(net: pp.pandapowerNet, mg: MicrogridParams) -> None:
     )
     net.line.at[line, "ieee"] = 0
     pp.create_switch(net, bus=pcc, element=line, et="l", closed=True, name=f"{mg.name}_pcc_sw")
+    pp.create_ext_grid(net, bus, vm_pu=1.0, name=f"{mg.name}_gf", in_service=False)
     pp.create_sgen(net, bus, p_mw=0.0, name=f"{mg.name}_mt", type="MT", max_p_mw=mg.mt_p_max_mw)
     pp.create_sgen(
         net, bus, p_mw=0.0, name=f"{mg.name}_wind", type="WP", max_p_mw=mg.wind_p_rated_mw

@@ -17,10 +17,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import networkx as nx
 import numpy as np
 import pandapower as pp
+import pandapower.topology as top
 
-from networks.ieee33 import q_of
+from networks.ieee33 import SUBSTATION, q_of
 from networks.params import MicrogridParams, NetworkData
 from networks.storage import feasible_power_mw, soc_change_mwh
 from networks.topology import line_index
@@ -67,6 +69,7 @@ class GridInputs:
     setpoints_mw: dict[str, float] = field(default_factory=dict)  # controller set-points
     switch_closed: dict[int, bool] | None = None  # IEEE branch -> closed
     faults: list[dict] | None = None  # active faults (None: unchanged)
+    served_fraction: dict[str, float] | None = None  # load -> share picked up (None: all)
 
 
 class GridModel:
@@ -86,11 +89,22 @@ class GridModel:
         self.elements = _element_index(net)
         self.active_faults: list[dict] = []
         self.mt_p_mw = {f"{mg.name}_mt": 0.0 for mg in data.microgrids}
+        self.demand_p_mw = {
+            str(n): float(p) for n, p in zip(net.load.name, net.load.p_mw, strict=True)
+        }
+        self.served_fraction: dict[str, float] = {}
+        self.islands: dict[str, set[int]] = {}  # grid-forming microgrid -> its buses
+        self.collapsed: list[str] = []
 
     # --- applying inputs -------------------------------------------------------------
-    def _apply_loads(self, load_p_mw: dict[str, float]) -> None:
-        for name, p in load_p_mw.items():
+    def _apply_loads(self, load_p_mw: dict[str, float], served: dict[str, float] | None) -> None:
+        """Demand times the picked-up share (load shedding commands persist until changed)."""
+        if served is not None:
+            self.served_fraction = {k: float(np.clip(v, 0.0, 1.0)) for k, v in served.items()}
+        self.demand_p_mw.update(load_p_mw)
+        for name, demand in self.demand_p_mw.items():
             idx = self.elements["load"][name]
+            p = demand * self.served_fraction.get(name, 1.0)
             pf_p, pf_q = _nominal_pq(self.net, idx)
             self.net.load.at[idx, "p_mw"] = p
             self.net.load.at[idx, "q_mvar"] = p * pf_q / pf_p if pf_p > 0 else 0.0
@@ -129,7 +143,7 @@ class GridModel:
         for branch in self.switch_by_branch:
             self.net.line.at[line_index(self.net, branch), "in_service"] = branch not in faulted
         main_lost = any(f.get("kind") == "main_grid" for f in faults)
-        self.net.ext_grid.loc[:, "in_service"] = not main_lost
+        self.net.ext_grid.loc[self.net.ext_grid.name == SUBSTATION, "in_service"] = not main_lost
 
     def _stop_dark_units(self) -> None:
         """Units on de-energised buses deliver nothing (and storage does not move)."""
@@ -144,25 +158,117 @@ class GridModel:
                 self.net.storage.at[idx, "p_mw"] = 0.0
                 self.storage[name].p_mw = 0.0
 
+    # --- islanded operation ------------------------------------------------------------
+    def _form_islands(self, t_s: int, dt_next_h: float) -> None:
+        """Switch in one grid-forming microgrid source per island left without a source.
+
+        An island (a connected part of the network) that the substation does not reach is
+        energised by the microgrid in it with the largest available power (turbine maximum
+        plus feasible storage discharge); its turbine and storage then follow the island's
+        balance (they become the slack), see :meth:`_dispatch_grid_formers`.
+        """
+        net = self.net
+        gf = net.ext_grid.name != SUBSTATION
+        net.ext_grid.loc[gf, "in_service"] = False
+        self.islands = {}
+        graph = top.create_nxgraph(net, respect_switches=True, include_out_of_service=False)
+        main = set(net.ext_grid.bus[(net.ext_grid.name == SUBSTATION) & net.ext_grid.in_service])
+        for component in nx.connected_components(graph):
+            if component & main:
+                continue
+            candidates = [
+                mg
+                for mg in self.data.microgrids
+                if self._mg_bus(mg.name) in component and self._capacity(mg, dt_next_h) > 0
+            ]
+            if not candidates:
+                continue
+            best = max(candidates, key=lambda mg: self._capacity(mg, dt_next_h))
+            net.ext_grid.loc[net.ext_grid.name == f"{best.name}_gf", "in_service"] = True
+            self.islands[best.name] = set(component)
+            self._hand_to_slack(best.name)
+
+    def _mg_bus(self, name: str) -> int:
+        return int(self.net.bus.index[self.net.bus.name == name][0])
+
+    def _capacity(self, mg, dt_h: float) -> float:
+        """Largest power a microgrid can deliver as grid former over the next ``dt_h``."""
+        state = self.storage[f"{mg.name}_ess"]
+        discharge = -feasible_power_mw(
+            -1e9,
+            state.soc_mwh,
+            mg.ess_e_min_mwh,
+            mg.ess_e_max_mwh,
+            mg.ess_p_ch_max_mw,
+            mg.ess_p_dis_max_mw,
+            mg.ess_eta_ch,
+            mg.ess_eta_dis,
+            dt_h,
+        )
+        return mg.mt_p_max_mw + discharge
+
+    def _hand_to_slack(self, name: str) -> None:
+        """The grid former's turbine and storage set-points give way to the slack."""
+        self.net.sgen.at[self.elements["sgen"][f"{name}_mt"], "p_mw"] = 0.0
+        self.net.sgen.at[self.elements["sgen"][f"{name}_mt"], "q_mvar"] = 0.0
+        self.net.storage.at[self.elements["storage"][f"{name}_ess"], "p_mw"] = 0.0
+
+    def _dispatch_grid_formers(self, t_s: int, dt_next_h: float) -> bool:
+        """Share each grid former's slack power: turbine first, then storage.
+
+        Returns False when an island needs more (or must absorb more) than its grid
+        former can: that island collapses (its source is switched out) and the power flow
+        is run again without it.
+        """
+        ok = True
+        for name in list(self.islands):
+            mg = self.data.microgrid(name)
+            row = self.net.ext_grid.index[self.net.ext_grid.name == f"{name}_gf"][0]
+            p = float(self.net.res_ext_grid.at[row, "p_mw"])
+            mt = float(np.clip(p, 0.0, mg.mt_p_max_mw))
+            state = self.storage[f"{name}_ess"]
+            ess = state.apply(t_s, -(p - mt), dt_next_h)  # charging > 0
+            if abs((mt - ess) - p) > 1e-6:
+                self.net.ext_grid.at[row, "in_service"] = False
+                self.collapsed.append(name)
+                del self.islands[name]
+                ok = False
+                continue
+            self.mt_p_mw[f"{name}_mt"] = mt
+            self.net.sgen.at[self.elements["sgen"][f"{name}_mt"], "p_mw"] = mt
+            self.net.storage.at[self.elements["storage"][f"{name}_ess"], "p_mw"] = ess
+        return ok
+
     # --- one step -------------------------------------------------------------------
     def step(self, t_s: int, dt_next_s: int, inp: GridInputs) -> dict:
         """Apply ``inp`` at ``t_s`` for the coming ``dt_next_s`` and run the AC power flow."""
         soc_now = {name: s.soc_at(t_s) for name, s in self.storage.items()}
-        self._apply_loads(inp.load_p_mw)
+        dt_h = dt_next_s / 3600.0
+        self._apply_loads(inp.load_p_mw, inp.served_fraction)
         self._apply_generation(inp)
-        self._apply_storage(t_s, inp.setpoints_mw, dt_next_s / 3600.0)
+        self._apply_storage(t_s, inp.setpoints_mw, dt_h)
         if inp.switch_closed is not None:
             self._apply_switches(inp.switch_closed)
         if inp.faults is not None:
             self._apply_faults(inp.faults)
-        converged = run_power_flow(self.net) if has_source(self.net) else blackout(self.net)
+        self.collapsed = []
+        self._form_islands(t_s, dt_h)
+        converged = self._power_flow()
+        if converged and self.islands and not self._dispatch_grid_formers(t_s, dt_h):
+            converged = self._power_flow()  # again, without the collapsed islands
         if converged:
             self._stop_dark_units()
         out = measure(self.net, self.data, converged, soc_now, self.elements)
         out["soc_end_mwh"] = {n: s.soc_at(t_s + dt_next_s) for n, s in self.storage.items()}
         out["mt_p_mw"] = dict(self.mt_p_mw)
         out["active_faults"] = [str(f.get("name", "")) for f in self.active_faults]
+        out["islands"] = sorted(self.islands)
+        out["islands_collapsed"] = list(self.collapsed)
+        out.update(load_service(self.net, converged, self.demand_p_mw, self.elements))
         return out
+
+    def _power_flow(self) -> bool:
+        return run_power_flow(self.net) if has_source(self.net) else blackout(self.net)
 
 
 def run_power_flow(net: pp.pandapowerNet) -> bool:
@@ -266,11 +372,17 @@ def measure(
         },
         "p_loss_mw": float(res_line.pl_mw.sum()) if converged else nan,
         "p_loss_ieee_mw": float(res_line.pl_mw[net.line.ieee > 0].sum()) if converged else nan,
-        "p_substation_mw": float(net.res_ext_grid.p_mw.sum()) if converged else nan,
-        "q_substation_mvar": float(net.res_ext_grid.q_mvar.sum()) if converged else nan,
+        "p_substation_mw": _substation(net, "p_mw") if converged else nan,
+        "q_substation_mvar": _substation(net, "q_mvar") if converged else nan,
     }
     out.update(_load_service(net, converged))
     return out
+
+
+def _substation(net: pp.pandapowerNet, column: str) -> float:
+    """Main-grid import (the substation's ext_grid, not the microgrids' grid formers)."""
+    rows = net.ext_grid.index[net.ext_grid.name == SUBSTATION]
+    return float(net.res_ext_grid.loc[rows, column].fillna(0.0).sum())
 
 
 def elements_line(net: pp.pandapowerNet, name: str) -> int:
@@ -293,6 +405,25 @@ def _unit_powers(net: pp.pandapowerNet, elements: dict[str, dict[str, int]]) -> 
         if not name.startswith("load_b")
     }
     return powers
+
+
+def load_service(
+    net: pp.pandapowerNet,
+    converged: bool,
+    demand_p_mw: dict[str, float],
+    elements: dict[str, dict[str, int]],
+) -> dict[str, float]:
+    """Demand (before any shedding), and load served at energised buses (NaN: no flow).
+
+    Unserved = demand - served: load shed by command and load on dark buses alike.
+    """
+    in_service = net.load.in_service
+    demand = sum(p for name, p in demand_p_mw.items() if in_service.at[elements["load"][name]])
+    if not converged:
+        return {"load_demand_mw": demand, "load_served_mw": math.nan, "load_unserved_mw": math.nan}
+    live = net.res_bus.vm_pu.notna() & (net.res_bus.vm_pu > 0)
+    served = float(net.load.p_mw[in_service & live.loc[net.load.bus].values].sum())
+    return {"load_demand_mw": demand, "load_served_mw": served, "load_unserved_mw": demand - served}
 
 
 def _load_service(net: pp.pandapowerNet, converged: bool) -> dict[str, float]:

@@ -35,8 +35,10 @@ OUTPUTS = [
     "load_served_mw",
     "load_unserved_mw",
     "active_faults",
+    "islands",
+    "islands_collapsed",
 ]
-INPUTS = ["p_mw", "setpoints_mw", "switch_closed_cmd", "faults"]
+INPUTS = ["p_mw", "setpoints_mw", "switch_closed_cmd", "load_served_cmd", "faults"]
 
 META = {
     "api_version": "3.0",
@@ -106,12 +108,14 @@ def grid_inputs(attrs: dict, model: GridModel) -> GridInputs:
     powers = {unit_of(src): float(v) for src, v in attrs.get("p_mw", {}).items() if v is not None}
     switches = first(attrs.get("switch_closed_cmd", {}))
     faults = first(attrs.get("faults", {}))
+    served = first(attrs.get("load_served_cmd", {}))
     return GridInputs(
         load_p_mw={u: p for u, p in powers.items() if u in loads},
         available_p_mw={u: p for u, p in powers.items() if u not in loads},
         setpoints_mw=dict(first(attrs.get("setpoints_mw", {})) or {}),
         switch_closed={int(b): bool(c) for b, c in switches.items()} if switches else None,
         faults=list(faults) if faults is not None else None,
+        served_fraction=dict(served) if served is not None else None,
     )
 
 

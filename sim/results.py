@@ -190,6 +190,8 @@ class RunWriter:
             "pv_avail_mw": sum(v for k, v in available.items() if k.startswith("PV")),
             "pv_used_mw": sum(v for k, v in units.items() if k.startswith("PV")),
             "active_faults": ";".join(grid.get("active_faults") or []),
+            "islands": ";".join(grid.get("islands") or []),
+            "islands_collapsed": ";".join(grid.get("islands_collapsed") or []),
         }
         costs = step_costs(
             units,
@@ -224,7 +226,14 @@ def _cell(value: object) -> object:
 
 def read_steps(run_dir: Path) -> pd.DataFrame:
     """``steps.csv`` with its label columns kept as text (bus "18", not 18.0)."""
-    labels = ["vm_min_bus", "vm_max_bus", "loading_max_branch", "active_faults"]
+    labels = [
+        "vm_min_bus",
+        "vm_max_bus",
+        "loading_max_branch",
+        "active_faults",
+        "islands",
+        "islands_collapsed",
+    ]
     return pd.read_csv(Path(run_dir) / "steps.csv", dtype=dict.fromkeys(labels, str))
 
 

@@ -396,3 +396,73 @@ def test_step_costs_by_hand(data):
     assert costs["cost_total_cny"] == pytest.approx(173.25, abs=1e-9)
     nan = step_costs(units, {"MG1": math.nan}, math.nan, 8.5, DT_H, data)
     assert math.isnan(nan["cost_grid_cny"]) and math.isnan(nan["cost_total_cny"])
+
+
+# --- islanded operation (grid-forming microgrids) ------------------------------------
+ISLAND_BUSES = range(26, 34)  # cut off by a fault on IEEE branch 25 (6-26); MG3 sits at 27
+
+
+def nominal_loads(net):
+    return {name: float(p) for name, p in zip(net.load.name, net.load.p_nom_mw, strict=True)}
+
+
+def test_island_beyond_its_microgrid_collapses_and_its_load_is_unserved(new_model, data):
+    model = new_model()
+    loads = nominal_loads(model.net)
+    out = model.step(
+        0,
+        STEP_S,
+        GridInputs(
+            load_p_mw=loads,
+            available_p_mw={"MG3_wind": 0.2},
+            faults=[{"name": "f", "kind": "branch", "branch_ieee": 25}],
+        ),
+    )
+    assert out["islands"] == [] and out["islands_collapsed"] == ["MG3"]
+    island_demand = sum(loads[f"load_b{b}"] for b in ISLAND_BUSES) + loads["MG3_load"]
+    # 0.92 MW of IEEE loads + 0.4 MW of MG3's own load exceed MG3's 0.3 + 0.2 + 0.2 MW
+    assert out["load_unserved_mw"] == pytest.approx(island_demand, abs=1e-9)
+    assert all(np.isnan(out["vm_pu"][str(b)]) for b in ISLAND_BUSES)
+
+
+def test_island_within_capacity_runs_on_the_microgrid(new_model, data):
+    model = new_model()
+    loads = nominal_loads(model.net)
+    keep = {"load_b26", "load_b27", "load_b28"}
+    shed = {f"load_b{b}": 0.0 for b in ISLAND_BUSES if f"load_b{b}" not in keep}
+    fault = [{"name": "f", "kind": "branch", "branch_ieee": 25}]
+    soc0 = data.microgrid("MG3").ess_e_init_mwh
+    out = model.step(
+        0,
+        STEP_S,
+        GridInputs(
+            load_p_mw=loads, available_p_mw={"MG3_wind": 0.2}, faults=fault, served_fraction=shed
+        ),
+    )
+    assert out["islands"] == ["MG3"]
+    for b in (26, 27, 28):
+        assert 0.95 < out["vm_pu"][str(b)] < 1.05  # energised by the grid former (1.0 pu)
+    units = out["unit_p_mw"]
+    # island balance by hand: 0.18 MW of loads + 0.4 MW MG3 load = wind 0.2 + turbine at its
+    # 0.3 MW maximum + storage discharge; losses in the short island are below 1 kW
+    assert units["MG3_mt"] == pytest.approx(0.3)
+    assert -units["MG3_ess"] == pytest.approx(0.58 - 0.5, abs=2e-3)
+    served_island = sum(loads[k] for k in keep)
+    assert out["load_unserved_mw"] == pytest.approx(sum(loads[k] for k in shed), abs=1e-9)
+    assert out["load_served_mw"] >= served_island
+    nxt = model.step(STEP_S, STEP_S, GridInputs(load_p_mw=loads, available_p_mw={"MG3_wind": 0.2}))
+    # the storage delivered what the island needed: SOC by the discharge efficiency
+    expected = soc0 + units["MG3_ess"] * 0.25 / data.microgrid("MG3").ess_eta_dis
+    assert nxt["soc_mwh"]["MG3_ess"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_main_grid_loss_with_everything_closed_is_one_island_too_big(new_model):
+    model = new_model()
+    loads = nominal_loads(model.net)
+    out = model.step(
+        0, STEP_S, GridInputs(load_p_mw=loads, faults=[{"name": "m", "kind": "main_grid"}])
+    )
+    assert out["islands"] == []
+    assert len(out["islands_collapsed"]) == 1  # one grid former tried, then collapsed
+    assert out["load_served_mw"] == pytest.approx(0.0)
+    assert out["p_substation_mw"] == pytest.approx(0.0)

@@ -1,0 +1,717 @@
+"""Multi-time-scale service restoration: the centralised reference (a MILP for HiGHS).
+
+Per unit with S_base = 1 MVA (1 pu of power = 1 MW). After a fault the faulted branches are
+open (the protection opened them: they start open and opening them is no switching
+action) and, for a substation fault, the main grid is lost. Over ``n_periods`` periods of
+``dt_h`` hours (15 min by default) the model decides, per period t:
+
+* switch states alpha_l,t of the 37 IEEE branches (faulted ones fixed open, ``forced_open``
+  too), switching actions sw_l,t >= |alpha_l,t - alpha_l,t-1| (from the initial states),
+  optionally with a budget;
+* bus energisation e_b,t; a closed branch joins two buses of the same energisation state
+  and is *live* (lambda_l,t = alpha_l,t * e_i,t, a linearised product) only when both ends
+  are energised. The seed's rule "closed only if both ends are energised" would force every
+  switch of a dead section open at a switching cost for nothing, so dead closed branches
+  are allowed, but they carry no power and do not count in the radiality constraints;
+* radiality allowing islands (seed 002, single-commodity flow with virtual sources): the
+  sources are the substation (bus 1, only when the main grid is available) and the
+  microgrids, grid-forming at their IEEE bus (sigma_m,t; turbine or storage form the
+  voltage). With sigma_b the source count at bus b: every energised bus consumes
+  e_b - sigma_b units of a fictitious flow that only sources inject (<= N sigma_b) and that
+  moves only on live branches, and sum_l lambda_l = sum_b (e_b - sigma_b). Then each
+  energised component holds exactly one source and is a tree (edges >= |comp| - 1 and
+  sum over components of (|comp| - sources) = edges force one source and no loop);
+* LinDistFlow (no losses) on live branches: balance of P and Q at each bus, voltage drop
+  |v_j - v_i + 2 (r P + x Q)| <= M (1 - lambda), |P|, |Q| <= S_max lambda; squared voltage
+  v_min^2 e_b <= v_b <= v_max^2 (any voltage when de-energised), v_1 = v_root^2 when the
+  main grid is available;
+* load pickup x_b,t in {0, 1} per DSO load, x_b,t <= e_b,t, monotone (x_b,t >= x_b,t-1:
+  once picked up a load stays); its Q follows its nominal ratio;
+* PV (not grid-forming): 0 <= p_pv <= available e_b, |q_pv| <= tan(acos pf_min) p_pv
+  (power factor >= 0.95);
+* substation: |P0|, |Q0| <= ``substation_p_max_mw``, both zero when the main grid is lost;
+* microgrid m behind its PCC at IEEE bus b_m: the microgrid bus itself is always energised
+  by its own units. The PCC is modelled as a closed branch with flow limits (no PCC
+  switch): exchange pm (> 0: the microgrid imports, the project's sign convention) with
+  |pm| <= PCC limit * e_b_m, so it is zero when the IEEE bus is dead; the reactive
+  exchange qm is free within the same limit (converter reactive support; the microgrid's
+  internal Q balance is not modelled). Turbine 0..max with ramp (from ``mt_prev_mw`` when
+  given); storage with a charge/discharge binary (no simultaneous charge and discharge),
+  SOC dynamics and bounds (no terminal SOC target: restoration may empty it); wind
+  0 <= used <= available; internal load served as a continuous fraction z in [0, 1],
+  valued as tier ``load_tier`` (2 by default: a microgrid's own load is supplied by its
+  own units and is shed only when it must support critical DSO loads).
+
+Objective (CNY, minimised): the negated value of the weighted restored energy
+``value_cny_per_weighted_mwh * sum_t sum_b w(tier(b)) p_b,t x_b,t dt`` (plus the microgrid
+loads), plus the switching cost (``switch_cost_cny_per_action`` per action) plus a small
+curtailment penalty on curtailed wind and PV energy. The tier weights (100 / 10 / 0.2,
+seed 003) are made CNY by ``value_cny_per_weighted_mwh`` (1000 by default: a tier-3 MWh is
+worth 200 CNY, a tier-1 MWh 100 000 CNY) so that they compare with switching costs.
+
+:func:`build_restoration_model` returns a model and never solves;
+:func:`solve_restoration` solves and extracts a :class:`RestorationResult`.
+:func:`solve_independent` is the uncoordinated reference (seed 001): the sub-networks of
+:func:`subnetworks` solved with every branch joining two of them forced open.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import networkx as nx
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.contrib.solver.common.results import TerminationCondition
+
+from controllers.dso import DSOData
+from controllers.errors import InfeasibleError, OptimisationError
+from controllers.solve import INFEASIBLE, persistent_highs
+from networks.params import MicrogridParams, NetworkData
+
+
+class RestorationInputError(ValueError):
+    """Restoration inputs that do not fit the network or the horizon."""
+
+
+@dataclass(frozen=True)
+class MicrogridRestorationInputs:
+    """One microgrid's data for a restoration horizon (arrays per period, MW)."""
+
+    params: MicrogridParams
+    load_mw: np.ndarray
+    wind_mw: np.ndarray  # available wind power
+    soc_mwh: float  # storage energy at the horizon start
+    mt_prev_mw: float | None = None  # turbine output before the horizon (ramp from it)
+    load_tier: int = 2
+
+
+@dataclass(frozen=True)
+class RestorationInputs:
+    """One restoration event and horizon."""
+
+    n_periods: int
+    faulted: frozenset[int]  # IEEE branch numbers, forced open
+    main_grid_available: bool
+    initial_closed: dict[int, bool]  # IEEE branch -> closed before the event
+    demand_mw: dict[int, np.ndarray]  # DSO demand per IEEE bus per period
+    pv_mw: dict[str, np.ndarray]  # available PV per unit per period
+    microgrids: dict[str, MicrogridRestorationInputs]
+    dt_h: float = 0.25
+    value_cny_per_weighted_mwh: float = 1000.0
+    curtail_penalty_cny_per_mwh: float = 10.0
+    switch_budget: int | None = None  # total switching actions over the horizon
+    forced_open: frozenset[int] = frozenset()  # further branches held open (references)
+
+
+@dataclass(frozen=True)
+class RestorationPeriod:
+    """What the restoration plan does in one period."""
+
+    closed_branches: frozenset[int]
+    live_branches: frozenset[int]  # closed and energised
+    energised_buses: frozenset[int]
+    source_buses: frozenset[int]  # substation bus and grid-forming microgrid buses
+    picked_up_buses: frozenset[int]
+    restored_mw_by_tier: dict[int, float]  # DSO loads
+    unserved_mw_by_tier: dict[int, float]
+    mg_restored_mw: dict[str, float]
+    mg_unserved_mw: dict[str, float]
+    substation_p_mw: float
+    mg_exchange_mw: dict[str, float]  # > 0: the microgrid imports
+    storage_p_mw: dict[str, float]  # > 0: charging (pandapower convention)
+    soc_mwh: dict[str, float]  # at the period end
+    mt_p_mw: dict[str, float]
+    wind_curtailed_mw: dict[str, float]
+    pv_curtailed_mw: dict[str, float]
+    switched_closed: frozenset[int]  # actions at the start of the period
+    switched_open: frozenset[int]
+
+
+@dataclass(frozen=True)
+class RestorationResult:
+    status: str  # "optimal" or "time_limit" (accepted only with an incumbent)
+    objective_cny: float  # cost minimised (negated restored value + switching + curtailment)
+    best_bound_cny: float
+    mip_gap: float
+    solve_time_s: float
+    restored_value_cny: float
+    switch_actions: int
+    periods: tuple[RestorationPeriod, ...] = field(default_factory=tuple)
+
+    def restored_mwh_by_tier(self, dt_h: float) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for p in self.periods:
+            for tier, mw in p.restored_mw_by_tier.items():
+                out[tier] = out.get(tier, 0.0) + mw * dt_h
+        return out
+
+
+# --- inputs ------------------------------------------------------------------------------
+def nominal_inputs(
+    dd: DSOData,
+    data: NetworkData,
+    *,
+    n_periods: int,
+    faulted: set[int] | frozenset[int],
+    main_grid_available: bool,
+    load_pu: float = 1.0,
+    wind_pu: float = 0.5,
+    pv_pu: float = 0.0,
+    dt_h: float = 0.25,
+    initial_closed: dict[int, bool] | None = None,
+    microgrids: tuple[MicrogridParams, ...] | None = None,
+) -> RestorationInputs:
+    """Flat profiles from nominal values: a convenient event for tests and examples."""
+    flat = np.ones(n_periods)
+    mgs = microgrids if microgrids is not None else data.microgrids
+    return RestorationInputs(
+        n_periods=n_periods,
+        faulted=frozenset(faulted),
+        main_grid_available=main_grid_available,
+        initial_closed=initial_closed or {b.ieee: not b.is_tie for b in dd.branches},
+        demand_mw={bus: p * load_pu * flat for bus, p in dd.load_p_nom_mw.items()},
+        pv_mw={pv.name: pv.p_rated_mw * pv_pu * flat for pv in data.pv},
+        microgrids={
+            mg.name: MicrogridRestorationInputs(
+                params=mg,
+                load_mw=mg.load_p_peak_mw * load_pu * flat,
+                wind_mw=mg.wind_p_rated_mw * wind_pu * flat,
+                soc_mwh=mg.ess_e_init_mwh,
+            )
+            for mg in mgs
+        },
+        dt_h=dt_h,
+    )
+
+
+def validate_inputs(dd: DSOData, inp: RestorationInputs) -> None:
+    """Raise :class:`RestorationInputError` on the first input that does not fit."""
+    if inp.n_periods < 1 or inp.dt_h <= 0:
+        raise RestorationInputError(
+            f"n_periods {inp.n_periods} and dt_h {inp.dt_h}: need n_periods >= 1, dt_h > 0"
+        )
+    lines = {b.ieee for b in dd.branches}
+    for name, numbers in (
+        ("faulted", inp.faulted),
+        ("forced_open", inp.forced_open),
+        ("initial_closed", inp.initial_closed),
+    ):
+        unknown = sorted(set(numbers) - lines)
+        if unknown:
+            raise RestorationInputError(f"{name}: unknown IEEE branches {unknown}")
+    unknown_mg = sorted(set(inp.microgrids) - set(dd.mg_bus))
+    if unknown_mg:
+        raise RestorationInputError(f"microgrids: unknown {unknown_mg} (known {sorted(dd.mg_bus)})")
+    series = [(f"demand_mw[{b}]", v) for b, v in inp.demand_mw.items()]
+    series += [(f"pv_mw[{p}]", v) for p, v in inp.pv_mw.items()]
+    for name, mg in inp.microgrids.items():
+        series += [(f"{name}.load_mw", mg.load_mw), (f"{name}.wind_mw", mg.wind_mw)]
+    for name, values in series:
+        if len(values) < inp.n_periods:
+            raise RestorationInputError(f"{name}: {len(values)} values for {inp.n_periods} periods")
+        if np.any(np.asarray(values, float) < 0):
+            raise RestorationInputError(f"{name}: negative values")
+
+
+# --- model -------------------------------------------------------------------------------
+def build_restoration_model(
+    dd: DSOData, data: NetworkData, inp: RestorationInputs
+) -> pyo.ConcreteModel:
+    """The centralised restoration MILP of one event (see the module docstring)."""
+    validate_inputs(dd, inp)
+    m = pyo.ConcreteModel(name="restoration")
+    m.inp = inp  # plain attributes kept for the extraction
+    m.root_bus = dd.root
+    m.mg_bus_of = dict(dd.mg_bus)
+    m.tiers = {b: data.tier_of(b) for b in dd.buses}
+    declare_sets(m, dd, inp)
+    declare_network_vars(m, dd, inp)
+    declare_radiality(m, dd, inp)
+    declare_power_flow(m, dd, data, inp)
+    declare_switching(m, inp)
+    declare_pickup(m)
+    declare_microgrids(m, inp)
+    declare_objective(m, dd, data, inp)
+    return m
+
+
+def declare_sets(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
+    m.T = pyo.RangeSet(0, inp.n_periods - 1)
+    m.B = pyo.Set(initialize=dd.buses)
+    m.L = pyo.Set(initialize=[b.ieee for b in dd.branches])
+    m.M = pyo.Set(initialize=sorted(inp.microgrids))
+    m.PV = pyo.Set(initialize=sorted(p for p in dd.pv_bus if p in inp.pv_mw))
+    m.D = pyo.Set(  # buses with a DSO load to pick up
+        initialize=[
+            b for b in dd.buses if any(v > 0 for v in inp.demand_mw.get(b, [])[: inp.n_periods])
+        ]
+    )
+
+
+def declare_network_vars(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
+    s_max = {b.ieee: b.s_max_pu for b in dd.branches}
+    m.alpha = pyo.Var(m.L, m.T, within=pyo.Binary)
+    m.live = pyo.Var(m.L, m.T, bounds=(0, 1))  # = alpha * e_from (= alpha * e_to)
+    m.sw = pyo.Var(m.L, m.T, within=pyo.NonNegativeReals)
+    m.e = pyo.Var(m.B, m.T, within=pyo.Binary)
+    m.sigma = pyo.Var(m.M, m.T, within=pyo.Binary)  # microgrid m forms an island at its bus
+    m.P = pyo.Var(m.L, m.T, bounds=lambda _, ln, t: (-s_max[ln], s_max[ln]))
+    m.Q = pyo.Var(m.L, m.T, bounds=lambda _, ln, t: (-s_max[ln], s_max[ln]))
+    m.v = pyo.Var(m.B, m.T, bounds=(0.0, dd.v_max_pu**2), initialize=1.0)
+    p0_max = dd.substation_p_max_mw if inp.main_grid_available else 0.0
+    m.P0 = pyo.Var(m.T, bounds=(-p0_max, p0_max))
+    m.Q0 = pyo.Var(m.T, bounds=(-p0_max, p0_max))
+    m.x = pyo.Var(m.D, m.T, within=pyo.Binary)
+    m.pv = pyo.Var(m.PV, m.T, within=pyo.NonNegativeReals)
+    m.qpv = pyo.Var(m.PV, m.T)
+    for ln in inp.faulted | inp.forced_open:
+        for t in m.T:
+            m.alpha[ln, t].fix(0)
+    if inp.main_grid_available:
+        for t in m.T:
+            m.e[dd.root, t].fix(1)
+            m.v[dd.root, t].fix(dd.v_root_pu**2)
+
+
+def source_count(m: pyo.Block, dd: DSOData, inp: RestorationInputs, bus: int, t: int):
+    """Number of active sources at ``bus`` (substation, grid-forming microgrids)."""
+    count = sum(m.sigma[mg, t] for mg in m.M if dd.mg_bus[mg] == bus)
+    if bus == dd.root and inp.main_grid_available:
+        count = count + 1
+    return count
+
+
+def declare_radiality(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
+    """Single-commodity flow with virtual sources: islands, one source each, no loop."""
+    br = {b.ieee: b for b in dd.branches}
+    n_bus = len(dd.buses)
+    m.f = pyo.Var(m.L, m.T, bounds=(-n_bus, n_bus))
+    m.inj = pyo.Var(m.B, m.T, bounds=(0, n_bus))
+    # lambda = alpha * e_from, and a closed branch joins buses of equal energisation
+    m.live_a = pyo.Constraint(m.L, m.T, rule=lambda _, ln, t: m.live[ln, t] <= m.alpha[ln, t])
+    m.live_e = pyo.Constraint(
+        m.L, m.T, rule=lambda _, ln, t: m.live[ln, t] <= m.e[br[ln].from_bus, t]
+    )
+    m.live_ae = pyo.Constraint(
+        m.L,
+        m.T,
+        rule=lambda _, ln, t: m.live[ln, t] >= m.alpha[ln, t] + m.e[br[ln].from_bus, t] - 1,
+    )
+    m.same_e_up = pyo.Constraint(
+        m.L,
+        m.T,
+        rule=lambda _, ln, t: m.e[br[ln].from_bus, t] - m.e[br[ln].to_bus, t] <= 1 - m.alpha[ln, t],
+    )
+    m.same_e_dn = pyo.Constraint(
+        m.L,
+        m.T,
+        rule=lambda _, ln, t: m.e[br[ln].to_bus, t] - m.e[br[ln].from_bus, t] <= 1 - m.alpha[ln, t],
+    )
+    m.sigma_e = pyo.Constraint(
+        m.M, m.T, rule=lambda _, mg, t: m.sigma[mg, t] <= m.e[dd.mg_bus[mg], t]
+    )
+    m.one_source_per_bus = pyo.Constraint(
+        m.B,
+        m.T,
+        rule=lambda _, b, t: (
+            source_count(m, dd, inp, b, t) <= 1
+            if any(dd.mg_bus[mg] == b for mg in m.M)
+            else pyo.Constraint.Skip
+        ),
+    )
+    m.f_up = pyo.Constraint(m.L, m.T, rule=lambda _, ln, t: m.f[ln, t] <= n_bus * m.live[ln, t])
+    m.f_dn = pyo.Constraint(m.L, m.T, rule=lambda _, ln, t: m.f[ln, t] >= -n_bus * m.live[ln, t])
+    m.inj_src = pyo.Constraint(
+        m.B, m.T, rule=lambda _, b, t: m.inj[b, t] <= n_bus * source_count(m, dd, inp, b, t)
+    )
+
+    def consume(_, bus, t):
+        inflow = sum(m.f[ln, t] for ln in m.L if br[ln].to_bus == bus)
+        outflow = sum(m.f[ln, t] for ln in m.L if br[ln].from_bus == bus)
+        return inflow - outflow + m.inj[bus, t] == m.e[bus, t] - source_count(m, dd, inp, bus, t)
+
+    m.consume = pyo.Constraint(m.B, m.T, rule=consume)
+    m.count = pyo.Constraint(
+        m.T,
+        rule=lambda _, t: (
+            sum(m.live[ln, t] for ln in m.L)
+            == sum(m.e[b, t] - source_count(m, dd, inp, b, t) for b in m.B)
+        ),
+    )
+
+
+def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: RestorationInputs):
+    """LinDistFlow (lossless) on live branches; voltage band on energised buses."""
+    br = {b.ieee: b for b in dd.branches}
+    big_m = dd.v_max_pu**2 + 0.5  # > any |v_j - v_i + 2 (r P + x Q)| on an open branch
+    ratio = {
+        b: (dd.load_q_nom_mvar.get(b, 0.0) / p if (p := dd.load_p_nom_mw.get(b, 0.0)) else 0.0)
+        for b in dd.buses
+    }
+    m.load_p = pyo.Param(
+        m.D, m.T, initialize=lambda _, b, t: float(inp.demand_mw[b][t]), mutable=True
+    )
+    m.mg_bus_pm = pyo.Var(m.M, m.T)  # microgrid import at its IEEE bus (MW)
+    m.mg_bus_qm = pyo.Var(m.M, m.T)
+    mg_at = {b: [mg for mg in m.M if dd.mg_bus[mg] == b] for b in dd.buses}
+    pv_at = {b: [p for p in m.PV if dd.pv_bus[p] == b] for b in dd.buses}
+
+    def net_inflow(flow, bus, t):
+        return sum(flow[ln, t] for ln in m.L if br[ln].to_bus == bus) - sum(
+            flow[ln, t] for ln in m.L if br[ln].from_bus == bus
+        )
+
+    def load(bus, t, q=False):
+        if bus not in m.D:
+            return 0.0
+        return m.load_p[bus, t] * m.x[bus, t] * (ratio[bus] if q else 1.0)
+
+    def p_rule(_, bus, t):
+        supply = net_inflow(m.P, bus, t) + sum(m.pv[p, t] for p in pv_at[bus])
+        if bus == dd.root:
+            supply = supply + m.P0[t]
+        return supply == load(bus, t) + sum(m.mg_bus_pm[g, t] for g in mg_at[bus])
+
+    def q_rule(_, bus, t):
+        supply = net_inflow(m.Q, bus, t) + sum(m.qpv[p, t] for p in pv_at[bus])
+        if bus == dd.root:
+            supply = supply + m.Q0[t]
+        return supply == load(bus, t, q=True) + sum(m.mg_bus_qm[g, t] for g in mg_at[bus])
+
+    m.balance_p = pyo.Constraint(m.B, m.T, rule=p_rule)
+    m.balance_q = pyo.Constraint(m.B, m.T, rule=q_rule)
+
+    def drop(ln, t):
+        b = br[ln]
+        return (
+            m.v[b.to_bus, t] - m.v[b.from_bus, t] + 2 * (b.r_pu * m.P[ln, t] + b.x_pu * m.Q[ln, t])
+        )
+
+    m.drop_up = pyo.Constraint(
+        m.L, m.T, rule=lambda _, ln, t: drop(ln, t) <= big_m * (1 - m.live[ln, t])
+    )
+    m.drop_dn = pyo.Constraint(
+        m.L, m.T, rule=lambda _, ln, t: drop(ln, t) >= -big_m * (1 - m.live[ln, t])
+    )
+    m.v_min = pyo.Constraint(m.B, m.T, rule=lambda _, b, t: m.v[b, t] >= dd.v_min_pu**2 * m.e[b, t])
+    for name, flow in (("p", m.P), ("q", m.Q)):
+        setattr(
+            m,
+            f"{name}_on_up",
+            pyo.Constraint(
+                m.L,
+                m.T,
+                rule=lambda _, ln, t, fl=flow: fl[ln, t] <= br[ln].s_max_pu * m.live[ln, t],
+            ),
+        )
+        setattr(
+            m,
+            f"{name}_on_dn",
+            pyo.Constraint(
+                m.L,
+                m.T,
+                rule=lambda _, ln, t, fl=flow: fl[ln, t] >= -br[ln].s_max_pu * m.live[ln, t],
+            ),
+        )
+    # PV: available only on an energised bus, power factor >= pf_min
+    pf_min = {pv.name: pv.pf_min for pv in data.pv}
+    m.pv_avail = pyo.Param(
+        m.PV, m.T, initialize=lambda _, p, t: float(inp.pv_mw[p][t]), mutable=True
+    )
+    m.pv_cap = pyo.Constraint(
+        m.PV, m.T, rule=lambda _, p, t: m.pv[p, t] <= m.pv_avail[p, t] * m.e[dd.pv_bus[p], t]
+    )
+    tan_pv = {p: math.tan(math.acos(pf_min.get(p, 1.0))) for p in m.PV}
+    m.pv_q_up = pyo.Constraint(
+        m.PV, m.T, rule=lambda _, p, t: m.qpv[p, t] <= tan_pv[p] * m.pv[p, t]
+    )
+    m.pv_q_dn = pyo.Constraint(
+        m.PV, m.T, rule=lambda _, p, t: m.qpv[p, t] >= -tan_pv[p] * m.pv[p, t]
+    )
+    # PCC: a closed branch with flow limits, zero exchange when its IEEE bus is dead
+    lim = {g: inp.microgrids[g].params.pcc_p_max_mw for g in m.M}
+    for name, var in (("pm", m.mg_bus_pm), ("qm", m.mg_bus_qm)):
+        setattr(
+            m,
+            f"{name}_up",
+            pyo.Constraint(
+                m.M, m.T, rule=lambda _, g, t, v=var: v[g, t] <= lim[g] * m.e[dd.mg_bus[g], t]
+            ),
+        )
+        setattr(
+            m,
+            f"{name}_dn",
+            pyo.Constraint(
+                m.M, m.T, rule=lambda _, g, t, v=var: v[g, t] >= -lim[g] * m.e[dd.mg_bus[g], t]
+            ),
+        )
+
+
+def declare_switching(m: pyo.Block, inp: RestorationInputs) -> None:
+    blocked = inp.faulted | inp.forced_open
+
+    def previous(ln, t):
+        if t > 0:
+            return m.alpha[ln, t - 1]
+        # opened by protection (faulted) or held open by the reference: no action
+        return 0.0 if ln in blocked else float(bool(inp.initial_closed.get(ln, False)))
+
+    m.sw_up = pyo.Constraint(
+        m.L, m.T, rule=lambda _, ln, t: m.sw[ln, t] >= m.alpha[ln, t] - previous(ln, t)
+    )
+    m.sw_dn = pyo.Constraint(
+        m.L, m.T, rule=lambda _, ln, t: m.sw[ln, t] >= previous(ln, t) - m.alpha[ln, t]
+    )
+    if inp.switch_budget is not None:
+        m.budget = pyo.Constraint(
+            expr=pyo.quicksum(m.sw[ln, t] for ln in m.L for t in m.T) <= inp.switch_budget
+        )
+
+
+def declare_pickup(m: pyo.Block) -> None:
+    m.x_e = pyo.Constraint(m.D, m.T, rule=lambda _, b, t: m.x[b, t] <= m.e[b, t])
+    m.x_monotone = pyo.Constraint(
+        m.D, m.T, rule=lambda _, b, t: m.x[b, t] >= m.x[b, t - 1] if t > 0 else pyo.Constraint.Skip
+    )
+
+
+def declare_microgrids(m: pyo.Block, inp: RestorationInputs) -> None:
+    mgs = inp.microgrids
+    dt = inp.dt_h
+    m.mt = pyo.Var(m.M, m.T, bounds=lambda _, g, t: (0.0, mgs[g].params.mt_p_max_mw))
+    m.ch = pyo.Var(m.M, m.T, bounds=lambda _, g, t: (0.0, mgs[g].params.ess_p_ch_max_mw))
+    m.dis = pyo.Var(m.M, m.T, bounds=lambda _, g, t: (0.0, mgs[g].params.ess_p_dis_max_mw))
+    m.u_ch = pyo.Var(m.M, m.T, within=pyo.Binary)
+    m.soc = pyo.Var(
+        m.M, m.T, bounds=lambda _, g, t: (mgs[g].params.ess_e_min_mwh, mgs[g].params.ess_e_max_mwh)
+    )
+    m.wind = pyo.Var(m.M, m.T, within=pyo.NonNegativeReals)
+    m.served = pyo.Var(m.M, m.T, bounds=(0.0, 1.0))
+    m.mg_load = pyo.Param(
+        m.M, m.T, initialize=lambda _, g, t: float(mgs[g].load_mw[t]), mutable=True
+    )
+    m.wind_avail = pyo.Param(
+        m.M, m.T, initialize=lambda _, g, t: float(mgs[g].wind_mw[t]), mutable=True
+    )
+    m.wind_cap = pyo.Constraint(m.M, m.T, rule=lambda _, g, t: m.wind[g, t] <= m.wind_avail[g, t])
+    m.ch_on = pyo.Constraint(
+        m.M, m.T, rule=lambda _, g, t: m.ch[g, t] <= mgs[g].params.ess_p_ch_max_mw * m.u_ch[g, t]
+    )
+    m.dis_on = pyo.Constraint(
+        m.M,
+        m.T,
+        rule=lambda _, g, t: m.dis[g, t] <= mgs[g].params.ess_p_dis_max_mw * (1 - m.u_ch[g, t]),
+    )
+
+    def soc_rule(_, g, t):
+        p = mgs[g].params
+        before = mgs[g].soc_mwh if t == 0 else m.soc[g, t - 1]
+        return (
+            m.soc[g, t]
+            == before + p.ess_eta_ch * m.ch[g, t] * dt - m.dis[g, t] * dt / p.ess_eta_dis
+        )
+
+    m.soc_dyn = pyo.Constraint(m.M, m.T, rule=soc_rule)
+
+    def ramp(sign):
+        def rule(_, g, t):
+            prev = mgs[g].mt_prev_mw if t == 0 else m.mt[g, t - 1]
+            if prev is None:
+                return pyo.Constraint.Skip
+            return sign * (m.mt[g, t] - prev) <= mgs[g].params.mt_ramp_mw_per_h * dt
+
+        return rule
+
+    m.ramp_up = pyo.Constraint(m.M, m.T, rule=ramp(1))
+    m.ramp_dn = pyo.Constraint(m.M, m.T, rule=ramp(-1))
+    m.mg_balance = pyo.Constraint(
+        m.M,
+        m.T,
+        rule=lambda _, g, t: (
+            m.mt[g, t] + m.wind[g, t] + m.dis[g, t] - m.ch[g, t] + m.mg_bus_pm[g, t]
+            == m.mg_load[g, t] * m.served[g, t]
+        ),
+    )
+
+
+def declare_objective(m: pyo.Block, dd: DSOData, data: NetworkData, inp: RestorationInputs):
+    dt = inp.dt_h
+    value = inp.value_cny_per_weighted_mwh
+    w_bus = {b: data.tier_weight(data.tier_of(b)) for b in dd.buses}
+    w_mg = {g: data.tier_weight(inp.microgrids[g].load_tier) for g in m.M}
+    m.restored_value = pyo.Expression(
+        expr=value
+        * dt
+        * (
+            pyo.quicksum(w_bus[b] * m.load_p[b, t] * m.x[b, t] for b in m.D for t in m.T)
+            + pyo.quicksum(w_mg[g] * m.mg_load[g, t] * m.served[g, t] for g in m.M for t in m.T)
+        )
+    )
+    m.switch_cost = pyo.Expression(
+        expr=dd.switch_cost * pyo.quicksum(m.sw[ln, t] for ln in m.L for t in m.T)
+    )
+    m.curtail_cost = pyo.Expression(
+        expr=inp.curtail_penalty_cny_per_mwh
+        * dt
+        * (
+            pyo.quicksum(m.wind_avail[g, t] - m.wind[g, t] for g in m.M for t in m.T)
+            + pyo.quicksum(m.pv_avail[p, t] - m.pv[p, t] for p in m.PV for t in m.T)
+        )
+    )
+    m.obj = pyo.Objective(expr=-m.restored_value + m.switch_cost + m.curtail_cost)
+
+
+# --- solve and extract -------------------------------------------------------------------
+def solve_restoration(
+    model: pyo.ConcreteModel, time_limit_s: float = 60.0, mip_rel_gap: float = 1e-4
+) -> RestorationResult:
+    """Solve with HiGHS; accept an optimal result, or a time-limited one with an incumbent.
+
+    Raises :class:`InfeasibleError` when the model has no feasible point and
+    :class:`OptimisationError` for any other outcome without a usable solution.
+    """
+    solver = persistent_highs()
+    start = time.perf_counter()
+    results = solver.solve(
+        model,
+        load_solutions=False,
+        raise_exception_on_nonoptimal_result=False,
+        time_limit=time_limit_s,
+        rel_gap=mip_rel_gap,
+    )
+    elapsed = time.perf_counter() - start
+    cond = results.termination_condition
+    if cond == TerminationCondition.convergenceCriteriaSatisfied:
+        status = "optimal"
+    elif cond == TerminationCondition.maxTimeLimit and results.incumbent_objective is not None:
+        status = "time_limit"
+    elif cond in INFEASIBLE:
+        raise InfeasibleError("restoration", cond.name)
+    else:
+        raise OptimisationError("restoration", cond.name)
+    results.solution_loader.load_vars()
+    objective = float(results.incumbent_objective)
+    bound = results.objective_bound
+    bound = float(bound) if bound is not None else objective
+    gap = abs(objective - bound) / max(abs(objective), 1e-9)
+    return extract_result(model, status, objective, bound, gap, elapsed)
+
+
+def extract_result(
+    m: pyo.ConcreteModel, status: str, objective: float, bound: float, gap: float, elapsed: float
+) -> RestorationResult:
+    inp: RestorationInputs = m.inp
+    periods = []
+    prev_closed = {
+        ln for ln, c in inp.initial_closed.items() if c and ln not in inp.faulted | inp.forced_open
+    }
+    tiers = m.tiers
+    for t in m.T:
+        closed = frozenset(int(ln) for ln in m.L if pyo.value(m.alpha[ln, t]) > 0.5)
+        live = frozenset(int(ln) for ln in m.L if pyo.value(m.live[ln, t]) > 0.5)
+        energised = frozenset(int(b) for b in m.B if pyo.value(m.e[b, t]) > 0.5)
+        sources = {int(m.mg_bus_of[g]) for g in m.M if pyo.value(m.sigma[g, t]) > 0.5}
+        if inp.main_grid_available:
+            sources.add(int(m.root_bus))
+        picked = frozenset(int(b) for b in m.D if pyo.value(m.x[b, t]) > 0.5)
+        restored: dict[int, float] = {}
+        unserved: dict[int, float] = {}
+        for b in m.D:
+            tier = tiers[b]
+            p = pyo.value(m.load_p[b, t])
+            target = restored if b in picked else unserved
+            target[tier] = target.get(tier, 0.0) + p
+        for tier in set(restored) | set(unserved):
+            restored.setdefault(tier, 0.0)
+            unserved.setdefault(tier, 0.0)
+        mg_load = {g: pyo.value(m.mg_load[g, t]) for g in m.M}
+        served = {g: pyo.value(m.served[g, t]) for g in m.M}
+        periods.append(
+            RestorationPeriod(
+                closed_branches=closed,
+                live_branches=live,
+                energised_buses=energised,
+                source_buses=frozenset(sources),
+                picked_up_buses=picked,
+                restored_mw_by_tier=restored,
+                unserved_mw_by_tier=unserved,
+                mg_restored_mw={g: mg_load[g] * served[g] for g in m.M},
+                mg_unserved_mw={g: mg_load[g] * (1 - served[g]) for g in m.M},
+                substation_p_mw=pyo.value(m.P0[t]),
+                mg_exchange_mw={g: pyo.value(m.mg_bus_pm[g, t]) for g in m.M},
+                storage_p_mw={g: pyo.value(m.ch[g, t] - m.dis[g, t]) for g in m.M},
+                soc_mwh={g: pyo.value(m.soc[g, t]) for g in m.M},
+                mt_p_mw={g: pyo.value(m.mt[g, t]) for g in m.M},
+                wind_curtailed_mw={g: pyo.value(m.wind_avail[g, t] - m.wind[g, t]) for g in m.M},
+                pv_curtailed_mw={p: pyo.value(m.pv_avail[p, t] - m.pv[p, t]) for p in m.PV},
+                switched_closed=frozenset(closed - prev_closed),
+                switched_open=frozenset(prev_closed - closed),
+            )
+        )
+        prev_closed = set(closed)
+    actions = sum(len(p.switched_closed) + len(p.switched_open) for p in periods)
+    return RestorationResult(
+        status=status,
+        objective_cny=objective,
+        best_bound_cny=bound,
+        mip_gap=gap,
+        solve_time_s=elapsed,
+        restored_value_cny=pyo.value(m.restored_value),
+        switch_actions=actions,
+        periods=tuple(periods),
+    )
+
+
+# --- references --------------------------------------------------------------------------
+def subnetworks(
+    dd: DSOData,
+    faulted: set[int] | frozenset[int],
+    initial_closed: dict[int, bool],
+    main_grid_available: bool,
+) -> list[set[int]]:
+    """Connected components of the initial topology without the faulted branches.
+
+    The normal sub-network (holding the substation bus) comes first when the main grid is
+    available; the others (cut off by the fault) follow, largest first.
+    """
+    graph = nx.Graph()
+    graph.add_nodes_from(dd.buses)
+    graph.add_edges_from(
+        (b.from_bus, b.to_bus)
+        for b in dd.branches
+        if initial_closed.get(b.ieee, False) and b.ieee not in faulted
+    )
+    parts = sorted(
+        (set(c) for c in nx.connected_components(graph)), key=lambda c: (-len(c), min(c))
+    )
+    if main_grid_available:
+        parts.sort(key=lambda c: dd.root not in c)
+    return parts
+
+
+def boundary_branches(dd: DSOData, parts: list[set[int]]) -> frozenset[int]:
+    """Branches (tie or sectional) joining two different sub-networks."""
+    part_of = {bus: k for k, part in enumerate(parts) for bus in part}
+    return frozenset(b.ieee for b in dd.branches if part_of[b.from_bus] != part_of[b.to_bus])
+
+
+def solve_independent(
+    dd: DSOData,
+    data: NetworkData,
+    inp: RestorationInputs,
+    time_limit_s: float = 60.0,
+    mip_rel_gap: float = 1e-4,
+) -> tuple[RestorationResult, list[set[int]]]:
+    """Sub-networks restored without coordination: no power crosses their boundaries.
+
+    One model with every boundary branch forced open: it decomposes into the
+    sub-networks' own problems (no shared variable or constraint remains), so its optimum
+    is the sum of their separate optima.
+    """
+    parts = subnetworks(dd, inp.faulted, inp.initial_closed, inp.main_grid_available)
+    held = boundary_branches(dd, parts) - inp.faulted
+    model = build_restoration_model(dd, data, replace(inp, forced_open=inp.forced_open | held))
+    return solve_restoration(model, time_limit_s, mip_rel_gap), parts
