@@ -26,6 +26,7 @@ class Measurements:
     soc_mwh: Mapping[str, float]
     switch_closed: Mapping[int, bool] = field(default_factory=dict)
     mt_p_mw: Mapping[str, float] = field(default_factory=dict)  # last applied turbine output
+    active_faults: tuple[dict, ...] = ()  # faults in force (name, kind, branch_ieee, repair_end_s)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Plan:
         None  # IEEE branch -> closed per step; None: keep
     )
     info: Mapping[str, object] = field(default_factory=dict)
+    served_fraction: Mapping[str, np.ndarray] | None = None  # load -> share picked up per step
 
     @property
     def n_steps(self) -> int:
@@ -63,6 +65,12 @@ class Plan:
         """Set-points of step ``k`` (the last step is held beyond the plan's end)."""
         k = min(k, self.n_steps - 1)
         return {unit: float(values[k]) for unit, values in self.setpoints_mw.items()}
+
+    def served_at(self, k: int) -> dict[str, float] | None:
+        """Load pickup commands of step ``k``, or None when the plan sheds nothing."""
+        if self.served_fraction is None:
+            return None
+        return {n: float(v[min(k, len(v) - 1)]) for n, v in self.served_fraction.items()}
 
     def switches_at(self, k: int) -> dict[int, bool] | None:
         """Switch states of step ``k``, or None when the plan keeps the topology."""

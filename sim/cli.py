@@ -140,6 +140,9 @@ def parser() -> argparse.ArgumentParser:
     from sim.reconfigure import add_parser as add_reconfigure_parser
 
     add_reconfigure_parser(sub)
+    from sim.restore import add_parser as add_restore_parser
+
+    add_restore_parser(sub)
     return p
 
 

@@ -18,24 +18,29 @@ from controllers.rule_based import RuleBasedController
 from scenarios.loader import Scenario, load_scenario
 from sim.grid_sim import first, unit_of
 
+PERSISTENT = [
+    "forecast_mw",
+    "scenarios_mw",
+    "scenario_prob",
+    "soc_end_mwh",
+    "mt_p_mw",
+    "switch_closed",
+    "setpoints_mw",
+    "switch_closed_cmd",
+    "load_served_cmd",
+    "plan_info",
+]
 META = {
     "api_version": "3.0",
-    "type": "time-based",
+    "type": "hybrid",
     "models": {
         "Controller": {
             "public": True,
             "params": [],
-            "attrs": [
-                "forecast_mw",
-                "scenarios_mw",
-                "scenario_prob",
-                "soc_end_mwh",
-                "mt_p_mw",
-                "switch_closed",
-                "setpoints_mw",
-                "switch_closed_cmd",
-                "plan_info",
-            ],
+            "attrs": [*PERSISTENT, "faults"],
+            "trigger": ["faults"],
+            "persistent": PERSISTENT,
+            "non-persistent": ["faults"],
         }
     },
 }
@@ -80,19 +85,37 @@ def make_controller(scenario: Scenario) -> Controller:
 
 
 class ControllerSim(mosaik_api_v3.Simulator):
-    """Plans at controller steps, dispatches the plan at physical steps."""
+    """Plans at controller steps, dispatches the plan at physical steps.
+
+    Fault events (a trigger input) switch it into restoration mode at once: it re-plans
+    every physical step with the restoration controller until the repairs, then returns to
+    normal dispatch, commanding the pre-fault topology and full load pickup again.
+    """
 
     def __init__(self) -> None:
         super().__init__(META)
         self.eid = "controller"
         self.plan: Plan | None = None
         self.out: dict = {}
+        self.faults: tuple[dict, ...] = ()
+        self.restorer = None
+        self.pre_fault_switches: dict[int, bool] | None = None
+        self.resume = False
 
     def init(self, sid, time_resolution=1.0, scenario_path: str = "", **_):
         if time_resolution != 1.0:
             raise ValueError("ControllerSim works in seconds: use time_resolution=1")
         self.scenario = load_scenario(scenario_path)
         self.controller = make_controller(self.scenario)
+        if self.scenario.faults:
+            from controllers.restoration_controller import RestorationController
+            from networks.ieee33 import build_ieee33
+
+            self.restorer = RestorationController(
+                self.scenario.data,
+                build_ieee33(self.scenario.data),
+                step_h=self.scenario.physical_step_s / 3600,
+            )
         return self.meta
 
     def create(self, num, model, **params):
@@ -104,34 +127,73 @@ class ControllerSim(mosaik_api_v3.Simulator):
 
     def step(self, time, inputs, max_advance):
         attrs = inputs.get(self.eid, {})
-        if time % self.scenario.controller_step_s == 0 or self.plan is None:
-            self.plan = self.controller.plan(
-                measurements(time, attrs),
-                forecasts(time, attrs, self.scenario.physical_step_s / 3600),
-            )
+        event = self._take_faults(attrs)
+        meas = measurements(time, attrs, self.faults)
+        if self.faults:
+            if self.pre_fault_switches is None:
+                self.pre_fault_switches = dict(meas.switch_closed)
+            self.plan = self.restorer.plan(meas, self._forecasts(time, attrs))
+        elif event or time % self.scenario.controller_step_s == 0 or self.plan is None:
+            self.plan = self.controller.plan(meas, self._forecasts(time, attrs))
+        self.out = self._outputs(time)
+        step_s = self.scenario.physical_step_s
+        return (time // step_s + 1) * step_s
+
+    def _take_faults(self, attrs: dict) -> bool:
+        """Update the faults in force; True when they changed (an event at this time)."""
+        faults = first(attrs.get("faults", {}))
+        if faults is None:
+            return False
+        was_faulted = bool(self.faults)
+        self.faults = tuple(faults)
+        if was_faulted and not self.faults:
+            self.resume = True  # repaired: back to normal operation
+        return True
+
+    def _forecasts(self, time: int, attrs: dict) -> Forecasts:
+        return forecasts(time, attrs, self.scenario.physical_step_s / 3600)
+
+    def _outputs(self, time: int) -> dict:
         k = int((time - self.plan.time_s) // round(self.plan.step_h * 3600))
         switches = self.plan.switches_at(k)
-        self.out = {
+        served = self.plan.served_at(k)
+        if self.resume:  # first step after the repairs: pre-fault topology, all loads back
+            switches = {**(self.pre_fault_switches or {}), **(switches or {})}
+            served = {name: 1.0 for name in self._load_names()}
+            self.resume, self.pre_fault_switches = False, None
+        return {
             "setpoints_mw": self.plan.at(k),
             "switch_closed_cmd": {str(b): int(c) for b, c in switches.items()}
             if switches
             else None,
+            "load_served_cmd": served,
             "plan_info": {str(key): value for key, value in self.plan.info.items()},
         }
-        return time + self.scenario.physical_step_s
+
+    def _load_names(self) -> list[str]:
+        from sim.units import stochastic_units
+
+        if not hasattr(self, "_loads"):
+            self._loads = [
+                u
+                for u in stochastic_units(self.scenario)
+                if u.startswith("load_b") or u.endswith("_load")
+            ]
+        return self._loads
 
     def get_data(self, outputs):
         return {eid: {attr: self.out.get(attr) for attr in attrs} for eid, attrs in outputs.items()}
 
 
-def measurements(time: int, attrs: dict) -> Measurements:
-    """Measurements from the grid's (time-shifted) outputs."""
+def measurements(time: int, attrs: dict, faults: tuple[dict, ...] = ()) -> Measurements:
+    """Measurements from the grid's (time-shifted) outputs, and the faults in force."""
     switches = first(attrs.get("switch_closed", {})) or {}
     return Measurements(
         time_s=time,
         soc_mwh=dict(first(attrs.get("soc_end_mwh", {})) or {}),
         switch_closed={int(b): bool(c) for b, c in switches.items()},
         mt_p_mw=dict(first(attrs.get("mt_p_mw", {})) or {}),
+        active_faults=tuple(faults),
     )
 
 

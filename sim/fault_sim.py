@@ -27,7 +27,12 @@ def event_times(faults: tuple[FaultEvent, ...]) -> list[int]:
 def active_at(faults: tuple[FaultEvent, ...], time_s: int) -> list[dict]:
     """Faults active at ``time_s`` (started, not yet repaired)."""
     return [
-        {"name": f.name, "kind": f.kind, "branch_ieee": f.branch_ieee}
+        {
+            "name": f.name,
+            "kind": f.kind,
+            "branch_ieee": f.branch_ieee,
+            "repair_end_s": f.start_s + f.repair_s,
+        }
         for f in faults
         if f.start_s <= time_s < f.start_s + f.repair_s
     ]

@@ -73,10 +73,10 @@ class ProfileSim(mosaik_api_v3.Simulator):
         unit = self.units[eid]
         if attr == "p_mw":
             return float(unit.realised_mw[self.k])
+        if attr == "forecast_mw":  # every step: restoration re-plans between controller steps
+            return unit.forecast_mw(self.k, self.n_horizon).tolist()
         if not self._is_controller_step():
             return None
-        if attr == "forecast_mw":
-            return unit.forecast_mw(self.k, self.n_horizon).tolist()
         if not is_wind(eid):
             return None
         values, probs = self._scenarios(eid)

@@ -334,6 +334,7 @@ def soc_plan_error(run_dir: Path) -> float:
 
 
 PLAN_SCALARS = (
+    "mode",
     "status",
     "controller",
     "objective_cny",

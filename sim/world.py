@@ -76,7 +76,7 @@ def build_world(
         world.connect(entity, ctrl, "forecast_mw")
         if is_wind(unit):
             world.connect(entity, ctrl, "scenarios_mw", "scenario_prob")
-    world.connect(ctrl, grid, "setpoints_mw", "switch_closed_cmd")
+    world.connect(ctrl, grid, "setpoints_mw", "switch_closed_cmd", "load_served_cmd")
     world.connect(
         grid,
         ctrl,
@@ -91,6 +91,7 @@ def build_world(
     if scenario.faults:
         injector = world.start("Faults", scenario_path=path).FaultInjector()
         world.connect(injector, grid, "faults")
+        world.connect(injector, ctrl, "faults")
         world.set_initial_event(injector.sid, min(f.start_s for f in scenario.faults))
     return world
 

@@ -1,0 +1,182 @@
+"""Restoration mode of the co-simulation controller: plans with the restoration model.
+
+When a fault is in force the controller re-plans every restoration step (15 min by
+default) over a horizon that runs until the last repair plus a margin (capped), with the
+latest point forecasts, the measured SOC, turbine output and switch states: the
+centralised restoration model of :mod:`controllers.restoration` decides switch actions
+(ties included), islands energised by grid-forming microgrids, load pickup by priority
+tier, storage and turbine dispatch and curtailment. Its first step is applied; the grid's
+AC power flow (islands included) checks it. A failed solve keeps the current switches and
+sheds nothing (the grid then drops whatever islands it cannot carry), recorded in the plan.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+import pandapower as pp
+
+from controllers.base import Forecasts, Measurements, Plan
+from controllers.dso import default_topology, dso_data
+from controllers.errors import InfeasibleError, OptimisationError
+from controllers.restoration import (
+    MicrogridRestorationInputs,
+    RestorationInputError,
+    RestorationInputs,
+    RestorationResult,
+    build_restoration_model,
+    solve_restoration,
+)
+from networks.params import NetworkData
+
+log = logging.getLogger(__name__)
+
+
+class RestorationController:
+    """Rolling restoration plans while faults are in force."""
+
+    def __init__(
+        self,
+        data: NetworkData,
+        net: pp.pandapowerNet,
+        step_h: float = 0.25,
+        margin_h: float = 1.0,
+        max_periods: int = 16,
+        time_limit_s: float = 30.0,
+    ) -> None:
+        self.data, self.step_h, self.margin_h = data, step_h, margin_h
+        self.max_periods, self.time_limit_s = max_periods, time_limit_s
+        self.dd = dso_data(net, data)
+
+    def horizon(self, time_s: int, faults: tuple[dict, ...]) -> int:
+        """Periods until the last repair plus the margin, at most ``max_periods``."""
+        end = max(int(f.get("repair_end_s", time_s)) for f in faults)
+        periods = math.ceil((end - time_s) / 3600 / self.step_h + self.margin_h / self.step_h)
+        return int(min(max(periods, 1), self.max_periods))
+
+    def inputs(self, meas: Measurements, fc: Forecasts) -> RestorationInputs:
+        n = self.horizon(meas.time_s, meas.active_faults)
+        per = max(1, int(round(self.step_h / fc.step_h)))
+
+        def series(unit: str) -> np.ndarray:
+            values = np.asarray(fc.p_mw[unit], dtype=float)[: n * per]
+            return values.reshape(n, per).mean(axis=1)
+
+        closed = {**default_topology(self.dd), **dict(meas.switch_closed)}
+        mgs = {
+            mg.name: MicrogridRestorationInputs(
+                params=mg,
+                load_mw=series(f"{mg.name}_load"),
+                wind_mw=series(f"{mg.name}_wind"),
+                soc_mwh=float(meas.soc_mwh.get(f"{mg.name}_ess", mg.ess_e_init_mwh)),
+                mt_prev_mw=float(meas.mt_p_mw.get(f"{mg.name}_mt", 0.0)),
+            )
+            for mg in self.data.microgrids
+        }
+        faults = meas.active_faults
+        return RestorationInputs(
+            n_periods=n,
+            faulted=frozenset(int(f["branch_ieee"]) for f in faults if f["kind"] == "branch"),
+            main_grid_available=not any(f["kind"] == "main_grid" for f in faults),
+            initial_closed=closed,
+            demand_mw={bus: series(f"load_b{bus}") for bus in self.dd.load_p_nom_mw},
+            pv_mw={pv.name: series(pv.name) for pv in self.data.pv},
+            microgrids=mgs,
+            dt_h=self.step_h,
+        )
+
+    def plan(self, meas: Measurements, fc: Forecasts) -> Plan:
+        t0 = time.perf_counter()
+        info = {"controller": "restoration", "mode": "restoration", "plan_time_s": fc.time_s}
+        try:
+            inp = self.inputs(meas, fc)
+            result = solve_restoration(
+                build_restoration_model(self.dd, self.data, inp), self.time_limit_s
+            )
+        except (InfeasibleError, OptimisationError, RestorationInputError) as err:
+            log.warning("restoration plan failed at t=%s s (%s); switches kept", fc.time_s, err)
+            info["status"] = f"restoration_failed: {err}"
+            info["wall_time_s"] = time.perf_counter() - t0
+            return Plan(
+                time_s=fc.time_s, step_h=self.step_h, setpoints_mw=idle(self.data), info=info
+            )
+        info |= restoration_info(result)
+        info["wall_time_s"] = time.perf_counter() - t0
+        return plan_from_result(result, inp, self.data, fc.time_s, self.step_h, info)
+
+
+def idle(data: NetworkData) -> dict[str, np.ndarray]:
+    """No dispatch change: turbines off, storage idle, renewables uncapped."""
+    out = {f"{mg.name}_{u}": np.zeros(1) for mg in data.microgrids for u in ("mt", "ess")}
+    out |= {f"{mg.name}_wind": np.full(1, mg.wind_p_rated_mw) for mg in data.microgrids}
+    return out | {pv.name: np.full(1, pv.p_rated_mw) for pv in data.pv}
+
+
+def restoration_info(result: RestorationResult) -> dict:
+    first = result.periods[0]
+    return {
+        "status": "optimal" if result.status == "optimal" else f"restoration_{result.status}",
+        "objective_cny": result.objective_cny,
+        "mip_gap": result.mip_gap,
+        "restoration_time_s": result.solve_time_s,
+        "switch_actions": result.switch_actions,
+        "open_branches": sorted(set(range(1, 38)) - set(first.closed_branches)),
+        "energised_buses": sorted(first.energised_buses),
+        "restored_mw_by_tier": {str(k): v for k, v in first.restored_mw_by_tier.items()},
+        "unserved_mw_by_tier": {str(k): v for k, v in first.unserved_mw_by_tier.items()},
+    }
+
+
+def plan_from_result(
+    result: RestorationResult,
+    inp: RestorationInputs,
+    data: NetworkData,
+    time_s: int,
+    step_h: float,
+    info: dict,
+) -> Plan:
+    """Set-points, switch states and load pickup per restoration step."""
+    periods = result.periods
+    setpoints: dict[str, np.ndarray] = {}
+    served: dict[str, np.ndarray] = {}
+    for mg in data.microgrids:
+        g = mg.name
+        setpoints[f"{g}_mt"] = np.array([p.mt_p_mw[g] for p in periods])
+        setpoints[f"{g}_ess"] = np.array([p.storage_p_mw[g] for p in periods])
+        wind = inp.microgrids[g].wind_mw
+        setpoints[f"{g}_wind"] = np.array(
+            [
+                wind[t] - p.wind_curtailed_mw[g]
+                if p.wind_curtailed_mw[g] > 1e-6
+                else mg.wind_p_rated_mw
+                for t, p in enumerate(periods)
+            ]
+        )
+        load = inp.microgrids[g].load_mw
+        served[f"{g}_load"] = np.array(
+            [p.mg_restored_mw[g] / load[t] if load[t] > 0 else 1.0 for t, p in enumerate(periods)]
+        )
+    for pv in data.pv:
+        avail = inp.pv_mw[pv.name]
+        setpoints[pv.name] = np.array(
+            [
+                avail[t] - p.pv_curtailed_mw[pv.name]
+                if p.pv_curtailed_mw[pv.name] > 1e-6
+                else pv.p_rated_mw
+                for t, p in enumerate(periods)
+            ]
+        )
+    for bus in inp.demand_mw:
+        served[f"load_b{bus}"] = np.array([float(bus in p.picked_up_buses) for p in periods])
+    switches = {b: np.array([b in p.closed_branches for p in periods]) for b in range(1, 38)}
+    return Plan(
+        time_s=time_s,
+        step_h=step_h,
+        setpoints_mw=setpoints,
+        switch_closed=switches,
+        info=info,
+        served_fraction=served,
+    )
