@@ -375,7 +375,6 @@ def measure(
         "p_substation_mw": _substation(net, "p_mw") if converged else nan,
         "q_substation_mvar": _substation(net, "q_mvar") if converged else nan,
     }
-    out.update(_load_service(net, converged))
     return out
 
 
@@ -423,14 +422,4 @@ def load_service(
         return {"load_demand_mw": demand, "load_served_mw": math.nan, "load_unserved_mw": math.nan}
     live = net.res_bus.vm_pu.notna() & (net.res_bus.vm_pu > 0)
     served = float(net.load.p_mw[in_service & live.loc[net.load.bus].values].sum())
-    return {"load_demand_mw": demand, "load_served_mw": served, "load_unserved_mw": demand - served}
-
-
-def _load_service(net: pp.pandapowerNet, converged: bool) -> dict[str, float]:
-    """Demand, and demand served at energised buses (NaN when the flow did not converge)."""
-    demand = float(net.load.p_mw[net.load.in_service].sum())
-    if not converged:
-        return {"load_demand_mw": demand, "load_served_mw": math.nan, "load_unserved_mw": math.nan}
-    live = net.res_bus.vm_pu.notna() & (net.res_bus.vm_pu > 0)
-    served = float(net.load.p_mw[net.load.in_service & live.loc[net.load.bus].values].sum())
     return {"load_demand_mw": demand, "load_served_mw": served, "load_unserved_mw": demand - served}
