@@ -13,7 +13,7 @@ import numpy as np
 
 from controllers.base import Forecasts, Measurements, Plan
 from networks.params import MicrogridParams, NetworkData
-from networks.storage import feasible_power_mw, soc_change_mwh
+from networks.storage import soc_change_mwh, unit_feasible_power_mw
 
 
 class RuleBasedController:
@@ -59,17 +59,7 @@ def storage_response(
     mg: MicrogridParams, soc_mwh: float, net_demand_mw: float, step_h: float
 ) -> float:
     """Storage power (charging > 0) that absorbs a surplus or covers a deficit within limits."""
-    return feasible_power_mw(
-        -net_demand_mw,
-        soc_mwh,
-        mg.ess_e_min_mwh,
-        mg.ess_e_max_mwh,
-        mg.ess_p_ch_max_mw,
-        mg.ess_p_dis_max_mw,
-        mg.ess_eta_ch,
-        mg.ess_eta_dis,
-        step_h,
-    )
+    return unit_feasible_power_mw(mg, -net_demand_mw, soc_mwh, step_h)
 
 
 def turbine_response(

@@ -27,3 +27,18 @@ def feasible_power_mw(
         return min(p_mw, p_ch_max_mw, headroom_mw)
     available_mw = max(0.0, (soc_mwh - e_min_mwh) * eta_dis / dt_h)
     return -min(-p_mw, p_dis_max_mw, available_mw)
+
+
+def unit_feasible_power_mw(mg, p_mw: float, soc_mwh: float, dt_h: float) -> float:
+    """:func:`feasible_power_mw` with the limits of microgrid ``mg``'s storage unit."""
+    return feasible_power_mw(
+        p_mw,
+        soc_mwh,
+        mg.ess_e_min_mwh,
+        mg.ess_e_max_mwh,
+        mg.ess_p_ch_max_mw,
+        mg.ess_p_dis_max_mw,
+        mg.ess_eta_ch,
+        mg.ess_eta_dis,
+        dt_h,
+    )

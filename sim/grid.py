@@ -24,7 +24,7 @@ import pandapower.topology as top
 
 from networks.ieee33 import SUBSTATION, q_of
 from networks.params import MicrogridParams, NetworkData
-from networks.storage import feasible_power_mw, soc_change_mwh
+from networks.storage import soc_change_mwh, unit_feasible_power_mw
 from networks.topology import line_index
 
 
@@ -45,18 +45,7 @@ class StorageState:
     def apply(self, t_s: int, p_request_mw: float, dt_next_h: float) -> float:
         """Move to ``t_s`` and apply the feasible part of ``p_request_mw``; return it."""
         self.soc_mwh, self.t_s = self.soc_at(t_s), t_s
-        p = self.params
-        self.p_mw = feasible_power_mw(
-            p_request_mw,
-            self.soc_mwh,
-            p.ess_e_min_mwh,
-            p.ess_e_max_mwh,
-            p.ess_p_ch_max_mw,
-            p.ess_p_dis_max_mw,
-            p.ess_eta_ch,
-            p.ess_eta_dis,
-            dt_next_h,
-        )
+        self.p_mw = unit_feasible_power_mw(self.params, p_request_mw, self.soc_mwh, dt_next_h)
         return self.p_mw
 
 
@@ -194,17 +183,7 @@ class GridModel:
     def _capacity(self, mg, dt_h: float) -> float:
         """Largest power a microgrid can deliver as grid former over the next ``dt_h``."""
         state = self.storage[f"{mg.name}_ess"]
-        discharge = -feasible_power_mw(
-            -1e9,
-            state.soc_mwh,
-            mg.ess_e_min_mwh,
-            mg.ess_e_max_mwh,
-            mg.ess_p_ch_max_mw,
-            mg.ess_p_dis_max_mw,
-            mg.ess_eta_ch,
-            mg.ess_eta_dis,
-            dt_h,
-        )
+        discharge = -unit_feasible_power_mw(mg, -1e9, state.soc_mwh, dt_h)
         return mg.mt_p_max_mw + discharge
 
     def _hand_to_slack(self, name: str) -> None:
