@@ -19,6 +19,8 @@ from sim.report import (
     section_admm,
     section_agent_costs,
     section_p2p,
+    section_restoration,
+    section_switches,
     section_validation,
     write_report,
 )
@@ -623,3 +625,133 @@ def test_comparison_with_other_run(
     assert 'class="section-error"' not in text
     with pytest.raises(FileNotFoundError):
         write_report(dirs["base"], tmp_path / "x.html", compare=tmp_path / "nope")
+
+
+# ------------------------------------------------------------------- restoration
+
+FAULT_ROWS = [2, 3, 4]  # steps with fault "f9" in force (0.5 h - 1.25 h)
+UNSERVED_MW = 0.2
+DEAD_BUSES = [str(b) for b in range(10, 18)]  # de-energised in the first fault step
+
+
+def _add_fault(run_dir: Path) -> None:
+    """Turn a synthetic run into one with a fault on branch 9 and a restoration."""
+    steps = pd.read_csv(run_dir / "steps.csv")
+    rows = np.isin(np.arange(len(steps)), FAULT_ROWS)
+    steps["active_faults"] = np.where(rows, "f9", "")
+    steps["islands"] = np.where(rows, "MG2", "")
+    steps.loc[FAULT_ROWS[0], "islands"] = "MG2;MG3"
+    steps["islands_collapsed"] = ""
+    steps.loc[FAULT_ROWS[1], "islands_collapsed"] = "MG3"
+    steps.loc[rows, "load_unserved_mw"] = UNSERVED_MW
+    steps.loc[rows, "load_served_mw"] = steps.loc[rows, "load_demand_mw"] - UNSERVED_MW
+    steps.to_csv(run_dir / "steps.csv", index=False)
+    switches = pd.DataFrame({"time_s": steps.time_s, **{b: int(b not in TIES) for b in BRANCHES}})
+    switches.loc[rows, "9"] = 0
+    switches.loc[FAULT_ROWS[1:], "36"] = 1  # tie 36 closed at the second fault step
+    switches.to_csv(run_dir / "switch_closed.csv", index=False)
+    vm = pd.read_csv(run_dir / "bus_vm_pu.csv")
+    vm.loc[FAULT_ROWS[0], DEAD_BUSES] = np.nan
+    vm.to_csv(run_dir / "bus_vm_pu.csv", index=False)
+    t_fault = steps.time_s.to_numpy()[rows]
+    restoration = pd.DataFrame(
+        {
+            "time_s": t_fault,
+            "mode": "restoration",
+            "status": "optimal",
+            "controller": "restoration",
+            "objective_cny": [-1000.0, -900.0, -800.0],
+            "wall_time_s": [1.5, 0.7, 0.6],
+            "open_branches": ["9;33;34;35;36;37", "9;33;34;35;37", "9;33;34;35;37"],
+        }
+    )
+    plans_path = run_dir / "plans.csv"
+    if plans_path.is_file():  # an optimising run: its own plans keep an empty mode
+        plans = pd.read_csv(plans_path).assign(mode="")
+        restoration = pd.concat([plans, restoration]).sort_values("time_s", kind="stable")
+    restoration.to_csv(plans_path, index=False)
+
+
+@pytest.fixture(scope="module")
+def fault_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A rule-based run with a fault, and the report of its restoration-related sections."""
+    run_dir = make_run(tmp_path_factory.mktemp("fault"))
+    _add_fault(run_dir)
+    sections = [section_switches, section_restoration, section_admm, section_agent_costs]
+    return run_dir, render_report(RunData.load(run_dir), sections)
+
+
+def test_fault_run_has_restoration_section(fault_run: tuple[Path, str]) -> None:
+    _, text = fault_run
+    _assert_self_contained(text)
+    assert 'class="section-error"' not in text
+    # a rule-based run's restoration plans are no optimiser horizons
+    assert _headings(text) == ["Switch states", "Restoration timeline"]
+    rest = _section_text(text, "restoration")
+    assert "Fault periods: f9: 0.5 h – 1.25 h (0.75 h)." in rest
+    assert "3 restoration plan(s), 3 optimal; wall time median 0.70 s, max 1.50 s." in rest
+    assert len(re.findall("data:image/png;base64,", rest)) == 1
+
+
+def test_fault_run_events_table(fault_run: tuple[Path, str]) -> None:
+    rest = _section_text(fault_run[1], "restoration")
+    assert "<h3>Events per step</h3>" in rest
+    header = (
+        "<th>time [h]</th><th>timestamp</th><th>faults in force</th><th>switch actions</th>"
+        "<th>energised buses</th><th>islands</th><th>collapsed islands</th>"
+        "<th>unserved [MW]</th><th>restoration plan</th><th>plan wall time [s]</th>"
+    )
+    assert header in rest
+    rows = re.findall(r"<tr><td>[^<]*</td><td>2024-07-01.*?</tr>", rest)
+    assert rows[0] == (
+        "<tr><td>0.5</td><td>2024-07-01 00:30</td><td>f9</td><td>opened 9</td>"
+        "<td>25 / 33</td><td>MG2, MG3</td><td></td><td>0.2</td><td>optimal</td>"
+        "<td>1.5</td></tr>"
+    )
+    assert "<td>closed 36 (tie)</td><td>33 / 33</td><td>MG2</td><td>MG3</td>" in rows[1]
+    # the step after the fault: cleared, branch 9 closed again, tie 36 opened
+    assert rows[3].startswith(
+        "<tr><td>1.25</td><td>2024-07-01 01:15</td><td>(cleared)</td>"
+        "<td>opened 36 (tie); closed 9</td><td>33 / 33</td><td></td><td></td><td>0</td>"
+    )
+    assert len(rows) == 4  # quiet steps before and after are left out
+
+
+def test_fault_run_energy_figures(fault_run: tuple[Path, str]) -> None:
+    run_dir, text = fault_run
+    rest = _section_text(text, "restoration")
+    assert "<h3>Energy over the fault periods</h3>" in rest
+    unserved = len(FAULT_ROWS) * UNSERVED_MW * STEP_S / 3600
+    assert f"<td>unserved energy [MWh]</td><td>{unserved:.6g}</td>" in rest
+    assert "<td>fault duration [h]</td><td>0.75</td>" in rest
+    steps = pd.read_csv(run_dir / "steps.csv").iloc[FAULT_ROWS]
+    used = round(steps.wind_used_mw.sum() * STEP_S / 3600, 4)
+    assert f"<td>renewable (wind + PV) used [MWh]</td><td>{used:.6g} (" in rest
+    units = pd.read_csv(run_dir / "unit_p_mw.csv").iloc[FAULT_ROWS]
+    ess = [c for c in units.columns if c.endswith("_ess")]
+    delivered = round(float((-units[ess].clip(upper=0)).sum().sum()) * STEP_S / 3600, 4)
+    assert f"<td>storage energy delivered, all [MWh]</td><td>{delivered:.6g}</td>" in rest
+
+
+def test_no_fault_no_restoration_section(completed: tuple[Path, Path], tmp_path: Path) -> None:
+    assert section_restoration(RunData.load(completed[0])) is None
+    assert 'id="restoration"' not in completed[1].read_text(encoding="utf-8")
+    # the fault columns present but empty: still no section
+    run_dir = make_run(tmp_path)
+    steps = pd.read_csv(run_dir / "steps.csv").assign(
+        active_faults="", islands="", islands_collapsed=""
+    )
+    steps.to_csv(run_dir / "steps.csv", index=False)
+    assert section_restoration(RunData.load(run_dir)) is None
+
+
+def test_admm_run_with_fault_keeps_restoration_plans_apart(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, controller="admm")
+    _add_fault(run_dir)
+    text = render_report(RunData.load(run_dir), [section_restoration, section_admm])
+    assert 'class="section-error"' not in text
+    assert _headings(text) == ["Restoration timeline", "ADMM convergence"]
+    admm = _section_text(text, "admm")
+    assert "All 2 horizons solved optimally." in admm and "ADMM converged in 2 of 2" in admm
+    assert "3 restoration-mode plan(s) (fault steps) are not counted here" in admm
+    assert "restoration</td>" not in admm  # no restoration row among the horizons
