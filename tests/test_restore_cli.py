@@ -109,3 +109,83 @@ def test_scenario_without_faults_is_refused_before_solving(scenario_file, capsys
     err = capsys.readouterr().err
     assert path.name in err
     assert "[[faults]]" in err
+
+
+# --- N-1 sweep (issue #4 acceptance) ----------------------------------------------------------
+N1_BRANCHES = [1, 9, 12, 25]
+TOL_MW = 1e-6
+
+
+@pytest.fixture(scope="module")
+def n1_sweep():
+    from scenarios.loader import default_scenario_path, load_scenario
+    from sim.restore import run_n1_sweep
+
+    return run_n1_sweep(load_scenario(default_scenario_path()), branches=N1_BRANCHES)
+
+
+def test_n1_sweep_runs_every_case_and_plans_are_radial(n1_sweep):
+    rows = n1_sweep["rows"]
+    assert [r["branch"] for r in rows] == N1_BRANCHES
+    assert n1_sweep["totals"]["errors"] == [] and n1_sweep["totals"]["not_radial"] == []
+    for r in rows:
+        assert "error" not in r
+        assert r["branch"] not in r["cut_off_buses"]
+        for name in ("centralised", "independent"):
+            m = r[name]
+            assert m["radial"], (r["branch"], name, m["radial_problem"])
+            assert 1 in m["source_buses"]  # the main grid stays available
+    assert len(rows[0]["cut_off_buses"]) == 32  # branch 1 cuts off everything but bus 1
+    assert rows[1]["cut_off_buses"] == list(range(10, 19))
+
+
+def test_n1_centralised_restores_the_proven_tier1_maximum(n1_sweep):
+    for r in n1_sweep["rows"]:
+        assert r["status_max"] == "optimal" and r["status_centralised"] == "optimal"
+        best = r["tier1_restored_max_mw"]
+        assert best <= r["tier1_max_bound_mw"] + TOL_MW
+        assert best <= r["tier1_demand_cut_off_mw"] + TOL_MW
+        assert abs(r["tier1_restored_centralised_mw"] - best) <= TOL_MW, r["branch"]
+        assert r["tier1_restored_independent_mw"] <= best + TOL_MW
+        assert not r["tier1_below_max"]
+        assert r["tier1_max_below_demand"] == (best < r["tier1_demand_cut_off_mw"] - TOL_MW)
+    assert n1_sweep["totals"]["tier1_below_max"] == []
+    # 13-18 hold no microgrid: only the centralised plan (a tie) reaches its tier-1 loads
+    r12 = n1_sweep["rows"][2]
+    assert r12["tier1_restored_independent_mw"] == 0.0
+    assert r12["tier1_restored_centralised_mw"] > 0.1
+    assert set(r12["centralised"]["ties_closed"]) & {34, 36}
+
+
+def test_n1_ac_voltages_in_band_or_reported(n1_sweep):
+    totals = n1_sweep["totals"]
+    for r in n1_sweep["rows"]:
+        for name in ("centralised", "independent"):
+            m = r[name]
+            in_band = (
+                m["ac_converged"]
+                and m["ac_vmin_pu"] is not None
+                and 0.9 <= m["ac_vmin_pu"] <= m["ac_vmax_pu"] <= 1.1
+            )
+            assert m["ac_voltage_out_of_band"] == (not in_band)
+            violation = not in_band or bool(m["ac_islands_collapsed"])
+            assert m["ac_violation"] == violation
+            assert (r["branch"] in totals[f"ac_violations_{name}"]) == violation
+
+
+def test_n1_cli_table_json_and_no_fault_needed(scenario_file, tmp_path, capsys):
+    path = scenario_file()  # no [[faults]]: the sweep makes its own
+    out = tmp_path / "n1.json"
+    args = ["restore", str(path), "--n1", "--branches", "12", "--periods", "2", "--json", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    r = json.loads(out.read_text())
+    assert r["n_periods"] == 2 and [x["branch"] for x in r["rows"]] == [12]
+    assert r["totals"]["cases"] == 1 and r["totals"]["all_tier1_restored"] == 1
+    for label in ("N-1 sweep", "T1 cen", "Vmin", "cases 1", "total time", "JSON"):
+        assert label in printed
+
+
+def test_n1_cli_refuses_a_tie_branch(scenario_file, capsys):
+    assert main(["restore", str(scenario_file()), "--n1", "--branches", "34"]) == 2
+    assert "not sectional" in capsys.readouterr().err
