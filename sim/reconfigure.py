@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from scenarios.loader import Scenario, default_scenario_path, load_scenario
+from sim.argtypes import positive_float, positive_int
 from sim.stochastic import shape_at_steps
 
 if TYPE_CHECKING:  # heavy imports (pandapower, pyomo) stay out of the CLI's start-up
@@ -298,20 +299,6 @@ def print_summary(r: dict) -> None:
     print("\n".join(lines))
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a whole number >= 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds > 0")
-    return value
-
-
 def cmd_reconfigure(args: argparse.Namespace) -> int:
     from controllers.errors import OptimisationError
 
@@ -343,7 +330,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--periods",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         help="1: snapshot at nominal load (default); N: N hourly periods",
     )
@@ -355,7 +342,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--time-limit",
-        type=_positive_float,
+        type=positive_float,
         default=60.0,
         help="seconds per MILP solve (default 60)",
     )

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from scenarios.loader import FaultEvent, Scenario, ScenarioError, load_scenario
+from sim.argtypes import non_negative_float, positive_float, positive_int
 
 if TYPE_CHECKING:  # heavy imports (pandapower, pyomo) stay out of the CLI's start-up
     from controllers.dso import DSOData
@@ -716,20 +717,6 @@ def format_table(r: dict) -> str:
     return "\n".join(lines)
 
 
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a number of hours >= 0")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds > 0")
-    return value
-
-
 def cmd_restore(args: argparse.Namespace) -> int:
     from controllers.errors import OptimisationError
 
@@ -789,13 +776,6 @@ def cmd_n1(args: argparse.Namespace, scenario: Scenario) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not an integer >= 1")
-    return value
-
-
 def _branch_list(text: str) -> list[int]:
     try:
         return [int(x) for x in text.split(",") if x.strip()]
@@ -813,12 +793,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("scenario", help="scenario TOML file with at least one [[faults]] table")
     p.add_argument(
         "--margin-h",
-        type=_non_negative,
+        type=non_negative_float,
         default=1.0,
         help="hours after the repair kept in the horizon (default 1)",
     )
     p.add_argument(
-        "--time-limit", type=_positive, default=60.0, help="seconds per MILP solve (default 60)"
+        "--time-limit",
+        type=positive_float,
+        default=60.0,
+        help="seconds per MILP solve (default 60)",
     )
     p.add_argument("--json", help="write the report as JSON to this file")
     n1 = p.add_argument_group("N-1 sweep (issue #4 acceptance)")
@@ -829,7 +812,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     n1.add_argument(
         "--periods",
-        type=_positive_int,
+        type=positive_int,
         default=N1_PERIODS,
         help=f"15-min periods per N-1 case (default {N1_PERIODS})",
     )
@@ -838,7 +821,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     n1.add_argument(
         "--wind-pu",
-        type=_non_negative,
+        type=non_negative_float,
         help="N-1: wind at this share of the rating (default: the scenario's day-ahead "
         "wind at the DSO peak-load hour)",
     )
