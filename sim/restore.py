@@ -730,16 +730,21 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(format_table(report))
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2))
-        print(f"  JSON {path}")
+    write_json_report(args.json, report)
     return 0
 
 
+def write_json_report(path_text: str | None, report: dict) -> None:
+    """Write the report as JSON when a path was given."""
+    if not path_text:
+        return
+    path = Path(path_text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+    print(f"  JSON {path}")
+
+
 def cmd_n1(args: argparse.Namespace, scenario: Scenario) -> int:
-    print_rows = lambda r: print(format_n1_row(r), flush=True)  # noqa: E731
     header_done = False
 
     def progress(row: dict) -> None:
@@ -747,7 +752,7 @@ def cmd_n1(args: argparse.Namespace, scenario: Scenario) -> int:
         if not header_done:
             print(n1_header(report_stub), flush=True)
             header_done = True
-        print_rows(row)
+        print(format_n1_row(row), flush=True)
 
     wind_mw, hour = n1_wind_mw(scenario, args.wind_pu)
     report_stub = {  # the header before the first case is solved
@@ -768,11 +773,7 @@ def cmd_n1(args: argparse.Namespace, scenario: Scenario) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_n1_totals(report))
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2))
-        print(f"  JSON {path}")
+    write_json_report(args.json, report)
     return 0
 
 
