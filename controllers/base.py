@@ -11,7 +11,7 @@ the available renewable power (curtailment), all per plan step.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -56,6 +56,7 @@ class Plan:
     )
     info: Mapping[str, object] = field(default_factory=dict)
     served_fraction: Mapping[str, np.ndarray] | None = None  # load -> share picked up per step
+    grid_formers: Sequence[frozenset[str]] | None = None  # microgrids forming islands per step
 
     @property
     def n_steps(self) -> int:
@@ -71,6 +72,12 @@ class Plan:
         if self.served_fraction is None:
             return None
         return {n: float(v[min(k, len(v) - 1)]) for n, v in self.served_fraction.items()}
+
+    def grid_formers_at(self, k: int) -> list[str] | None:
+        """Microgrids meant to form their islands in step ``k`` (None: the grid chooses)."""
+        if self.grid_formers is None:
+            return None
+        return sorted(self.grid_formers[min(k, len(self.grid_formers) - 1)])
 
     def switches_at(self, k: int) -> dict[int, bool] | None:
         """Switch states of step ``k``, or None when the plan keeps the topology."""

@@ -21,10 +21,13 @@ action) and, for a substation fault, the main grid is lost. Over ``n_periods`` p
   moves only on live branches, and sum_l lambda_l = sum_b (e_b - sigma_b). Then each
   energised component holds exactly one source and is a tree (edges >= |comp| - 1 and
   sum over components of (|comp| - sources) = edges force one source and no loop);
-* LinDistFlow (no losses) on live branches: balance of P and Q at each bus, voltage drop
-  |v_j - v_i + 2 (r P + x Q)| <= M (1 - lambda), |P|, |Q| <= S_max lambda; squared voltage
-  v_min^2 e_b <= v_b <= v_max^2 (any voltage when de-energised), v_1 = v_root^2 when the
-  main grid is available;
+* DistFlow on live branches with losses estimated by tangent cuts of (P^2 + Q^2) / V^2
+  (:func:`declare_losses`; r ell withdrawn half at each end, so it holds for either flow
+  direction), voltage drop |v_j - v_i + 2 (r P + x Q)| <= M (1 - lambda) (the
+  (r^2 + x^2) ell term is dropped: conservative), |P|, |Q| <= S_max lambda; squared voltage
+  (v_min + v_margin)^2 e_b <= v_b <= v_max^2 (any voltage when de-energised), v_1 =
+  v_root^2 when the main grid is available. Checked against AC power flow over the N-1
+  sweep at peak load (``mgcosim restore --n1``): |V_model - V_ac| <= 1.3e-3 pu;
 * load pickup x_b,t in {0, 1} per DSO load, x_b,t <= e_b,t, monotone (x_b,t >= x_b,t-1:
   once picked up a load stays); its Q follows its nominal ratio;
 * PV (not grid-forming): 0 <= p_pv <= available e_b, |q_pv| <= tan(acos pf_min) p_pv
@@ -33,9 +36,13 @@ action) and, for a substation fault, the main grid is lost. Over ``n_periods`` p
 * microgrid m behind its PCC at IEEE bus b_m: the microgrid bus itself is always energised
   by its own units. The PCC is modelled as a closed branch with flow limits (no PCC
   switch): exchange pm (> 0: the microgrid imports, the project's sign convention) with
-  |pm| <= PCC limit * e_b_m, so it is zero when the IEEE bus is dead; the reactive
-  exchange qm is free within the same limit (converter reactive support; the microgrid's
-  internal Q balance is not modelled). Turbine 0..max with ramp (from ``mt_prev_mw`` when
+  |pm| <= PCC limit * e_b_m, so it is zero when the IEEE bus is dead. Its units run at
+  their power factors, so the reactive exchange follows the active powers
+  (qm = q_load - q_turbine - q_wind), except for a grid former, which covers its island's
+  reactive balance and holds its bus voltage at ``gf_vm_pu`` (the AC grid model's
+  grid-forming slack). A grid former also keeps ``reserve_frac`` of its export as headroom
+  (turbine margin + storage margin) for the error of the loss estimate and load deviations.
+  Turbine 0..max with ramp (from ``mt_prev_mw`` when
   given); storage with a charge/discharge binary (no simultaneous charge and discharge),
   SOC dynamics and bounds (no terminal SOC target: restoration may empty it); wind
   0 <= used <= available; internal load served as a continuous fraction z in [0, 1],
@@ -71,6 +78,12 @@ from controllers.errors import InfeasibleError, OptimisationError
 from controllers.solve import INFEASIBLE, persistent_highs
 from networks.params import MicrogridParams, NetworkData
 
+LOSS_CUT_POINTS = np.array([0.0, 1 / 64, 1 / 16, 9 / 64, 1 / 4, 25 / 64, 9 / 16, 49 / 64, 1.0])
+LOSS_V_HAT_PU = 0.95  # voltage of the loss estimate (losses scale with 1 / V^2)
+Q_BIG_M = 5.0  # Mvar, > any microgrid reactive mismatch (PCC limits are ~1.5)
+V_BIG_M = 0.5  # > v_max^2 - v_min^2
+RESERVE_BIG_M = 10.0  # MW, > any reserve requirement
+
 
 class RestorationInputError(ValueError):
     """Restoration inputs that do not fit the network or the horizon."""
@@ -89,6 +102,23 @@ class MicrogridRestorationInputs:
 
 
 @dataclass(frozen=True)
+class BoundaryPort:
+    """Where a sub-network's model meets a neighbour across a boundary branch.
+
+    Power ``port_p`` flows from the exporting side (the normal sub-network, which holds the
+    substation) to the importing side. Exporting model: a withdrawal at its own boundary
+    ``bus``, limited by a local copy of the branch's switch state. Importing model: ``bus``
+    is the neighbour's end of the branch, a *ghost* bus that is a source whenever energised
+    (the neighbour feeds it); the branch itself, with its switch, belongs to this model.
+    """
+
+    branch: int  # IEEE branch joining the two sub-networks
+    bus: int  # IEEE bus (exporter's end of the branch) where the power crosses
+    imports: bool
+    s_max_pu: float  # the branch's flow limit
+
+
+@dataclass(frozen=True)
 class RestorationInputs:
     """One restoration event and horizon."""
 
@@ -104,6 +134,9 @@ class RestorationInputs:
     curtail_penalty_cny_per_mwh: float = 10.0
     switch_budget: int | None = None  # total switching actions over the horizon
     forced_open: frozenset[int] = frozenset()  # further branches held open (references)
+    reserve_frac: float = 0.05  # grid-former headroom per MW exported into its island
+    v_margin_pu: float = 0.002  # model voltage floor above v_min (measured model error 5e-4)
+    ports: tuple[BoundaryPort, ...] = ()  # sub-network models only (restoration ADMM)
 
 
 @dataclass(frozen=True)
@@ -114,6 +147,8 @@ class RestorationPeriod:
     live_branches: frozenset[int]  # closed and energised
     energised_buses: frozenset[int]
     source_buses: frozenset[int]  # substation bus and grid-forming microgrid buses
+    grid_formers: frozenset[str]  # microgrids forming an island
+    vm_pu: dict[int, float]  # model voltage magnitude of the energised buses
     picked_up_buses: frozenset[int]
     restored_mw_by_tier: dict[int, float]  # DSO loads
     unserved_mw_by_tier: dict[int, float]
@@ -189,6 +224,10 @@ def nominal_inputs(
 
 def validate_inputs(dd: DSOData, inp: RestorationInputs) -> None:
     """Raise :class:`RestorationInputError` on the first input that does not fit."""
+    if not 0 <= inp.v_margin_pu < 0.1:
+        raise RestorationInputError(f"v_margin_pu {inp.v_margin_pu}: need 0 <= margin < 0.1")
+    if not inp.reserve_frac >= 0:
+        raise RestorationInputError(f"reserve_frac {inp.reserve_frac}: need a value >= 0")
     if inp.n_periods < 1 or inp.dt_h <= 0:
         raise RestorationInputError(
             f"n_periods {inp.n_periods} and dt_h {inp.dt_h}: need n_periods >= 1, dt_h > 0"
@@ -229,11 +268,13 @@ def build_restoration_model(
     m.tiers = {b: data.tier_of(b) for b in dd.buses}
     declare_sets(m, dd, inp)
     declare_network_vars(m, dd, inp)
+    declare_ports(m, dd, inp)
     declare_radiality(m, dd, inp)
     declare_power_flow(m, dd, data, inp)
     declare_switching(m, inp)
     declare_pickup(m)
     declare_microgrids(m, inp)
+    declare_pcc(m, dd, inp)
     declare_objective(m, dd, data, inp)
     return m
 
@@ -276,11 +317,48 @@ def declare_network_vars(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> N
             m.v[dd.root, t].fix(dd.v_root_pu**2)
 
 
+def declare_ports(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
+    """Boundary power of a sub-network model (none in the centralised model).
+
+    |port_p|, |port_q| <= S_max of the branch times the energisation of the port bus (own
+    boundary bus, or ghost bus) and, on the exporting side, times ``port_alpha``, the
+    exporter's copy of the branch's switch (the importer's switch is its ``alpha``).
+    """
+    ports = {p.branch: p for p in inp.ports}
+    m.PORT = pyo.Set(initialize=sorted(ports))
+    lim = {ln: p.s_max_pu for ln, p in ports.items()}
+    m.port_p = pyo.Var(m.PORT, m.T, bounds=lambda _, ln, t: (-lim[ln], lim[ln]))
+    m.port_q = pyo.Var(m.PORT, m.T, bounds=lambda _, ln, t: (-lim[ln], lim[ln]))
+    # the exporter's copy only gates its withdrawal: relaxed to [0, 1] (the switch itself is a
+    # binary of the importing model; the sub-network ADMM rounds the consensus at the end)
+    m.port_alpha = pyo.Var(m.PORT, m.T, bounds=(0.0, 1.0))
+
+    def on(ln, t):
+        return m.e[ports[ln].bus, t]
+
+    def switch(ln, t):
+        return m.alpha[ln, t] if ports[ln].imports else m.port_alpha[ln, t]
+
+    for name, flow in (("p", m.port_p), ("q", m.port_q)):
+        for side, sign in (("up", 1), ("dn", -1)):
+            for gate_name, gate in (("e", on), ("a", switch)):
+                rule = lambda _, ln, t, f=flow, s=sign, g=gate: s * f[ln, t] <= lim[ln] * g(ln, t)  # noqa: E731
+                m.add_component(
+                    f"port_{name}_{gate_name}_{side}", pyo.Constraint(m.PORT, m.T, rule=rule)
+                )
+    for ln, port in ports.items():  # the importer's switch is its alpha; the copy is unused
+        if port.imports:
+            for t in m.T:
+                m.port_alpha[ln, t].fix(0)
+
+
 def source_count(m: pyo.Block, dd: DSOData, inp: RestorationInputs, bus: int, t: int):
     """Number of active sources at ``bus`` (substation, grid-forming microgrids)."""
     count = sum(m.sigma[mg, t] for mg in m.M if dd.mg_bus[mg] == bus)
     if bus == dd.root and inp.main_grid_available:
         count = count + 1
+    if any(port.imports and port.bus == bus for port in inp.ports):
+        count = count + m.e[bus, t]  # a ghost bus: fed by the neighbour when energised
     return count
 
 
@@ -344,7 +422,7 @@ def declare_radiality(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None
 
 
 def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: RestorationInputs):
-    """LinDistFlow (lossless) on live branches; voltage band on energised buses."""
+    """DistFlow with estimated losses on live branches; voltage band on energised buses."""
     br = {b.ieee: b for b in dd.branches}
     big_m = dd.v_max_pu**2 + 0.5  # > any |v_j - v_i + 2 (r P + x Q)| on an open branch
     ratio = {
@@ -359,9 +437,15 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
     mg_at = {b: [mg for mg in m.M if dd.mg_bus[mg] == b] for b in dd.buses}
     pv_at = {b: [p for p in m.PV if dd.pv_bus[p] == b] for b in dd.buses}
 
-    def net_inflow(flow, bus, t):
-        return sum(flow[ln, t] for ln in m.L if br[ln].to_bus == bus) - sum(
-            flow[ln, t] for ln in m.L if br[ln].from_bus == bus
+    declare_losses(m, dd)
+
+    def net_inflow(flow, bus, t, coef):
+        """Inflow minus outflow, each branch's loss withdrawn half at either end."""
+        ends = [ln for ln in m.L if bus in (br[ln].from_bus, br[ln].to_bus)]
+        return (
+            sum(flow[ln, t] for ln in m.L if br[ln].to_bus == bus)
+            - sum(flow[ln, t] for ln in m.L if br[ln].from_bus == bus)
+            - sum(0.5 * getattr(br[ln], coef) * m.ell[ln, t] for ln in ends)
         )
 
     def load(bus, t, q=False):
@@ -369,14 +453,24 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
             return 0.0
         return m.load_p[bus, t] * m.x[bus, t] * (ratio[bus] if q else 1.0)
 
+    def port_supply(flow, bus, t):
+        """Power crossing the boundary ports at ``bus`` into this model."""
+        return sum(
+            flow[p.branch, t] if p.imports else -flow[p.branch, t]
+            for p in inp.ports
+            if p.bus == bus
+        )
+
     def p_rule(_, bus, t):
-        supply = net_inflow(m.P, bus, t) + sum(m.pv[p, t] for p in pv_at[bus])
+        supply = net_inflow(m.P, bus, t, "r_pu") + sum(m.pv[p, t] for p in pv_at[bus])
+        supply = supply + port_supply(m.port_p, bus, t)
         if bus == dd.root:
             supply = supply + m.P0[t]
         return supply == load(bus, t) + sum(m.mg_bus_pm[g, t] for g in mg_at[bus])
 
     def q_rule(_, bus, t):
-        supply = net_inflow(m.Q, bus, t) + sum(m.qpv[p, t] for p in pv_at[bus])
+        supply = net_inflow(m.Q, bus, t, "x_pu") + sum(m.qpv[p, t] for p in pv_at[bus])
+        supply = supply + port_supply(m.port_q, bus, t)
         if bus == dd.root:
             supply = supply + m.Q0[t]
         return supply == load(bus, t, q=True) + sum(m.mg_bus_qm[g, t] for g in mg_at[bus])
@@ -396,7 +490,8 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
     m.drop_dn = pyo.Constraint(
         m.L, m.T, rule=lambda _, ln, t: drop(ln, t) >= -big_m * (1 - m.live[ln, t])
     )
-    m.v_min = pyo.Constraint(m.B, m.T, rule=lambda _, b, t: m.v[b, t] >= dd.v_min_pu**2 * m.e[b, t])
+    v_floor2 = (dd.v_min_pu + inp.v_margin_pu) ** 2
+    m.v_min = pyo.Constraint(m.B, m.T, rule=lambda _, b, t: m.v[b, t] >= v_floor2 * m.e[b, t])
     for name, flow in (("p", m.P), ("q", m.Q)):
         setattr(
             m,
@@ -431,8 +526,47 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
     m.pv_q_dn = pyo.Constraint(
         m.PV, m.T, rule=lambda _, p, t: m.qpv[p, t] >= -tan_pv[p] * m.pv[p, t]
     )
+
+
+def declare_losses(m: pyo.Block, dd: DSOData) -> None:
+    """Squared current ell >= (P^2 + Q^2) / v_hat by tangent cuts (an outer approximation).
+
+    The loss r ell is withdrawn half at each end of the branch, whichever way the power
+    flows (islands reverse flows). ``LOSS_V_HAT_PU`` is a low voltage, so losses are not
+    underestimated in stressed restored networks. The voltage drop omits the
+    (r^2 + x^2) ell term, which only raises the receiving-end voltage: conservative.
+    """
+    s_max = {b.ieee: b.s_max_pu for b in dd.branches}
+    points = np.concatenate([-LOSS_CUT_POINTS[:0:-1], LOSS_CUT_POINTS])
+    m.K = pyo.RangeSet(0, len(points) - 1)
+    m.ell_p = pyo.Var(m.L, m.T, within=pyo.NonNegativeReals)
+    m.ell_q = pyo.Var(m.L, m.T, within=pyo.NonNegativeReals)
+    m.ell = pyo.Expression(m.L, m.T, rule=lambda _, ln, t: m.ell_p[ln, t] + m.ell_q[ln, t])
+    v_hat2 = LOSS_V_HAT_PU**2
+
+    def cut(flow, part):
+        def rule(_, ln, t, k):
+            a = points[k] * s_max[ln]
+            return v_hat2 * part[ln, t] >= 2 * a * flow[ln, t] - a * a
+
+        return rule
+
+    m.cut_p = pyo.Constraint(m.L, m.T, m.K, rule=cut(m.P, m.ell_p))
+    m.cut_q = pyo.Constraint(m.L, m.T, m.K, rule=cut(m.Q, m.ell_q))
+
+
+def declare_pcc(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
+    """PCC exchange limits, the microgrids' reactive exchange, grid-former voltage.
+
+    A microgrid that does not form an island runs its units at their power factors (as the
+    grid simulator does), so its reactive import is fixed by its active powers:
+    ``qm = q_load served - q_mt - q_wind``. A grid former covers its island's reactive
+    balance (any qm) and sets its bus voltage to ``gf_vm_pu``; both are relaxed by big-M
+    on sigma (and on a dead IEEE bus, where the microgrid supplies only itself).
+    """
+    mgs = inp.microgrids
     # PCC: a closed branch with flow limits, zero exchange when its IEEE bus is dead
-    lim = {g: inp.microgrids[g].params.pcc_p_max_mw for g in m.M}
+    lim = {g: mgs[g].params.pcc_p_max_mw for g in m.M}
     for name, var in (("pm", m.mg_bus_pm), ("qm", m.mg_bus_qm)):
         setattr(
             m,
@@ -448,6 +582,33 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
                 m.M, m.T, rule=lambda _, g, t, v=var: v[g, t] >= -lim[g] * m.e[dd.mg_bus[g], t]
             ),
         )
+
+    def tan(pf: float) -> float:
+        return math.tan(math.acos(pf)) if pf < 1 else 0.0
+
+    def q_mismatch(g, t):
+        p = mgs[g].params
+        q_units = (
+            tan(p.load_pf) * m.mg_load[g, t] * m.served[g, t]
+            - tan(p.mt_pf) * m.mt[g, t]
+            - tan(p.wind_pf) * m.wind[g, t]
+        )
+        return m.mg_bus_qm[g, t] - q_units
+
+    def free(g, t):  # 0 when the microgrid follows its power factors
+        return Q_BIG_M * (m.sigma[g, t] + 1 - m.e[dd.mg_bus[g], t])
+
+    m.qm_pf_up = pyo.Constraint(m.M, m.T, rule=lambda _, g, t: q_mismatch(g, t) <= free(g, t))
+    m.qm_pf_dn = pyo.Constraint(m.M, m.T, rule=lambda _, g, t: q_mismatch(g, t) >= -free(g, t))
+
+    def v_gap(g, t):
+        return m.v[dd.mg_bus[g], t] - mgs[g].params.gf_vm_pu ** 2
+
+    def v_free(g, t):
+        return V_BIG_M * (1 - m.sigma[g, t])
+
+    m.v_gf_up = pyo.Constraint(m.M, m.T, rule=lambda _, g, t: v_gap(g, t) <= v_free(g, t))
+    m.v_gf_dn = pyo.Constraint(m.M, m.T, rule=lambda _, g, t: v_gap(g, t) >= -v_free(g, t))
 
 
 def declare_switching(m: pyo.Block, inp: RestorationInputs) -> None:
@@ -527,6 +688,7 @@ def declare_microgrids(m: pyo.Block, inp: RestorationInputs) -> None:
 
     m.ramp_up = pyo.Constraint(m.M, m.T, rule=ramp(1))
     m.ramp_dn = pyo.Constraint(m.M, m.T, rule=ramp(-1))
+    declare_island_reserve(m, inp)
     m.mg_balance = pyo.Constraint(
         m.M,
         m.T,
@@ -535,6 +697,41 @@ def declare_microgrids(m: pyo.Block, inp: RestorationInputs) -> None:
             == m.mg_load[g, t] * m.served[g, t]
         ),
     )
+
+
+def declare_island_reserve(m: pyo.Block, inp: RestorationInputs) -> None:
+    """A grid former keeps headroom for its island's losses and load deviations.
+
+    The grid former is the AC slack of its island: it must be able to raise its output by
+    ``reserve_frac`` of its export (the loss estimate's error, load forecast errors).
+    Headroom = turbine margin + storage margin (more discharge or less charge, within the
+    power rating and the energy left above the minimum SOC at the period end).
+    """
+    mgs = inp.microgrids
+    dt = inp.dt_h
+    m.h_ess = pyo.Var(m.M, m.T, within=pyo.NonNegativeReals)
+    m.h_ess_p = pyo.Constraint(
+        m.M,
+        m.T,
+        rule=lambda _, g, t: (
+            m.h_ess[g, t] <= mgs[g].params.ess_p_dis_max_mw - m.dis[g, t] + m.ch[g, t]
+        ),
+    )
+    m.h_ess_e = pyo.Constraint(
+        m.M,
+        m.T,
+        rule=lambda _, g, t: (
+            m.h_ess[g, t]
+            <= (m.soc[g, t] - mgs[g].params.ess_e_min_mwh) * mgs[g].params.ess_eta_dis / dt
+        ),
+    )
+
+    def reserve(_, g, t):
+        headroom = mgs[g].params.mt_p_max_mw - m.mt[g, t] + m.h_ess[g, t]
+        need = -inp.reserve_frac * m.mg_bus_pm[g, t]  # export > 0 when pm < 0
+        return headroom >= need - RESERVE_BIG_M * (1 - m.sigma[g, t])
+
+    m.island_reserve = pyo.Constraint(m.M, m.T, rule=reserve)
 
 
 def declare_objective(m: pyo.Block, dd: DSOData, data: NetworkData, inp: RestorationInputs):
@@ -553,6 +750,11 @@ def declare_objective(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restora
     m.switch_cost = pyo.Expression(
         expr=dd.switch_cost * pyo.quicksum(m.sw[ln, t] for ln in m.L for t in m.T)
     )
+    m.loss_cost = pyo.Expression(
+        expr=dd.loss_cost
+        * dt
+        * pyo.quicksum(br.r_pu * m.ell[br.ieee, t] for br in dd.branches for t in m.T)
+    )
     m.curtail_cost = pyo.Expression(
         expr=inp.curtail_penalty_cny_per_mwh
         * dt
@@ -561,7 +763,7 @@ def declare_objective(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restora
             + pyo.quicksum(m.pv_avail[p, t] - m.pv[p, t] for p in m.PV for t in m.T)
         )
     )
-    m.obj = pyo.Objective(expr=-m.restored_value + m.switch_cost + m.curtail_cost)
+    m.obj = pyo.Objective(expr=-m.restored_value + m.switch_cost + m.curtail_cost + m.loss_cost)
 
 
 # --- solve and extract -------------------------------------------------------------------
@@ -613,7 +815,8 @@ def extract_result(
         closed = frozenset(int(ln) for ln in m.L if pyo.value(m.alpha[ln, t]) > 0.5)
         live = frozenset(int(ln) for ln in m.L if pyo.value(m.live[ln, t]) > 0.5)
         energised = frozenset(int(b) for b in m.B if pyo.value(m.e[b, t]) > 0.5)
-        sources = {int(m.mg_bus_of[g]) for g in m.M if pyo.value(m.sigma[g, t]) > 0.5}
+        formers = frozenset(str(g) for g in m.M if pyo.value(m.sigma[g, t]) > 0.5)
+        sources = {int(m.mg_bus_of[g]) for g in formers}
         if inp.main_grid_available:
             sources.add(int(m.root_bus))
         picked = frozenset(int(b) for b in m.D if pyo.value(m.x[b, t]) > 0.5)
@@ -635,6 +838,8 @@ def extract_result(
                 live_branches=live,
                 energised_buses=energised,
                 source_buses=frozenset(sources),
+                grid_formers=formers,
+                vm_pu={b: math.sqrt(max(pyo.value(m.v[b, t]), 0.0)) for b in sorted(energised)},
                 picked_up_buses=picked,
                 restored_mw_by_tier=restored,
                 unserved_mw_by_tier=unserved,

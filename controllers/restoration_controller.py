@@ -46,9 +46,13 @@ class RestorationController:
         margin_h: float = 1.0,
         max_periods: int = 16,
         time_limit_s: float = 30.0,
+        method: str = "centralised",
     ) -> None:
+        if method not in ("centralised", "admm"):
+            raise ValueError(f"restoration method {method!r}: use 'centralised' or 'admm'")
         self.data, self.step_h, self.margin_h = data, step_h, margin_h
         self.max_periods, self.time_limit_s = max_periods, time_limit_s
+        self.method = method
         self.dd = dso_data(net, data)
 
     def horizon(self, time_s: int, faults: tuple[dict, ...]) -> int:
@@ -93,9 +97,7 @@ class RestorationController:
         info = {"controller": "restoration", "mode": "restoration", "plan_time_s": fc.time_s}
         try:
             inp = self.inputs(meas, fc)
-            result = solve_restoration(
-                build_restoration_model(self.dd, self.data, inp), self.time_limit_s
-            )
+            result = self._solve(inp, info)
         except (InfeasibleError, OptimisationError, RestorationInputError) as err:
             log.warning("restoration plan failed at t=%s s (%s); switches kept", fc.time_s, err)
             info["status"] = f"restoration_failed: {err}"
@@ -106,6 +108,52 @@ class RestorationController:
         info |= restoration_info(result)
         info["wall_time_s"] = time.perf_counter() - t0
         return plan_from_result(result, inp, self.data, fc.time_s, self.step_h, info)
+
+    def _solve(self, inp: RestorationInputs, info: dict) -> RestorationResult:
+        """The configured planner; the ADMM falls back to the centralised model (recorded)."""
+        if self.method == "admm":
+            from controllers.restoration_admm import (
+                RestorationADMMError,
+                RestorationADMMSettings,
+                solve_restoration_admm,
+            )
+
+            settings = RestorationADMMSettings(time_limit_s=self.time_limit_s)
+            try:
+                admm = solve_restoration_admm(self.dd, self.data, inp, settings)
+            except (RestorationADMMError, OptimisationError) as err:
+                log.warning("restoration ADMM: %s; centralised plan used", err)
+                info["admm_fallback"] = str(err)
+            else:
+                info |= admm_info(admm)
+                if admm.converged and admm.radial:
+                    return admm.result
+                info["admm_fallback"] = "not converged" if admm.radial else admm.radial_problem
+                log.warning("restoration ADMM %s; centralised plan used", info["admm_fallback"])
+        model = build_restoration_model(self.dd, self.data, inp)
+        return solve_restoration(model, self.time_limit_s)
+
+
+def admm_info(admm) -> dict:
+    """Iterations and residual history in the columns of the run's ``admm_history.csv``."""
+    return {
+        "method": "admm",
+        "outer_iterations": admm.outer_iterations,
+        "inner_iterations": admm.inner_iterations,
+        "admm_converged": int(admm.converged),
+        "history": [
+            {
+                "outer": h["iteration"],
+                "inner": h["inner_iterations"],
+                "r_outer_mw": h["primal_residual"],
+                "s_outer_mw": h["dual_residual"],
+                "r_inner_mw": h["inner_primal_residual"],
+                "s_inner_mw": h["inner_dual_residual"],
+                "objective_cny": h["objective_cny"],
+            }
+            for h in admm.history
+        ],
+    }
 
 
 def idle(data: NetworkData) -> dict[str, np.ndarray]:
@@ -172,6 +220,8 @@ def plan_from_result(
     for bus in inp.demand_mw:
         served[f"load_b{bus}"] = np.array([float(bus in p.picked_up_buses) for p in periods])
     switches = {b: np.array([b in p.closed_branches for p in periods]) for b in range(1, 38)}
+    mg_bus = {mg.name: mg.bus_ieee for mg in data.microgrids}
+    formers = [frozenset(g for g, b in mg_bus.items() if b in p.source_buses) for p in periods]
     return Plan(
         time_s=time_s,
         step_h=step_h,
@@ -179,4 +229,5 @@ def plan_from_result(
         switch_closed=switches,
         info=info,
         served_fraction=served,
+        grid_formers=formers,
     )

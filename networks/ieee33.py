@@ -112,7 +112,7 @@ def add_microgrid(net: pp.pandapowerNet, mg: MicrogridParams) -> None:
     )
     net.line.at[line, "ieee"] = 0
     pp.create_switch(net, bus=pcc, element=line, et="l", closed=True, name=f"{mg.name}_pcc_sw")
-    pp.create_ext_grid(net, bus, vm_pu=1.0, name=f"{mg.name}_gf", in_service=False)
+    pp.create_ext_grid(net, bus, vm_pu=mg.gf_vm_pu, name=f"{mg.name}_gf", in_service=False)
     pp.create_sgen(net, bus, p_mw=0.0, name=f"{mg.name}_mt", type="MT", max_p_mw=mg.mt_p_max_mw)
     pp.create_sgen(
         net, bus, p_mw=0.0, name=f"{mg.name}_wind", type="WP", max_p_mw=mg.wind_p_rated_mw

@@ -59,6 +59,7 @@ class MicrogridParams:
     wind_pf: float
     load_p_peak_mw: float
     load_pf: float
+    gf_vm_pu: float  # voltage set-point when the microgrid forms an island (grid-forming)
 
     def validate(self) -> None:
         """Raise :class:`ParameterError` on the first impossible value."""
@@ -72,6 +73,10 @@ class MicrogridParams:
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise ParameterError(name, f"is {value}", "use a value in (0, 1]")
+        if not 0.9 <= self.gf_vm_pu <= 1.1:
+            raise ParameterError(
+                "gf_vm_pu", f"is {self.gf_vm_pu}", "use a voltage set-point in [0.9, 1.1] pu"
+            )
         if self.mt_p_min_mw > self.mt_p_max_mw:
             raise ParameterError(
                 "mt_p_min_mw",

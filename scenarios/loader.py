@@ -90,7 +90,9 @@ TOP_KEYS = (
     "microgrids",
     "pv",
     "faults",
+    "restoration",
 )
+RESTORATION_METHODS = ("centralised", "admm")
 FAULT_KEYS = ("name", "kind", "branch", "buses", "start_h", "repair_h")
 DEFAULT_START = datetime.datetime(2026, 6, 1)
 DEFAULT_SEED = 20260601
@@ -118,6 +120,17 @@ class FaultEvent:
     branch_ieee: int | None
     start_s: int
     repair_s: int
+
+
+@dataclass(frozen=True)
+class RestorationSettings:
+    """Restoration mode: its planner, step, horizon margin after the repair, solve limits."""
+
+    method: str = "centralised"  # or "admm" (two-layer sub-network ADMM, centralised fallback)
+    step_min: float | None = None  # None: the physical step
+    margin_h: float = 1.0
+    max_periods: int = 16
+    time_limit_s: float = 30.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,6 +167,7 @@ class Scenario:
     profiles: ProfileSettings
     faults: tuple[FaultEvent, ...]
     raw: dict
+    restoration: RestorationSettings = RestorationSettings()
 
     @property
     def n_steps(self) -> int:
@@ -235,6 +249,7 @@ def _build(raw: dict, path: Path | None, base_dir: Path) -> Scenario:
         profiles=_read_profiles(raw.get("profiles", {}), base_dir, data, NETWORKS[network]),
         faults=_read_faults(raw.get("faults", []), duration_s, data),
         raw=raw,
+        restoration=_read_restoration(raw.get("restoration", {}), physical_s),
     )
 
 
@@ -471,6 +486,34 @@ def _check_buses(data: NetworkData, raw: dict) -> None:
                 f"{other} and {mg.name} are both at bus {mg.bus_ieee}",
                 f"put each microgrid on its own bus (taken: {taken})",
             )
+
+
+# ----------------------------------------------------------------------------- restoration
+
+
+def _read_restoration(value: Any, physical_s: int) -> RestorationSettings:
+    table = _table(value, "restoration")
+    _check_keys(table, [f.name for f in fields(RestorationSettings)], "restoration")
+    default = RestorationSettings()
+    method = _choice(table.get("method", default.method), "restoration.method", RESTORATION_METHODS)
+    step_s = _seconds(table.get("step_min", physical_s / 60), "restoration.step_min", 60)
+    if step_s <= 0 or step_s % physical_s:
+        raise _Invalid(
+            "restoration.step_min",
+            f"{step_s / 60:g} min is not a positive multiple of the physical step "
+            f"{physical_s / 60:g} min",
+            f"use a multiple of {physical_s / 60:g} min (default: the physical step)",
+        )
+    margin_h = _number(table.get("margin_h", default.margin_h), "restoration.margin_h")
+    if margin_h < 0:
+        raise _Invalid("restoration.margin_h", f"is {margin_h}", "give hours >= 0 (default 1)")
+    periods = _integer(table.get("max_periods", default.max_periods), "restoration.max_periods")
+    if periods < 1:
+        raise _Invalid("restoration.max_periods", f"is {periods}", "give a whole number >= 1")
+    limit = _number(table.get("time_limit_s", default.time_limit_s), "restoration.time_limit_s")
+    if limit <= 0:
+        raise _Invalid("restoration.time_limit_s", f"is {limit}", "give seconds > 0")
+    return RestorationSettings(method, step_s / 60, float(margin_h), periods, float(limit))
 
 
 # ----------------------------------------------------------------------------- faults

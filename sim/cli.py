@@ -143,6 +143,12 @@ def parser() -> argparse.ArgumentParser:
     from sim.restore import add_parser as add_restore_parser
 
     add_restore_parser(sub)
+    from sim.coordinate import add_parser as add_coordinate_parser
+
+    add_coordinate_parser(sub)
+    from sim.preposition import add_parser as add_preposition_parser
+
+    add_preposition_parser(sub)
     return p
 
 

@@ -28,6 +28,7 @@ PERSISTENT = [
     "setpoints_mw",
     "switch_closed_cmd",
     "load_served_cmd",
+    "grid_former_cmd",
     "plan_info",
 ]
 META = {
@@ -111,10 +112,15 @@ class ControllerSim(mosaik_api_v3.Simulator):
             from controllers.restoration_controller import RestorationController
             from networks.ieee33 import build_ieee33
 
+            settings = self.scenario.restoration
             self.restorer = RestorationController(
                 self.scenario.data,
                 build_ieee33(self.scenario.data),
-                step_h=self.scenario.physical_step_s / 3600,
+                step_h=(settings.step_min or self.scenario.physical_step_s / 60) / 60,
+                margin_h=settings.margin_h,
+                max_periods=settings.max_periods,
+                time_limit_s=settings.time_limit_s,
+                method=settings.method,
             )
         return self.meta
 
@@ -132,12 +138,20 @@ class ControllerSim(mosaik_api_v3.Simulator):
         if self.faults:
             if self.pre_fault_switches is None:
                 self.pre_fault_switches = dict(meas.switch_closed)
-            self.plan = self.restorer.plan(meas, self._forecasts(time, attrs))
+            if event or self._restoration_step_due(time):
+                self.plan = self.restorer.plan(meas, self._forecasts(time, attrs))
         elif event or time % self.scenario.controller_step_s == 0 or self.plan is None:
             self.plan = self.controller.plan(meas, self._forecasts(time, attrs))
         self.out = self._outputs(time)
         step_s = self.scenario.physical_step_s
         return (time // step_s + 1) * step_s
+
+    def _restoration_step_due(self, time: int) -> bool:
+        """A new restoration plan every restoration step (its own time scale)."""
+        plan = self.plan
+        if plan is None or plan.info.get("mode") != "restoration":
+            return True
+        return time - plan.time_s >= round(self.restorer.step_h * 3600)
 
     def _take_faults(self, attrs: dict) -> bool:
         """Update the faults in force; True when they changed (an event at this time)."""
@@ -167,6 +181,7 @@ class ControllerSim(mosaik_api_v3.Simulator):
             if switches
             else None,
             "load_served_cmd": served,
+            "grid_former_cmd": self.plan.grid_formers_at(k),
             "plan_info": {str(key): value for key, value in self.plan.info.items()},
         }
 

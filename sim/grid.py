@@ -59,6 +59,7 @@ class GridInputs:
     switch_closed: dict[int, bool] | None = None  # IEEE branch -> closed
     faults: list[dict] | None = None  # active faults (None: unchanged)
     served_fraction: dict[str, float] | None = None  # load -> share picked up (None: all)
+    grid_formers: list[str] | None = None  # microgrids preferred as island grid formers
 
 
 class GridModel:
@@ -82,6 +83,7 @@ class GridModel:
             str(n): float(p) for n, p in zip(net.load.name, net.load.p_mw, strict=True)
         }
         self.served_fraction: dict[str, float] = {}
+        self.preferred_formers: set[str] = set()  # as commanded (persists until changed)
         self.islands: dict[str, set[int]] = {}  # grid-forming microgrid -> its buses
         self.collapsed: list[str] = []
 
@@ -152,9 +154,10 @@ class GridModel:
         """Switch in one grid-forming microgrid source per island left without a source.
 
         An island (a connected part of the network) that the substation does not reach is
-        energised by the microgrid in it with the largest available power (turbine maximum
-        plus feasible storage discharge); its turbine and storage then follow the island's
-        balance (they become the slack), see :meth:`_dispatch_grid_formers`.
+        energised by the microgrid in it that the controller named as grid former, else by
+        the one with the largest available power (turbine maximum plus feasible storage
+        discharge); its turbine and storage then follow the island's balance (they become
+        the slack), see :meth:`_dispatch_grid_formers`.
         """
         net = self.net
         gf = net.ext_grid.name != SUBSTATION
@@ -172,7 +175,10 @@ class GridModel:
             ]
             if not candidates:
                 continue
-            best = max(candidates, key=lambda mg: self._capacity(mg, dt_next_h))
+            best = max(
+                candidates,
+                key=lambda mg: (mg.name in self.preferred_formers, self._capacity(mg, dt_next_h)),
+            )
             net.ext_grid.loc[net.ext_grid.name == f"{best.name}_gf", "in_service"] = True
             self.islands[best.name] = set(component)
             self._hand_to_slack(best.name)
@@ -230,6 +236,8 @@ class GridModel:
             self._apply_switches(inp.switch_closed)
         if inp.faults is not None:
             self._apply_faults(inp.faults)
+        if inp.grid_formers is not None:
+            self.preferred_formers = set(inp.grid_formers)
         self.collapsed = []
         self._form_islands(t_s, dt_h)
         converged = self._power_flow()

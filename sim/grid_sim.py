@@ -38,7 +38,14 @@ OUTPUTS = [
     "islands",
     "islands_collapsed",
 ]
-INPUTS = ["p_mw", "setpoints_mw", "switch_closed_cmd", "load_served_cmd", "faults"]
+INPUTS = [
+    "p_mw",
+    "setpoints_mw",
+    "switch_closed_cmd",
+    "load_served_cmd",
+    "grid_former_cmd",
+    "faults",
+]
 
 META = {
     "api_version": "3.0",
@@ -109,6 +116,7 @@ def grid_inputs(attrs: dict, model: GridModel) -> GridInputs:
     switches = first(attrs.get("switch_closed_cmd", {}))
     faults = first(attrs.get("faults", {}))
     served = first(attrs.get("load_served_cmd", {}))
+    formers = first(attrs.get("grid_former_cmd", {}))
     return GridInputs(
         load_p_mw={u: p for u, p in powers.items() if u in loads},
         available_p_mw={u: p for u, p in powers.items() if u not in loads},
@@ -116,6 +124,7 @@ def grid_inputs(attrs: dict, model: GridModel) -> GridInputs:
         switch_closed={int(b): bool(c) for b, c in switches.items()} if switches else None,
         faults=list(faults) if faults is not None else None,
         served_fraction=dict(served) if served is not None else None,
+        grid_formers=list(formers) if formers is not None else None,
     )
 
 

@@ -17,18 +17,17 @@ Methods (the references of :mod:`controllers.restoration`):
 
 * ``independent``: the sub-networks left by the fault restored without coordination
   (every branch joining two of them held open);
+* ``admm``: the two-layer ADMM of :mod:`controllers.restoration_admm` (normal and faulted
+  sub-networks coordinated on their boundary; storage SOC coupling in the inner loop);
 * ``centralised``: the full MILP over the whole network (ties may reconnect cut-off areas).
 
-The ADMM restoration (issue #4) does not exist yet and is not shown.
-
-AC check. The restoration MILP has no losses (LinDistFlow), so each method's first-period
-configuration is checked by an AC power flow with the project's grid model
-(:class:`sim.grid.GridModel`): switch states of the plan, the faulted branch out of
-service, DSO loads picked up (served fraction 1) or shed (0), microgrid loads at the
-restored share, wind and PV at the plan's use, turbine and storage at the plan's
+AC check. Each method's first-period configuration is checked by an AC power flow with the
+project's grid model (:class:`sim.grid.GridModel`): switch states of the plan, the faulted
+branch out of service, DSO loads picked up (served fraction 1) or shed (0), microgrid loads
+at the restored share, wind and PV at the plan's use, turbine and storage at the plan's
 dispatch. The grid model switches in one grid-forming source per island without the
-substation (the microgrid with the largest capacity), whose turbine and storage then
-take the island's balance; an island its grid former cannot balance collapses.
+substation (the plan's grid former), whose turbine and storage then take the island's
+balance; an island its grid former cannot balance collapses.
 AC losses are summed over every line (the 37 IEEE branches and the microgrid PCC lines).
 """
 
@@ -60,10 +59,7 @@ PERIOD_S = 900  # 15-min restoration periods
 # plan could shed more than the independent one within its tolerance).
 MIP_REL_GAP = 1e-6
 TIERS = (1, 2, 3)
-STILL_TO_COME = (
-    "Still to come (issue #4): the ADMM (distributed) restoration row; losses are from the "
-    "AC check only (the restoration MILP is lossless)."
-)
+SEED_001 = "seed 001 reports <= 35 iterations and 30 % of the centralised time"
 
 
 # --- inputs ---------------------------------------------------------------------------------
@@ -168,16 +164,24 @@ def ac_check_plan(data: NetworkData, inp: RestorationInputs, res, faults: list[d
             switch_closed={ln: ln in p.closed_branches for ln in inp.initial_closed},
             faults=faults,
             served_fraction=served,
+            grid_formers=[g for g in inp.microgrids if g in p.grid_formers],
         ),
     )
     converged = bool(out["converged"])
     vm = [v for v in out["vm_pu"].values() if not math.isnan(v) and v > 0]  # energised buses
+    dv = [
+        abs(v_model - out["vm_pu"][str(b)])
+        for b, v_model in p.vm_pu.items()
+        if not math.isnan(out["vm_pu"].get(str(b), math.nan))
+    ]
     return {
         "ac_converged": converged,
         "ac_losses_kw": 1000 * out["p_loss_mw"] if converged else None,
         "ac_losses_ieee_kw": 1000 * out["p_loss_ieee_mw"] if converged else None,
         "ac_vmin_pu": min(vm) if converged and vm else None,
         "ac_vmax_pu": max(vm) if converged and vm else None,
+        "ac_max_dv_pu": max(dv) if converged and dv else None,  # |V_model - V_ac|
+        "model_vmin_pu": min(p.vm_pu.values()) if p.vm_pu else None,
         "ac_islands": list(out["islands"]),
         "ac_islands_collapsed": list(out["islands_collapsed"]),
         "ac_load_served_kw": 1000 * out["load_served_mw"] if converged else None,
@@ -230,8 +234,46 @@ def summarise_method(dd: DSOData, inp: RestorationInputs, res: RestorationResult
 
 
 # --- the run --------------------------------------------------------------------------------
-def run_restore(scenario: Scenario, margin_h: float = 1.0, time_limit_s: float = 60.0) -> dict:
-    """Solve both references for the scenario's first fault and return the report."""
+def run_admm(dd: DSOData, data: NetworkData, inp: RestorationInputs, max_outer: int):
+    """The two-layer ADMM, or None and the reason when the event has nothing to coordinate."""
+    from controllers.restoration_admm import (
+        RestorationADMMError,
+        RestorationADMMSettings,
+        solve_restoration_admm,
+    )
+
+    try:
+        return solve_restoration_admm(
+            dd, data, inp, RestorationADMMSettings(max_outer=max_outer)
+        ), ""
+    except RestorationADMMError as err:
+        return None, str(err)
+
+
+def admm_figures(admm, central: RestorationResult) -> dict:
+    """Iterations, convergence, gap and time ratio to the centralised model, residuals."""
+    gap = (admm.result.objective_cny - central.objective_cny) / abs(central.objective_cny)
+    return {
+        "admm_converged": admm.converged,
+        "admm_outer_iterations": admm.outer_iterations,
+        "admm_inner_iterations": admm.inner_iterations,
+        "admm_gap_to_centralised_pct": 100 * gap,
+        "admm_time_ratio_to_centralised": admm.solve_time_s / central.solve_time_s,
+        "admm_boundary_branches": admm.boundary,
+        "admm_radial": admm.radial,
+        "admm_radial_problem": admm.radial_problem,
+        "admm_voltage_mismatch_pu2": admm.voltage_mismatch_pu2,
+        "admm_history": admm.history,
+    }
+
+
+def run_restore(
+    scenario: Scenario,
+    margin_h: float = 1.0,
+    time_limit_s: float = 60.0,
+    admm_max_outer: int = 60,
+) -> dict:
+    """Solve the references and the ADMM for the scenario's first fault; the report."""
     from controllers.dso import dso_data
     from controllers.restoration import (
         build_restoration_model,
@@ -248,9 +290,15 @@ def run_restore(scenario: Scenario, margin_h: float = 1.0, time_limit_s: float =
     independent, parts = solve_independent(dd, scenario.data, inp, time_limit_s, MIP_REL_GAP)
     model = build_restoration_model(dd, scenario.data, inp)
     central = solve_restoration(model, time_limit_s, MIP_REL_GAP)
+    admm, admm_skipped = run_admm(dd, scenario.data, inp, admm_max_outer)
+    solved = [("independent", independent)]
+    solved += [("admm", admm.result)] if admm is not None else []
+    solved += [("centralised", central)]
     methods = {}
-    for name, res in (("independent", independent), ("centralised", central)):
+    for name, res in solved:
         methods[name] = summarise_method(dd, inp, res, ac_check(scenario, fault, inp, res))
+    if admm is not None:
+        methods["admm"] |= admm_figures(admm, central)
     return {
         "scenario": scenario.name,
         "fault": {
@@ -266,7 +314,7 @@ def run_restore(scenario: Scenario, margin_h: float = 1.0, time_limit_s: float =
         "initial_soc_mwh": {g: mg.soc_mwh for g, mg in inp.microgrids.items()},
         "subnetworks": [sorted(p) for p in parts],
         "methods": methods,
-        "still_to_come": STILL_TO_COME,
+        "admm_skipped": admm_skipped,
     }
 
 
@@ -706,7 +754,7 @@ def format_table(r: dict) -> str:
                 ]
             )
         )
-    lines.append(f"  {r['still_to_come']}")
+    lines.append(admm_line(r))
     for name, m in r["methods"].items():
         lines.append(
             f"  {name:<12s} period 1: ties closed {m['closed_tie_branches']}, "
@@ -717,6 +765,53 @@ def format_table(r: dict) -> str:
     return "\n".join(lines)
 
 
+def admm_line(r: dict) -> str:
+    m = r["methods"].get("admm")
+    if m is None:
+        return f"  ADMM not run: {r['admm_skipped']}"
+    state = "converged" if m["admm_converged"] else "stopped at the iteration limit"
+    return (
+        f"  ADMM: {m['admm_outer_iterations']} outer / {m['admm_inner_iterations']} inner "
+        f"iterations ({state}), objective {m['admm_gap_to_centralised_pct']:+.3f} % vs "
+        f"centralised, time {100 * m['admm_time_ratio_to_centralised']:.0f} % of the "
+        f"centralised solve ({SEED_001}); boundary branches {m['admm_boundary_branches']}, "
+        f"radial {m['admm_radial']}"
+    )
+
+
+def write_residual_plot(report: dict, path_text: str | None) -> None:
+    """The ADMM's primal and dual residuals per iteration (PNG)."""
+    m = report["methods"].get("admm")
+    if not path_text or m is None:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hist = m["admm_history"]
+    it = [h["iteration"] for h in hist]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label in (
+        ("primal_residual", "outer primal (boundary P, Q, V, switch)"),
+        ("dual_residual", "outer dual"),
+        ("inner_primal_residual", "inner primal (storage power, SOC)"),
+        ("inner_dual_residual", "inner dual"),
+    ):
+        ax.semilogy(it, [max(h[key], 1e-8) for h in hist], label=label)
+    ax.axhline(1e-3, color="grey", linestyle=":", label="threshold 1e-3")
+    ax.set_xlabel("outer iteration")
+    ax.set_ylabel("residual (max norm)")
+    ax.set_title(f"Restoration ADMM, {report['scenario']}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path_text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"  residual plot {path}")
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     from controllers.errors import OptimisationError
 
@@ -725,12 +820,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
         return cmd_n1(args, scenario)
     first_fault(scenario)  # refuse before any solve
     try:
-        report = run_restore(scenario, args.margin_h, args.time_limit)
+        report = run_restore(scenario, args.margin_h, args.time_limit, args.admm_max_outer)
     except OptimisationError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(format_table(report))
     write_json_report(args.json, report)
+    write_residual_plot(report, args.plot)
     return 0
 
 
@@ -805,6 +901,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="seconds per MILP solve (default 60)",
     )
     p.add_argument("--json", help="write the report as JSON to this file")
+    p.add_argument("--plot", help="write the ADMM residuals per iteration to this PNG file")
+    p.add_argument(
+        "--admm-max-outer",
+        type=positive_int,
+        default=60,
+        help="outer ADMM iterations at most (default 60)",
+    )
     n1 = p.add_argument_group("N-1 sweep (issue #4 acceptance)")
     n1.add_argument(
         "--n1",

@@ -76,7 +76,9 @@ def build_world(
         world.connect(entity, ctrl, "forecast_mw")
         if is_wind(unit):
             world.connect(entity, ctrl, "scenarios_mw", "scenario_prob")
-    world.connect(ctrl, grid, "setpoints_mw", "switch_closed_cmd", "load_served_cmd")
+    world.connect(
+        ctrl, grid, "setpoints_mw", "switch_closed_cmd", "load_served_cmd", "grid_former_cmd"
+    )
     world.connect(
         grid,
         ctrl,

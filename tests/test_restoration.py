@@ -132,7 +132,9 @@ def test_independent_sheds_the_cut_off_area(dd, base_net, branch12):
     while the normal sub-network is served in full. The centralised model may still close
     34 or 36, so its objective is at least as good; here strictly better by the value of
     the cut-off loads minus one switching action:
-    1000 CNY x 0.25 h x 4 periods x (100 x 0.15 + 10 x 0.12 + 0.2 x 0.18) - 80 CNY."""
+    1000 CNY x 0.25 h x 4 periods x (100 x 0.15 + 10 x 0.12 + 0.2 x 0.18) - 80 CNY.,
+        less the cost of the extra losses of carrying 0.45 MW to them (500 CNY/MWh: some
+        16 CNY for ~32 kW over the hour; bounded here by 40 CNY, i.e. 80 kW)"""
     _, central, independent, _ = branch12
     assert independent.status == "optimal"
     for t in range(N_PERIODS):
@@ -146,7 +148,8 @@ def test_independent_sheds_the_cut_off_area(dd, base_net, branch12):
     check_configuration(dd, base_net, independent, main_grid=True)
     gain = 1000 * 0.25 * N_PERIODS * (100 * 0.15 + 10 * 0.12 + 0.2 * 0.18) - 80
     assert central.objective_cny <= independent.objective_cny + 1e-6
-    assert independent.objective_cny - central.objective_cny == pytest.approx(gain, abs=1.0)
+    extra_loss_cost = gain - (independent.objective_cny - central.objective_cny)
+    assert 0.0 < extra_loss_cost < 40.0
 
 
 # --- main grid lost: islands around microgrids -------------------------------------------
@@ -168,10 +171,12 @@ def test_main_grid_lost_islands_one_source_each(dd, base_net, data, islanded):
         assert capacity == pytest.approx(3.15)
         served = sum(period.restored_mw_by_tier.values()) + sum(period.mg_restored_mw.values())
         assert served <= capacity + 1e-6
-        # energy balance: DSO loads = exported by microgrids (lossless model, PV off here)
-        assert sum(period.restored_mw_by_tier.values()) == pytest.approx(
-            -sum(period.mg_exchange_mw.values()), abs=1e-6
-        )
+        # energy balance: DSO loads = exported by microgrids - losses (PV off here); the
+        # islands' estimated losses stay within 5 % of what they carry
+        restored = sum(period.restored_mw_by_tier.values())
+        exported = -sum(period.mg_exchange_mw.values())
+        assert restored <= exported + 1e-6
+        assert exported - restored <= 0.05 * exported
         # seed 003: all tier-1 loads restored (0.33 MW, well within the capacity)
         assert tier_mw(result, 1, t) == pytest.approx(0.33)
         for name, mg in inp.microgrids.items():

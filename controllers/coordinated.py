@@ -1,0 +1,871 @@
+"""Coordinated restoration of the DSO network with microgrids by projection (seed 003).
+
+One restoration window of ``window_h`` hours at constant power (a single period, at the
+hour of the event). Per unit with S_base = 1 MVA (1 pu of power = 1 MW). Tie-line power
+(P, Q) > 0 when the microgrid imports (the project's convention).
+
+DSO model (the upper level; the same building blocks in every strategy), after
+:mod:`controllers.restoration`, for one period: switch states alpha_l in {0, 1} (faulted
+branches fixed open), switching actions sw_l >= |alpha_l - alpha_l^0|; bus energisation
+e_b; live branches lambda_l = alpha_l e_from (closed and energised); single-commodity-flow
+radiality with virtual sources, which allows islands, one grid-forming source each: the
+substation (when the main grid is available), the DSO's black-start generators
+(``networks/data/seed003_dso_dg.csv``) and the microgrids able to form a voltage
+(sigma_k <= e_bus); LinDistFlow on live branches, v_min^2 e_b <= v_b <= v_max^2; binary
+pickup x_d <= e_d of each DSO load (its Q at the nominal ratio); PV 0..available on an
+energised bus with |q| <= tan(acos pf_min) p; generators 0..p_max, |q| <= q_max on an
+energised bus; at a microgrid's bus its tie-line exchange (P_m, Q_m), zero when the bus is
+dead, and a voltage inside the microgrid's PCC band when energised (the band its internal
+voltage limits were made robust to, :mod:`controllers.projection`).
+
+Objective (weighted MW, maximised): sum_d w(tier d) p_d x_d + (the microgrids' term) -
+``switch_penalty`` sum_l sw_l - ``exchange_penalty`` sum_m (|P_m| + |Q_m|). The penalties
+(1e-4 per action, 1e-5 per MW or Mvar exchanged) only choose among equivalent plans (fewer
+switching actions, no needless transfers through the tie lines): both are far below the
+value of any load (the smallest, a 45 kW tier-3 load, is worth 0.009).
+
+The three strategies on one event:
+
+(a) ``no_sharing``: the microgrids island (P_m = Q_m = 0, no microgrid forms a DSO island);
+    the DSO model restores from the DSO's own sources; each microgrid then restores its own
+    loads at (0, 0) (its lower level).
+(b) ``central``: one model holding the DSO network and every microgrid's full internal
+    model (:func:`controllers.projection.add_microgrid`), coupled by (P_m, Q_m); the
+    microgrids' term is sum_m sum_j w_j s_mj with their loads served as continuous
+    fractions, exactly as in the projection.
+(c) ``projection``: each microgrid shares a :class:`VirtualNodeOffer` only; the upper
+    level decides the topology, the DSO loads and (P_m, Q_m); each microgrid's lower level
+    then maximises its own weighted restored load with (P_m, Q_m) fixed.
+
+Virtual node and virtual flow of (c) (seed 003, section 1). At microgrid m's virtual node
+the DSO sees the aggregated internal sources (output g_m in the projected range, reactive
+h_m in its range), the served load s_mj of each tier (0..projected maximum) and the tie
+line. The restoration energy is decomposed into non-negative virtual flows: internal
+sources to own tier-j loads y_int_mj, internal sources to the DSO (export) e_m, DSO to own
+tier-j loads y_ext_mj (import i_m):
+
+    g_m = sum_j y_int_mj + e_m        i_m = sum_j y_ext_mj        P_m = i_m - e_m
+    s_mj = y_int_mj + y_ext_mj        Q_m + h_m = tan(phi_m) sum_j s_mj
+    (P_m, Q_m) in the polygon:  a_k . (P_m, Q_m) <= b_k  for every facet k.
+
+The microgrids' term of the objective is sum_m sum_j w_j (theta_mj y_int_mj + y_ext_mj):
+a tier-j load of microgrid m supplied by its own sources is worth theta_mj >= 1 times a
+tier-j load elsewhere (the preference; a better incentive from the DSO lowers it). With
+theta >= 1 circulating flows (i_m > 0 and e_m > 0 together) never pay, so the split is
+the natural one: import serves the loads the microgrid cares least about. With theta = 1
+the term is sum_j w_j s_mj, the central objective.
+
+Why (c) equals (b) when every theta is 1. (b) = max over the DSO and (P_m, Q_m) of the DSO
+value + sum_m V_m(P_m, Q_m), where V_m is the microgrid's best weighted load at a given tie
+point (-inf outside the polygon Omega_m). The virtual node reproduces V_m exactly when the
+binding internal constraints are functions of (P, Q) alone (tie line, feeder head, PCC
+drop) and the rest of the internal network carries any dispatch: then the set of (P, Q,
+s_1, s_2, s_3) the microgrid can realise is the virtual node's balance over the projected
+source and tier ranges, intersected with Omega_m. The data of
+``networks/data/mg_internal_*.csv`` are built that way (internal lines rated above any
+internal flow, short lines whose drops are far inside the robust band), and the test
+checks the equality of the two optima. Omega_m is the vertex-search hull, inside the true
+polygon and within ``threshold_mw`` of it, so (c) is at most the weight of a threshold's
+worth of load below (b) (a corner cut off by less than the threshold). Whatever the
+preferences, the realised plan of (c) (upper level plus lower levels) is a feasible point of
+(b), so its weighted load is never above (b)'s beyond the tie-breaking penalties. Where
+the internal network does bind on the tier mix, the virtual node promises more than the
+lower level delivers: :attr:`StrategyResult.mg_promised_weighted_mw` against the realised
+value shows it.
+
+:func:`seed003_event` builds the seed's case from the default data. Builders return models
+and never solve; ``solve_*`` solve them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyomo.environ as pyo
+
+from controllers.dso import DSOData, default_topology, dso_data
+from controllers.projection import (
+    MicrogridConditions,
+    Projection,
+    VirtualNodeOffer,
+    add_microgrid,
+    build_microgrid_model,
+    check_preference,
+    project_microgrid,
+    window_conditions,
+)
+from controllers.solve import persistent_highs, solve_optimal
+from networks.ieee33 import build_ieee33
+from networks.microgrid_internal import TIERS, MicrogridNetwork, load_microgrid_networks
+from networks.params import DATA_DIR, NetworkData, ParameterError, load_network_data
+
+DSO_DG_FILE = "seed003_dso_dg.csv"
+SWITCH_PENALTY = 1e-4  # weighted MW per switching action: a tie-breaker only
+EXCHANGE_PENALTY = 1e-5  # weighted MW per MW or Mvar through a tie line: a tie-breaker only
+MIP_REL_GAP = 1e-9
+MIP_ABS_GAP = 1e-7
+NO_PREFERENCE = {1: 1.0, 2: 1.0, 3: 1.0}
+# Default preference of every microgrid (the seed does not give values): its own tier-1
+# and tier-2 loads from its own sources are worth 1.5 x those elsewhere; tier 3 no more.
+DEFAULT_PREFERENCE = {1: 1.5, 2: 1.5, 3: 1.0}
+
+
+# --- data ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DSOGenerator:
+    """A dispatchable DSO-owned unit (black-start capable when ``grid_forming``)."""
+
+    name: str
+    bus_ieee: int
+    p_max_mw: float
+    q_max_mvar: float
+    grid_forming: bool
+
+
+@dataclass(frozen=True)
+class DSOEvent:
+    """The DSO's side of one restoration event (nothing inside the microgrids)."""
+
+    dso: DSOData
+    faulted: frozenset[int]  # IEEE branch numbers
+    main_grid_available: bool
+    initial_closed: dict[int, bool]
+    demand_mw: dict[int, float]  # per IEEE bus
+    demand_mvar: dict[int, float]
+    pv_mw: dict[str, float]  # available
+    pv_pf_min: dict[str, float]
+    generators: tuple[DSOGenerator, ...]
+    tier: dict[int, int]  # per IEEE bus
+    tier_weight: dict[int, float]
+    window_h: float
+    switch_penalty: float = SWITCH_PENALTY
+    exchange_penalty: float = EXCHANGE_PENALTY
+
+    @property
+    def tier1_buses(self) -> tuple[int, ...]:
+        return tuple(sorted(b for b, p in self.demand_mw.items() if p > 0 and self.tier[b] == 1))
+
+
+@dataclass(frozen=True)
+class CoordinationCase:
+    """An event with its microgrids (their internal data stay on the microgrid side)."""
+
+    name: str
+    hour: int
+    event: DSOEvent
+    microgrids: dict[str, MicrogridNetwork]
+    conditions: dict[str, MicrogridConditions]
+
+
+def load_dso_generators(path: Path = DATA_DIR / DSO_DG_FILE) -> tuple[DSOGenerator, ...]:
+    """The DSO's dispatchable units of the seed 003 case (checked)."""
+    frame = pd.read_csv(path)
+    out = []
+    for i, row in frame.iterrows():
+        where = f"{path.name} row {i + 2} ({row['name']})"
+        if not 1 <= int(row.bus_ieee) <= 33:
+            raise ParameterError(f"{where} bus_ieee", f"is {row.bus_ieee}", "use an IEEE bus 1..33")
+        for name in ("p_max_mw", "q_max_mvar"):
+            if not float(row[name]) >= 0:
+                raise ParameterError(f"{where} {name}", f"is {row[name]}", "use a value >= 0")
+        out.append(
+            DSOGenerator(
+                name=str(row["name"]),
+                bus_ieee=int(row.bus_ieee),
+                p_max_mw=float(row.p_max_mw),
+                q_max_mvar=float(row.q_max_mvar),
+                grid_forming=bool(int(row.grid_forming)),
+            )
+        )
+    return tuple(out)
+
+
+def seed003_event(
+    data: NetworkData | None = None,
+    *,
+    hour: int = 18,
+    window_h: float = 2.0,
+    faulted: tuple[int, ...] = (12, 22),
+    data_dir: Path = DATA_DIR,
+) -> CoordinationCase:
+    """The seed 003 case from the default data.
+
+    IEEE 33 with microgrids MG1/MG2/MG3 at buses 2/11/27; the main grid lost; branches 12
+    (12-13) and 22 (3-23) damaged (the seed's "22-23" is not an IEEE 33 bus pair; branch 22,
+    which feeds bus 23, is the reading of ``tests/test_restoration.py``). One window of
+    ``window_h`` hours at ``hour`` of the built-in profiles (18 h: the DSO's peak load,
+    wind at 0.52 of its rating, PV at 0.121); storage at its initial SOC; the DSO's
+    black-start generators of ``seed003_dso_dg.csv``. Tier weights 100 / 10 / 0.2.
+    """
+    data = data or load_network_data(data_dir)
+    dd = dso_data(build_ieee33(data), data)
+    profile = pd.read_csv(data_dir / "profiles_default.csv").set_index("hour")
+    if hour not in profile.index:
+        raise ValueError(f"hour {hour}: use an hour of the profile, 0..23")
+    load_pu, wind_pu, pv_pu = (float(profile.at[hour, c]) for c in ("load_pu", "wind_pu", "pv_pu"))
+    unknown = sorted(set(faulted) - {b.ieee for b in dd.branches})
+    if unknown:
+        raise ValueError(f"faulted: unknown IEEE branches {unknown}")
+    event = DSOEvent(
+        dso=dd,
+        faulted=frozenset(faulted),
+        main_grid_available=False,
+        initial_closed=default_topology(dd),
+        demand_mw={b: p * load_pu for b, p in dd.load_p_nom_mw.items()},
+        demand_mvar={b: q * load_pu for b, q in dd.load_q_nom_mvar.items()},
+        pv_mw={pv.name: pv.p_rated_mw * pv_pu for pv in data.pv},
+        pv_pf_min={pv.name: pv.pf_min for pv in data.pv},
+        generators=load_dso_generators(data_dir / DSO_DG_FILE),
+        tier={b: data.tier_of(b) for b in dd.buses},
+        tier_weight={t: data.tier_weight(t) for t in TIERS},
+        window_h=window_h,
+    )
+    nets = load_microgrid_networks(data, data_dir)
+    conditions = {
+        g: window_conditions(net, window_h=window_h, load_pu=load_pu, wind_pu=wind_pu)
+        for g, net in nets.items()
+    }
+    return CoordinationCase("seed003", hour, event, nets, conditions)
+
+
+# --- DSO model: sets, variables, constraints -------------------------------------------------
+@dataclass(frozen=True)
+class TiePort:
+    """What the DSO model needs of a participating microgrid at its IEEE bus."""
+
+    name: str
+    bus_ieee: int
+    grid_forming: bool
+    pcc_v_band_pu: tuple[float, float]
+    limit_mw: float  # bound on |P|, |Q| (zero exchange when the bus is dead)
+
+
+def port_of_offer(offer: VirtualNodeOffer) -> TiePort:
+    p0, p1, q0, q1 = offer.hull.box()
+    return TiePort(
+        offer.name,
+        offer.bus_ieee,
+        offer.grid_forming,
+        offer.pcc_v_band_pu,
+        max(abs(p0), abs(p1), abs(q0), abs(q1)),
+    )
+
+
+def port_of_network(net: MicrogridNetwork) -> TiePort:
+    return TiePort(
+        net.name, net.bus_ieee, net.grid_forming, net.pcc_v_band_pu, net.params.pcc_p_max_mw
+    )
+
+
+def declare_dso_sets(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:
+    dd = ev.dso
+    m.B = pyo.Set(initialize=dd.buses)
+    m.L = pyo.Set(initialize=[b.ieee for b in dd.branches])
+    m.D = pyo.Set(initialize=sorted(b for b, p in ev.demand_mw.items() if p > 0))
+    m.PV = pyo.Set(initialize=sorted(ev.pv_mw))
+    m.G = pyo.Set(initialize=[g.name for g in ev.generators])
+    m.M = pyo.Set(initialize=sorted(ports))
+    sources = [g.name for g in ev.generators if g.grid_forming]
+    sources += [p.name for p in ports.values() if p.grid_forming]
+    m.S = pyo.Set(initialize=sorted(sources))  # grid-forming candidates besides the substation
+
+
+def source_bus(ev: DSOEvent, ports: Mapping[str, TiePort]) -> dict[str, int]:
+    out = {g.name: g.bus_ieee for g in ev.generators}
+    out.update({p.name: p.bus_ieee for p in ports.values()})
+    return out
+
+
+def declare_dso_vars(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:
+    dd = ev.dso
+    s_max = {b.ieee: b.s_max_pu for b in dd.branches}
+    gen = {g.name: g for g in ev.generators}
+    m.alpha = pyo.Var(m.L, within=pyo.Binary)
+    m.live = pyo.Var(m.L, bounds=(0, 1))
+    m.sw = pyo.Var(m.L, within=pyo.NonNegativeReals)
+    m.e = pyo.Var(m.B, within=pyo.Binary)
+    m.sigma = pyo.Var(m.S, within=pyo.Binary)
+    m.P = pyo.Var(m.L, bounds=lambda _, ln: (-s_max[ln], s_max[ln]))
+    m.Q = pyo.Var(m.L, bounds=lambda _, ln: (-s_max[ln], s_max[ln]))
+    m.v = pyo.Var(m.B, bounds=(0.0, dd.v_max_pu**2), initialize=1.0)
+    p0_max = dd.substation_p_max_mw if ev.main_grid_available else 0.0
+    m.P0 = pyo.Var(bounds=(-p0_max, p0_max))
+    m.Q0 = pyo.Var(bounds=(-p0_max, p0_max))
+    m.x = pyo.Var(m.D, within=pyo.Binary)
+    m.pv = pyo.Var(m.PV, within=pyo.NonNegativeReals)
+    m.qpv = pyo.Var(m.PV)
+    m.dg_p = pyo.Var(m.G, within=pyo.NonNegativeReals)
+    m.dg_q = pyo.Var(m.G, bounds=lambda _, g: (-gen[g].q_max_mvar, gen[g].q_max_mvar))
+    m.tie_p = pyo.Var(m.M)  # microgrid import (MW)
+    m.tie_q = pyo.Var(m.M)
+    for ln in ev.faulted:
+        m.alpha[ln].fix(0)
+    if ev.main_grid_available:
+        m.e[dd.root].fix(1)
+        m.v[dd.root].fix(dd.v_root_pu**2)
+
+
+def source_count(m: pyo.Block, ev: DSOEvent, where: dict[str, int], bus: int):
+    """Active grid-forming sources at ``bus`` (substation, generators, microgrids)."""
+    count = sum(m.sigma[s] for s in m.S if where[s] == bus)
+    if bus == ev.dso.root and ev.main_grid_available:
+        count = count + 1
+    return count
+
+
+def declare_radiality(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:
+    """Single-commodity flow with virtual sources: islands, one source each, no loop."""
+    br = {b.ieee: b for b in ev.dso.branches}
+    where = source_bus(ev, ports)
+    n_bus = len(ev.dso.buses)
+    m.f = pyo.Var(m.L, bounds=(-n_bus, n_bus))
+    m.inj = pyo.Var(m.B, bounds=(0, n_bus))
+    m.live_a = pyo.Constraint(m.L, rule=lambda _, ln: m.live[ln] <= m.alpha[ln])
+    m.live_e = pyo.Constraint(m.L, rule=lambda _, ln: m.live[ln] <= m.e[br[ln].from_bus])
+    m.live_ae = pyo.Constraint(
+        m.L, rule=lambda _, ln: m.live[ln] >= m.alpha[ln] + m.e[br[ln].from_bus] - 1
+    )
+    m.same_e_up = pyo.Constraint(
+        m.L, rule=lambda _, ln: m.e[br[ln].from_bus] - m.e[br[ln].to_bus] <= 1 - m.alpha[ln]
+    )
+    m.same_e_dn = pyo.Constraint(
+        m.L, rule=lambda _, ln: m.e[br[ln].to_bus] - m.e[br[ln].from_bus] <= 1 - m.alpha[ln]
+    )
+    m.sigma_e = pyo.Constraint(m.S, rule=lambda _, s: m.sigma[s] <= m.e[where[s]])
+    shared = {b for b in m.B if sum(w == b for w in where.values()) + (b == ev.dso.root) > 1}
+    m.one_source_per_bus = pyo.Constraint(
+        sorted(shared), rule=lambda _, b: source_count(m, ev, where, b) <= 1
+    )
+    m.f_up = pyo.Constraint(m.L, rule=lambda _, ln: m.f[ln] <= n_bus * m.live[ln])
+    m.f_dn = pyo.Constraint(m.L, rule=lambda _, ln: m.f[ln] >= -n_bus * m.live[ln])
+    m.inj_src = pyo.Constraint(
+        m.B, rule=lambda _, b: m.inj[b] <= n_bus * source_count(m, ev, where, b)
+    )
+
+    def consume(_, bus):
+        inflow = sum(m.f[ln] for ln in m.L if br[ln].to_bus == bus)
+        outflow = sum(m.f[ln] for ln in m.L if br[ln].from_bus == bus)
+        return inflow - outflow + m.inj[bus] == m.e[bus] - source_count(m, ev, where, bus)
+
+    m.consume = pyo.Constraint(m.B, rule=consume)
+    m.count = pyo.Constraint(
+        expr=sum(m.live[ln] for ln in m.L)
+        == sum(m.e[b] - source_count(m, ev, where, b) for b in m.B)
+    )
+
+
+def declare_power_flow(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:
+    """LinDistFlow (lossless) on live branches; voltage band on energised buses."""
+    dd = ev.dso
+    br = {b.ieee: b for b in dd.branches}
+    big_m = dd.v_max_pu**2 + 0.5
+    at = {b: [g.name for g in ev.generators if g.bus_ieee == b] for b in dd.buses}
+    pv_at = {b: [p for p in m.PV if dd.pv_bus[p] == b] for b in dd.buses}
+    mg_at = {b: [g for g in m.M if ports[g].bus_ieee == b] for b in dd.buses}
+
+    def net_inflow(flow, bus):
+        return sum(flow[ln] for ln in m.L if br[ln].to_bus == bus) - sum(
+            flow[ln] for ln in m.L if br[ln].from_bus == bus
+        )
+
+    def load(bus, demand):
+        return demand[bus] * m.x[bus] if bus in m.D else 0.0
+
+    def p_rule(_, bus):
+        supply = net_inflow(m.P, bus) + sum(m.pv[p] for p in pv_at[bus])
+        supply += sum(m.dg_p[g] for g in at[bus]) + (m.P0 if bus == dd.root else 0.0)
+        return supply == load(bus, ev.demand_mw) + sum(m.tie_p[g] for g in mg_at[bus])
+
+    def q_rule(_, bus):
+        supply = net_inflow(m.Q, bus) + sum(m.qpv[p] for p in pv_at[bus])
+        supply += sum(m.dg_q[g] for g in at[bus]) + (m.Q0 if bus == dd.root else 0.0)
+        return supply == load(bus, ev.demand_mvar) + sum(m.tie_q[g] for g in mg_at[bus])
+
+    m.balance_p = pyo.Constraint(m.B, rule=p_rule)
+    m.balance_q = pyo.Constraint(m.B, rule=q_rule)
+
+    def drop(ln):
+        b = br[ln]
+        return m.v[b.to_bus] - m.v[b.from_bus] + 2 * (b.r_pu * m.P[ln] + b.x_pu * m.Q[ln])
+
+    m.drop_up = pyo.Constraint(m.L, rule=lambda _, ln: drop(ln) <= big_m * (1 - m.live[ln]))
+    m.drop_dn = pyo.Constraint(m.L, rule=lambda _, ln: drop(ln) >= -big_m * (1 - m.live[ln]))
+    m.v_min = pyo.Constraint(m.B, rule=lambda _, b: m.v[b] >= dd.v_min_pu**2 * m.e[b])
+    s_max = {ln: br[ln].s_max_pu for ln in m.L}
+    m.p_on_up = pyo.Constraint(m.L, rule=lambda _, ln: m.P[ln] <= s_max[ln] * m.live[ln])
+    m.p_on_dn = pyo.Constraint(m.L, rule=lambda _, ln: m.P[ln] >= -s_max[ln] * m.live[ln])
+    m.q_on_up = pyo.Constraint(m.L, rule=lambda _, ln: m.Q[ln] <= s_max[ln] * m.live[ln])
+    m.q_on_dn = pyo.Constraint(m.L, rule=lambda _, ln: m.Q[ln] >= -s_max[ln] * m.live[ln])
+
+
+def declare_units(m: pyo.Block, ev: DSOEvent) -> None:
+    """PV and DSO generators produce only on an energised bus."""
+    dd = ev.dso
+    gen = {g.name: g for g in ev.generators}
+    tan_pv = {p: math.tan(math.acos(ev.pv_pf_min.get(p, 1.0))) for p in m.PV}
+    m.pv_cap = pyo.Constraint(m.PV, rule=lambda _, p: m.pv[p] <= ev.pv_mw[p] * m.e[dd.pv_bus[p]])
+    m.pv_q_up = pyo.Constraint(m.PV, rule=lambda _, p: m.qpv[p] <= tan_pv[p] * m.pv[p])
+    m.pv_q_dn = pyo.Constraint(m.PV, rule=lambda _, p: m.qpv[p] >= -tan_pv[p] * m.pv[p])
+    m.dg_cap = pyo.Constraint(
+        m.G, rule=lambda _, g: m.dg_p[g] <= gen[g].p_max_mw * m.e[gen[g].bus_ieee]
+    )
+    m.dg_q_up = pyo.Constraint(
+        m.G, rule=lambda _, g: m.dg_q[g] <= gen[g].q_max_mvar * m.e[gen[g].bus_ieee]
+    )
+    m.dg_q_dn = pyo.Constraint(
+        m.G, rule=lambda _, g: m.dg_q[g] >= -gen[g].q_max_mvar * m.e[gen[g].bus_ieee]
+    )
+
+
+def declare_tie_lines(m: pyo.Block, ports: Mapping[str, TiePort]) -> None:
+    """Exchange only with an energised bus; the PCC band on an energised microgrid bus."""
+    lim = {g: ports[g].limit_mw for g in m.M}
+    bus = {g: ports[g].bus_ieee for g in m.M}
+    for name, var in (("p", m.tie_p), ("q", m.tie_q)):
+        setattr(
+            m,
+            f"tie_{name}_up",
+            pyo.Constraint(m.M, rule=lambda _, g, v=var: v[g] <= lim[g] * m.e[bus[g]]),
+        )
+        setattr(
+            m,
+            f"tie_{name}_dn",
+            pyo.Constraint(m.M, rule=lambda _, g, v=var: v[g] >= -lim[g] * m.e[bus[g]]),
+        )
+    m.tie_abs_p = pyo.Var(m.M, within=pyo.NonNegativeReals)
+    m.tie_abs_q = pyo.Var(m.M, within=pyo.NonNegativeReals)
+    m.tie_abs_p_up = pyo.Constraint(m.M, rule=lambda _, g: m.tie_abs_p[g] >= m.tie_p[g])
+    m.tie_abs_p_dn = pyo.Constraint(m.M, rule=lambda _, g: m.tie_abs_p[g] >= -m.tie_p[g])
+    m.tie_abs_q_up = pyo.Constraint(m.M, rule=lambda _, g: m.tie_abs_q[g] >= m.tie_q[g])
+    m.tie_abs_q_dn = pyo.Constraint(m.M, rule=lambda _, g: m.tie_abs_q[g] >= -m.tie_q[g])
+    m.exchange = pyo.Expression(expr=pyo.quicksum(m.tie_abs_p[g] + m.tie_abs_q[g] for g in m.M))
+    m.pcc_v_min = pyo.Constraint(
+        m.M, rule=lambda _, g: m.v[bus[g]] >= ports[g].pcc_v_band_pu[0] ** 2 * m.e[bus[g]]
+    )
+    m.pcc_v_max = pyo.Constraint(
+        m.M, rule=lambda _, g: m.v[bus[g]] <= ports[g].pcc_v_band_pu[1] ** 2
+    )
+
+
+def declare_pickup_and_switching(m: pyo.Block, ev: DSOEvent) -> None:
+    m.x_e = pyo.Constraint(m.D, rule=lambda _, b: m.x[b] <= m.e[b])
+
+    def before(ln):
+        return 0.0 if ln in ev.faulted else float(bool(ev.initial_closed.get(ln, False)))
+
+    m.sw_up = pyo.Constraint(m.L, rule=lambda _, ln: m.sw[ln] >= m.alpha[ln] - before(ln))
+    m.sw_dn = pyo.Constraint(m.L, rule=lambda _, ln: m.sw[ln] >= before(ln) - m.alpha[ln])
+
+
+def declare_dso_value(m: pyo.Block, ev: DSOEvent) -> None:
+    """Weighted restored DSO load (MW) and the switching count."""
+    w = {b: ev.tier_weight[ev.tier[b]] for b in m.D}
+    m.dso_value = pyo.Expression(expr=pyo.quicksum(w[b] * ev.demand_mw[b] * m.x[b] for b in m.D))
+    m.switch_actions = pyo.Expression(expr=pyo.quicksum(m.sw[ln] for ln in m.L))
+
+
+def add_dso_restoration(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> pyo.Block:
+    """Populate ``m`` with the DSO model (no objective): ``tie_p``/``tie_q`` per port."""
+    declare_dso_sets(m, ev, ports)
+    declare_dso_vars(m, ev, ports)
+    declare_radiality(m, ev, ports)
+    declare_power_flow(m, ev, ports)
+    declare_units(m, ev)
+    declare_tie_lines(m, ports)
+    declare_pickup_and_switching(m, ev)
+    declare_dso_value(m, ev)
+    return m
+
+
+def declare_objective(m: pyo.Block, ev: DSOEvent) -> None:
+    m.obj = pyo.Objective(  # minimised: negated value plus the tie-breaking penalties
+        expr=-(m.dso_value + m.mg_value)
+        + ev.switch_penalty * m.switch_actions
+        + ev.exchange_penalty * m.exchange
+    )
+
+
+# --- (c) the virtual nodes ------------------------------------------------------------------
+def declare_virtual_nodes(
+    m: pyo.Block, tier_weight: Mapping[int, float], offers: Mapping[str, VirtualNodeOffer]
+) -> None:
+    """Polygon, aggregated sources, tier loads and the virtual flow of each microgrid."""
+    o = offers
+    m.VT = pyo.Set(initialize=TIERS)
+    m.FACET = pyo.Set(
+        dimen=2, initialize=[(g, k) for g in sorted(o) for k in range(len(o[g].hull.offsets))]
+    )
+    m.vn_s = pyo.Var(m.M, m.VT, bounds=lambda _, g, j: (0.0, o[g].tier_max_mw[j]))
+    m.vn_g = pyo.Var(m.M, bounds=lambda _, g: o[g].source_p_mw)
+    m.vn_h = pyo.Var(m.M, bounds=lambda _, g: o[g].source_q_mvar)
+    m.y_int = pyo.Var(m.M, m.VT, within=pyo.NonNegativeReals)
+    m.y_ext = pyo.Var(m.M, m.VT, within=pyo.NonNegativeReals)
+    m.vn_export = pyo.Var(m.M, within=pyo.NonNegativeReals)
+    m.vn_import = pyo.Var(m.M, within=pyo.NonNegativeReals)
+    m.vn_polygon = pyo.Constraint(
+        m.FACET,
+        rule=lambda _, g, k: (
+            o[g].hull.normals[k][0] * m.tie_p[g] + o[g].hull.normals[k][1] * m.tie_q[g]
+            <= o[g].hull.offsets[k]
+        ),
+    )
+    m.vn_own_load = pyo.Constraint(
+        m.M, m.VT, rule=lambda _, g, j: m.vn_s[g, j] == m.y_int[g, j] + m.y_ext[g, j]
+    )
+    m.vn_sources = pyo.Constraint(
+        m.M, rule=lambda _, g: m.vn_g[g] == sum(m.y_int[g, j] for j in m.VT) + m.vn_export[g]
+    )
+    m.vn_imports = pyo.Constraint(
+        m.M, rule=lambda _, g: m.vn_import[g] == sum(m.y_ext[g, j] for j in m.VT)
+    )
+    m.vn_tie = pyo.Constraint(m.M, rule=lambda _, g: m.tie_p[g] == m.vn_import[g] - m.vn_export[g])
+    m.vn_reactive = pyo.Constraint(
+        m.M,
+        rule=lambda _, g: (
+            m.tie_q[g] + m.vn_h[g] == o[g].load_q_per_p * sum(m.vn_s[g, j] for j in m.VT)
+        ),
+    )
+    w = tier_weight
+    m.mg_value = pyo.Expression(
+        expr=pyo.quicksum(
+            w[j] * (o[g].preference[j] * m.y_int[g, j] + m.y_ext[g, j]) for g in m.M for j in m.VT
+        )
+    )
+    m.mg_promised = pyo.Expression(  # with the true weights (no preference)
+        m.M, rule=lambda _, g: pyo.quicksum(w[j] * m.vn_s[g, j] for j in m.VT)
+    )
+
+
+def build_upper_model(event: DSOEvent, offers: Mapping[str, VirtualNodeOffer]) -> pyo.ConcreteModel:
+    """(c) The DSO's model from the microgrids' offers only; with no offer, (a)'s DSO model."""
+    for offer in offers.values():
+        check_preference(offer.preference)
+    m = pyo.ConcreteModel(name="coordinated_upper")
+    add_dso_restoration(m, event, {g: port_of_offer(o) for g, o in offers.items()})
+    if offers:
+        declare_virtual_nodes(m, event.tier_weight, offers)
+    else:
+        m.mg_value = pyo.Expression(expr=0.0)
+    declare_objective(m, event)
+    return m
+
+
+def build_virtual_node_model(
+    offer: VirtualNodeOffer, tier_weight: Mapping[int, float], p_mw: float, q_mvar: float
+) -> pyo.ConcreteModel:
+    """What the DSO believes microgrid ``offer`` restores at the tie-line point (P, Q)."""
+    m = pyo.ConcreteModel(name=f"{offer.name}_virtual_node")
+    m.M = pyo.Set(initialize=[offer.name])
+    m.tie_p = pyo.Var(m.M)
+    m.tie_q = pyo.Var(m.M)
+    m.tie_p[offer.name].fix(p_mw)
+    m.tie_q[offer.name].fix(q_mvar)
+    declare_virtual_nodes(m, tier_weight, {offer.name: offer})
+    m.obj = pyo.Objective(expr=-m.mg_value)
+    return m
+
+
+def virtual_node_value(
+    offer: VirtualNodeOffer, tier_weight: Mapping[int, float], p_mw: float, q_mvar: float
+) -> float:
+    """The virtual node's best value at (P, Q) (weighted MW, with the preferences)."""
+    m = build_virtual_node_model(offer, tier_weight, p_mw, q_mvar)
+    solve_optimal(m, persistent_highs(), f"{offer.name} virtual node")
+    return pyo.value(m.mg_value)
+
+
+# --- (b) central dispatch -----------------------------------------------------------------
+def build_central_model(
+    event: DSOEvent,
+    microgrids: Mapping[str, MicrogridNetwork],
+    conditions: Mapping[str, MicrogridConditions],
+) -> pyo.ConcreteModel:
+    """(b) The DSO network and every microgrid's full internal model in one MILP."""
+    m = pyo.ConcreteModel(name="coordinated_central")
+    add_dso_restoration(m, event, {g: port_of_network(n) for g, n in microgrids.items()})
+    m.mg = pyo.Block(m.M, rule=lambda b, g: add_microgrid(b, microgrids[g], conditions[g]))
+    m.tie_p_link = pyo.Constraint(m.M, rule=lambda _, g: m.tie_p[g] == m.mg[g].tie_p)
+    m.tie_q_link = pyo.Constraint(m.M, rule=lambda _, g: m.tie_q[g] == m.mg[g].tie_q)
+    m.mg_value = pyo.Expression(expr=pyo.quicksum(m.mg[g].own_value for g in m.M))
+    declare_objective(m, event)
+    return m
+
+
+# --- lower level --------------------------------------------------------------------------
+def build_lower_model(
+    net: MicrogridNetwork, cond: MicrogridConditions, p_mw: float, q_mvar: float
+) -> pyo.ConcreteModel:
+    """A microgrid's own restoration with the tie-line command (P, Q) fixed."""
+    m = build_microgrid_model(net, cond)
+    m.tie_p.fix(p_mw)
+    m.tie_q.fix(q_mvar)
+    m.own_weight = 1.0
+    return m
+
+
+# --- results --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StrategyResult:
+    """One strategy's restoration of the event (MW over the window; MWh = MW x window_h)."""
+
+    strategy: str
+    window_h: float
+    dso_restored_mw: dict[int, float]  # per tier
+    dso_demand_mw: dict[int, float]
+    mg_restored_mw: dict[str, dict[int, float]]  # per microgrid, per tier
+    mg_demand_mw: dict[str, dict[int, float]]
+    tie_p_mw: dict[str, float]  # > 0: the microgrid imports
+    tie_q_mvar: dict[str, float]
+    tier1_buses: tuple[int, ...]  # DSO tier-1 buses
+    tier1_served: tuple[int, ...]
+    weighted_mw: float  # true tier weights, DSO + microgrids
+    objective: float  # the model's own (preferences, switching penalty)
+    closed_ties: tuple[int, ...]
+    energised_buses: tuple[int, ...]
+    live_branches: tuple[int, ...]  # closed and energised
+    switch_actions: int
+    island_sources: tuple[str, ...]  # grid-forming sources in use
+    dg_p_mw: dict[str, float]
+    solve_time_s: dict[str, float]
+    mg_promised_weighted_mw: dict[str, float] = field(default_factory=dict)  # (c) only
+
+    def restored_mw_by_tier(self) -> dict[int, float]:
+        """DSO plus microgrid loads, per tier."""
+        return {
+            t: self.dso_restored_mw[t] + sum(r[t] for r in self.mg_restored_mw.values())
+            for t in TIERS
+        }
+
+    def restored_mwh_by_tier(self) -> dict[int, float]:
+        return {t: mw * self.window_h for t, mw in self.restored_mw_by_tier().items()}
+
+    def mg_weighted_mw(self, weights: Mapping[int, float]) -> dict[str, float]:
+        return {g: sum(weights[t] * r[t] for t in TIERS) for g, r in self.mg_restored_mw.items()}
+
+
+def _tier_sum(ev: DSOEvent, buses) -> dict[int, float]:
+    out = dict.fromkeys(TIERS, 0.0)
+    for b in buses:
+        out[ev.tier[b]] += ev.demand_mw[b]
+    return out
+
+
+def solve_milp(model: pyo.ConcreteModel, what: str, time_limit_s: float) -> float:
+    """Solve to a proven optimum (tight gaps) and return the wall time."""
+    start = time.perf_counter()
+    solve_optimal(
+        model,
+        persistent_highs(),
+        what,
+        rel_gap=MIP_REL_GAP,
+        abs_gap=MIP_ABS_GAP,
+        time_limit=time_limit_s,
+    )
+    return time.perf_counter() - start
+
+
+def solve_lower(
+    net: MicrogridNetwork, cond: MicrogridConditions, p_mw: float, q_mvar: float
+) -> tuple[dict[int, float], float]:
+    """The lower level: restored MW per tier at the command, and the solve time."""
+    m = build_lower_model(net, cond, p_mw, q_mvar)
+    start = time.perf_counter()
+    solve_optimal(m, persistent_highs(), f"{net.name} lower level")
+    return {t: pyo.value(m.served_mw[t]) for t in TIERS}, time.perf_counter() - start
+
+
+def _result(
+    case: CoordinationCase,
+    strategy: str,
+    m: pyo.ConcreteModel,
+    mg_restored: dict[str, dict[int, float]],
+    tie: dict[str, tuple[float, float]],
+    times: dict[str, float],
+) -> StrategyResult:
+    """Read the DSO part of a solved model and assemble the result."""
+    ev = case.event
+    w = ev.tier_weight
+    ties = {b.ieee for b in ev.dso.branches if b.is_tie}
+    picked = [b for b in m.D if pyo.value(m.x[b]) > 0.5]
+    dso_restored = _tier_sum(ev, picked)
+    promised = {g: pyo.value(m.mg_promised[g]) for g in m.M} if hasattr(m, "mg_promised") else {}
+    return StrategyResult(
+        strategy=strategy,
+        window_h=ev.window_h,
+        dso_restored_mw=dso_restored,
+        dso_demand_mw=_tier_sum(ev, list(m.D)),
+        mg_restored_mw=mg_restored,
+        mg_demand_mw={
+            g: {t: mw * case.conditions[g].load_pu for t, mw in n.load_mw_by_tier().items()}
+            for g, n in case.microgrids.items()
+        },
+        tie_p_mw={g: tie[g][0] for g in case.microgrids},
+        tie_q_mvar={g: tie[g][1] for g in case.microgrids},
+        tier1_buses=ev.tier1_buses,
+        tier1_served=tuple(b for b in ev.tier1_buses if b in picked),
+        weighted_mw=sum(w[t] * dso_restored[t] for t in TIERS)
+        + sum(w[t] * r[t] for r in mg_restored.values() for t in TIERS),
+        objective=-pyo.value(m.obj),
+        closed_ties=tuple(sorted(ln for ln in ties if pyo.value(m.alpha[ln]) > 0.5)),
+        energised_buses=tuple(b for b in m.B if pyo.value(m.e[b]) > 0.5),
+        live_branches=tuple(ln for ln in m.L if pyo.value(m.live[ln]) > 0.5),
+        switch_actions=round(pyo.value(m.switch_actions)),
+        island_sources=tuple(s for s in m.S if pyo.value(m.sigma[s]) > 0.5),
+        dg_p_mw={g: pyo.value(m.dg_p[g]) for g in m.G},
+        solve_time_s={**times, "total": sum(times.values())},
+        mg_promised_weighted_mw=promised,
+    )
+
+
+def _lower_levels(
+    case: CoordinationCase, tie: dict[str, tuple[float, float]]
+) -> tuple[dict[str, dict[int, float]], float]:
+    restored, seconds = {}, 0.0
+    for g, net in case.microgrids.items():
+        restored[g], s = solve_lower(net, case.conditions[g], *tie[g])
+        seconds += s
+    return restored, seconds
+
+
+# --- the three strategies ------------------------------------------------------------------
+def solve_no_sharing(case: CoordinationCase, time_limit_s: float = 60.0) -> StrategyResult:
+    """(a) Microgrids islanded at (0, 0); the DSO restores from its own sources."""
+    start = time.perf_counter()
+    m = build_upper_model(case.event, {})
+    build_s = time.perf_counter() - start
+    upper_s = solve_milp(m, "no-sharing DSO restoration", time_limit_s)
+    tie = dict.fromkeys(case.microgrids, (0.0, 0.0))
+    restored, lower_s = _lower_levels(case, tie)
+    times = {"build": build_s, "upper": upper_s, "lower": lower_s}
+    return _result(case, "no_sharing", m, restored, tie, times)
+
+
+def solve_central(case: CoordinationCase, time_limit_s: float = 60.0) -> StrategyResult:
+    """(b) One MILP over the DSO network and the microgrids' internal networks."""
+    start = time.perf_counter()
+    m = build_central_model(case.event, case.microgrids, case.conditions)
+    build_s = time.perf_counter() - start
+    upper_s = solve_milp(m, "central restoration", time_limit_s)
+    restored = {g: {t: pyo.value(m.mg[g].served_mw[t]) for t in TIERS} for g in m.M}
+    tie = {g: (pyo.value(m.tie_p[g]), pyo.value(m.tie_q[g])) for g in m.M}
+    return _result(case, "central", m, restored, tie, {"build": build_s, "upper": upper_s})
+
+
+def project_all(
+    case: CoordinationCase, preference: Mapping[str, dict[int, float]], threshold_mw: float
+) -> dict[str, Projection]:
+    """Each microgrid's projection and offer (runs on the microgrid side)."""
+    return {
+        g: project_microgrid(net, case.conditions[g], dict(preference[g]), threshold_mw)
+        for g, net in case.microgrids.items()
+    }
+
+
+def uniform_preference(
+    case: CoordinationCase, preference: dict[int, float]
+) -> dict[str, dict[int, float]]:
+    """The same preference coefficients for every microgrid."""
+    return {g: dict(preference) for g in case.microgrids}
+
+
+def solve_projection(
+    case: CoordinationCase,
+    preference: Mapping[str, dict[int, float]] | None = None,
+    threshold_mw: float = 1e-3,
+    time_limit_s: float = 60.0,
+    projections: Mapping[str, Projection] | None = None,
+) -> StrategyResult:
+    """(c) Projection, upper level on the offers, lower levels at the tie-line commands.
+
+    ``preference`` per microgrid (default :data:`DEFAULT_PREFERENCE` for all);
+    ``projections`` may be reused (the polygons do not depend on the preferences); the
+    time reported for the projections is the sum of their own times.
+    """
+    preference = preference or uniform_preference(case, DEFAULT_PREFERENCE)
+    if projections is None:
+        projections = project_all(case, preference, threshold_mw)
+    offers = {g: p.offer.with_preference(dict(preference[g])) for g, p in projections.items()}
+    start = time.perf_counter()
+    m = build_upper_model(case.event, offers)
+    build_s = time.perf_counter() - start
+    upper_s = solve_milp(m, "projection upper level", time_limit_s)
+    tie = {g: (pyo.value(m.tie_p[g]), pyo.value(m.tie_q[g])) for g in m.M}
+    restored, lower_s = _lower_levels(case, tie)
+    times = {
+        "projection": sum(p.time_s for p in projections.values()),
+        "build": build_s,
+        "upper": upper_s,
+        "lower": lower_s,
+    }
+    return _result(case, "projection", m, restored, tie, times)
+
+
+def compare_strategies(
+    case: CoordinationCase,
+    preference: Mapping[str, dict[int, float]] | None = None,
+    threshold_mw: float = 1e-3,
+    time_limit_s: float = 60.0,
+) -> tuple[dict[str, StrategyResult], dict[str, Projection]]:
+    """The three strategies on one event (the projections are returned for checks)."""
+    preference = preference or uniform_preference(case, DEFAULT_PREFERENCE)
+    projections = project_all(case, preference, threshold_mw)
+    results = {
+        "no_sharing": solve_no_sharing(case, time_limit_s),
+        "central": solve_central(case, time_limit_s),
+        "projection": solve_projection(case, preference, threshold_mw, time_limit_s, projections),
+    }
+    return results, projections
+
+
+# --- report -------------------------------------------------------------------------------
+def format_table(results: Mapping[str, StrategyResult]) -> str:
+    """The strategies side by side: restored load per tier, tie lines, tier-1 buses, times."""
+    first = next(iter(results.values()))
+    mgs = list(first.tie_p_mw)
+    head = (
+        f"  {'strategy':<16s} {'DSO T1':>7s} {'T2':>7s} {'T3':>7s} {'MG T1':>7s} {'T2':>7s} "
+        f"{'T3':>7s} {'total':>7s} {'weighted':>9s} "
+        + " ".join(f"{'P ' + g:>7s}" for g in mgs)
+        + f" {'solve s':>8s}"
+    )
+    lines = [
+        f"Restored load (kW over the {first.window_h:g} h window; weighted = sum of tier "
+        "weight x MW; P > 0: the microgrid imports, kW)",
+        head,
+    ]
+    for name, r in results.items():
+        mg = {t: sum(x[t] for x in r.mg_restored_mw.values()) for t in TIERS}
+        total = sum(r.dso_restored_mw.values()) + sum(mg.values())
+        kw = [1000 * r.dso_restored_mw[t] for t in TIERS] + [1000 * mg[t] for t in TIERS]
+        lines.append(
+            f"  {name:<16s} "
+            + " ".join(f"{v:7.1f}" for v in kw)
+            + f" {1000 * total:7.1f} {r.weighted_mw:9.3f} "
+            + " ".join(f"{1000 * r.tie_p_mw[g]:7.1f}" for g in mgs)
+            + f" {r.solve_time_s['total']:8.2f}"
+        )
+    demand = first
+    mg_d = {t: sum(x[t] for x in demand.mg_demand_mw.values()) for t in TIERS}
+    lines.append(
+        f"  {'demand':<16s} "
+        + " ".join(f"{1000 * demand.dso_demand_mw[t]:7.1f}" for t in TIERS)
+        + " "
+        + " ".join(f"{1000 * mg_d[t]:7.1f}" for t in TIERS)
+    )
+    lines.append("  DSO tier-1 buses served / microgrid tier-1 served / ties closed / sources:")
+    for name, r in results.items():
+        mg1 = ", ".join(
+            f"{g} {1000 * r.mg_restored_mw[g][1]:.0f}/{1000 * r.mg_demand_mw[g][1]:.0f}"
+            for g in mgs
+        )
+        missing = sorted(set(r.tier1_buses) - set(r.tier1_served))
+        lines.append(
+            f"  {name:<16s} {list(r.tier1_served)} (not: {missing or 'none'}); {mg1} kW; "
+            f"ties {list(r.closed_ties) or 'none'}; {', '.join(r.island_sources) or 'none'}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,825 @@
+"""Two-layer restoration ADMM over the normal and faulted sub-networks (seed 001).
+
+The network left by the fault (:func:`controllers.restoration.subnetworks`) splits into
+the normal sub-network N (it holds the substation) and the faulted sub-networks F_k. Each
+is an agent with its own restoration model (:func:`build_restoration_model` on its buses,
+with :class:`BoundaryPort` s on the boundary branches, all of them tie switches open
+before the event): N sees a withdrawal at its boundary bus, F_k owns the branch and sees
+N's end as a ghost bus that is a source when energised.
+
+Outer loop (space), per boundary branch l and period t, consensus ``z`` on
+x = (P_l, Q_l, v_i, alpha_l): the power N sends into F_k, the squared voltage of N's
+boundary bus i and the switch state. In scaled form, with the quadratic penalties as LP
+epigraphs (:mod:`controllers.prox`):
+
+    agent a:  min f_a(x_a) + sum rho/2 |x_a - z + u_a|^2
+    z = mean_a(x_a + u_a);  u_a += x_a - z.
+
+The switch consensus is relaxed to [0, 1] and smoothed by an exponential moving average,
+z_alpha <- (1 - gamma) z_alpha + gamma clip(mean_a(alpha_a + u_a), 0, 1), which damps the
+oscillation of the agents' binary choices; at the end it is rounded (integer repair).
+
+Inner loop (time): each agent's storage SOC dynamics are split off. The network part keeps
+per-period storage power and an SOC copy without the dynamics; one small LP per microgrid
+storage holds the SOC dynamics. Consensus on (storage power, SOC) per period couples them
+(max_inner rounds per outer iteration).
+
+Residual balancing (seed: nu = 2, q = 10): rho *= nu when r >= q s, rho /= nu when
+q r <= s (scaled duals rescaled), with r = max |x_a - z| and s = rho-free max |z - z_prev|;
+stop when both are below 1e-3 (MW, Mvar, pu^2, switch share) in both loops.
+
+Integer repair: alpha_l,t = round(z_alpha); N is re-solved with the SOC dynamics back and
+the boundary powers fixed at the consensus, then each F_k with the same powers and the
+ghost voltage fixed at N's (when that is infeasible, free, and the voltage mismatch is
+reported). The merged plan is checked for radiality. The agents' subproblems keep their
+internal binaries (HiGHS solves small MILPs directly; the seed relaxed every switch to
+stay within SOCP); only the coupled switches are relaxed in the consensus.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import networkx as nx
+import numpy as np
+import pyomo.environ as pyo
+
+from controllers.admm import Agent
+from controllers.dso import DSOData
+from controllers.errors import InfeasibleError, OptimisationError
+from controllers.prox import add_prox, set_anchor
+from controllers.restoration import (
+    BoundaryPort,
+    RestorationInputs,
+    RestorationPeriod,
+    RestorationResult,
+    build_restoration_model,
+    extract_result,
+    solve_restoration,
+    subnetworks,
+)
+from controllers.solve import persistent_highs
+from networks.params import NetworkData
+
+QUANTITIES = ("p", "q", "v", "a")  # boundary consensus: power, reactive, voltage^2, switch
+
+
+class RestorationADMMError(RuntimeError):
+    """The integer repair found no feasible plan for the consensus (caller falls back)."""
+
+
+@dataclass
+class RestorationADMMSettings:
+    rho: dict[str, float] = field(
+        default_factory=lambda: {"p": 500.0, "q": 500.0, "v": 5000.0, "a": 500.0}
+    )  # CNY per unit^2 per period, for (MW, Mvar, pu^2, switch share)
+    rho_storage: float = 500.0  # inner loop, storage power (MW) and SOC (MWh)
+    eps_primal: float = 1e-3
+    eps_dual: float = 1e-3
+    max_outer: int = 60
+    max_inner: int = 2
+    nu: float = 2.0  # residual balancing factor
+    q: float = 10.0  # residual balancing ratio
+    rho_range: float = 64.0  # penalties stay within [rho0 / range, rho0 * range]
+    ema: float = 0.5  # weight of the new switch consensus in its moving average
+    fix_switches_after: int = 8  # outer iterations before the integer repair of the switches
+    mip_rel_gap: float = 1e-5  # of each agent's MILP (its binaries settle; the LP part is exact)
+    time_limit_s: float = 30.0  # per agent solve
+
+
+@dataclass
+class RestorationADMMResult:
+    result: RestorationResult  # the merged, repaired plan
+    converged: bool
+    outer_iterations: int
+    inner_iterations: int
+    history: list[dict]
+    solve_time_s: float
+    parts: list[set[int]]
+    boundary: list[int]  # boundary branches coordinated
+    voltage_mismatch_pu2: float  # |v_N - v_ghost| left by the repair (0 when fixed)
+    radial: bool
+    radial_problem: str
+
+
+# --- partition ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Link:
+    branch: int
+    normal_bus: int
+    far_bus: int
+    part: int  # index of the faulted sub-network
+
+
+def links(dd: DSOData, parts: list[set[int]], inp: RestorationInputs) -> list[Link]:
+    """Boundary branches between the normal sub-network (parts[0]) and a faulted one."""
+    part_of = {b: k for k, part in enumerate(parts) for b in part}
+    out = []
+    for b in dd.branches:
+        if b.ieee in inp.faulted | inp.forced_open:
+            continue
+        pf, pt = part_of[b.from_bus], part_of[b.to_bus]
+        if pf == pt or 0 not in (pf, pt):
+            continue
+        near, far = (b.from_bus, b.to_bus) if pf == 0 else (b.to_bus, b.from_bus)
+        out.append(Link(b.ieee, near, far, pf if pf else pt))
+    return out
+
+
+def sub_dso(dd: DSOData, buses: set[int], branches: set[int], root: int) -> DSOData:
+    """The DSO data restricted to ``buses`` (root first) and ``branches``."""
+    order = [root] + [b for b in dd.buses if b in buses and b != root]
+    return replace(
+        dd,
+        buses=tuple(order),
+        root=root,
+        branches=tuple(b for b in dd.branches if b.ieee in branches),
+        load_p_nom_mw={b: p for b, p in dd.load_p_nom_mw.items() if b in buses},
+        load_q_nom_mvar={b: q for b, q in dd.load_q_nom_mvar.items() if b in buses},
+        pv_bus={p: b for p, b in dd.pv_bus.items() if b in buses},
+        mg_bus={g: b for g, b in dd.mg_bus.items() if b in buses},
+        mg_p_max_mw={g: p for g, p in dd.mg_p_max_mw.items() if dd.mg_bus[g] in buses},
+    )
+
+
+def sub_inputs(
+    inp: RestorationInputs,
+    dd_sub: DSOData,
+    own: set[int],
+    ports: tuple[BoundaryPort, ...],
+    main_grid: bool,
+) -> RestorationInputs:
+    """The event's inputs for one sub-network (loads, PV, microgrids on its own buses)."""
+    lines = {b.ieee for b in dd_sub.branches}
+    return replace(
+        inp,
+        main_grid_available=main_grid,
+        faulted=inp.faulted & lines,
+        forced_open=inp.forced_open & lines,
+        initial_closed={ln: c for ln, c in inp.initial_closed.items() if ln in lines},
+        demand_mw={b: v for b, v in inp.demand_mw.items() if b in own},
+        pv_mw={p: v for p, v in inp.pv_mw.items() if dd_sub.pv_bus.get(p) in own},
+        microgrids={g: v for g, v in inp.microgrids.items() if dd_sub.mg_bus.get(g) in own},
+        switch_budget=None,
+        ports=ports,
+    )
+
+
+# --- agents ------------------------------------------------------------------------------
+class SubNetwork:
+    """One sub-network's model, its coupling expressions and its storage split."""
+
+    def __init__(
+        self,
+        name: str,
+        dd_sub: DSOData,
+        data: NetworkData,
+        inp: RestorationInputs,
+        link_list: list[Link],
+        importing: bool,
+    ) -> None:
+        self.name, self.dd, self.inp = name, dd_sub, inp
+        self.links = link_list
+        self.importing = importing
+        self.ghosts = {lk.normal_bus for lk in link_list} if importing else set()
+        m = build_restoration_model(dd_sub, data, inp)
+        self.model = m
+        keys = [(lk.branch, t) for lk in link_list for t in m.T]
+        bus = {lk.branch: lk.normal_bus for lk in link_list}
+        m.cp_v = pyo.Expression(keys, rule=lambda _, ln, t: m.v[bus[ln], t])
+        switch = m.alpha if importing else m.port_alpha
+        m.cp_a = pyo.Expression(keys, rule=lambda _, ln, t: switch[ln, t])
+        terms = {"p": add_prox(m, "prox_p", keys, m.port_p)}
+        terms["q"] = add_prox(m, "prox_q", keys, m.port_q)
+        terms["v"] = add_prox(m, "prox_v", keys, m.cp_v)
+        terms["a"] = add_prox(m, "prox_a", keys, m.cp_a)
+        self.storage_keys = [(g, t) for g in m.M for t in m.T]
+        m.ess_net = pyo.Expression(m.M, m.T, rule=lambda _, g, t: m.ch[g, t] - m.dis[g, t])
+        if self.storage_keys:
+            terms["s"] = add_prox(m, "prox_s", self.storage_keys, m.ess_net)
+            terms["e"] = add_prox(m, "prox_e", self.storage_keys, m.soc)
+            m.soc_dyn.deactivate()  # the inner loop's storage LPs hold the dynamics
+        m.obj.deactivate()
+        m.admm_obj = pyo.Objective(expr=m.obj.expr + sum(terms.values()))
+        self.keys = keys
+        self.agent = Agent(m, f"restoration ADMM {name}", coupling={})
+        self.storage = {g: StorageLP(inp.microgrids[g], inp) for g in m.M}
+        self.v_weight = np.zeros(len(keys))
+
+    def values(self) -> dict[str, np.ndarray]:
+        """Coupling values of the current iterate, ordered like ``keys``."""
+        m, x = self.model, self.agent.x
+        cols = self.agent.solver._pyomo_var_to_solver_var_map
+
+        def val(var) -> float:
+            return float(x[cols[id(var)]]) if id(var) in cols else float(pyo.value(var))
+
+        out = {
+            "p": np.array([val(m.port_p[k]) for k in self.keys]),
+            "q": np.array([val(m.port_q[k]) for k in self.keys]),
+            "v": np.array(
+                [val(m.v[lk.normal_bus, t]) for lk in self.links for t in m.T], dtype=float
+            ),
+            "a": np.array(
+                [
+                    val((m.alpha if self.importing else m.port_alpha)[lk.branch, t])
+                    for lk in self.links
+                    for t in m.T
+                ]
+            ),
+        }
+        out["s"] = np.array([val(m.ch[k]) - val(m.dis[k]) for k in self.storage_keys])
+        out["e"] = np.array([val(m.soc[k]) for k in self.storage_keys])
+        return out
+
+    def solve(
+        self,
+        anchors: dict[str, np.ndarray],
+        rho: dict[str, float],
+        first: bool,
+        v_weight: np.ndarray,
+    ) -> None:
+        """Solve with the penalties; the voltage penalty only where ``v_weight`` is 1.
+
+        A voltage consensus matters only across a closed boundary branch; penalising it
+        elsewhere (or before the switches are settled) makes the normal side's MILP chase
+        the anchor through its load pickups, about 30x slower.
+        """
+        if first:  # the Pyomo solve that loads the model: no voltage penalty yet
+            prox_solve(self.agent, anchors, rho | {"v": 0.0}, True)
+            return
+        ag = self.agent
+        for name, handle in ag.prox.items():
+            q = name.removeprefix("prox_")
+            handle.update(ag.fast, anchors[q], rho[q])
+        v = ag.prox["prox_v"]
+        self.v_weight = np.asarray(v_weight, float)
+        ag.fast.set_costs(v.e_cols, rho["v"] * self.v_weight)
+        ag.rho = {f"prox_{q}": r for q, r in rho.items() if f"prox_{q}" in ag.prox}
+        ag.x = ag.fast.run()
+
+    def own_cost(self) -> float:
+        """The sub-network's objective without the penalties."""
+        ag = self.agent
+        penalty = sum(h.penalty(ag.x, ag.rho[n]) for n, h in ag.prox.items() if n != "prox_v")
+        v = ag.prox["prox_v"]
+        penalty += ag.rho["prox_v"] * float(self.v_weight @ ag.x[v.e_cols])
+        return ag.fast.objective() - penalty
+
+
+def prox_solve(agent: Agent, anchors: dict, rho: dict, first: bool) -> None:
+    """Solve ``agent`` with the proximal blocks ``prox_<q>`` centred at ``anchors[q]``."""
+    names = {f"prox_{q}": q for q in anchors}
+    a = {n: anchors[q] for n, q in names.items()}
+    r = {n: rho[q] for n, q in names.items()}
+    if first:
+        agent.first_solve(a, r)
+    else:
+        agent.resolve(a, r)
+
+
+class StorageLP:
+    """One microgrid storage's SOC dynamics over the horizon (the inner loop's time agent)."""
+
+    def __init__(self, mg, inp: RestorationInputs) -> None:
+        p, dt = mg.params, inp.dt_h
+        m = pyo.ConcreteModel(name=f"storage {p.name}")
+        m.T = pyo.RangeSet(0, inp.n_periods - 1)
+        m.ch = pyo.Var(m.T, bounds=(0.0, p.ess_p_ch_max_mw))
+        m.dis = pyo.Var(m.T, bounds=(0.0, p.ess_p_dis_max_mw))
+        m.soc = pyo.Var(m.T, bounds=(p.ess_e_min_mwh, p.ess_e_max_mwh))
+        m.dyn = pyo.Constraint(
+            m.T,
+            rule=lambda _, t: (
+                m.soc[t]
+                == (mg.soc_mwh if t == 0 else m.soc[t - 1])
+                + p.ess_eta_ch * m.ch[t] * dt
+                - m.dis[t] * dt / p.ess_eta_dis
+            ),
+        )
+        m.net = pyo.Expression(m.T, rule=lambda _, t: m.ch[t] - m.dis[t])
+        keys = list(m.T)
+        pen_s = add_prox(m, "prox_s", keys, m.net)
+        pen_e = add_prox(m, "prox_e", keys, m.soc)
+        # a tiny throughput cost: no simultaneous charge and discharge
+        m.obj = pyo.Objective(expr=pen_s + pen_e + 1e-3 * sum(m.ch[t] + m.dis[t] for t in m.T))
+        self.model = m
+        self.agent = Agent(m, f"storage {p.name}", coupling={})
+
+    def solve(self, anchors: dict[str, np.ndarray], rho: float, first: bool) -> None:
+        prox_solve(self.agent, anchors, {"s": rho, "e": rho}, first)
+
+    def values(self) -> dict[str, np.ndarray]:
+        m, x = self.model, self.agent.x
+        cols = self.agent.solver._pyomo_var_to_solver_var_map
+        ch = np.array([x[cols[id(m.ch[t])]] for t in m.T])
+        dis = np.array([x[cols[id(m.dis[t])]] for t in m.T])
+        return {"s": ch - dis, "e": np.array([x[cols[id(m.soc[t])]] for t in m.T])}
+
+
+# --- the algorithm -------------------------------------------------------------------------
+@dataclass
+class Consensus:
+    z: dict[str, np.ndarray]  # boundary quantity -> [link, t]
+    u: dict[str, dict[str, np.ndarray]]  # agent -> quantity -> scaled dual
+    rho: dict[str, float]
+    zs: dict[str, dict[str, np.ndarray]]  # storage: agent -> "s"/"e" -> [g, t]
+    us_net: dict[str, dict[str, np.ndarray]]
+    us_sto: dict[str, dict[str, np.ndarray]]
+    rho_s: float
+
+
+class RestorationADMM:
+    """Builds the sub-network agents of one event; :meth:`solve` runs the two loops."""
+
+    def __init__(
+        self,
+        dd: DSOData,
+        data: NetworkData,
+        inp: RestorationInputs,
+        settings: RestorationADMMSettings | None = None,
+    ) -> None:
+        self.dd, self.data, self.inp = dd, data, inp
+        self.settings = settings or RestorationADMMSettings()
+        self.parts = subnetworks(dd, inp.faulted, inp.initial_closed, inp.main_grid_available)
+        self.links = links(dd, self.parts, inp) if inp.main_grid_available else []
+        self.agents = self._build() if self.links else {}
+        self.switches_fixed = False
+
+    def _build(self) -> dict[str, SubNetwork]:
+        dd, inp = self.dd, self.inp
+        by_part: dict[int, list[Link]] = {}
+        for lk in self.links:
+            by_part.setdefault(lk.part, []).append(lk)
+        s_max = {b.ieee: b.s_max_pu for b in dd.branches}
+        internal = {
+            b.ieee: b for b in dd.branches if self._part(b.from_bus) == self._part(b.to_bus)
+        }
+        normal = self.parts[0]
+        n_ports = tuple(
+            BoundaryPort(lk.branch, lk.normal_bus, False, s_max[lk.branch]) for lk in self.links
+        )
+        n_lines = {ln for ln, b in internal.items() if b.from_bus in normal}
+        dd_n = sub_dso(dd, normal, n_lines, dd.root)
+        agents = {
+            "N": SubNetwork(
+                "N",
+                dd_n,
+                self.data,
+                sub_inputs(inp, dd_n, normal, n_ports, True),
+                self.links,
+                importing=False,
+            )
+        }
+        for k, lks in sorted(by_part.items()):
+            own = self.parts[k]
+            ports = tuple(
+                BoundaryPort(lk.branch, lk.normal_bus, True, s_max[lk.branch]) for lk in lks
+            )
+            lines = {ln for ln, b in internal.items() if b.from_bus in own}
+            lines |= {lk.branch for lk in lks}
+            buses = own | {lk.normal_bus for lk in lks}
+            dd_f = sub_dso(dd, buses, lines, min(own))
+            agents[f"F{k}"] = SubNetwork(
+                f"F{k}", dd_f, self.data, sub_inputs(inp, dd_f, own, ports, False), lks, True
+            )
+        return agents
+
+    def _part(self, bus: int) -> int:
+        return next(k for k, part in enumerate(self.parts) if bus in part)
+
+    # --- consensus bookkeeping -----------------------------------------------------------
+    def _rows(self, agent: SubNetwork) -> np.ndarray:
+        """Rows of the global [link, t] arrays that this agent holds."""
+        index = {lk.branch: i for i, lk in enumerate(self.links)}
+        n_t = self.inp.n_periods
+        return np.array([index[lk.branch] * n_t + t for lk in agent.links for t in range(n_t)])
+
+    def _cold(self) -> Consensus:
+        n = len(self.links) * self.inp.n_periods
+        # voltages start at the base case's (an unreachable anchor, e.g. 1 pu at a feeder end,
+        # makes the first MILPs chase it by shedding loads: 30x slower there)
+        v_hat = self.dd.v_hat_pu or {}
+        v0 = np.array(
+            [
+                v_hat.get(lk.normal_bus, self.dd.v_root_pu) ** 2
+                for lk in self.links
+                for _ in range(self.inp.n_periods)
+            ]
+        )
+        z = {"p": np.zeros(n), "q": np.zeros(n), "v": v0, "a": np.zeros(n)}
+        u = {a: {q: np.zeros(len(ag.keys)) for q in QUANTITIES} for a, ag in self.agents.items()}
+        zs, us_net, us_sto = {}, {}, {}
+        for a, ag in self.agents.items():
+            n_s = len(ag.storage_keys)
+            soc0 = np.array([ag.inp.microgrids[g].soc_mwh for g, _ in ag.storage_keys])
+            zs[a] = {"s": np.zeros(n_s), "e": soc0}
+            us_net[a] = {"s": np.zeros(n_s), "e": np.zeros(n_s)}
+            us_sto[a] = {"s": np.zeros(n_s), "e": np.zeros(n_s)}
+        return Consensus(
+            z, u, dict(self.settings.rho), zs, us_net, us_sto, self.settings.rho_storage
+        )
+
+    def _net_anchors(self, st: Consensus, a: str) -> dict[str, np.ndarray]:
+        rows = self._rows(self.agents[a])
+        out = {q: st.z[q][rows] - st.u[a][q] for q in QUANTITIES}
+        if self.agents[a].storage_keys:
+            out |= {q: st.zs[a][q] - st.us_net[a][q] for q in ("s", "e")}
+        return out
+
+    def _sto_anchors(self, st: Consensus, a: str, g: str) -> dict[str, np.ndarray]:
+        ag = self.agents[a]
+        idx = [i for i, (h, _) in enumerate(ag.storage_keys) if h == g]
+        return {q: st.zs[a][q][idx] - st.us_sto[a][q][idx] for q in ("s", "e")}
+
+    def _solve_agents(self, st: Consensus, first: bool) -> dict[str, dict[str, np.ndarray]]:
+        out = {}
+        for a, ag in self.agents.items():
+            rho = dict(st.rho) | {"s": st.rho_s, "e": st.rho_s}
+            closed = st.z["a"][self._rows(ag)] > 0.5
+            weight = closed & self.switches_fixed
+            ag.solve(self._net_anchors(st, a), rho, first, weight.astype(float))
+            out[a] = ag.values()
+        return out
+
+    def _inner(self, st: Consensus, net: dict, first: bool) -> tuple[float, float]:
+        """One round of the storage (time) loop: storage LPs, consensus, duals."""
+        r = s = 0.0
+        for a, ag in self.agents.items():
+            if not ag.storage_keys:
+                continue
+            sto = {"s": np.zeros(len(ag.storage_keys)), "e": np.zeros(len(ag.storage_keys))}
+            for g, lp in ag.storage.items():
+                lp.solve(self._sto_anchors(st, a, g), st.rho_s, first)
+                idx = [i for i, (h, _) in enumerate(ag.storage_keys) if h == g]
+                for q, v in lp.values().items():
+                    sto[q][idx] = v
+            for q in ("s", "e"):
+                old = st.zs[a][q]
+                new = 0.5 * (net[a][q] + st.us_net[a][q] + sto[q] + st.us_sto[a][q])
+                st.us_net[a][q] += net[a][q] - new
+                st.us_sto[a][q] += sto[q] - new
+                st.zs[a][q] = new
+                r = max(r, float(np.max(np.abs(net[a][q] - new), initial=0.0)))
+                r = max(r, float(np.max(np.abs(sto[q] - new), initial=0.0)))
+                s = max(s, float(np.max(np.abs(new - old), initial=0.0)))
+        self._balance_inner(st, r, s)
+        return r, s
+
+    def _balance_inner(self, st: Consensus, r: float, s: float) -> None:
+        new = balanced(st.rho_s, self.settings.rho_storage, r, s, self.settings)
+        if new != st.rho_s:
+            for a in self.agents:
+                for q in ("s", "e"):
+                    st.us_net[a][q] *= st.rho_s / new
+                    st.us_sto[a][q] *= st.rho_s / new
+            st.rho_s = new
+
+    def _outer(self, st: Consensus, net: dict) -> tuple[float, float, dict]:
+        """Boundary consensus (EMA-smoothed switches), duals, residuals per quantity."""
+        res = {}
+        closed = np.zeros_like(st.z["a"])
+        for a, ag in self.agents.items():
+            np.maximum.at(closed, self._rows(ag), net[a]["a"])
+        for q in QUANTITIES:
+            total = np.zeros_like(st.z[q])
+            count = np.zeros_like(st.z[q])
+            for a, ag in self.agents.items():
+                rows = self._rows(ag)
+                np.add.at(total, rows, net[a][q] + st.u[a][q])
+                np.add.at(count, rows, 1.0)
+            mean = total / np.maximum(count, 1.0)
+            old = st.z[q].copy()
+            if q == "a" and not self.switches_fixed:
+                gamma = self.settings.ema
+                mean = (1 - gamma) * old + gamma * np.clip(mean, 0.0, 1.0)
+            elif q == "a":
+                mean = old
+            st.z[q] = mean
+            r = 0.0
+            for a, ag in self.agents.items():
+                rows = self._rows(ag)
+                diff = net[a][q] - st.z[q][rows]
+                st.u[a][q] += diff
+                if q == "v":  # a voltage consensus matters only where the branch may close
+                    diff = diff * (np.maximum(closed[rows], st.z["a"][rows]) > 1e-6)
+                r = max(r, float(np.max(np.abs(diff), initial=0.0)))
+            s = float(np.max(np.abs(st.z[q] - old), initial=0.0))
+            res[q] = (r, s)
+            self._balance(st, q, r, s)
+        if res["a"][0] > self.settings.eps_primal:  # binary choices: tighten until they agree
+            self._raise_switch_penalty(st)
+        r = max(v[0] for v in res.values())
+        s = max(v[1] for v in res.values())
+        return r, s, res
+
+    def _fix_switches(self, st: Consensus, net: dict) -> None:
+        """Integer repair: each boundary switch fixed at the faulted side's latest choice.
+
+        That choice is binary and radial within the faulted model (one source per island);
+        the normal side's relaxed copy follows. The loops then continue on P, Q, V only.
+        """
+        alpha = np.zeros_like(st.z["a"])
+        for a, ag in self.agents.items():
+            if ag.importing:
+                alpha[self._rows(ag)] = np.round(net[a]["a"])
+        for a, ag in self.agents.items():
+            m = ag.model
+            switch = m.alpha if ag.importing else m.port_alpha
+            values = alpha[self._rows(ag)]
+            for key, value in zip(ag.keys, values, strict=True):
+                switch[key].fix(float(value))
+            fast = ag.agent.fast
+            cols = fast.cols([switch[key] for key in ag.keys])
+            fast.highs.changeColsBounds(len(cols), cols, values, values)
+            st.u[a]["a"][:] = 0.0
+        st.z["a"] = alpha
+        self.switches_fixed = True
+
+    def _raise_switch_penalty(self, st: Consensus) -> None:
+        cfg = self.settings
+        new = min(st.rho["a"] * cfg.nu, cfg.rho["a"] * cfg.rho_range)
+        for a in self.agents:
+            st.u[a]["a"] *= st.rho["a"] / new
+        st.rho["a"] = new
+
+    def _balance(self, st: Consensus, q: str, r: float, s: float) -> None:
+        new = balanced(st.rho[q], self.settings.rho[q], r, s, self.settings)
+        if new != st.rho[q]:
+            for a in self.agents:
+                st.u[a][q] *= st.rho[q] / new
+            st.rho[q] = new
+
+    def solve(self) -> RestorationADMMResult:
+        """Run both loops, repair, merge; raises :class:`RestorationADMMError`."""
+        cfg = self.settings
+        start = time.perf_counter()
+        if not self.agents:
+            raise RestorationADMMError(
+                "no boundary between a normal and a faulted sub-network to coordinate"
+            )
+        for ag in self.agents.values():
+            highs_options(ag, cfg)
+        st = self._cold()
+        history: list[dict] = []
+        converged = False
+        inner_total = 0
+        k = 0
+        for k in range(1, cfg.max_outer + 1):
+            r_in = s_in = math.inf
+            for j in range(cfg.max_inner):
+                net = self._solve_agents(st, first=(k == 1 and j == 0))
+                if k == 1 and j == 0:
+                    for ag in self.agents.values():
+                        highs_options(ag, cfg)
+                r_in, s_in = self._inner(st, net, first=(k == 1 and j == 0))
+                inner_total += 1
+                if r_in <= cfg.eps_primal and s_in <= cfg.eps_dual:
+                    break
+            if k == cfg.fix_switches_after:
+                self._fix_switches(st, net)
+            r, s, per = self._outer(st, net)
+            history.append(
+                {
+                    "iteration": k,
+                    "primal_residual": r,
+                    "dual_residual": s,
+                    "inner_primal_residual": r_in,
+                    "inner_dual_residual": s_in,
+                    "time_s": time.perf_counter() - start,
+                    "inner_iterations": j + 1,
+                    **{f"rho_{q}": st.rho[q] for q in QUANTITIES},
+                    **{f"primal_{q}": per[q][0] for q in QUANTITIES},
+                    "objective_cny": sum(ag.own_cost() for ag in self.agents.values()),
+                }
+            )
+            if max(r, r_in) <= cfg.eps_primal and max(s, s_in) <= cfg.eps_dual:
+                converged = True
+                break
+        result, mismatch = self._repair(st)
+        radial, why = radial_plan(self.dd, result.periods[0], self.inp)
+        for p in result.periods[1:]:
+            if not radial:
+                break
+            radial, why = radial_plan(self.dd, p, self.inp)
+        elapsed = time.perf_counter() - start
+        return RestorationADMMResult(
+            result=replace(result, solve_time_s=elapsed),
+            converged=converged,
+            outer_iterations=k,
+            inner_iterations=inner_total,
+            history=history,
+            solve_time_s=elapsed,
+            parts=self.parts,
+            boundary=[lk.branch for lk in self.links],
+            voltage_mismatch_pu2=mismatch,
+            radial=radial,
+            radial_problem=why,
+        )
+
+    # --- integer repair --------------------------------------------------------------------
+    def _repair(self, st: Consensus) -> tuple[RestorationResult, float]:
+        """Round the switches; faulted sides first, then the normal side supplies them.
+
+        Each faulted sub-network is re-solved (SOC dynamics back, no penalties) with its
+        boundary switches fixed at round(z_alpha) and its ghost voltages at the consensus
+        (freed if that is infeasible); it fixes the boundary powers it draws. The normal
+        sub-network is then re-solved with those powers fixed. Returns the merged plan and
+        the largest |v_N - v_ghost| (pu^2) left at a closed boundary.
+        """
+        alpha = np.round(st.z["a"])  # fixed at the faulted sides' choice after fix_switches_after
+        results: dict[str, RestorationResult] = {}
+        drawn: dict[tuple[int, int], tuple[float, float]] = {}
+        ghost_v: dict[tuple[int, int], float] = {}
+        limit = self.settings.time_limit_s
+        for a, ag in self.agents.items():
+            if not ag.importing:
+                continue
+            m = ag.model
+            rows = self._rows(ag)
+            restore_objective(m)
+            for i, key in enumerate(ag.keys):
+                m.alpha[key].fix(int(alpha[rows][i] > 0.5))
+            for i, (ln, t) in enumerate(ag.keys):
+                bus = next(lk.normal_bus for lk in ag.links if lk.branch == ln)
+                m.v[bus, t].fix(float(st.z["v"][rows][i]))
+            try:
+                results[a] = solve_restoration(m, limit)
+            except InfeasibleError:
+                for lk in ag.links:
+                    for t in m.T:
+                        m.v[lk.normal_bus, t].unfix()
+                results[a] = self._solve_or_raise(m, a)
+            for ln, t in ag.keys:
+                drawn[(ln, t)] = (pyo.value(m.port_p[ln, t]), pyo.value(m.port_q[ln, t]))
+                bus = next(lk.normal_bus for lk in ag.links if lk.branch == ln)
+                ghost_v[(ln, t)] = pyo.value(m.v[bus, t])
+        n = self.agents["N"]
+        m = n.model
+        restore_objective(m)
+        for ln, t in n.keys:
+            p, q = drawn[(ln, t)]
+            closed = abs(p) > 1e-9 or abs(q) > 1e-9 or alpha[self._rows(n)][n.keys.index((ln, t))]
+            m.port_alpha[ln, t].fix(int(bool(closed)))
+            m.port_p[ln, t].fix(p)
+            m.port_q[ln, t].fix(q)
+        results["N"] = self._solve_or_raise(m, "N")
+        mismatch = max(
+            (
+                abs(pyo.value(m.v[lk.normal_bus, t]) - ghost_v[(lk.branch, t)])
+                for lk in self.links
+                for t in m.T
+                if alpha[self._rows(n)][n.keys.index((lk.branch, t))] > 0.5
+            ),
+            default=0.0,
+        )
+        return merge_results(self.inp, results, self.agents), mismatch
+
+    def _solve_or_raise(self, m: pyo.ConcreteModel, name: str) -> RestorationResult:
+        try:
+            return solve_restoration(m, self.settings.time_limit_s)
+        except OptimisationError as err:
+            raise RestorationADMMError(f"integer repair of {name} failed: {err}") from err
+
+
+def balanced(rho: float, rho0: float, r: float, s: float, cfg: RestorationADMMSettings) -> float:
+    """Residual balancing: rho * nu when r >= q s, rho / nu when q r <= s (within range)."""
+    if r >= cfg.q * s and r > cfg.eps_primal:
+        return min(rho * cfg.nu, rho0 * cfg.rho_range)
+    if cfg.q * r <= s and s > cfg.eps_dual:
+        return max(rho / cfg.nu, rho0 / cfg.rho_range)
+    return rho
+
+
+def highs_options(ag: SubNetwork, cfg: RestorationADMMSettings) -> None:
+    """MIP gap and time limit of an agent's HiGHS (the Pyomo solve and the direct re-solves)."""
+    ag.agent.solver.config.time_limit = cfg.time_limit_s
+    ag.agent.solver.config.rel_gap = cfg.mip_rel_gap
+    if ag.agent.fast is not None:
+        ag.agent.fast.highs.setOptionValue("time_limit", cfg.time_limit_s)
+        ag.agent.fast.highs.setOptionValue("mip_rel_gap", cfg.mip_rel_gap)
+
+
+def restore_objective(m: pyo.ConcreteModel) -> None:
+    """The agent's own objective with the SOC dynamics back (for the repair solves)."""
+    for name in ("prox_p", "prox_q", "prox_v", "prox_a", "prox_s", "prox_e"):
+        block = getattr(m, name, None)
+        if block is not None:
+            set_anchor(block, {}, 0.0)
+    if hasattr(m, "soc_dyn"):
+        m.soc_dyn.activate()
+    m.admm_obj.deactivate()
+    m.obj.activate()
+
+
+# --- merging and checks ------------------------------------------------------------------
+def merge_results(
+    inp: RestorationInputs, results: dict[str, RestorationResult], agents: dict[str, SubNetwork]
+) -> RestorationResult:
+    """One network-wide plan from the sub-networks' plans (ghost buses dropped)."""
+    periods = []
+    for t in range(inp.n_periods):
+        parts = {a: r.periods[t] for a, r in results.items()}
+        periods.append(merge_period(parts, agents))
+    values = list(results.values())
+    return RestorationResult(
+        status="optimal" if all(r.status == "optimal" for r in values) else "time_limit",
+        objective_cny=sum(r.objective_cny for r in values),
+        best_bound_cny=sum(r.best_bound_cny for r in values),
+        mip_gap=max(r.mip_gap for r in values),
+        solve_time_s=sum(r.solve_time_s for r in values),
+        restored_value_cny=sum(r.restored_value_cny for r in values),
+        switch_actions=sum(r.switch_actions for r in values),
+        periods=tuple(periods),
+    )
+
+
+def _union(items) -> frozenset:
+    out: set = set()
+    for item in items:
+        out |= set(item)
+    return frozenset(out)
+
+
+def _sum_dicts(items) -> dict:
+    out: dict = {}
+    for item in items:
+        for key, value in item.items():
+            out[key] = out.get(key, 0.0) + value
+    return out
+
+
+def merge_period(parts: dict[str, RestorationPeriod], agents: dict[str, SubNetwork]):
+    ghosts = {a: agents[a].ghosts for a in parts}
+    ps = list(parts.values())
+    return RestorationPeriod(
+        closed_branches=_union(p.closed_branches for p in ps),
+        live_branches=_union(p.live_branches for p in ps),
+        energised_buses=_union(p.energised_buses - ghosts[a] for a, p in parts.items()),
+        source_buses=_union(p.source_buses - ghosts[a] for a, p in parts.items()),
+        grid_formers=_union(p.grid_formers for p in ps),
+        vm_pu={b: v for a, p in parts.items() for b, v in p.vm_pu.items() if b not in ghosts[a]},
+        picked_up_buses=_union(p.picked_up_buses for p in ps),
+        restored_mw_by_tier=_sum_dicts(p.restored_mw_by_tier for p in ps),
+        unserved_mw_by_tier=_sum_dicts(p.unserved_mw_by_tier for p in ps),
+        mg_restored_mw=_sum_dicts(p.mg_restored_mw for p in ps),
+        mg_unserved_mw=_sum_dicts(p.mg_unserved_mw for p in ps),
+        substation_p_mw=parts["N"].substation_p_mw,
+        mg_exchange_mw=_sum_dicts(p.mg_exchange_mw for p in ps),
+        storage_p_mw=_sum_dicts(p.storage_p_mw for p in ps),
+        soc_mwh=_sum_dicts(p.soc_mwh for p in ps),
+        mt_p_mw=_sum_dicts(p.mt_p_mw for p in ps),
+        wind_curtailed_mw=_sum_dicts(p.wind_curtailed_mw for p in ps),
+        pv_curtailed_mw=_sum_dicts(p.pv_curtailed_mw for p in ps),
+        switched_closed=_union(p.switched_closed for p in ps),
+        switched_open=_union(p.switched_open for p in ps),
+    )
+
+
+def radial_plan(dd: DSOData, period: RestorationPeriod, inp: RestorationInputs) -> tuple[bool, str]:
+    """Every energised component (closed branches between energised buses) is a tree
+    holding exactly one source, and no faulted branch is closed."""
+    energised, closed = period.energised_buses, period.closed_branches
+    if closed & inp.faulted:
+        return False, f"faulted branches {sorted(closed & inp.faulted)} closed"
+    graph = nx.MultiGraph()
+    graph.add_nodes_from(energised)
+    for b in dd.branches:
+        if b.ieee not in closed:
+            continue
+        ends = (b.from_bus in energised) + (b.to_bus in energised)
+        if ends == 1:
+            return False, f"closed branch {b.ieee} joins an energised and a dead bus"
+        if ends == 2:
+            graph.add_edge(b.from_bus, b.to_bus)
+    for comp in nx.connected_components(graph):
+        if not nx.is_tree(graph.subgraph(comp)):
+            return False, f"loop among buses {sorted(comp)}"
+        n_src = len(comp & period.source_buses)
+        if n_src != 1:
+            return False, f"{n_src} sources for buses {sorted(comp)}"
+    return True, ""
+
+
+def solve_restoration_admm(
+    dd: DSOData,
+    data: NetworkData,
+    inp: RestorationInputs,
+    settings: RestorationADMMSettings | None = None,
+) -> RestorationADMMResult:
+    """Build the agents of one event and run the two-layer ADMM."""
+    return RestorationADMM(dd, data, inp, settings).solve()
+
+
+__all__ = [
+    "RestorationADMM",
+    "RestorationADMMError",
+    "RestorationADMMResult",
+    "RestorationADMMSettings",
+    "extract_result",
+    "persistent_highs",
+    "radial_plan",
+    "solve_restoration_admm",
+]

@@ -1,0 +1,782 @@
+"""Mobile energy storage (MESS) pre-positioning: the two-stage robust model (seed 002).
+
+Per unit with S_base = 1 MVA (1 pu of power = 1 MW); IEEE bus and branch numbers. Before a
+forecast extreme event (:class:`Event`: damaged branches, opened by the protection and
+unusable, and possibly the loss of the main grid) the operator decides *here and now*
+(first stage, x, binary):
+
+* z_c: a MESS unit placed at candidate bus c; sum_c z_c <= fleet size (identical units, at
+  most one per bus);
+* alpha_l: the state of branch l during the event (damaged branches open; branches outside
+  ``switchable`` keep their normal state); with it the island structure, which the PV
+  realisation cannot change: bus energisation e_b, grid-forming flags sigma of the sources
+  that form an island (the DG of a microgrid at its PCC bus, a placed MESS; the substation
+  when the main grid is available) and live branches lambda_l = alpha_l e_from. Radiality
+  by single-commodity flow with virtual sources, as in :mod:`controllers.restoration`:
+  each energised component holds exactly one grid-forming source and is a tree.
+
+First-stage cost (CNY): placement_cost sum_c z_c + switch_cost sum_l |alpha_l - normal_l|.
+
+Then the PV output is revealed, ``p_avail_k,t = forecast_k,t - dev_k,t u_k,t`` with
+``dev = pv_dev_frac forecast``, u_k,t in [0, 1] and ``sum_k u_k,t <= Gamma`` in every
+period t (a spatial budget per period: at most Gamma units deviate at once, each period
+may pick others). The recourse (second stage, y, continuous) over T periods of dt hours:
+
+* served share s_b,t in [0, e_b] of each load (fixed power factor), shed cost
+  ``c_tier(b) p_b,t (1 - s_b,t) dt``;
+* DG of microgrid m at its PCC bus: 0 <= p <= p_max e_b with p_max its micro-turbine rating
+  (its wind and storage are taken to cover its own load), |q| <= PCC limit e_b (converter
+  reactive support, as in :mod:`controllers.restoration`);
+* MESS at candidate c: 0 <= ch, dis <= p_max z_c and <= p_max e_c, |q| <= q_max z_c and
+  <= q_max e_c, SOC_t = SOC_t-1 + eta_ch ch dt - dis dt / eta_dis from SOC_0 = e_init z_c,
+  e_min z_c <= SOC <= e_max z_c, a small throughput cost c_thr (ch + dis) dt;
+* PV: 0 <= p <= p_avail (the uncertain row), p <= forecast e_b, |q| <= tan(acos pf_min) p;
+  curtailment is free;
+* LinDistFlow (lossless) on live branches: P and Q balance per bus,
+  |v_j - v_i + 2 (r P + x Q)| <= M (1 - lambda), |P|, |Q| <= S_max lambda,
+  v_min^2 e_b <= v_b <= v_max^2, v_root = v_root^2 and |P0|, |Q0| <= substation limit when
+  the main grid is available.
+
+First-stage quantities appear only in right-hand sides, so for fixed x the recourse is an
+LP ``Q(x, u) = min c'y s.t. A y (>=, <=, =) b(x) - E u`` with complete recourse (shedding
+every load is always feasible) and c >= 0. There is no charge/discharge binary: the
+relaxation lets a unit charge and discharge at once, which only wastes energy; PV
+curtailment being free, that never lowers the shedding, and the throughput cost makes it
+strictly worse, so solutions do not do it (checked by the tests).
+
+:func:`build_master_model` and :func:`build_recourse_model` return models and never solve;
+:class:`Recourse` solves the recourse for a given first stage and PV realisation.
+:mod:`controllers.robust_ccg` holds the worst-case subproblem (the recourse's dual) and the
+column-and-constraint generation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+from pyomo.contrib.solver.common.results import TerminationCondition
+
+from controllers.dso import DSOData
+from controllers.errors import InfeasibleError, OptimisationError
+from controllers.solve import INFEASIBLE, persistent_highs
+from networks.params import DATA_DIR, NetworkData, ParameterError
+
+MESS_FILE = DATA_DIR / "mess.csv"
+PROFILES_FILE = DATA_DIR / "profiles_default.csv"
+TIERS = (1, 2, 3)
+
+
+class RobustInputError(ValueError):
+    """Inputs of the robust model that do not fit the network or each other."""
+
+
+# --- data ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MessParams:
+    """MESS fleet, PV uncertainty set and shedding costs (``networks/data/mess.csv``)."""
+
+    fleet_size_units: int
+    p_max_mw: float
+    q_max_mvar: float
+    e_max_mwh: float
+    e_min_mwh: float
+    e_init_mwh: float
+    eta_ch: float
+    eta_dis: float
+    placement_cost_cny_per_unit: float
+    throughput_cost_cny_per_mwh: float
+    candidate_buses_ieee: tuple[int, ...]
+    pv_dev_frac: float
+    pv_budget_per_period: int
+    shed_cost_cny_per_mwh: dict[int, float]  # by tier
+
+    def validate(self) -> None:
+        """Raise :class:`ParameterError` on the first impossible value."""
+        if self.fleet_size_units < 0:
+            raise ParameterError("fleet_size_units", f"is {self.fleet_size_units}", "use >= 0")
+        if self.pv_budget_per_period < 0:
+            raise ParameterError(
+                "pv_budget_per_period", f"is {self.pv_budget_per_period}", "use >= 0"
+            )
+        for name in ("eta_ch", "eta_dis"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ParameterError(name, f"is {getattr(self, name)}", "use a value in (0, 1]")
+        if not 0 <= self.pv_dev_frac <= 1:
+            raise ParameterError("pv_dev_frac", f"is {self.pv_dev_frac}", "use a value in [0, 1]")
+        if not 0 <= self.e_min_mwh <= self.e_init_mwh <= self.e_max_mwh:
+            raise ParameterError(
+                "e_init_mwh",
+                f"energies out of order: e_min {self.e_min_mwh}, e_init {self.e_init_mwh}, "
+                f"e_max {self.e_max_mwh}",
+                "make 0 <= e_min_mwh <= e_init_mwh <= e_max_mwh",
+            )
+        for name in (
+            "p_max_mw",
+            "q_max_mvar",
+            "placement_cost_cny_per_unit",
+            "throughput_cost_cny_per_mwh",
+        ):
+            if getattr(self, name) < 0:
+                raise ParameterError(name, f"is {getattr(self, name)} (negative)", "use >= 0")
+        if any(c < 0 for c in self.shed_cost_cny_per_mwh.values()):
+            raise ParameterError("shed_cost_tier*_cny_per_mwh", "is negative", "use >= 0")
+
+
+def load_mess_params(path: Path | None = None) -> MessParams:
+    """Read the one-row MESS table (``#`` lines are comments)."""
+    frame = pd.read_csv(path or MESS_FILE, comment="#")
+    if len(frame) != 1:
+        raise ParameterError("mess.csv", f"has {len(frame)} data rows", "give exactly one row")
+    row = frame.iloc[0]
+    params = MessParams(
+        fleet_size_units=int(row.fleet_size_units),
+        p_max_mw=float(row.p_max_mw),
+        q_max_mvar=float(row.q_max_mvar),
+        e_max_mwh=float(row.e_max_mwh),
+        e_min_mwh=float(row.e_min_mwh),
+        e_init_mwh=float(row.e_init_mwh),
+        eta_ch=float(row.eta_ch),
+        eta_dis=float(row.eta_dis),
+        placement_cost_cny_per_unit=float(row.placement_cost_cny_per_unit),
+        throughput_cost_cny_per_mwh=float(row.throughput_cost_cny_per_mwh),
+        candidate_buses_ieee=tuple(int(b) for b in str(row.candidate_buses_ieee).split()),
+        pv_dev_frac=float(row.pv_dev_frac),
+        pv_budget_per_period=int(row.pv_budget_per_period),
+        shed_cost_cny_per_mwh={t: float(row[f"shed_cost_tier{t}_cny_per_mwh"]) for t in TIERS},
+    )
+    params.validate()
+    return params
+
+
+@dataclass(frozen=True)
+class Event:
+    """The forecast extreme event: damaged branches (open) and whether the main grid stays."""
+
+    damaged_branches: frozenset[int]
+    main_grid_available: bool
+
+
+# Seed 003's event on this network (branches 12: 12-13 and 22: 3-23 damaged, main grid lost)
+# with tie 37 (25-29) damaged too: the microgrids (buses 2, 11, 27), the PV and the MESS are
+# the only sources, and the lateral 23-25 (two 0.42 MW tier-2 loads and PV_b25) can then be
+# served only by MESS placed inside it, so where the units go matters.
+DEFAULT_EVENT = Event(frozenset({12, 22, 37}), main_grid_available=False)
+
+
+@dataclass(frozen=True)
+class RobustCase:
+    """Everything the models need: network, event, horizon (arrays per period, MW)."""
+
+    dd: DSOData  # buses, branches, root, voltage band, switching cost, substation limit
+    mess: MessParams
+    event: Event
+    dt_h: float
+    demand_mw: dict[int, np.ndarray]  # per IEEE bus
+    demand_mvar: dict[int, np.ndarray]
+    tier: dict[int, int]  # per IEEE bus
+    pv_forecast_mw: dict[str, np.ndarray]
+    pv_q_ratio: dict[str, float]  # |q| <= ratio * p
+    dg_p_max_mw: dict[str, float]  # per microgrid (at dd.mg_bus)
+    dg_q_max_mvar: dict[str, float]
+    switchable: frozenset[int]  # branches that may leave their normal state
+
+    @property
+    def n_periods(self) -> int:
+        return len(next(iter(self.demand_mw.values())))
+
+    @property
+    def pv_dev_mw(self) -> dict[str, np.ndarray]:
+        return {k: self.mess.pv_dev_frac * v for k, v in self.pv_forecast_mw.items()}
+
+    @property
+    def budget(self) -> int:
+        return self.mess.pv_budget_per_period
+
+    def shed_cost(self, bus: int) -> float:
+        """CNY per MWh of load shed at ``bus``."""
+        return self.mess.shed_cost_cny_per_mwh[self.tier.get(bus, 3)]
+
+    def normal_closed(self, line: int) -> bool:
+        return not next(b.is_tie for b in self.dd.branches if b.ieee == line)
+
+
+def hourly_shapes(
+    start_hour: float, n_periods: int, profiles: pd.DataFrame | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``load_pu`` and ``pv_pu`` at start_hour, start_hour + 1, ... (periodic over 24 h,
+    interpolated between the table's hours; ``profiles_default.csv`` unless given)."""
+    table = profiles if profiles is not None else pd.read_csv(PROFILES_FILE)
+    hours = start_hour + np.arange(n_periods, dtype=float)
+    load_pu = np.interp(hours, table["hour"], table["load_pu"], period=24.0)
+    pv_pu = np.interp(hours, table["hour"], table["pv_pu"], period=24.0)
+    return load_pu, pv_pu
+
+
+def robust_case(
+    dd: DSOData,
+    data: NetworkData,
+    mess: MessParams | None = None,
+    event: Event = DEFAULT_EVENT,
+    *,
+    start_hour: float = 10.0,
+    n_periods: int = 4,
+    profiles: pd.DataFrame | None = None,
+    switchable: frozenset[int] | None = None,
+) -> RobustCase:
+    """The IEEE 33 case: nominal loads and PV ratings times the hourly shapes from
+    ``start_hour`` (``profiles_default.csv`` unless ``profiles`` is given), hourly periods."""
+    mess = mess or load_mess_params()
+    load_pu, pv_pu = hourly_shapes(start_hour, n_periods, profiles)
+    case = RobustCase(
+        dd=dd,
+        mess=mess,
+        event=event,
+        dt_h=1.0,
+        demand_mw={b: p * load_pu for b, p in dd.load_p_nom_mw.items()},
+        demand_mvar={b: q * load_pu for b, q in dd.load_q_nom_mvar.items()},
+        tier={b: data.tier_of(b) for b in dd.buses},
+        pv_forecast_mw={pv.name: pv.p_rated_mw * pv_pu for pv in data.pv},
+        pv_q_ratio={pv.name: math.tan(math.acos(pv.pf_min)) for pv in data.pv},
+        dg_p_max_mw={mg.name: mg.mt_p_max_mw for mg in data.microgrids},
+        dg_q_max_mvar={mg.name: mg.pcc_p_max_mw for mg in data.microgrids},
+        switchable=frozenset(b.ieee for b in dd.branches) if switchable is None else switchable,
+    )
+    validate_case(case)
+    return case
+
+
+def validate_case(case: RobustCase) -> None:
+    """Raise :class:`RobustInputError` on the first input that does not fit."""
+    lines = {b.ieee for b in case.dd.branches}
+    for name, numbers in (
+        ("damaged_branches", case.event.damaged_branches),
+        ("switchable", case.switchable),
+    ):
+        if unknown := sorted(set(numbers) - lines):
+            raise RobustInputError(f"{name}: unknown IEEE branches {unknown}")
+    if unknown := sorted(set(case.mess.candidate_buses_ieee) - set(case.dd.buses)):
+        raise RobustInputError(f"candidate_buses_ieee: unknown IEEE buses {unknown}")
+    if len(set(case.mess.candidate_buses_ieee)) != len(case.mess.candidate_buses_ieee):
+        raise RobustInputError("candidate_buses_ieee: a bus is listed twice")
+    if set(case.dg_p_max_mw) != set(case.dd.mg_bus) or set(case.pv_forecast_mw) - set(
+        case.dd.pv_bus
+    ):
+        raise RobustInputError("DG and PV names must be those of the network data (dd)")
+    if not case.demand_mw or case.dt_h <= 0 or case.n_periods < 1:
+        raise RobustInputError(f"dt_h {case.dt_h}, {case.n_periods} periods: need > 0, >= 1")
+    for name, values in [*case.demand_mw.items(), *case.pv_forecast_mw.items()]:
+        if len(values) != case.n_periods or np.any(np.asarray(values) < 0):
+            raise RobustInputError(f"{name}: need {case.n_periods} values >= 0")
+
+
+# --- first-stage decisions -----------------------------------------------------------------
+@dataclass(frozen=True)
+class FirstStage:
+    """A here-and-now decision: placement, switch states and the islands they make."""
+
+    mess_buses: frozenset[int]
+    closed_branches: frozenset[int]
+    live_branches: frozenset[int]  # closed and energised
+    energised_buses: frozenset[int]
+    source_buses: frozenset[int]  # grid-forming: substation, DG, MESS (one per island)
+    placement_cost_cny: float
+    switch_actions: int
+    switch_cost_cny: float
+
+    @property
+    def cost_cny(self) -> float:
+        return self.placement_cost_cny + self.switch_cost_cny
+
+
+@dataclass(frozen=True)
+class _Topology:
+    """Incidence lists of the case's network (IEEE numbers)."""
+
+    into: dict[int, list[int]]  # bus -> branches ending there
+    out_of: dict[int, list[int]]  # bus -> branches starting there
+    dg_at: dict[int, list[str]]
+    pv_at: dict[int, list[str]]
+
+
+def _topology(case: RobustCase) -> _Topology:
+    dd = case.dd
+    return _Topology(
+        into={b: [ln.ieee for ln in dd.branches if ln.to_bus == b] for b in dd.buses},
+        out_of={b: [ln.ieee for ln in dd.branches if ln.from_bus == b] for b in dd.buses},
+        dg_at={b: [g for g, at in dd.mg_bus.items() if at == b] for b in dd.buses},
+        pv_at={b: [k for k in case.pv_forecast_mw if dd.pv_bus[k] == b] for b in dd.buses},
+    )
+
+
+# --- model: sets ---------------------------------------------------------------------------
+def declare_sets(m: pyo.Block, case: RobustCase) -> None:
+    m.T = pyo.RangeSet(0, case.n_periods - 1)
+    m.B = pyo.Set(initialize=case.dd.buses)
+    m.L = pyo.Set(initialize=[b.ieee for b in case.dd.branches])
+    m.C = pyo.Set(initialize=case.mess.candidate_buses_ieee)  # MESS candidate buses
+    m.G = pyo.Set(initialize=sorted(case.dg_p_max_mw))  # microgrid DG
+    m.K = pyo.Set(initialize=sorted(case.pv_forecast_mw))  # PV units
+    m.D = pyo.Set(  # buses with a load
+        initialize=[b for b in case.dd.buses if np.any(np.asarray(case.demand_mw.get(b, 0.0)) > 0)]
+    )
+
+
+# --- model: first stage --------------------------------------------------------------------
+def declare_first_stage_vars(m: pyo.Block, case: RobustCase) -> None:
+    m.alpha = pyo.Var(m.L, within=pyo.Binary)  # branch closed
+    m.live = pyo.Var(m.L, bounds=(0, 1))  # closed and energised (= alpha e_from)
+    m.e = pyo.Var(m.B, within=pyo.Binary)  # bus energised
+    m.z = pyo.Var(m.C, within=pyo.Binary)  # MESS placed
+    m.sigma_mess = pyo.Var(m.C, within=pyo.Binary)  # placed MESS forms an island
+    m.sigma_dg = pyo.Var(m.G, within=pyo.Binary)  # microgrid DG forms an island
+    for ln in m.L:
+        if ln in case.event.damaged_branches:
+            m.alpha[ln].fix(0)
+        elif ln not in case.switchable:
+            m.alpha[ln].fix(int(case.normal_closed(ln)))
+    if case.event.main_grid_available:
+        m.e[case.dd.root].fix(1)
+
+
+def declare_fleet(m: pyo.Block, case: RobustCase) -> None:
+    m.fleet = pyo.Constraint(expr=pyo.quicksum(m.z[c] for c in m.C) <= case.mess.fleet_size_units)
+
+
+def source_count(m: pyo.Block, case: RobustCase, bus: int):
+    """Grid-forming sources at ``bus``: substation, DG, placed MESS."""
+    count = pyo.quicksum(m.sigma_dg[g] for g in m.G if case.dd.mg_bus[g] == bus)
+    if bus in m.C:
+        count += m.sigma_mess[bus]
+    if bus == case.dd.root and case.event.main_grid_available:
+        count += 1
+    return count
+
+
+def declare_sources(m: pyo.Block, case: RobustCase) -> None:
+    m.sigma_mess_placed = pyo.Constraint(m.C, rule=lambda _, c: m.sigma_mess[c] <= m.z[c])
+    m.sigma_mess_e = pyo.Constraint(m.C, rule=lambda _, c: m.sigma_mess[c] <= m.e[c])
+    m.sigma_dg_e = pyo.Constraint(m.G, rule=lambda _, g: m.sigma_dg[g] <= m.e[case.dd.mg_bus[g]])
+    several = [
+        b
+        for b in case.dd.buses
+        if (b in case.mess.candidate_buses_ieee)
+        + sum(at == b for at in case.dd.mg_bus.values())
+        + (b == case.dd.root and case.event.main_grid_available)
+        > 1
+    ]
+    m.one_source_per_bus = pyo.Constraint(several, rule=lambda _, b: source_count(m, case, b) <= 1)
+
+
+def declare_radiality(m: pyo.Block, case: RobustCase) -> None:
+    """Single-commodity flow with virtual sources: islands, one source each, no loop."""
+    br = {b.ieee: b for b in case.dd.branches}
+    topo = _topology(case)
+    n_bus = len(case.dd.buses)
+    m.f = pyo.Var(m.L, bounds=(-n_bus, n_bus))
+    m.inj = pyo.Var(m.B, bounds=(0, n_bus))
+    m.live_a = pyo.Constraint(m.L, rule=lambda _, ln: m.live[ln] <= m.alpha[ln])
+    m.live_e = pyo.Constraint(m.L, rule=lambda _, ln: m.live[ln] <= m.e[br[ln].from_bus])
+    m.live_ae = pyo.Constraint(
+        m.L, rule=lambda _, ln: m.live[ln] >= m.alpha[ln] + m.e[br[ln].from_bus] - 1
+    )
+    m.same_e_up = pyo.Constraint(
+        m.L, rule=lambda _, ln: m.e[br[ln].from_bus] - m.e[br[ln].to_bus] <= 1 - m.alpha[ln]
+    )
+    m.same_e_dn = pyo.Constraint(
+        m.L, rule=lambda _, ln: m.e[br[ln].to_bus] - m.e[br[ln].from_bus] <= 1 - m.alpha[ln]
+    )
+    m.f_up = pyo.Constraint(m.L, rule=lambda _, ln: m.f[ln] <= n_bus * m.live[ln])
+    m.f_dn = pyo.Constraint(m.L, rule=lambda _, ln: m.f[ln] >= -n_bus * m.live[ln])
+    m.inj_src = pyo.Constraint(m.B, rule=lambda _, b: m.inj[b] <= n_bus * source_count(m, case, b))
+    m.consume = pyo.Constraint(
+        m.B,
+        rule=lambda _, b: (
+            pyo.quicksum(m.f[ln] for ln in topo.into[b])
+            - pyo.quicksum(m.f[ln] for ln in topo.out_of[b])
+            + m.inj[b]
+            == m.e[b] - source_count(m, case, b)
+        ),
+    )
+    m.count = pyo.Constraint(
+        expr=pyo.quicksum(m.live[ln] for ln in m.L)
+        == pyo.quicksum(m.e[b] - source_count(m, case, b) for b in m.B)
+    )
+
+
+def declare_first_stage_cost(m: pyo.Block, case: RobustCase) -> None:
+    def action(ln):
+        return 1 - m.alpha[ln] if case.normal_closed(ln) else m.alpha[ln]
+
+    m.placement_cost = pyo.Expression(
+        expr=case.mess.placement_cost_cny_per_unit * pyo.quicksum(m.z[c] for c in m.C)
+    )
+    m.switch_cost = pyo.Expression(
+        expr=case.dd.switch_cost
+        * pyo.quicksum(action(ln) for ln in m.L if ln not in case.event.damaged_branches)
+    )
+    m.first_stage_cost = pyo.Expression(expr=m.placement_cost + m.switch_cost)
+
+
+def declare_first_stage(m: pyo.Block, case: RobustCase) -> None:
+    declare_first_stage_vars(m, case)
+    declare_fleet(m, case)
+    declare_sources(m, case)
+    declare_radiality(m, case)
+    declare_first_stage_cost(m, case)
+
+
+def declare_first_stage_params(m: pyo.Block) -> None:
+    """The first stage as data (for the recourse alone): same names as the variables."""
+    m.live = pyo.Param(m.L, mutable=True, initialize=0.0)
+    m.e = pyo.Param(m.B, mutable=True, initialize=0.0)
+    m.z = pyo.Param(m.C, mutable=True, initialize=0.0)
+
+
+# --- model: recourse (second stage) --------------------------------------------------------
+def declare_recourse_vars(b: pyo.Block, case: RobustCase) -> None:
+    s = b.model()
+    b.P = pyo.Var(s.L, s.T)
+    b.Q = pyo.Var(s.L, s.T)
+    b.v = pyo.Var(s.B, s.T, bounds=(0.0, case.dd.v_max_pu**2), initialize=1.0)
+    b.served = pyo.Var(s.D, s.T, within=pyo.NonNegativeReals)
+    b.pv = pyo.Var(s.K, s.T, within=pyo.NonNegativeReals)
+    b.qpv = pyo.Var(s.K, s.T)
+    b.pdg = pyo.Var(s.G, s.T, within=pyo.NonNegativeReals)
+    b.qdg = pyo.Var(s.G, s.T)
+    b.ch = pyo.Var(s.C, s.T, within=pyo.NonNegativeReals)
+    b.dis = pyo.Var(s.C, s.T, within=pyo.NonNegativeReals)
+    b.qmess = pyo.Var(s.C, s.T)
+    b.soc = pyo.Var(s.C, s.T, within=pyo.NonNegativeReals)
+    if case.event.main_grid_available:
+        p0 = case.dd.substation_p_max_mw
+        b.P0 = pyo.Var(s.T, bounds=(-p0, p0))
+        b.Q0 = pyo.Var(s.T, bounds=(-p0, p0))
+    b.pv_avail = pyo.Param(s.K, s.T, mutable=True, initialize=0.0)
+
+
+def declare_flow_limits(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
+    s = b.model()
+    s_max = {br.ieee: br.s_max_pu for br in case.dd.branches}
+    for name, flow in (("p", b.P), ("q", b.Q)):
+        b.add_component(
+            f"{name}_on_up",
+            pyo.Constraint(
+                s.L, s.T, rule=lambda _, ln, t, fl=flow: fl[ln, t] <= s_max[ln] * fs.live[ln]
+            ),
+        )
+        b.add_component(
+            f"{name}_on_dn",
+            pyo.Constraint(
+                s.L, s.T, rule=lambda _, ln, t, fl=flow: fl[ln, t] >= -s_max[ln] * fs.live[ln]
+            ),
+        )
+
+
+def declare_voltage(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
+    s, dd = b.model(), case.dd
+    br = {x.ieee: x for x in dd.branches}
+    big_m = dd.v_max_pu**2 + 0.5  # > any |v_j - v_i + 2 (r P + x Q)| on a dead branch
+
+    def drop(ln, t):
+        x = br[ln]
+        return (
+            b.v[x.to_bus, t] - b.v[x.from_bus, t] + 2 * (x.r_pu * b.P[ln, t] + x.x_pu * b.Q[ln, t])
+        )
+
+    b.drop_up = pyo.Constraint(
+        s.L, s.T, rule=lambda _, ln, t: drop(ln, t) <= big_m * (1 - fs.live[ln])
+    )
+    b.drop_dn = pyo.Constraint(
+        s.L, s.T, rule=lambda _, ln, t: drop(ln, t) >= -big_m * (1 - fs.live[ln])
+    )
+    b.v_min = pyo.Constraint(s.B, s.T, rule=lambda _, x, t: b.v[x, t] >= dd.v_min_pu**2 * fs.e[x])
+    if case.event.main_grid_available:
+        b.v_root = pyo.Constraint(s.T, rule=lambda _, t: b.v[dd.root, t] == dd.v_root_pu**2)
+
+
+def declare_balance(b: pyo.Block, case: RobustCase) -> None:
+    s, dd = b.model(), case.dd
+    topo = _topology(case)
+    sub = case.event.main_grid_available
+
+    def inflow(flow, bus, t):
+        return pyo.quicksum(flow[ln, t] for ln in topo.into[bus]) - pyo.quicksum(
+            flow[ln, t] for ln in topo.out_of[bus]
+        )
+
+    def p_rule(_, bus, t):
+        supply = inflow(b.P, bus, t) + pyo.quicksum(b.pv[k, t] for k in topo.pv_at[bus])
+        supply += pyo.quicksum(b.pdg[g, t] for g in topo.dg_at[bus])
+        if bus in s.C:
+            supply += b.dis[bus, t] - b.ch[bus, t]
+        if sub and bus == dd.root:
+            supply += b.P0[t]
+        demand = float(case.demand_mw[bus][t]) * b.served[bus, t] if bus in s.D else 0.0
+        return supply == demand
+
+    def q_rule(_, bus, t):
+        supply = inflow(b.Q, bus, t) + pyo.quicksum(b.qpv[k, t] for k in topo.pv_at[bus])
+        supply += pyo.quicksum(b.qdg[g, t] for g in topo.dg_at[bus])
+        if bus in s.C:
+            supply += b.qmess[bus, t]
+        if sub and bus == dd.root:
+            supply += b.Q0[t]
+        demand = float(case.demand_mvar[bus][t]) * b.served[bus, t] if bus in s.D else 0.0
+        return supply == demand
+
+    b.balance_p = pyo.Constraint(s.B, s.T, rule=p_rule)
+    b.balance_q = pyo.Constraint(s.B, s.T, rule=q_rule)
+
+
+def declare_service(b: pyo.Block, fs: pyo.Block) -> None:
+    s = b.model()
+    b.served_e = pyo.Constraint(s.D, s.T, rule=lambda _, x, t: b.served[x, t] <= fs.e[x])
+
+
+def declare_pv(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
+    s, bus = b.model(), case.dd.pv_bus
+    forecast, ratio = case.pv_forecast_mw, case.pv_q_ratio
+    b.pv_cap = pyo.Constraint(s.K, s.T, rule=lambda _, k, t: b.pv[k, t] <= b.pv_avail[k, t])
+    b.pv_on = pyo.Constraint(
+        s.K, s.T, rule=lambda _, k, t: b.pv[k, t] <= float(forecast[k][t]) * fs.e[bus[k]]
+    )
+    b.pv_q_up = pyo.Constraint(s.K, s.T, rule=lambda _, k, t: b.qpv[k, t] <= ratio[k] * b.pv[k, t])
+    b.pv_q_dn = pyo.Constraint(s.K, s.T, rule=lambda _, k, t: b.qpv[k, t] >= -ratio[k] * b.pv[k, t])
+
+
+def declare_dg(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
+    s, bus = b.model(), case.dd.mg_bus
+    p_max, q_max = case.dg_p_max_mw, case.dg_q_max_mvar
+    b.dg_p_on = pyo.Constraint(
+        s.G, s.T, rule=lambda _, g, t: b.pdg[g, t] <= p_max[g] * fs.e[bus[g]]
+    )
+    b.dg_q_up = pyo.Constraint(
+        s.G, s.T, rule=lambda _, g, t: b.qdg[g, t] <= q_max[g] * fs.e[bus[g]]
+    )
+    b.dg_q_dn = pyo.Constraint(
+        s.G, s.T, rule=lambda _, g, t: b.qdg[g, t] >= -q_max[g] * fs.e[bus[g]]
+    )
+
+
+def declare_mess(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
+    s, u, dt = b.model(), case.mess, case.dt_h
+    for name, var, lim in (
+        ("ch", b.ch, u.p_max_mw),
+        ("dis", b.dis, u.p_max_mw),
+        ("q_up", b.qmess, u.q_max_mvar),
+    ):
+        b.add_component(
+            f"{name}_placed",
+            pyo.Constraint(s.C, s.T, rule=lambda _, c, t, v=var, x=lim: v[c, t] <= x * fs.z[c]),
+        )
+        b.add_component(
+            f"{name}_on",
+            pyo.Constraint(s.C, s.T, rule=lambda _, c, t, v=var, x=lim: v[c, t] <= x * fs.e[c]),
+        )
+    b.q_dn_placed = pyo.Constraint(
+        s.C, s.T, rule=lambda _, c, t: b.qmess[c, t] >= -u.q_max_mvar * fs.z[c]
+    )
+    b.q_dn_on = pyo.Constraint(
+        s.C, s.T, rule=lambda _, c, t: b.qmess[c, t] >= -u.q_max_mvar * fs.e[c]
+    )
+
+    def soc_rule(_, c, t):
+        before = u.e_init_mwh * fs.z[c] if t == 0 else b.soc[c, t - 1]
+        return b.soc[c, t] == before + u.eta_ch * dt * b.ch[c, t] - dt / u.eta_dis * b.dis[c, t]
+
+    b.soc_dyn = pyo.Constraint(s.C, s.T, rule=soc_rule)
+    b.soc_max = pyo.Constraint(s.C, s.T, rule=lambda _, c, t: b.soc[c, t] <= u.e_max_mwh * fs.z[c])
+    b.soc_min = pyo.Constraint(s.C, s.T, rule=lambda _, c, t: b.soc[c, t] >= u.e_min_mwh * fs.z[c])
+
+
+def declare_recourse_cost(b: pyo.Block, case: RobustCase) -> None:
+    s, dt = b.model(), case.dt_h
+    b.shed_cost = pyo.Expression(
+        expr=dt
+        * pyo.quicksum(
+            case.shed_cost(x) * float(case.demand_mw[x][t]) * (1 - b.served[x, t])
+            for x in s.D
+            for t in s.T
+        )
+    )
+    b.throughput_cost = pyo.Expression(
+        expr=case.mess.throughput_cost_cny_per_mwh
+        * dt
+        * pyo.quicksum(b.ch[c, t] + b.dis[c, t] for c in s.C for t in s.T)
+    )
+    b.cost = pyo.Expression(expr=b.shed_cost + b.throughput_cost)
+
+
+def declare_recourse(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
+    """Populate ``b`` with the recourse; ``fs`` holds the first stage (variables or data)."""
+    declare_recourse_vars(b, case)
+    declare_flow_limits(b, case, fs)
+    declare_voltage(b, case, fs)
+    declare_balance(b, case)
+    declare_service(b, fs)
+    declare_pv(b, case, fs)
+    declare_dg(b, case, fs)
+    declare_mess(b, case, fs)
+    declare_recourse_cost(b, case)
+
+
+# --- builders ------------------------------------------------------------------------------
+def build_master_model(
+    case: RobustCase, scenarios: list[Mapping[str, np.ndarray]] | tuple = ()
+) -> pyo.ConcreteModel:
+    """First stage plus eta >= recourse cost of each PV scenario (own copy of y each)."""
+    m = pyo.ConcreteModel(name="mess_master")
+    declare_sets(m, case)
+    declare_first_stage(m, case)
+    m.eta = pyo.Var(within=pyo.NonNegativeReals)
+    m.obj = pyo.Objective(expr=m.first_stage_cost + m.eta)
+    m.n_scenarios = 0
+    for pv_mw in scenarios:
+        add_scenario(m, case, pv_mw)
+    return m
+
+
+def add_scenario(m: pyo.ConcreteModel, case: RobustCase, pv_mw: Mapping[str, np.ndarray]):
+    """A column (recourse copy) and its constraint eta >= cost for one PV realisation."""
+    blk = pyo.Block()
+    m.add_component(f"scenario_{m.n_scenarios}", blk)
+    m.n_scenarios += 1
+    declare_recourse(blk, case, fs=m)
+    set_pv_avail(blk, pv_mw)
+    blk.eta_cut = pyo.Constraint(expr=m.eta >= blk.cost)
+    return blk
+
+
+def build_recourse_model(case: RobustCase) -> pyo.ConcreteModel:
+    """The recourse LP for a first stage given as data (:func:`set_first_stage`)."""
+    m = pyo.ConcreteModel(name="mess_recourse")
+    declare_sets(m, case)
+    declare_first_stage_params(m)
+    m.rec = pyo.Block()
+    declare_recourse(m.rec, case, fs=m)
+    m.obj = pyo.Objective(expr=m.rec.cost)
+    return m
+
+
+def set_pv_avail(b: pyo.Block, pv_mw: Mapping[str, np.ndarray]) -> None:
+    for (k, t), p in b.pv_avail.items():
+        p.set_value(float(pv_mw[k][t]))
+
+
+def set_first_stage(m: pyo.Block, fs: FirstStage) -> None:
+    """Fix the first-stage data of a recourse model."""
+    for ln, p in m.live.items():
+        p.set_value(float(ln in fs.live_branches))
+    for x, p in m.e.items():
+        p.set_value(float(x in fs.energised_buses))
+    for c, p in m.z.items():
+        p.set_value(float(c in fs.mess_buses))
+
+
+def pv_realisation(case: RobustCase, u: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """PV available per unit and period for deviation indicators u (0 .. 1)."""
+    dev = case.pv_dev_mw
+    return {
+        k: f - dev[k] * np.asarray(u.get(k, 0.0), float) for k, f in case.pv_forecast_mw.items()
+    }
+
+
+def first_stage_from(m: pyo.ConcreteModel, case: RobustCase) -> FirstStage:
+    """The first stage of a solved master model."""
+
+    def on(var) -> bool:
+        return pyo.value(var) > 0.5
+
+    closed = frozenset(int(ln) for ln in m.L if on(m.alpha[ln]))
+    mess = frozenset(int(c) for c in m.C if on(m.z[c]))
+    sources = {int(c) for c in m.C if on(m.sigma_mess[c])}
+    sources |= {case.dd.mg_bus[g] for g in m.G if on(m.sigma_dg[g])}
+    if case.event.main_grid_available:
+        sources.add(case.dd.root)
+    actions = sum(
+        (ln in closed) != case.normal_closed(ln)
+        for ln in m.L
+        if ln not in case.event.damaged_branches
+    )
+    return FirstStage(
+        mess_buses=mess,
+        closed_branches=closed,
+        live_branches=frozenset(int(ln) for ln in m.L if on(m.live[ln])),
+        energised_buses=frozenset(int(x) for x in m.B if on(m.e[x])),
+        source_buses=frozenset(sources),
+        placement_cost_cny=case.mess.placement_cost_cny_per_unit * len(mess),
+        switch_actions=int(actions),
+        switch_cost_cny=case.dd.switch_cost * actions,
+    )
+
+
+# --- solving -------------------------------------------------------------------------------
+def solve_checked(model: pyo.Block, solver, what: str, **options) -> tuple[float, float]:
+    """Solve; load and return (objective, bound) only when optimal, else a named error."""
+    results = solver.solve(
+        model, load_solutions=False, raise_exception_on_nonoptimal_result=False, **options
+    )
+    status = results.termination_condition
+    if status == TerminationCondition.convergenceCriteriaSatisfied:
+        results.solution_loader.load_vars()
+        objective = float(results.incumbent_objective)
+        bound = results.objective_bound
+        return objective, float(bound) if bound is not None else objective
+    if status in INFEASIBLE:
+        raise InfeasibleError(what, status.name)
+    raise OptimisationError(what, status.name)
+
+
+@dataclass(frozen=True)
+class RecourseResult:
+    """The second stage for one first stage and one PV realisation."""
+
+    cost_cny: float  # shedding + MESS throughput
+    shed_cost_cny: float
+    shed_mwh_by_tier: dict[int, float]
+    pv_used_mwh: float
+    dg_mwh: float
+    mess_ch_mw: dict[int, np.ndarray]  # per placed unit (bus) and period
+    mess_dis_mw: dict[int, np.ndarray]
+    mess_soc_mwh: dict[int, np.ndarray]  # at the period end
+
+
+class Recourse:
+    """Solves the recourse LP for given first stages and PV realisations (persistent)."""
+
+    def __init__(self, case: RobustCase) -> None:
+        self.case = case
+        self.model = build_recourse_model(case)
+        self.solver = persistent_highs()
+
+    def solve(self, fs: FirstStage, pv_mw: Mapping[str, np.ndarray]) -> RecourseResult:
+        m, case = self.model, self.case
+        set_first_stage(m, fs)
+        set_pv_avail(m.rec, pv_mw)
+        cost, _ = solve_checked(m, self.solver, "MESS recourse")
+        r = m.rec
+        shed: dict[int, float] = dict.fromkeys(TIERS, 0.0)
+        for x in m.D:
+            for t in m.T:
+                p = float(case.demand_mw[x][t]) * (1 - pyo.value(r.served[x, t]))
+                shed[case.tier.get(x, 3)] += p * case.dt_h
+
+        def series(var, c):
+            return np.array([pyo.value(var[c, t]) for t in m.T])
+
+        return RecourseResult(
+            cost_cny=cost,
+            shed_cost_cny=pyo.value(r.shed_cost),
+            shed_mwh_by_tier=shed,
+            pv_used_mwh=case.dt_h * sum(pyo.value(r.pv[k, t]) for k in m.K for t in m.T),
+            dg_mwh=case.dt_h * sum(pyo.value(r.pdg[g, t]) for g in m.G for t in m.T),
+            mess_ch_mw={c: series(r.ch, c) for c in sorted(fs.mess_buses)},
+            mess_dis_mw={c: series(r.dis, c) for c in sorted(fs.mess_buses)},
+            mess_soc_mwh={c: series(r.soc, c) for c in sorted(fs.mess_buses)},
+        )

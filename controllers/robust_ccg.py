@@ -1,0 +1,602 @@
+"""Worst-case subproblem and column-and-constraint generation (C&CG) for MESS pre-positioning.
+
+``min_x c'x + max_u min_y Q(x, u)`` (the model of :mod:`controllers.robust`).
+
+Worst case (the subproblem) ``max_u Q(x, u)`` by strong duality of the recourse LP
+``Q(x, u) = min c'y s.t. A y (>=, <=, =) b(x) - E u`` (complete recourse, so its dual attains
+the same value): ``max_{u, lam} b(x)'lam + sum_k,t dev_k,t u_k,t mu_k,t`` subject to
+``A'lam = c`` and the sign of each row's multiplier, where mu = -lam >= 0 is the multiplier
+of the PV row ``p <= forecast - dev u`` (variable bounds are rows too). The dual is built
+mechanically from the recourse model's linear form (:func:`linear_form`), so the two cannot
+disagree; b(x) is re-evaluated for each first stage. u is binary: with an integer Gamma the
+vertices of the budgeted box are binary and Q(x, .) is convex in u (the value of an LP in
+its right-hand side), so the maximum sits at a vertex and the MILP is exact. The products
+w = u mu are linearised by ``w <= mu`` and ``w <= M u`` (w has a positive objective
+coefficient, so no lower bounds are needed). M starts at ``DUAL_BOUND_FACTOR`` times the
+highest shed cost of a period; where u = 1 and mu reaches M the solve doubles M and repeats
+until the value stops changing. M is not a proven bound (none is known a priori with
+voltage limits), so the worst case found is always re-solved as an LP.
+
+C&CG iterates:
+
+1. master: the first stage with ``eta >= Q(x, u_l)`` for every PV realisation u_l found so
+   far, each with its own copy of the recourse variables (a column). It starts with the
+   forecast (u = 0), so its first solve is the deterministic problem. Its optimal value
+   (HiGHS' bound, solved to ``gap / 10``) is a lower bound LB;
+2. subproblem: the worst case of the master's x; ``c'x + max_u Q(x, u)`` (the MILP's upper
+   bound) is an upper bound UB, and the best x so far is kept;
+3. stop when ``(UB - LB) / |UB| <= gap``; otherwise add the worst u as a new column.
+
+Solver results are used only when optimal (else :class:`~controllers.errors.OptimisationError`
+or :class:`~controllers.errors.InfeasibleError`); reaching ``max_iterations`` above the gap
+raises :class:`~controllers.errors.NotConvergedError`. The worst case found is checked by
+re-solving the recourse LP with that PV fixed (:class:`~controllers.robust.Recourse`).
+
+:func:`compare` gives the seed's four rows (robust / deterministic, with / without MESS),
+each placement evaluated on its own worst case and on the others'.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.repn import generate_standard_repn
+
+from controllers.errors import NotConvergedError, OptimisationError
+from controllers.robust import (
+    FirstStage,
+    Recourse,
+    RecourseResult,
+    RobustCase,
+    RobustInputError,
+    add_scenario,
+    build_master_model,
+    build_recourse_model,
+    first_stage_from,
+    pv_realisation,
+    set_first_stage,
+    set_pv_avail,
+    solve_checked,
+)
+from controllers.solve import persistent_highs
+
+DEFAULT_GAP = 1e-3
+# Initial M of w <= M u, times the highest shed cost of a period. There is no a-priori bound
+# on a PV row's multiplier once voltage limits bind, so M is a generous guess, doubled while it
+# binds at the chosen u; the worst case is re-solved as an LP, and the tests compare the
+# subproblem with every vertex of the uncertainty set on a small case.
+DUAL_BOUND_FACTOR = 10.0
+MAX_DUAL_BOUND_DOUBLINGS = 6
+
+
+# --- the recourse as a linear form, and its dual -------------------------------------------
+@dataclass
+class LinearForm:
+    """``min c'y + c0 s.t. a_i'y (sense_i) rhs_i``; rhs_i are expressions of the first stage.
+
+    sense: +1 for >=, -1 for <=, 0 for ==. Variable bounds are rows too.
+    """
+
+    variables: list
+    coefs: list[list[tuple[int, float]]] = field(default_factory=list)  # per row
+    rhs: list = field(default_factory=list)  # float or Pyomo expression of Params
+    sense: list[int] = field(default_factory=list)
+    cost: dict[int, float] = field(default_factory=dict)
+    cost_constant: float = 0.0
+    rows_of: dict[object, int] = field(default_factory=dict)  # uncertain PV rows
+
+    def add_row(self, coefs: list[tuple[int, float]], rhs, sense: int) -> int:
+        self.coefs.append(coefs)
+        self.rhs.append(rhs)
+        self.sense.append(sense)
+        return len(self.sense) - 1
+
+
+def linear_form(b: pyo.Block, cost) -> LinearForm:
+    """The linear form of the recourse block ``b`` (its Params held as expressions)."""
+    variables = list(b.component_data_objects(pyo.Var, descend_into=True))
+    index = {id(v): j for j, v in enumerate(variables)}
+    form = LinearForm(variables=variables)
+    uncertain = {id(c): key for key, c in b.pv_cap.items()}
+    for con in b.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+        repn = generate_standard_repn(con.body, compute_values=False, quadratic=False)
+        if not repn.is_linear():
+            raise RobustInputError(f"recourse row {con.name} is not linear")
+        coefs = [
+            (index[id(v)], pyo.value(a))
+            for v, a in zip(repn.linear_vars, repn.linear_coefs, strict=True)
+        ]
+        if con.equality:
+            form.add_row(coefs, con.upper - repn.constant, 0)
+            continue
+        if con.has_lb():
+            form.add_row(coefs, con.lower - repn.constant, 1)
+        if con.has_ub():
+            row = form.add_row(coefs, con.upper - repn.constant, -1)
+            if id(con) in uncertain:
+                form.rows_of[uncertain[id(con)]] = row
+    for j, v in enumerate(variables):
+        if v.fixed:
+            raise RobustInputError(f"recourse variable {v.name} is fixed")
+        if v.has_lb():
+            form.add_row([(j, 1.0)], pyo.value(v.lb), 1)
+        if v.has_ub():
+            form.add_row([(j, 1.0)], pyo.value(v.ub), -1)
+    repn = generate_standard_repn(cost, compute_values=True, quadratic=False)
+    for v, a in zip(repn.linear_vars, repn.linear_coefs, strict=True):
+        form.cost[index[id(v)]] = form.cost.get(index[id(v)], 0.0) + float(a)
+    form.cost_constant = float(repn.constant)
+    return form
+
+
+def default_dual_bound(case: RobustCase) -> float:
+    """Initial M of ``w <= M u``: a generous bound on a PV row's multiplier (CNY/MW)."""
+    return DUAL_BOUND_FACTOR * max(case.mess.shed_cost_cny_per_mwh.values()) * case.dt_h
+
+
+def build_worst_case_model(case: RobustCase, form: LinearForm, big_m: float) -> pyo.ConcreteModel:
+    """The subproblem max_u min_y as one MILP: the dual of the recourse plus u (binary)."""
+    d = pyo.ConcreteModel(name="mess_worst_case")
+    n_rows = len(form.sense)
+    bounds = {1: (0, None), -1: (None, 0), 0: (None, None)}
+    d.R = pyo.RangeSet(0, n_rows - 1)
+    d.lam = pyo.Var(d.R, bounds=lambda _, i: bounds[form.sense[i]])
+    d.b = pyo.Param(d.R, mutable=True, initialize=0.0)
+    columns: list[list[tuple[int, float]]] = [[] for _ in form.variables]
+    for i, coefs in enumerate(form.coefs):
+        for j, a in coefs:
+            columns[j].append((i, a))
+    for j, col in enumerate(columns):
+        if not col and form.cost.get(j, 0.0) != 0:
+            raise RobustInputError(f"{form.variables[j].name}: a cost but no row (unbounded)")
+    d.J = pyo.Set(initialize=[j for j, col in enumerate(columns) if col])
+    d.dual_feasibility = pyo.Constraint(
+        d.J,
+        rule=lambda _, j: (
+            pyo.quicksum(a * d.lam[i] for i, a in columns[j]) == form.cost.get(j, 0.0)
+        ),
+    )
+    dev = case.pv_dev_mw
+    d.T = pyo.RangeSet(0, case.n_periods - 1)
+    d.K = pyo.Set(initialize=sorted(case.pv_forecast_mw))
+    d.u = pyo.Var(d.K, d.T, within=pyo.Binary)
+    d.w = pyo.Var(d.K, d.T, within=pyo.NonNegativeReals)  # = u * mu
+    d.big_m = pyo.Param(mutable=True, initialize=big_m)
+    d.w_mu = pyo.Constraint(d.K, d.T, rule=lambda _, k, t: d.w[k, t] <= -d.lam[form.rows_of[k, t]])
+    d.w_u = pyo.Constraint(d.K, d.T, rule=lambda _, k, t: d.w[k, t] <= d.big_m * d.u[k, t])
+    d.budget = pyo.Constraint(
+        d.T, rule=lambda _, t: pyo.quicksum(d.u[k, t] for k in d.K) <= case.budget
+    )
+    d.obj = pyo.Objective(
+        expr=pyo.quicksum(d.b[i] * d.lam[i] for i in d.R)
+        + pyo.quicksum(float(dev[k][t]) * d.w[k, t] for k in d.K for t in d.T)
+        + form.cost_constant,
+        sense=pyo.maximize,
+    )
+    return d
+
+
+@dataclass(frozen=True)
+class WorstCaseResult:
+    """The worst PV realisation for one first stage."""
+
+    u: dict[str, np.ndarray]  # deviation indicators per PV unit and period (0/1)
+    pv_mw: dict[str, np.ndarray]
+    value_cny: float  # worst-case recourse cost (incumbent)
+    bound_cny: float  # the MILP's upper bound on it
+    big_m: float  # final M of w <= M u
+    solve_time_s: float
+
+
+class WorstCase:
+    """The C&CG subproblem max_u Q(x, u) for given first stages (persistent HiGHS)."""
+
+    def __init__(self, case: RobustCase, big_m: float | None = None) -> None:
+        self.case = case
+        self.recourse = build_recourse_model(case)
+        set_pv_avail(self.recourse.rec, case.pv_forecast_mw)  # the PV row's b at u = 0
+        self.form = linear_form(self.recourse.rec, self.recourse.rec.cost)
+        self.model = build_worst_case_model(case, self.form, big_m or default_dual_bound(case))
+        self.solver = persistent_highs()
+
+    def solve(
+        self, fs: FirstStage, time_limit_s: float = 60.0, rel_gap: float = 1e-7
+    ) -> WorstCaseResult:
+        d, case = self.model, self.case
+        set_first_stage(self.recourse, fs)
+        for i, rhs in enumerate(self.form.rhs):
+            d.b[i] = pyo.value(rhs)
+        start = time.perf_counter()
+        previous = None
+        for _ in range(MAX_DUAL_BOUND_DOUBLINGS + 1):
+            value, bound = solve_checked(
+                d, self.solver, "MESS worst case", time_limit=time_limit_s, rel_gap=rel_gap
+            )
+            if not self._bound_active():
+                break
+            # mu may sit at M without cutting anything (with PV down to 0, p <= 0 and p >= 0
+            # are parallel rows and their multipliers can grow together at no cost): a
+            # doubled M that leaves the value unchanged shows the bound does not bind.
+            if previous is not None and value <= previous + 10 * rel_gap * abs(previous) + 1e-6:
+                break
+            previous = value
+            d.big_m = 2 * pyo.value(d.big_m)
+        else:
+            raise OptimisationError("MESS worst case", "dual bound M still binding")
+        u = {k: np.array([round(pyo.value(d.u[k, t])) for t in d.T], float) for k in d.K}
+        return WorstCaseResult(
+            u=u,
+            pv_mw=pv_realisation(case, u),
+            value_cny=value,
+            bound_cny=bound,
+            big_m=float(pyo.value(d.big_m)),
+            solve_time_s=time.perf_counter() - start,
+        )
+
+    def _bound_active(self) -> bool:
+        d, rows = self.model, self.form.rows_of
+        big_m = pyo.value(d.big_m)
+        return any(
+            pyo.value(d.u[k, t]) > 0.5 and -pyo.value(d.lam[rows[k, t]]) >= big_m * (1 - 1e-6)
+            for k in d.K
+            for t in d.T
+        )
+
+
+# --- column-and-constraint generation ------------------------------------------------------
+@dataclass(frozen=True)
+class Iteration:
+    """Bounds after one master and one subproblem solve."""
+
+    iteration: int
+    lower_bound_cny: float
+    upper_bound_cny: float
+    gap: float
+    mess_buses: tuple[int, ...]  # the master's placement
+    worst_u: dict[str, tuple[int, ...]]  # the subproblem's PV deviations for it
+    master_time_s: float
+    subproblem_time_s: float
+
+
+@dataclass(frozen=True)
+class RobustResult:
+    """Robust placement: first stage, its worst case (checked) and the C&CG trace."""
+
+    first_stage: FirstStage
+    worst_case: WorstCaseResult
+    check: RecourseResult  # the recourse re-solved with the worst PV fixed
+    lower_bound_cny: float
+    upper_bound_cny: float
+    gap: float
+    iterations: tuple[Iteration, ...]
+    time_s: float
+
+    @property
+    def total_cny(self) -> float:
+        """First-stage cost plus the worst-case recourse cost (the incumbent)."""
+        return self.first_stage.cost_cny + self.worst_case.value_cny
+
+
+@dataclass(frozen=True)
+class Models:
+    """The subproblem and recourse models of a case: built once, reused (fleet-independent)."""
+
+    worst_case: WorstCase
+    recourse: Recourse
+
+    @classmethod
+    def of(cls, case: RobustCase) -> Models:
+        return cls(WorstCase(case), Recourse(case))
+
+
+def solve_master(
+    master, case: RobustCase, time_limit_s: float, rel_gap: float
+) -> tuple[float, FirstStage]:
+    """Solve the master; return its lower bound and the first stage."""
+    _, bound = solve_checked(
+        master, persistent_highs(), "MESS master", time_limit=time_limit_s, rel_gap=rel_gap
+    )
+    return bound, first_stage_from(master, case)
+
+
+def solve_robust(
+    case: RobustCase,
+    *,
+    gap: float = DEFAULT_GAP,
+    max_iterations: int = 20,
+    time_limit_s: float = 120.0,
+    models: Models | None = None,
+) -> RobustResult:
+    """C&CG down to the relative ``gap``; raises NotConvergedError after max_iterations."""
+    start = time.perf_counter()
+    models = models or Models.of(case)
+    master = build_master_model(case, [case.pv_forecast_mw])
+    lower, upper = -np.inf, np.inf
+    best: tuple[FirstStage, WorstCaseResult] | None = None
+    trace: list[Iteration] = []
+    for k in range(1, max_iterations + 1):
+        t0 = time.perf_counter()
+        bound, fs = solve_master(master, case, time_limit_s, gap / 10)
+        t1 = time.perf_counter()
+        lower = max(lower, bound)
+        worst = models.worst_case.solve(fs, time_limit_s)
+        if fs.cost_cny + worst.bound_cny < upper:
+            upper = fs.cost_cny + worst.bound_cny
+            best = (fs, worst)
+        rel = (upper - lower) / max(abs(upper), 1e-9)
+        trace.append(
+            Iteration(
+                iteration=k,
+                lower_bound_cny=lower,
+                upper_bound_cny=upper,
+                gap=rel,
+                mess_buses=tuple(sorted(fs.mess_buses)),
+                worst_u={n: tuple(int(x) for x in v) for n, v in worst.u.items()},
+                master_time_s=t1 - t0,
+                subproblem_time_s=time.perf_counter() - t1,
+            )
+        )
+        if rel <= gap:
+            break
+        add_scenario(master, case, worst.pv_mw)
+    else:
+        raise NotConvergedError(
+            f"C&CG: gap {rel:.2e} > {gap:.2e} after {max_iterations} iterations "
+            f"(LB {lower:.2f}, UB {upper:.2f} CNY)"
+        )
+    assert best is not None
+    fs, worst = best
+    return RobustResult(
+        first_stage=fs,
+        worst_case=worst,
+        check=models.recourse.solve(fs, worst.pv_mw),
+        lower_bound_cny=lower,
+        upper_bound_cny=upper,
+        gap=rel,
+        iterations=tuple(trace),
+        time_s=time.perf_counter() - start,
+    )
+
+
+@dataclass(frozen=True)
+class DeterministicResult:
+    """Placement for the PV forecast, then evaluated on its worst case."""
+
+    first_stage: FirstStage
+    forecast: RecourseResult  # its planned recourse (PV at the forecast)
+    worst_case: WorstCaseResult
+    check: RecourseResult
+    time_s: float
+
+    @property
+    def total_cny(self) -> float:
+        return self.first_stage.cost_cny + self.worst_case.value_cny
+
+
+def solve_deterministic(
+    case: RobustCase,
+    *,
+    gap: float = DEFAULT_GAP,
+    time_limit_s: float = 120.0,
+    models: Models | None = None,
+) -> DeterministicResult:
+    """The same model with the PV at its forecast (no uncertainty)."""
+    start = time.perf_counter()
+    models = models or Models.of(case)
+    master = build_master_model(case, [case.pv_forecast_mw])
+    _, fs = solve_master(master, case, time_limit_s, gap / 10)
+    worst = models.worst_case.solve(fs, time_limit_s)
+    return DeterministicResult(
+        first_stage=fs,
+        forecast=models.recourse.solve(fs, case.pv_forecast_mw),
+        worst_case=worst,
+        check=models.recourse.solve(fs, worst.pv_mw),
+        time_s=time.perf_counter() - start,
+    )
+
+
+# --- the seed's comparison -----------------------------------------------------------------
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One of the seed's four rows."""
+
+    label: str
+    robust: bool
+    fleet_size_units: int
+    first_stage: FirstStage
+    worst_case: WorstCaseResult
+    worst_case_check: RecourseResult
+    forecast_recourse_cny: float
+    iterations: int  # C&CG iterations (1 for deterministic)
+    time_s: float
+
+    @property
+    def worst_case_recourse_cny(self) -> float:
+        return self.worst_case.value_cny
+
+    @property
+    def total_cny(self) -> float:
+        return self.first_stage.cost_cny + self.worst_case.value_cny
+
+
+@dataclass(frozen=True)
+class Comparison:
+    rows: tuple[ComparisonRow, ...]
+    robust: RobustResult  # with MESS: bounds per iteration
+    robust_no_mess: RobustResult
+    # cross[a][b]: total cost of row a's first stage on row b's worst-case PV
+    cross_cny: dict[str, dict[str, float]]
+
+
+def compare(
+    case: RobustCase,
+    *,
+    gap: float = DEFAULT_GAP,
+    max_iterations: int = 20,
+    time_limit_s: float = 120.0,
+) -> Comparison:
+    """Robust and deterministic placement, with the case's fleet and with none."""
+    models = Models.of(case)
+    no_mess = dataclasses.replace(case, mess=dataclasses.replace(case.mess, fleet_size_units=0))
+    fleets = (("with", case), ("without", no_mess))
+    rows: list[ComparisonRow] = []
+    robust: dict[str, RobustResult] = {}
+    for mess, fleet_case in fleets:
+        r = solve_robust(
+            fleet_case,
+            gap=gap,
+            max_iterations=max_iterations,
+            time_limit_s=time_limit_s,
+            models=models,
+        )
+        robust[mess] = r
+        rows.append(
+            ComparisonRow(
+                label=f"robust, {mess} MESS",
+                robust=True,
+                fleet_size_units=fleet_case.mess.fleet_size_units,
+                first_stage=r.first_stage,
+                worst_case=r.worst_case,
+                worst_case_check=r.check,
+                forecast_recourse_cny=models.recourse.solve(
+                    r.first_stage, case.pv_forecast_mw
+                ).cost_cny,
+                iterations=len(r.iterations),
+                time_s=r.time_s,
+            )
+        )
+    for mess, fleet_case in fleets:
+        d = solve_deterministic(fleet_case, gap=gap, time_limit_s=time_limit_s, models=models)
+        rows.append(
+            ComparisonRow(
+                label=f"deterministic, {mess} MESS",
+                robust=False,
+                fleet_size_units=fleet_case.mess.fleet_size_units,
+                first_stage=d.first_stage,
+                worst_case=d.worst_case,
+                worst_case_check=d.check,
+                forecast_recourse_cny=d.forecast.cost_cny,
+                iterations=1,
+                time_s=d.time_s,
+            )
+        )
+    cross = {
+        a.label: {
+            b.label: a.first_stage.cost_cny
+            + models.recourse.solve(a.first_stage, b.worst_case.pv_mw).cost_cny
+            for b in rows
+        }
+        for a in rows
+    }
+    return Comparison(
+        rows=tuple(rows),
+        robust=robust["with"],
+        robust_no_mess=robust["without"],
+        cross_cny=cross,
+    )
+
+
+# --- text and JSON -------------------------------------------------------------------------
+def _buses(fs: FirstStage) -> str:
+    return ", ".join(str(b) for b in sorted(fs.mess_buses)) or "none"
+
+
+def format_iterations(result: RobustResult) -> str:
+    """C&CG bounds per iteration (gaps below 0 are rounding, shown as 0)."""
+    lines = [
+        f"  {'it':>3s} {'lower CNY':>10s} {'upper CNY':>10s} {'gap':>8s} "
+        f"{'master s':>8s} {'sub s':>6s}  master's MESS buses / its worst PV (1: unit down)"
+    ]
+    for it in result.iterations:
+        down = " ".join(f"{k}:{''.join(str(x) for x in v)}" for k, v in it.worst_u.items())
+        lines.append(
+            f"  {it.iteration:3d} {it.lower_bound_cny:10.2f} {it.upper_bound_cny:10.2f} "
+            f"{max(it.gap, 0.0):8.1e} {it.master_time_s:8.2f} {it.subproblem_time_s:6.2f}  "
+            f"[{', '.join(map(str, it.mess_buses)) or '-'}] / {down}"
+        )
+    lines.append(
+        f"  converged in {len(result.iterations)} iterations, {result.time_s:.2f} s; "
+        f"worst case re-solved with its PV fixed: {result.check.cost_cny:.2f} CNY "
+        f"(subproblem {result.worst_case.value_cny:.2f})"
+    )
+    return "\n".join(lines)
+
+
+def format_table(comparison: Comparison) -> str:
+    """The seed's four rows, then every first stage on every row's worst case."""
+    lines = [
+        f"  {'case':28s} {'MESS buses':12s} {'MESS CNY':>8s} {'switch':>6s} "
+        f"{'worst 2nd':>9s} {'total CNY':>9s} {'worst shed MWh T1/T2/T3':>23s} "
+        f"{'forecast 2nd':>12s} {'it':>2s} {'time s':>6s}"
+    ]
+    for r in comparison.rows:
+        fs, shed = r.first_stage, r.worst_case_check.shed_mwh_by_tier
+        tiers = "/".join(f"{shed[t]:.2f}" for t in sorted(shed))
+        lines.append(
+            f"  {r.label:28s} {_buses(fs):12s} {fs.placement_cost_cny:8.1f} "
+            f"{fs.switch_cost_cny:6.1f} {r.worst_case_recourse_cny:9.1f} {r.total_cny:9.1f} "
+            f"{tiers:>23s} {r.forecast_recourse_cny:12.1f} {r.iterations:2d} {r.time_s:6.2f}"
+        )
+    lines.append(
+        "  CNY; 2nd = second stage (load shedding + MESS throughput) on the worst-case PV\n"
+        "  of that first stage, or on the forecast; total = MESS + switch + worst 2nd"
+    )
+    labels = [r.label for r in comparison.rows]
+    lines.append("  total CNY of each first stage (rows) on each row's worst-case PV (columns):")
+    lines.append(f"  {'':31s}" + "".join(f" {i + 1:>9d}" for i in range(len(labels))))
+    for i, a in enumerate(labels):
+        cells = "".join(f" {comparison.cross_cny[a][b]:9.1f}" for b in labels)
+        lines.append(f"  {i + 1}. {a:28s}{cells}")
+    return "\n".join(lines)
+
+
+def first_stage_dict(fs: FirstStage) -> dict:
+    return {
+        "mess_buses": sorted(fs.mess_buses),
+        "closed_branches": sorted(fs.closed_branches),
+        "live_branches": sorted(fs.live_branches),
+        "energised_buses": sorted(fs.energised_buses),
+        "source_buses": sorted(fs.source_buses),
+        "placement_cost_cny": fs.placement_cost_cny,
+        "switch_actions": fs.switch_actions,
+        "switch_cost_cny": fs.switch_cost_cny,
+    }
+
+
+def comparison_dict(comparison: Comparison) -> dict:
+    """Plain JSON-ready figures of a comparison."""
+
+    def iterations(r: RobustResult) -> list[dict]:
+        return [
+            dataclasses.asdict(it) | {"worst_u": {k: list(v) for k, v in it.worst_u.items()}}
+            for it in r.iterations
+        ]
+
+    return {
+        "rows": [
+            {
+                "label": r.label,
+                "robust": r.robust,
+                "fleet_size_units": r.fleet_size_units,
+                "first_stage": first_stage_dict(r.first_stage),
+                "worst_case_u": {k: v.tolist() for k, v in r.worst_case.u.items()},
+                "worst_case_recourse_cny": r.worst_case_recourse_cny,
+                "worst_case_recheck_cny": r.worst_case_check.cost_cny,
+                "worst_case_shed_mwh_by_tier": r.worst_case_check.shed_mwh_by_tier,
+                "forecast_recourse_cny": r.forecast_recourse_cny,
+                "total_cny": r.total_cny,
+                "iterations": r.iterations,
+                "time_s": r.time_s,
+            }
+            for r in comparison.rows
+        ],
+        "ccg": {
+            "with_mess": iterations(comparison.robust),
+            "without_mess": iterations(comparison.robust_no_mess),
+        },
+        "cross_cny": comparison.cross_cny,
+    }

@@ -1,0 +1,430 @@
+"""Internal networks of the microgrids (seed 003), read from ``networks/data/mg_internal_*.csv``.
+
+Each microgrid of ``microgrids.csv`` is a small radial network behind its point of common
+coupling (PCC): a PCC bus (where the tie line to its IEEE bus ends, no load) and a few
+feeder buses carrying loads of priority tier 1..3, micro turbines (``mt``, grid-forming),
+storage (``ess``) and wind (``wind``). Three files, units in the column names:
+
+* ``mg_internal_buses.csv``: ``microgrid, bus, is_pcc, tier, load_p_mw, vn_kv, v_min_pu,
+  v_max_pu``. ``load_p_mw`` is the peak load of the bus; its reactive power follows the
+  microgrid's ``load_pf`` (``microgrids.csv``). The PCC bus's band is the voltage the DSO
+  must hold at the tie; the other buses' bands must hold for *any* PCC voltage in it.
+* ``mg_internal_lines.csv``: ``microgrid, line, from_bus, to_bus, r_ohm, x_ohm, max_i_ka``
+  (a tree rooted at the PCC bus).
+* ``mg_internal_units.csv``: ``microgrid, unit, kind, bus, p_max_mw, q_max_mvar,
+  grid_forming``. Storage energy (SOC bounds, start, efficiencies) stays in
+  ``microgrids.csv``, shared among a microgrid's storage units by power rating.
+
+The lumped view (``microgrids.csv``) and the internal one agree: per microgrid, the bus
+loads sum to ``load_p_peak_mw``, the turbines to ``mt_p_max_mw``, the storage units to
+``ess_p_dis_max_mw`` and the wind units to ``wind_p_rated_mw`` (checked on loading).
+
+Parameters the seed does not give (chosen here, each file has a ``note`` column): five buses
+per microgrid, the load split over tiers (MG1 0.10/0.15/0.25 MW, MG2 0.15/0.30/0.15 MW,
+MG3 0.10/0.15/0.15 MW for tiers 1/2/3), the unit placement (MG1 has two turbines, G1 and
+G2, as in the seed), 12.66 kV lines of 0.2-0.35 ohm, reactive capability of turbines at
+pf 0.95 of their rating and of storage inverters at half their rating, wind at unity power
+factor, a PCC band of 0.95-1.05 pu, internal bands of 0.90-1.10 pu. The feeder-head line
+(PCC bus to the first feeder bus) carries exactly the tie-line flow and is rated below the
+microgrid's export capability, so it shapes the projected polygon; the other lines are
+rated above any internal flow.
+
+:func:`load_microgrid_networks` returns frozen :class:`MicrogridNetwork` objects; bad data
+raise :class:`MicrogridDataError` naming the file, the row, the field and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+import pandas as pd
+
+from networks.params import DATA_DIR, MicrogridParams, NetworkData, load_network_data
+
+BUSES_FILE = "mg_internal_buses.csv"
+LINES_FILE = "mg_internal_lines.csv"
+UNITS_FILE = "mg_internal_units.csv"
+UNIT_KINDS = ("mt", "ess", "wind")
+TIERS = (1, 2, 3)
+TOTAL_TOL_MW = 1e-6
+
+COLUMNS = {
+    BUSES_FILE: (
+        "microgrid",
+        "bus",
+        "is_pcc",
+        "tier",
+        "load_p_mw",
+        "vn_kv",
+        "v_min_pu",
+        "v_max_pu",
+    ),
+    LINES_FILE: ("microgrid", "line", "from_bus", "to_bus", "r_ohm", "x_ohm", "max_i_ka"),
+    UNITS_FILE: ("microgrid", "unit", "kind", "bus", "p_max_mw", "q_max_mvar", "grid_forming"),
+}
+
+
+class MicrogridDataError(ValueError):
+    """Impossible internal-network data: which file, where, which field, and how to fix it."""
+
+    def __init__(self, file: str, where: str, field: str, message: str, fix: str) -> None:
+        super().__init__(f"{file}, {where}, field {field}: {message}. Fix: {fix}")
+        self.file = file
+        self.where = where
+        self.field = field
+        self.fix = fix
+
+
+@dataclass(frozen=True)
+class InternalBus:
+    bus: int  # local number inside the microgrid
+    is_pcc: bool
+    tier: int  # 1..3 for a load bus, 0 when the bus has no load
+    load_p_mw: float  # peak
+    load_q_mvar: float  # at the microgrid's load power factor
+    vn_kv: float
+    v_min_pu: float
+    v_max_pu: float
+
+
+@dataclass(frozen=True)
+class InternalLine:
+    name: str
+    from_bus: int
+    to_bus: int
+    r_pu: float  # S_base 1 MVA, V_base vn_kv of the from bus
+    x_pu: float
+    s_max_mva: float  # at nominal voltage
+
+
+@dataclass(frozen=True)
+class InternalUnit:
+    name: str
+    kind: str  # "mt", "ess" or "wind"
+    bus: int
+    p_max_mw: float  # turbine rating, storage discharge (= charge) limit, wind rating
+    q_max_mvar: float  # reactive capability, symmetric
+    grid_forming: bool
+
+
+@dataclass(frozen=True)
+class MicrogridNetwork:
+    """One microgrid's internal network, its units and its lumped parameters."""
+
+    name: str
+    bus_ieee: int
+    params: MicrogridParams
+    buses: tuple[InternalBus, ...]
+    lines: tuple[InternalLine, ...]  # oriented away from the PCC bus
+    units: tuple[InternalUnit, ...]
+    tier_weight: dict[int, float]  # restoration weight of each tier (seed 003: 100/10/0.2)
+
+    @property
+    def pcc_bus(self) -> int:
+        return next(b.bus for b in self.buses if b.is_pcc)
+
+    @property
+    def pcc_v_band_pu(self) -> tuple[float, float]:
+        pcc = next(b for b in self.buses if b.is_pcc)
+        return pcc.v_min_pu, pcc.v_max_pu
+
+    @property
+    def pcc_s_max_mva(self) -> float:
+        """Apparent-power rating of the tie line (its ``pcc_max_i_ka`` at nominal voltage)."""
+        pcc = next(b for b in self.buses if b.is_pcc)
+        return math.sqrt(3) * pcc.vn_kv * self.params.pcc_max_i_ka
+
+    @property
+    def load_buses(self) -> tuple[InternalBus, ...]:
+        return tuple(b for b in self.buses if b.tier in TIERS)
+
+    def loads_by_tier(self) -> dict[int, tuple[InternalBus, ...]]:
+        return {t: tuple(b for b in self.load_buses if b.tier == t) for t in TIERS}
+
+    def load_mw_by_tier(self) -> dict[int, float]:
+        return {t: sum(b.load_p_mw for b in buses) for t, buses in self.loads_by_tier().items()}
+
+    def units_of(self, kind: str) -> tuple[InternalUnit, ...]:
+        return tuple(u for u in self.units if u.kind == kind)
+
+    @property
+    def grid_forming(self) -> bool:
+        return any(u.grid_forming for u in self.units)
+
+
+# --- reading -------------------------------------------------------------------------------
+def load_microgrid_networks(
+    data: NetworkData | None = None, data_dir: Path = DATA_DIR
+) -> dict[str, MicrogridNetwork]:
+    """Every microgrid's internal network, checked against the lumped ``data.microgrids``."""
+    data = data or load_network_data(data_dir)
+    tables = {name: _read(data_dir / name) for name in COLUMNS}
+    return internal_networks_from_tables(data, tables)
+
+
+def internal_networks_from_tables(
+    data: NetworkData, tables: dict[str, pd.DataFrame]
+) -> dict[str, MicrogridNetwork]:
+    """Build and validate from already read tables (keyed by file name)."""
+    for file, frame in tables.items():
+        _check_columns(file, frame)
+    known = {mg.name for mg in data.microgrids}
+    for file, frame in tables.items():
+        for i, name in enumerate(frame["microgrid"]):
+            if name not in known:
+                raise MicrogridDataError(
+                    file,
+                    f"row {i + 2}",
+                    "microgrid",
+                    f"{name!r} is not a microgrid of microgrids.csv",
+                    f"use one of {sorted(known)}",
+                )
+    weights = {t: data.tier_weight(t) for t in TIERS}
+    out = {}
+    for mg in data.microgrids:
+        parts = {f: t[t["microgrid"] == mg.name] for f, t in tables.items()}
+        out[mg.name] = _network(mg, parts, weights)
+    return out
+
+
+def _read(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise MicrogridDataError(
+            path.name, "file", "-", "not found", f"create {path} with columns {COLUMNS[path.name]}"
+        ) from None
+
+
+def _check_columns(file: str, frame: pd.DataFrame) -> None:
+    missing = [c for c in COLUMNS[file] if c not in frame.columns]
+    if missing:
+        raise MicrogridDataError(
+            file, "header", missing[0], "column missing", f"add the columns {missing}"
+        )
+    for column in COLUMNS[file]:
+        blank = frame[column].isna()
+        if column != "tier" and blank.any():
+            row = int(blank.to_numpy().nonzero()[0][0]) + 2
+            raise MicrogridDataError(file, f"row {row}", column, "is empty", "give a value")
+
+
+def _network(
+    mg: MicrogridParams, parts: dict[str, pd.DataFrame], weights: dict[int, float]
+) -> MicrogridNetwork:
+    if parts[BUSES_FILE].empty:
+        raise MicrogridDataError(
+            BUSES_FILE,
+            mg.name,
+            "microgrid",
+            "has no internal buses",
+            f"add the buses of {mg.name} (one with is_pcc = 1)",
+        )
+    buses = _buses(mg, parts[BUSES_FILE])
+    lines = _lines(mg, parts[LINES_FILE], {b.bus: b for b in buses})
+    units = _units(mg, parts[UNITS_FILE], {b.bus for b in buses})
+    net = MicrogridNetwork(
+        name=mg.name,
+        bus_ieee=mg.bus_ieee,
+        params=mg,
+        buses=buses,
+        lines=lines,
+        units=units,
+        tier_weight=weights,
+    )
+    _check_totals(net)
+    return net
+
+
+def _where(mg: MicrogridParams, kind: str, label: object) -> str:
+    return f"{mg.name} {kind} {label}"
+
+
+def _non_negative(file: str, where: str, row: pd.Series, fields: tuple[str, ...]) -> None:
+    for name in fields:
+        value = float(row[name])
+        if not value >= 0:
+            raise MicrogridDataError(file, where, name, f"is {value} (negative)", "use >= 0")
+
+
+def _buses(mg: MicrogridParams, frame: pd.DataFrame) -> tuple[InternalBus, ...]:
+    f = BUSES_FILE
+    numbers = [int(b) for b in frame["bus"]]
+    duplicate = sorted({b for b in numbers if numbers.count(b) > 1})
+    if duplicate:
+        raise MicrogridDataError(
+            f, mg.name, "bus", f"bus {duplicate[0]} listed twice", "number the buses uniquely"
+        )
+    n_pcc = int(frame["is_pcc"].astype(int).sum())
+    if n_pcc != 1:
+        raise MicrogridDataError(
+            f, mg.name, "is_pcc", f"{n_pcc} PCC buses", "mark exactly one bus with is_pcc = 1"
+        )
+    tan_phi = math.tan(math.acos(mg.load_pf))
+    out = []
+    for _, row in frame.iterrows():
+        where = _where(mg, "bus", int(row.bus))
+        _non_negative(f, where, row, ("load_p_mw",))
+        is_pcc = bool(int(row.is_pcc))
+        load = float(row.load_p_mw)
+        tier = 0 if pd.isna(row.tier) else int(row.tier)
+        if is_pcc and load > 0:
+            raise MicrogridDataError(
+                f, where, "load_p_mw", f"the PCC bus carries {load} MW", "move the load"
+            )
+        if load > 0 and tier not in TIERS:
+            raise MicrogridDataError(
+                f, where, "tier", f"is {tier} for a load of {load} MW", "use tier 1, 2 or 3"
+            )
+        if not float(row.vn_kv) > 0:
+            raise MicrogridDataError(f, where, "vn_kv", f"is {row.vn_kv}", "use a value > 0")
+        if not 0 < float(row.v_min_pu) < float(row.v_max_pu):
+            raise MicrogridDataError(
+                f,
+                where,
+                "v_min_pu",
+                f"band [{row.v_min_pu}, {row.v_max_pu}] is empty",
+                "use 0 < v_min_pu < v_max_pu",
+            )
+        out.append(
+            InternalBus(
+                bus=int(row.bus),
+                is_pcc=is_pcc,
+                tier=tier if load > 0 else 0,
+                load_p_mw=load,
+                load_q_mvar=load * tan_phi,
+                vn_kv=float(row.vn_kv),
+                v_min_pu=float(row.v_min_pu),
+                v_max_pu=float(row.v_max_pu),
+            )
+        )
+    pcc = next(b for b in out if b.is_pcc)
+    for b in out:
+        if not b.is_pcc and not (b.v_min_pu <= pcc.v_min_pu and pcc.v_max_pu <= b.v_max_pu):
+            raise MicrogridDataError(
+                f,
+                _where(mg, "bus", b.bus),
+                "v_min_pu",
+                f"band [{b.v_min_pu}, {b.v_max_pu}] does not contain the PCC band "
+                f"[{pcc.v_min_pu}, {pcc.v_max_pu}]",
+                "widen the bus band or narrow the PCC band",
+            )
+    return tuple(sorted(out, key=lambda b: b.bus))
+
+
+def _lines(
+    mg: MicrogridParams, frame: pd.DataFrame, buses: dict[int, InternalBus]
+) -> tuple[InternalLine, ...]:
+    f = LINES_FILE
+    graph = nx.Graph()
+    graph.add_nodes_from(buses)
+    raw = []
+    for _, row in frame.iterrows():
+        where = _where(mg, "line", row.line)
+        for end in ("from_bus", "to_bus"):
+            if int(row[end]) not in buses:
+                raise MicrogridDataError(
+                    f,
+                    where,
+                    end,
+                    f"bus {int(row[end])} is not a bus of {mg.name}",
+                    f"use one of {sorted(buses)}",
+                )
+        _non_negative(f, where, row, ("r_ohm", "x_ohm"))
+        if not float(row.max_i_ka) > 0:
+            raise MicrogridDataError(f, where, "max_i_ka", f"is {row.max_i_ka}", "use > 0")
+        graph.add_edge(int(row.from_bus), int(row.to_bus))
+        raw.append(row)
+    if len(raw) != len(buses) - 1 or not nx.is_connected(graph) or not nx.is_tree(graph):
+        raise MicrogridDataError(
+            f,
+            mg.name,
+            "from_bus/to_bus",
+            f"{len(raw)} lines over {len(buses)} buses do not form one radial tree",
+            "connect every bus to the PCC bus by exactly one path (n_buses - 1 lines)",
+        )
+    pcc = next(b.bus for b in buses.values() if b.is_pcc)
+    depth = nx.shortest_path_length(graph, pcc)
+    out = []
+    for row in raw:
+        a, b = int(row.from_bus), int(row.to_bus)
+        if depth[a] > depth[b]:  # orient away from the PCC
+            a, b = b, a
+        vn = buses[a].vn_kv
+        z_base = vn**2  # S_base = 1 MVA
+        out.append(
+            InternalLine(
+                name=str(row.line),
+                from_bus=a,
+                to_bus=b,
+                r_pu=float(row.r_ohm) / z_base,
+                x_pu=float(row.x_ohm) / z_base,
+                s_max_mva=math.sqrt(3) * vn * float(row.max_i_ka),
+            )
+        )
+    return tuple(out)
+
+
+def _units(mg: MicrogridParams, frame: pd.DataFrame, buses: set[int]) -> tuple[InternalUnit, ...]:
+    f = UNITS_FILE
+    names = [str(u) for u in frame["unit"]]
+    duplicate = sorted({u for u in names if names.count(u) > 1})
+    if duplicate:
+        raise MicrogridDataError(
+            f, mg.name, "unit", f"unit {duplicate[0]} listed twice", "name the units uniquely"
+        )
+    out = []
+    for _, row in frame.iterrows():
+        where = _where(mg, "unit", row.unit)
+        if row.kind not in UNIT_KINDS:
+            raise MicrogridDataError(
+                f, where, "kind", f"is {row.kind!r}", f"use one of {list(UNIT_KINDS)}"
+            )
+        if int(row.bus) not in buses:
+            raise MicrogridDataError(
+                f,
+                where,
+                "bus",
+                f"bus {int(row.bus)} is not a bus of {mg.name}",
+                f"use one of {sorted(buses)}",
+            )
+        _non_negative(f, where, row, ("p_max_mw", "q_max_mvar"))
+        out.append(
+            InternalUnit(
+                name=str(row.unit),
+                kind=str(row.kind),
+                bus=int(row.bus),
+                p_max_mw=float(row.p_max_mw),
+                q_max_mvar=float(row.q_max_mvar),
+                grid_forming=bool(int(row.grid_forming)),
+            )
+        )
+    return tuple(out)
+
+
+def _check_totals(net: MicrogridNetwork) -> None:
+    """The internal view must add up to the lumped one of ``microgrids.csv``."""
+    p = net.params
+    checks = (
+        (BUSES_FILE, "load_p_mw", sum(b.load_p_mw for b in net.buses), "load_p_peak_mw"),
+        (UNITS_FILE, "p_max_mw (mt)", _rating(net, "mt"), "mt_p_max_mw"),
+        (UNITS_FILE, "p_max_mw (ess)", _rating(net, "ess"), "ess_p_dis_max_mw"),
+        (UNITS_FILE, "p_max_mw (wind)", _rating(net, "wind"), "wind_p_rated_mw"),
+    )
+    for file, field, total, lumped in checks:
+        expected = getattr(p, lumped)
+        if abs(total - expected) > TOTAL_TOL_MW:
+            raise MicrogridDataError(
+                file,
+                net.name,
+                field,
+                f"sums to {total:g} MW but microgrids.csv has {lumped} = {expected:g}",
+                "make the internal ratings add up to the lumped one",
+            )
+
+
+def _rating(net: MicrogridNetwork, kind: str) -> float:
+    return sum(u.p_max_mw for u in net.units_of(kind))
