@@ -15,25 +15,34 @@ epigraphs (:mod:`controllers.prox`):
     agent a:  min f_a(x_a) + sum rho/2 |x_a - z + u_a|^2
     z = mean_a(x_a + u_a);  u_a += x_a - z.
 
+The boundary voltage is the one exception: the normal side sets it (z_v = its v_i) and only
+the faulted side is penalised toward it, across closed boundary branches only (a penalty
+on the normal side's voltage made its MILP chase the anchor through load pickups, 15-30x
+slower). The first iteration is free (no boundary penalty): the consensus starts at what
+the faulted sides want to draw and the switches they want closed (from zero exchange, the
+penalties would charge a faulted side for any import before the normal side has moved).
+
 The switch consensus is relaxed to [0, 1] and smoothed by an exponential moving average,
 z_alpha <- (1 - gamma) z_alpha + gamma clip(mean_a(alpha_a + u_a), 0, 1), which damps the
-oscillation of the agents' binary choices; at the end it is rounded (integer repair).
+oscillation of the agents' binary choices, until the integer repair fixes the switches.
 
 Inner loop (time): each agent's storage SOC dynamics are split off. The network part keeps
 per-period storage power and an SOC copy without the dynamics; one small LP per microgrid
 storage holds the SOC dynamics. Consensus on (storage power, SOC) per period couples them
 (max_inner rounds per outer iteration).
 
-Residual balancing (seed: nu = 2, q = 10): rho *= nu when r >= q s, rho /= nu when
-q r <= s (scaled duals rescaled), with r = max |x_a - z| and s = rho-free max |z - z_prev|;
-stop when both are below 1e-3 (MW, Mvar, pu^2, switch share) in both loops.
+Residual balancing (seed: nu = 2, q = 10; see :func:`balanced` for the one change the
+piecewise-linear penalties need), with r = max |x_a - z| and s = max |z - z_prev|; stop when
+both are below 1e-3 (MW, Mvar, pu^2, switch share) in both loops.
 
-Integer repair: alpha_l,t = round(z_alpha); N is re-solved with the SOC dynamics back and
-the boundary powers fixed at the consensus, then each F_k with the same powers and the
-ghost voltage fixed at N's (when that is infeasible, free, and the voltage mismatch is
-reported). The merged plan is checked for radiality. The agents' subproblems keep their
-internal binaries (HiGHS solves small MILPs directly; the seed relaxed every switch to
-stay within SOCP); only the coupled switches are relaxed in the consensus.
+Integer repair: after ``fix_switches_after`` iterations the boundary switches are fixed at
+the faulted sides' latest (binary, radial) choice and the loops go on with P, Q, V only; at
+the end each F_k is re-solved with the SOC dynamics back, its ghost voltages at the
+consensus (freed if infeasible) and free boundary powers, then N supplies exactly those
+powers; the voltage mismatch left is reported. The merged plan is checked for radiality.
+The agents' subproblems keep their internal binaries (HiGHS solves small MILPs directly;
+the seed relaxed every switch to stay within SOCP); only the coupled switches are relaxed
+in the consensus.
 """
 
 from __future__ import annotations
@@ -47,7 +56,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from controllers.admm import Agent
-from controllers.dso import DSOData
+from controllers.dso import DSOData, default_topology
 from controllers.errors import InfeasibleError, OptimisationError
 from controllers.prox import add_prox, set_anchor
 from controllers.restoration import (
@@ -56,11 +65,9 @@ from controllers.restoration import (
     RestorationPeriod,
     RestorationResult,
     build_restoration_model,
-    extract_result,
     solve_restoration,
     subnetworks,
 )
-from controllers.solve import persistent_highs
 from networks.params import NetworkData
 
 QUANTITIES = ("p", "q", "v", "a")  # boundary consensus: power, reactive, voltage^2, switch
@@ -82,7 +89,7 @@ class RestorationADMMSettings:
     max_inner: int = 2
     nu: float = 2.0  # residual balancing factor
     q: float = 10.0  # residual balancing ratio
-    rho_range: float = 64.0  # penalties stay within [rho0 / range, rho0 * range]
+    rho_range: float = 64.0  # penalties stay within [rho0, rho0 * range]
     ema: float = 0.5  # weight of the new switch consensus in its moving average
     fix_switches_after: int = 8  # outer iterations before the integer repair of the switches
     mip_rel_gap: float = 1e-5  # of each agent's MILP (its binaries settle; the LP part is exact)
@@ -243,9 +250,10 @@ class SubNetwork:
     ) -> None:
         """Solve with the penalties; the voltage penalty only where ``v_weight`` is 1.
 
-        A voltage consensus matters only across a closed boundary branch; penalising it
-        elsewhere (or before the switches are settled) makes the normal side's MILP chase
-        the anchor through its load pickups, about 30x slower.
+        A voltage consensus matters only across a closed boundary branch, and only the
+        faulted side is penalised: the normal side sets the boundary voltage (substation
+        side), the faulted side follows it. Penalising the normal side's voltage made its
+        MILP chase the anchor through its load pickups, 15-30x slower per solve.
         """
         if first:  # the Pyomo solve that loads the model: no voltage penalty yet
             prox_solve(self.agent, anchors, rho | {"v": 0.0}, True)
@@ -343,7 +351,9 @@ class RestorationADMM:
     ) -> None:
         self.dd, self.data, self.inp = dd, data, inp
         self.settings = settings or RestorationADMMSettings()
-        self.parts = subnetworks(dd, inp.faulted, inp.initial_closed, inp.main_grid_available)
+        # sub-networks of the normal (default) topology: a tie the restoration has already
+        # closed stays a boundary between them in later plans
+        self.parts = subnetworks(dd, inp.faulted, default_topology(dd), inp.main_grid_available)
         self.links = links(dd, self.parts, inp) if inp.main_grid_available else []
         self.agents = self._build() if self.links else {}
         self.switches_fixed = False
@@ -438,8 +448,10 @@ class RestorationADMM:
         out = {}
         for a, ag in self.agents.items():
             rho = dict(st.rho) | {"s": st.rho_s, "e": st.rho_s}
+            if first:  # free boundary: each side's own optimum (see :meth:`_start`)
+                rho |= {q: 0.0 for q in QUANTITIES}
             closed = st.z["a"][self._rows(ag)] > 0.5
-            weight = closed & self.switches_fixed
+            weight = closed & self.switches_fixed & ag.importing
             ag.solve(self._net_anchors(st, a), rho, first, weight.astype(float))
             out[a] = ag.values()
         return out
@@ -487,6 +499,8 @@ class RestorationADMM:
             total = np.zeros_like(st.z[q])
             count = np.zeros_like(st.z[q])
             for a, ag in self.agents.items():
+                if q == "v" and ag.importing:  # the normal side sets the boundary voltage
+                    continue
                 rows = self._rows(ag)
                 np.add.at(total, rows, net[a][q] + st.u[a][q])
                 np.add.at(count, rows, 1.0)
@@ -506,7 +520,10 @@ class RestorationADMM:
                 if q == "v":  # a voltage consensus matters only where the branch may close
                     diff = diff * (np.maximum(closed[rows], st.z["a"][rows]) > 1e-6)
                 r = max(r, float(np.max(np.abs(diff), initial=0.0)))
-            s = float(np.max(np.abs(st.z[q] - old), initial=0.0))
+            change = np.abs(st.z[q] - old)
+            if q == "v":
+                change = change * (np.maximum(closed, st.z["a"]) > 1e-6)
+            s = float(np.max(change, initial=0.0))
             res[q] = (r, s)
             self._balance(st, q, r, s)
         if res["a"][0] > self.settings.eps_primal:  # binary choices: tighten until they agree
@@ -514,6 +531,25 @@ class RestorationADMM:
         r = max(v[0] for v in res.values())
         s = max(v[1] for v in res.values())
         return r, s, res
+
+    def _start(self, st: Consensus, net: dict) -> None:
+        """Consensus after the free first iteration: what the faulted sides want to draw.
+
+        Starting from zero exchange, the penalties would charge a faulted sub-network for
+        any import before the normal side has moved, and a tie worth less than that (e.g.
+        for tier-3 loads) would never be tried. So the boundary powers and switches start
+        at the importing sides' own optimum, the voltages at the normal side's.
+        """
+        for a, ag in self.agents.items():
+            rows = self._rows(ag)
+            if ag.importing:
+                for q in ("p", "q", "a"):
+                    st.z[q][rows] = net[a][q]
+            else:
+                st.z["v"][rows] = net[a]["v"]
+        for a in self.agents:
+            for q in QUANTITIES:
+                st.u[a][q][:] = 0.0
 
     def _fix_switches(self, st: Consensus, net: dict) -> None:
         """Integer repair: each boundary switch fixed at the faulted side's latest choice.
@@ -572,6 +608,7 @@ class RestorationADMM:
             for j in range(cfg.max_inner):
                 net = self._solve_agents(st, first=(k == 1 and j == 0))
                 if k == 1 and j == 0:
+                    self._start(st, net)
                     for ag in self.agents.values():
                         highs_options(ag, cfg)
                 r_in, s_in = self._inner(st, net, first=(k == 1 and j == 0))
@@ -580,7 +617,10 @@ class RestorationADMM:
                     break
             if k == cfg.fix_switches_after:
                 self._fix_switches(st, net)
-            r, s, per = self._outer(st, net)
+            if k == 1:  # the consensus was set from the free first solves
+                r, s, per = math.inf, math.inf, {q: (math.inf, math.inf) for q in QUANTITIES}
+            else:
+                r, s, per = self._outer(st, net)
             history.append(
                 {
                     "iteration": k,
@@ -685,11 +725,23 @@ class RestorationADMM:
 
 
 def balanced(rho: float, rho0: float, r: float, s: float, cfg: RestorationADMMSettings) -> float:
-    """Residual balancing: rho * nu when r >= q s, rho / nu when q r <= s (within range)."""
+    """Residual balancing (seed: rho * nu when r >= q s, rho / nu when q r <= s) in
+    [rho0, rho0 * range], with one change for the piecewise-linear penalties.
+
+    With the LP epigraph of :mod:`controllers.prox` an iterate sits on a breakpoint at an
+    offset near the scaled dual u = lambda / rho, so it cycles between two breakpoints
+    once the primal residual is met: the dual residual stays at about their spacing.
+    A larger rho moves u to the finely spaced breakpoints near zero, so in that state
+    (r below its threshold, s above) rho is raised, not lowered; and rho never falls
+    below its start (below it the iterates jumped between vertices, as in the bilevel ADMM).
+    """
+    top = rho0 * cfg.rho_range
+    if r <= cfg.eps_primal and s > cfg.eps_dual:
+        return min(rho * cfg.nu, top)
     if r >= cfg.q * s and r > cfg.eps_primal:
-        return min(rho * cfg.nu, rho0 * cfg.rho_range)
+        return min(rho * cfg.nu, top)
     if cfg.q * r <= s and s > cfg.eps_dual:
-        return max(rho / cfg.nu, rho0 / cfg.rho_range)
+        return max(rho / cfg.nu, rho0)
     return rho
 
 
@@ -811,15 +863,3 @@ def solve_restoration_admm(
 ) -> RestorationADMMResult:
     """Build the agents of one event and run the two-layer ADMM."""
     return RestorationADMM(dd, data, inp, settings).solve()
-
-
-__all__ = [
-    "RestorationADMM",
-    "RestorationADMMError",
-    "RestorationADMMResult",
-    "RestorationADMMSettings",
-    "extract_result",
-    "persistent_highs",
-    "radial_plan",
-    "solve_restoration_admm",
-]

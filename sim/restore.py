@@ -818,7 +818,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     if args.n1:
         return cmd_n1(args, scenario)
-    first_fault(scenario)  # refuse before any solve
+    fault = first_fault(scenario)  # refuse before any solve
+    if fault.kind == "main_grid":
+        return cmd_blackout(args, scenario, fault)
     try:
         report = run_restore(scenario, args.margin_h, args.time_limit, args.admm_max_outer)
     except OptimisationError as err:
@@ -828,6 +830,51 @@ def cmd_restore(args: argparse.Namespace) -> int:
     write_json_report(args.json, report)
     write_residual_plot(report, args.plot)
     return 0
+
+
+def blackout_event(scenario: Scenario, fault: FaultEvent) -> tuple[int, float, tuple[int, ...]]:
+    """Hour, repair window and damaged branches of a main-grid loss (faults at its start)."""
+    hour = fault.start_s / 3600
+    if abs(hour - round(hour)) > 1e-9:
+        raise ScenarioError(
+            scenario.path,
+            "faults.start_h",
+            f"the main-grid loss starts at {hour:g} h; the coordination strategies use hourly "
+            "profiles",
+            "give start_h as a whole hour",
+        )
+    damaged = tuple(
+        sorted(
+            f.branch_ieee
+            for f in scenario.faults
+            if f.kind == "branch" and f.start_s == fault.start_s and f.branch_ieee is not None
+        )
+    )
+    return int(round(hour)) % 24, fault.repair_s / 3600, damaged
+
+
+def cmd_blackout(args: argparse.Namespace, scenario: Scenario, fault: FaultEvent) -> int:
+    """Main grid lost: the seed 003 strategies (no sharing, central, projection)."""
+    from sim.coordinate import DEFAULT_PREFERENCE, _preference
+    from sim.coordinate import cmd as coordinate
+
+    hour, window_h, damaged = blackout_event(scenario, fault)
+    print(
+        f"Main grid lost in {scenario.name!r} at {hour} h for {window_h:g} h, damaged branches "
+        f"{list(damaged)}: the microgrid coordination strategies of seed 003"
+    )
+    coordinate_args = argparse.Namespace(
+        hour=hour,
+        window_h=window_h,
+        faulted=damaged,
+        preference=_preference(DEFAULT_PREFERENCE),
+        threshold_mw=1e-3,
+        samples=200,
+        repeats=3,
+        time_limit=args.time_limit,
+        json=args.json,
+    )
+    return coordinate(coordinate_args)
 
 
 def write_json_report(path_text: str | None, report: dict) -> None:

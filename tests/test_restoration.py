@@ -50,7 +50,7 @@ def branch12(dd, data):
 @pytest.fixture(scope="module")
 def islanded(dd, data):
     """Seed 003 event: branches 12 (12-13) and 22 (3-23) damaged and the main grid lost."""
-    inp = nominal_inputs(dd, data, n_periods=N_PERIODS, faulted={12, 22}, main_grid_available=False)
+    inp = nominal_inputs(dd, data, n_periods=2, faulted={12, 22}, main_grid_available=False)
     model = build_restoration_model(dd, data, inp)
     return inp, model, solve_restoration(model, 60, GAP)
 

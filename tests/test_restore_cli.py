@@ -216,3 +216,25 @@ def test_n1_cli_table_json_and_no_fault_needed(scenario_file, tmp_path, capsys):
 def test_n1_cli_refuses_a_tie_branch(scenario_file, capsys):
     assert main(["restore", str(scenario_file()), "--n1", "--branches", "34"]) == 2
     assert "not sectional" in capsys.readouterr().err
+
+
+# --- main grid lost: the seed 003 strategies (issue #5) -----------------------------------------
+def test_blackout_scenario_runs_the_three_coordination_strategies(tmp_path, capsys):
+    out = tmp_path / "seed003.json"
+    assert main(["restore", "scenarios/seed003_blackout.toml", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    r = json.loads(out.read_text())
+    assert r["event"]["faulted_branches"] == [12, 22] and r["event"]["hour"] == 18
+    assert not r["event"]["main_grid_available"]
+    assert {"no_sharing", "central", "projection"} <= set(r["strategies"])
+    assert r["projection_pref1_equals_central"] and r["tier1_projection_ge_no_sharing"]
+    for label in ("Main grid lost", "no_sharing", "central", "projection", "vertices"):
+        assert label in printed
+
+
+def test_blackout_not_on_the_hour_is_refused(scenario_file, capsys):
+    fault = 'name = "g"\nkind = "main_grid"\nstart_h = 18.5\nrepair_h = 1.0\n'
+    path = scenario_file("[[faults]]\n" + fault, duration_h=24)
+    assert main(["restore", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "faults.start_h" in err and "whole hour" in err
