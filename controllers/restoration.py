@@ -920,3 +920,29 @@ def solve_independent(
     held = boundary_branches(dd, parts) - inp.faulted
     model = build_restoration_model(dd, data, replace(inp, forced_open=inp.forced_open | held))
     return solve_restoration(model, time_limit_s, mip_rel_gap), parts
+
+
+def radial_problem(dd: DSOData, period: RestorationPeriod, faulted: frozenset[int]) -> str:
+    """Why a period's configuration is not radial, or "" when it is: every energised
+    component (closed branches between energised buses) a tree holding exactly one source,
+    no closed branch joining an energised and a dead bus, no faulted branch closed."""
+    energised, closed = period.energised_buses, period.closed_branches
+    if closed & faulted:
+        return f"faulted branches {sorted(closed & faulted)} closed"
+    graph = nx.MultiGraph()
+    graph.add_nodes_from(energised)
+    for b in dd.branches:
+        if b.ieee not in closed:
+            continue
+        ends = (b.from_bus in energised) + (b.to_bus in energised)
+        if ends == 1:
+            return f"closed branch {b.ieee} joins an energised and a dead bus"
+        if ends == 2:
+            graph.add_edge(b.from_bus, b.to_bus)
+    for comp in nx.connected_components(graph):
+        if not nx.is_tree(graph.subgraph(comp)):
+            return f"loop among buses {sorted(comp)}"
+        n_src = len(comp & period.source_buses)
+        if n_src != 1:
+            return f"{n_src} sources for buses {sorted(comp)}"
+    return ""

@@ -51,7 +51,6 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 
-import networkx as nx
 import numpy as np
 import pyomo.environ as pyo
 
@@ -65,6 +64,7 @@ from controllers.restoration import (
     RestorationPeriod,
     RestorationResult,
     build_restoration_model,
+    radial_problem,
     solve_restoration,
     subnetworks,
 )
@@ -831,28 +831,9 @@ def merge_period(parts: dict[str, RestorationPeriod], agents: dict[str, SubNetwo
 
 
 def radial_plan(dd: DSOData, period: RestorationPeriod, inp: RestorationInputs) -> tuple[bool, str]:
-    """Every energised component (closed branches between energised buses) is a tree
-    holding exactly one source, and no faulted branch is closed."""
-    energised, closed = period.energised_buses, period.closed_branches
-    if closed & inp.faulted:
-        return False, f"faulted branches {sorted(closed & inp.faulted)} closed"
-    graph = nx.MultiGraph()
-    graph.add_nodes_from(energised)
-    for b in dd.branches:
-        if b.ieee not in closed:
-            continue
-        ends = (b.from_bus in energised) + (b.to_bus in energised)
-        if ends == 1:
-            return False, f"closed branch {b.ieee} joins an energised and a dead bus"
-        if ends == 2:
-            graph.add_edge(b.from_bus, b.to_bus)
-    for comp in nx.connected_components(graph):
-        if not nx.is_tree(graph.subgraph(comp)):
-            return False, f"loop among buses {sorted(comp)}"
-        n_src = len(comp & period.source_buses)
-        if n_src != 1:
-            return False, f"{n_src} sources for buses {sorted(comp)}"
-    return True, ""
+    """(radial, problem) of one period of a plan (see :func:`radial_problem`)."""
+    why = radial_problem(dd, period, inp.faulted)
+    return not why, why
 
 
 def solve_restoration_admm(

@@ -402,28 +402,10 @@ def tier1_max_model(dd: DSOData, data: NetworkData, inp: RestorationInputs):
 
 def check_radial(dd: DSOData, period, faulted: int) -> tuple[bool, str]:
     """Every energised component (live branches) is a tree holding exactly one source."""
-    import networkx as nx
+    from controllers.restoration import radial_problem
 
-    energised, closed = period.energised_buses, period.closed_branches
-    if faulted in closed:
-        return False, f"faulted branch {faulted} closed"
-    graph = nx.MultiGraph()
-    graph.add_nodes_from(energised)
-    for b in dd.branches:
-        if b.ieee not in closed:
-            continue
-        ends = (b.from_bus in energised) + (b.to_bus in energised)
-        if ends == 1:
-            return False, f"closed branch {b.ieee} joins an energised and a dead bus"
-        if ends == 2:
-            graph.add_edge(b.from_bus, b.to_bus)
-    for comp in nx.connected_components(graph):
-        if not nx.is_tree(graph.subgraph(comp)):
-            return False, f"loop among buses {sorted(comp)}"
-        n_src = len(comp & period.source_buses)
-        if n_src != 1:
-            return False, f"{n_src} sources for buses {sorted(comp)}"
-    return True, ""
+    why = radial_problem(dd, period, frozenset({faulted}))
+    return not why, why
 
 
 def unreachable_reason(dd: DSOData, inp: RestorationInputs, buses: set[int]) -> str:
