@@ -4,10 +4,13 @@ The case. The scenario (default: the built-in base day) gives the network data, 
 overrides, and the daily shapes: DSO loads = nominal x ``load_pu``, PV forecast = rating x
 ``pv_pu``, at ``--periods`` hourly periods from ``--start-h``. The MESS fleet, the PV
 uncertainty set and the shedding costs come from ``networks/data/mess.csv``
-(``--fleet``, ``--budget`` override the fleet size and Gamma). The event is given here
-(``--damaged``, ``--main-grid``; default: :data:`controllers.robust.DEFAULT_EVENT`,
-branches 12, 22 and 37 damaged and the main grid lost); the scenario's ``[[faults]]``
-tables are not read yet.
+(``--fleet``, ``--budget`` override the fleet size and Gamma). The event is the scenario's
+first fault time: the branch faults starting then are the damaged branches, a main-grid
+fault then means the main grid is lost, the start hour and the (rounded-up) repair hours
+give ``--start-h`` and ``--periods``. Without faults in the scenario the default event is
+:data:`controllers.robust.DEFAULT_EVENT` (branches 12, 22 and 37 damaged, main grid lost)
+at 10 h for 4 h. ``--damaged``, ``--main-grid``, ``--start-h`` and ``--periods`` override
+either.
 
 Printed: the robust placement and switch states, the column-and-constraint generation's
 bounds per iteration (with and without MESS), and the seed's four rows (robust /
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -43,6 +47,19 @@ def _branch_list(text: str) -> frozenset[int]:
         ) from None
 
 
+def scenario_event(scenario, default) -> tuple[frozenset[int], bool, float, int]:
+    """Damaged branches, main grid available, start hour, hourly periods of the scenario's
+    first fault time (the default event at 10 h for 4 h when it has no faults)."""
+    if not scenario.faults:
+        return frozenset(default.damaged_branches), default.main_grid_available, 10.0, 4
+    start = min(f.start_s for f in scenario.faults)
+    now = [f for f in scenario.faults if f.start_s == start]
+    damaged = frozenset(f.branch_ieee for f in now if f.kind == "branch")
+    main_grid = not any(f.kind == "main_grid" for f in now)
+    repair_h = max(f.repair_s for f in now) / 3600
+    return damaged, main_grid, start / 3600, max(1, math.ceil(repair_h - 1e-9))
+
+
 def run_preposition(args: argparse.Namespace) -> tuple[str, dict]:
     """Solve the four cases; return the printed text and the JSON report."""
     from controllers.dso import dso_data
@@ -56,10 +73,13 @@ def run_preposition(args: argparse.Namespace) -> tuple[str, dict]:
     overrides = {"fleet_size_units": args.fleet, "pv_budget_per_period": args.budget}
     mess = dataclasses.replace(mess, **{k: v for k, v in overrides.items() if v is not None})
     mess.validate()
+    damaged, main_grid, start_h, periods = scenario_event(scenario, DEFAULT_EVENT)
     event = Event(
-        damaged_branches=DEFAULT_EVENT.damaged_branches if args.damaged is None else args.damaged,
-        main_grid_available=args.main_grid,
+        damaged_branches=damaged if args.damaged is None else args.damaged,
+        main_grid_available=main_grid or args.main_grid,
     )
+    args.start_h = start_h if args.start_h is None else args.start_h
+    args.periods = periods if args.periods is None else args.periods
     case = robust_case(
         dso_data(build_ieee33(data), data),
         data,
@@ -136,12 +156,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--damaged", type=_branch_list, help="damaged IEEE branches, e.g. 12,22,37 (default)"
     )
     p.add_argument(
-        "--main-grid", action="store_true", help="the main grid stays available (default: lost)"
+        "--main-grid",
+        action="store_true",
+        help="the main grid stays available (default: lost, unless the scenario's event keeps it)",
     )
     p.add_argument(
-        "--start-h", type=non_negative_float, default=10.0, help="event start hour (default 10)"
+        "--start-h",
+        type=non_negative_float,
+        help="event start hour (default: the scenario's first fault, else 10)",
     )
-    p.add_argument("--periods", type=positive_int, default=4, help="hourly periods (default 4)")
+    p.add_argument(
+        "--periods",
+        type=positive_int,
+        help="hourly periods (default: the fault's repair hours, else 4)",
+    )
     p.add_argument(
         "--max-iterations", type=positive_int, default=20, help="C&CG iterations (default 20)"
     )

@@ -409,3 +409,18 @@ def test_preposition_command(tmp_path, capsys):
     assert report["ccg"]["with_mess"][-1]["gap"] <= 1e-3
     with pytest.raises(SystemExit):
         parser.parse_args(["preposition", "--fleet", "-1"])
+
+
+def test_preposition_event_comes_from_the_scenario_faults():
+    from controllers.robust import DEFAULT_EVENT
+    from scenarios.loader import default_scenario_path, load_scenario
+    from sim.preposition import scenario_event
+
+    blackout = load_scenario("scenarios/seed003_blackout.toml")
+    assert scenario_event(blackout, DEFAULT_EVENT) == (frozenset({12, 22}), False, 18.0, 2)
+    midday = load_scenario("scenarios/fault_midday.toml")  # branch 6, main grid kept
+    assert scenario_event(midday, DEFAULT_EVENT) == (frozenset({6}), True, 12.0, 2)
+    no_faults = load_scenario(default_scenario_path())
+    damaged, main_grid, start_h, periods = scenario_event(no_faults, DEFAULT_EVENT)
+    assert damaged == frozenset(DEFAULT_EVENT.damaged_branches) and (start_h, periods) == (10, 4)
+    assert main_grid == DEFAULT_EVENT.main_grid_available
