@@ -149,6 +149,7 @@ class RestorationPeriod:
     source_buses: frozenset[int]  # substation bus and grid-forming microgrid buses
     grid_formers: frozenset[str]  # microgrids forming an island
     vm_pu: dict[int, float]  # model voltage magnitude of the energised buses
+    p_loss_mw: float  # estimated losses on the IEEE branches (sum of r ell)
     picked_up_buses: frozenset[int]
     restored_mw_by_tier: dict[int, float]  # DSO loads
     unserved_mw_by_tier: dict[int, float]
@@ -266,6 +267,7 @@ def build_restoration_model(
     m.root_bus = dd.root
     m.mg_bus_of = dict(dd.mg_bus)
     m.tiers = {b: data.tier_of(b) for b in dd.buses}
+    m.r_pu = {b.ieee: b.r_pu for b in dd.branches}
     declare_sets(m, dd, inp)
     declare_network_vars(m, dd, inp)
     declare_ports(m, dd, inp)
@@ -840,6 +842,7 @@ def extract_result(
                 source_buses=frozenset(sources),
                 grid_formers=formers,
                 vm_pu={b: math.sqrt(max(pyo.value(m.v[b, t]), 0.0)) for b in sorted(energised)},
+                p_loss_mw=sum(r * pyo.value(m.ell[ln, t]) for ln, r in m.r_pu.items()),
                 picked_up_buses=picked,
                 restored_mw_by_tier=restored,
                 unserved_mw_by_tier=unserved,

@@ -813,6 +813,7 @@ def merge_period(parts: dict[str, RestorationPeriod], agents: dict[str, SubNetwo
         source_buses=_union(p.source_buses - ghosts[a] for a, p in parts.items()),
         grid_formers=_union(p.grid_formers for p in ps),
         vm_pu={b: v for a, p in parts.items() for b, v in p.vm_pu.items() if b not in ghosts[a]},
+        p_loss_mw=sum(p.p_loss_mw for p in ps),
         picked_up_buses=_union(p.picked_up_buses for p in ps),
         restored_mw_by_tier=_sum_dicts(p.restored_mw_by_tier for p in ps),
         unserved_mw_by_tier=_sum_dicts(p.unserved_mw_by_tier for p in ps),

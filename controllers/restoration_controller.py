@@ -175,6 +175,9 @@ def restoration_info(result: RestorationResult) -> dict:
         "energised_buses": sorted(first.energised_buses),
         "restored_mw_by_tier": {str(k): v for k, v in first.restored_mw_by_tier.items()},
         "unserved_mw_by_tier": {str(k): v for k, v in first.unserved_mw_by_tier.items()},
+        # the first period's model voltages and losses: validation.csv sets them beside AC
+        "vm_pu": {str(b): v for b, v in first.vm_pu.items()},
+        "p_loss_mw": first.p_loss_mw,
     }
 
 

@@ -170,6 +170,12 @@ def test_restoration_by_admm_in_the_cosimulation(scenario_file, run):
     during = steps[(steps.time_s >= 3600) & (steps.time_s < 7200)]
     assert (during.load_unserved_mw.abs() < 1e-6).all()
     assert during.converged.eq(1).all() and (during.vm_min_pu > 0.9).all()
+    # every restoration step: the plan's first-period voltages and losses beside AC
+    validation = pd.read_csv(out / "validation.csv").set_index("time_s")
+    checked = validation.loc[during.time_s]
+    assert (checked.max_dv_pu < 0.02).all()  # model vs AC, realised loads and wind
+    assert (checked.loss_error_mw.abs() < 0.1 * checked.p_loss_ac_mw).all()
+    assert (checked.unanticipated_violation == 0).all()
 
 
 def test_simulator_in_its_own_process_gives_the_same_results(scenario_file, run):
