@@ -99,6 +99,7 @@ from controllers.projection import (
     project_microgrid,
     window_conditions,
 )
+from controllers.restoration import declare_live_branches
 from controllers.solve import persistent_highs, solve_optimal
 from networks.ieee33 import build_ieee33
 from networks.microgrid_internal import TIERS, MicrogridNetwork, load_microgrid_networks
@@ -325,17 +326,7 @@ def declare_radiality(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) 
     n_bus = len(ev.dso.buses)
     m.f = pyo.Var(m.L, bounds=(-n_bus, n_bus))
     m.inj = pyo.Var(m.B, bounds=(0, n_bus))
-    m.live_a = pyo.Constraint(m.L, rule=lambda _, ln: m.live[ln] <= m.alpha[ln])
-    m.live_e = pyo.Constraint(m.L, rule=lambda _, ln: m.live[ln] <= m.e[br[ln].from_bus])
-    m.live_ae = pyo.Constraint(
-        m.L, rule=lambda _, ln: m.live[ln] >= m.alpha[ln] + m.e[br[ln].from_bus] - 1
-    )
-    m.same_e_up = pyo.Constraint(
-        m.L, rule=lambda _, ln: m.e[br[ln].from_bus] - m.e[br[ln].to_bus] <= 1 - m.alpha[ln]
-    )
-    m.same_e_dn = pyo.Constraint(
-        m.L, rule=lambda _, ln: m.e[br[ln].to_bus] - m.e[br[ln].from_bus] <= 1 - m.alpha[ln]
-    )
+    declare_live_branches(m, ev.dso.branches)
     m.sigma_e = pyo.Constraint(m.S, rule=lambda _, s: m.sigma[s] <= m.e[where[s]])
     shared = {b for b in m.B if sum(w == b for w in where.values()) + (b == ev.dso.root) > 1}
     m.one_source_per_bus = pyo.Constraint(

@@ -341,13 +341,17 @@ def declare_ports(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
     def switch(ln, t):
         return m.alpha[ln, t] if ports[ln].imports else m.port_alpha[ln, t]
 
+    def within(flow, gate, sign):
+        def rule(_, ln, t):
+            return sign * flow[ln, t] <= lim[ln] * gate(ln, t)
+
+        return rule
+
     for name, flow in (("p", m.port_p), ("q", m.port_q)):
         for side, sign in (("up", 1), ("dn", -1)):
             for gate_name, gate in (("e", on), ("a", switch)):
-                rule = lambda _, ln, t, f=flow, s=sign, g=gate: s * f[ln, t] <= lim[ln] * g(ln, t)  # noqa: E731
-                m.add_component(
-                    f"port_{name}_{gate_name}_{side}", pyo.Constraint(m.PORT, m.T, rule=rule)
-                )
+                constraint = pyo.Constraint(m.PORT, m.T, rule=within(flow, gate, sign))
+                m.add_component(f"port_{name}_{gate_name}_{side}", constraint)
     for ln, port in ports.items():  # the importer's switch is its alpha; the copy is unused
         if port.imports:
             for t in m.T:
@@ -364,32 +368,48 @@ def source_count(m: pyo.Block, dd: DSOData, inp: RestorationInputs, bus: int, t:
     return count
 
 
+def declare_live_branches(m: pyo.Block, branches, *periods: pyo.Set) -> None:
+    """live = alpha * e_from (linearised), and a closed branch joins buses of equal
+    energisation. ``periods``: the period set of a multi-period model, none for one period
+    (then ``alpha``, ``live`` and ``e`` are indexed by branch or bus alone)."""
+    br = {b.ieee: b for b in branches}
+
+    def at(component, first, rest):
+        return component[(first, *rest)] if rest else component[first]
+
+    def e_from(ln, rest):
+        return at(m.e, br[ln].from_bus, rest)
+
+    def e_to(ln, rest):
+        return at(m.e, br[ln].to_bus, rest)
+
+    def live(ln, rest):
+        return at(m.live, ln, rest)
+
+    def alpha(ln, rest):
+        return at(m.alpha, ln, rest)
+
+    sets = (m.L, *periods)
+    m.live_a = pyo.Constraint(*sets, rule=lambda _, ln, *r: live(ln, r) <= alpha(ln, r))
+    m.live_e = pyo.Constraint(*sets, rule=lambda _, ln, *r: live(ln, r) <= e_from(ln, r))
+    m.live_ae = pyo.Constraint(
+        *sets, rule=lambda _, ln, *r: live(ln, r) >= alpha(ln, r) + e_from(ln, r) - 1
+    )
+    m.same_e_up = pyo.Constraint(
+        *sets, rule=lambda _, ln, *r: e_from(ln, r) - e_to(ln, r) <= 1 - alpha(ln, r)
+    )
+    m.same_e_dn = pyo.Constraint(
+        *sets, rule=lambda _, ln, *r: e_to(ln, r) - e_from(ln, r) <= 1 - alpha(ln, r)
+    )
+
+
 def declare_radiality(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
     """Single-commodity flow with virtual sources: islands, one source each, no loop."""
     br = {b.ieee: b for b in dd.branches}
     n_bus = len(dd.buses)
     m.f = pyo.Var(m.L, m.T, bounds=(-n_bus, n_bus))
     m.inj = pyo.Var(m.B, m.T, bounds=(0, n_bus))
-    # lambda = alpha * e_from, and a closed branch joins buses of equal energisation
-    m.live_a = pyo.Constraint(m.L, m.T, rule=lambda _, ln, t: m.live[ln, t] <= m.alpha[ln, t])
-    m.live_e = pyo.Constraint(
-        m.L, m.T, rule=lambda _, ln, t: m.live[ln, t] <= m.e[br[ln].from_bus, t]
-    )
-    m.live_ae = pyo.Constraint(
-        m.L,
-        m.T,
-        rule=lambda _, ln, t: m.live[ln, t] >= m.alpha[ln, t] + m.e[br[ln].from_bus, t] - 1,
-    )
-    m.same_e_up = pyo.Constraint(
-        m.L,
-        m.T,
-        rule=lambda _, ln, t: m.e[br[ln].from_bus, t] - m.e[br[ln].to_bus, t] <= 1 - m.alpha[ln, t],
-    )
-    m.same_e_dn = pyo.Constraint(
-        m.L,
-        m.T,
-        rule=lambda _, ln, t: m.e[br[ln].to_bus, t] - m.e[br[ln].from_bus, t] <= 1 - m.alpha[ln, t],
-    )
+    declare_live_branches(m, dd.branches, m.T)
     m.sigma_e = pyo.Constraint(
         m.M, m.T, rule=lambda _, mg, t: m.sigma[mg, t] <= m.e[dd.mg_bus[mg], t]
     )

@@ -213,6 +213,10 @@ class SubNetwork:
         self.keys = keys
         self.agent = Agent(m, f"restoration ADMM {name}", coupling={})
         self.storage = {g: StorageLP(inp.microgrids[g], inp) for g in m.M}
+        self.storage_index = {
+            g: [i for i, (h, _) in enumerate(self.storage_keys) if h == g] for g in m.M
+        }
+        self.rows = np.zeros(0, dtype=int)  # set by the coordinator: its [link, t] rows
         self.v_weight = np.zeros(len(keys))
 
     def values(self) -> dict[str, np.ndarray]:
@@ -356,6 +360,8 @@ class RestorationADMM:
         self.parts = subnetworks(dd, inp.faulted, default_topology(dd), inp.main_grid_available)
         self.links = links(dd, self.parts, inp) if inp.main_grid_available else []
         self.agents = self._build() if self.links else {}
+        for ag in self.agents.values():
+            ag.rows = self._rows(ag)
         self.switches_fixed = False
 
     def _build(self) -> dict[str, SubNetwork]:
@@ -402,7 +408,7 @@ class RestorationADMM:
 
     # --- consensus bookkeeping -----------------------------------------------------------
     def _rows(self, agent: SubNetwork) -> np.ndarray:
-        """Rows of the global [link, t] arrays that this agent holds."""
+        """Rows of the global [link, t] arrays that this agent holds (fixed once built)."""
         index = {lk.branch: i for i, lk in enumerate(self.links)}
         n_t = self.inp.n_periods
         return np.array([index[lk.branch] * n_t + t for lk in agent.links for t in range(n_t)])
@@ -433,7 +439,7 @@ class RestorationADMM:
         )
 
     def _net_anchors(self, st: Consensus, a: str) -> dict[str, np.ndarray]:
-        rows = self._rows(self.agents[a])
+        rows = self.agents[a].rows
         out = {q: st.z[q][rows] - st.u[a][q] for q in QUANTITIES}
         if self.agents[a].storage_keys:
             out |= {q: st.zs[a][q] - st.us_net[a][q] for q in ("s", "e")}
@@ -441,7 +447,7 @@ class RestorationADMM:
 
     def _sto_anchors(self, st: Consensus, a: str, g: str) -> dict[str, np.ndarray]:
         ag = self.agents[a]
-        idx = [i for i, (h, _) in enumerate(ag.storage_keys) if h == g]
+        idx = ag.storage_index[g]
         return {q: st.zs[a][q][idx] - st.us_sto[a][q][idx] for q in ("s", "e")}
 
     def _solve_agents(self, st: Consensus, first: bool) -> dict[str, dict[str, np.ndarray]]:
@@ -450,7 +456,7 @@ class RestorationADMM:
             rho = dict(st.rho) | {"s": st.rho_s, "e": st.rho_s}
             if first:  # free boundary: each side's own optimum (see :meth:`_start`)
                 rho |= {q: 0.0 for q in QUANTITIES}
-            closed = st.z["a"][self._rows(ag)] > 0.5
+            closed = st.z["a"][ag.rows] > 0.5
             weight = closed & self.switches_fixed & ag.importing
             ag.solve(self._net_anchors(st, a), rho, first, weight.astype(float))
             out[a] = ag.values()
@@ -465,7 +471,7 @@ class RestorationADMM:
             sto = {"s": np.zeros(len(ag.storage_keys)), "e": np.zeros(len(ag.storage_keys))}
             for g, lp in ag.storage.items():
                 lp.solve(self._sto_anchors(st, a, g), st.rho_s, first)
-                idx = [i for i, (h, _) in enumerate(ag.storage_keys) if h == g]
+                idx = ag.storage_index[g]
                 for q, v in lp.values().items():
                     sto[q][idx] = v
             for q in ("s", "e"):
@@ -494,14 +500,14 @@ class RestorationADMM:
         res = {}
         closed = np.zeros_like(st.z["a"])
         for a, ag in self.agents.items():
-            np.maximum.at(closed, self._rows(ag), net[a]["a"])
+            np.maximum.at(closed, ag.rows, net[a]["a"])
         for q in QUANTITIES:
             total = np.zeros_like(st.z[q])
             count = np.zeros_like(st.z[q])
             for a, ag in self.agents.items():
                 if q == "v" and ag.importing:  # the normal side sets the boundary voltage
                     continue
-                rows = self._rows(ag)
+                rows = ag.rows
                 np.add.at(total, rows, net[a][q] + st.u[a][q])
                 np.add.at(count, rows, 1.0)
             mean = total / np.maximum(count, 1.0)
@@ -514,7 +520,7 @@ class RestorationADMM:
             st.z[q] = mean
             r = 0.0
             for a, ag in self.agents.items():
-                rows = self._rows(ag)
+                rows = ag.rows
                 diff = net[a][q] - st.z[q][rows]
                 st.u[a][q] += diff
                 if q == "v":  # a voltage consensus matters only where the branch may close
@@ -541,7 +547,7 @@ class RestorationADMM:
         at the importing sides' own optimum, the voltages at the normal side's.
         """
         for a, ag in self.agents.items():
-            rows = self._rows(ag)
+            rows = ag.rows
             if ag.importing:
                 for q in ("p", "q", "a"):
                     st.z[q][rows] = net[a][q]
@@ -560,11 +566,11 @@ class RestorationADMM:
         alpha = np.zeros_like(st.z["a"])
         for a, ag in self.agents.items():
             if ag.importing:
-                alpha[self._rows(ag)] = np.round(net[a]["a"])
+                alpha[ag.rows] = np.round(net[a]["a"])
         for a, ag in self.agents.items():
             m = ag.model
             switch = m.alpha if ag.importing else m.port_alpha
-            values = alpha[self._rows(ag)]
+            values = alpha[ag.rows]
             for key, value in zip(ag.keys, values, strict=True):
                 switch[key].fix(float(value))
             fast = ag.agent.fast
@@ -678,7 +684,7 @@ class RestorationADMM:
             if not ag.importing:
                 continue
             m = ag.model
-            rows = self._rows(ag)
+            rows = ag.rows
             restore_objective(m)
             for i, key in enumerate(ag.keys):
                 m.alpha[key].fix(int(alpha[rows][i] > 0.5))
@@ -699,9 +705,10 @@ class RestorationADMM:
         n = self.agents["N"]
         m = n.model
         restore_objective(m)
+        closed_n = dict(zip(n.keys, alpha[n.rows] > 0.5, strict=True))
         for ln, t in n.keys:
             p, q = drawn[(ln, t)]
-            closed = abs(p) > 1e-9 or abs(q) > 1e-9 or alpha[self._rows(n)][n.keys.index((ln, t))]
+            closed = abs(p) > 1e-9 or abs(q) > 1e-9 or closed_n[(ln, t)]
             m.port_alpha[ln, t].fix(int(bool(closed)))
             m.port_p[ln, t].fix(p)
             m.port_q[ln, t].fix(q)
@@ -711,7 +718,7 @@ class RestorationADMM:
                 abs(pyo.value(m.v[lk.normal_bus, t]) - ghost_v[(lk.branch, t)])
                 for lk in self.links
                 for t in m.T
-                if alpha[self._rows(n)][n.keys.index((lk.branch, t))] > 0.5
+                if closed_n[(lk.branch, t)]
             ),
             default=0.0,
         )

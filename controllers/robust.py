@@ -64,6 +64,7 @@ from pyomo.contrib.solver.common.results import TerminationCondition
 
 from controllers.dso import DSOData
 from controllers.errors import InfeasibleError, OptimisationError
+from controllers.restoration import declare_live_branches
 from controllers.solve import INFEASIBLE, persistent_highs
 from networks.params import DATA_DIR, NetworkData, ParameterError
 
@@ -375,22 +376,11 @@ def declare_sources(m: pyo.Block, case: RobustCase) -> None:
 
 def declare_radiality(m: pyo.Block, case: RobustCase) -> None:
     """Single-commodity flow with virtual sources: islands, one source each, no loop."""
-    br = {b.ieee: b for b in case.dd.branches}
     topo = _topology(case)
     n_bus = len(case.dd.buses)
     m.f = pyo.Var(m.L, bounds=(-n_bus, n_bus))
     m.inj = pyo.Var(m.B, bounds=(0, n_bus))
-    m.live_a = pyo.Constraint(m.L, rule=lambda _, ln: m.live[ln] <= m.alpha[ln])
-    m.live_e = pyo.Constraint(m.L, rule=lambda _, ln: m.live[ln] <= m.e[br[ln].from_bus])
-    m.live_ae = pyo.Constraint(
-        m.L, rule=lambda _, ln: m.live[ln] >= m.alpha[ln] + m.e[br[ln].from_bus] - 1
-    )
-    m.same_e_up = pyo.Constraint(
-        m.L, rule=lambda _, ln: m.e[br[ln].from_bus] - m.e[br[ln].to_bus] <= 1 - m.alpha[ln]
-    )
-    m.same_e_dn = pyo.Constraint(
-        m.L, rule=lambda _, ln: m.e[br[ln].to_bus] - m.e[br[ln].from_bus] <= 1 - m.alpha[ln]
-    )
+    declare_live_branches(m, case.dd.branches)
     m.f_up = pyo.Constraint(m.L, rule=lambda _, ln: m.f[ln] <= n_bus * m.live[ln])
     m.f_dn = pyo.Constraint(m.L, rule=lambda _, ln: m.f[ln] >= -n_bus * m.live[ln])
     m.inj_src = pyo.Constraint(m.B, rule=lambda _, b: m.inj[b] <= n_bus * source_count(m, case, b))

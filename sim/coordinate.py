@@ -22,14 +22,12 @@ points beyond each facet by threshold + margin infeasible. ``--json FILE`` write
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from dataclasses import asdict
-from pathlib import Path
 
-from sim.argtypes import positive_float, positive_int
+from sim.argtypes import positive_float, positive_int, write_json_report
 
 OUTSIDE_MARGIN_MW = 1e-3
 DEFAULT_PREFERENCE = "1.5,1.5,1"  # = controllers.coordinated.DEFAULT_PREFERENCE
@@ -184,12 +182,7 @@ def cmd(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(format_report(report))
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = {k: v for k, v in report.items() if not k.startswith("_")}
-        path.write_text(json.dumps(data, indent=2))
-        print(f"  JSON {path}")
+    write_json_report(args.json, {k: v for k, v in report.items() if not k.startswith("_")})
     return 0
 
 

@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import sys
-from pathlib import Path
 
 from scenarios.loader import default_scenario_path, load_scenario
-from sim.argtypes import non_negative_float, positive_float, positive_int
+from sim.argtypes import non_negative_float, positive_float, positive_int, write_json_report
 
 
 def _non_negative_int(text: str) -> int:
@@ -131,11 +129,7 @@ def cmd_preposition(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(text)
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2))
-        print(f"  JSON {path}")
+    write_json_report(args.json, report)
     return 0
 
 

@@ -33,17 +33,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from scenarios.loader import Scenario, default_scenario_path, load_scenario
-from sim.argtypes import positive_float, positive_int
+from sim.argtypes import positive_float, positive_int, write_json_report
 from sim.stochastic import shape_at_steps
 
 if TYPE_CHECKING:  # heavy imports (pandapower, pyomo) stay out of the CLI's start-up
@@ -311,11 +309,7 @@ def cmd_reconfigure(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print_summary(report)
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2))
-        print(f"  JSON                 {path}")
+    write_json_report(args.json, report)
     return 0
 
 

@@ -34,7 +34,6 @@ AC losses are summed over every line (the 37 IEEE branches and the microgrid PCC
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -45,7 +44,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from scenarios.loader import FaultEvent, Scenario, ScenarioError, load_scenario
-from sim.argtypes import non_negative_float, positive_float, positive_int
+from sim.argtypes import non_negative_float, positive_float, positive_int, write_json_report
 
 if TYPE_CHECKING:  # heavy imports (pandapower, pyomo) stay out of the CLI's start-up
     from controllers.dso import DSOData
@@ -857,16 +856,6 @@ def cmd_blackout(args: argparse.Namespace, scenario: Scenario, fault: FaultEvent
         json=args.json,
     )
     return coordinate(coordinate_args)
-
-
-def write_json_report(path_text: str | None, report: dict) -> None:
-    """Write the report as JSON when a path was given."""
-    if not path_text:
-        return
-    path = Path(path_text)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2))
-    print(f"  JSON {path}")
 
 
 def cmd_n1(args: argparse.Namespace, scenario: Scenario) -> int:

@@ -64,3 +64,11 @@ def data():
 def base_net(data):
     """A freshly built IEEE 33-bus net with microgrids (do not modify: module scope)."""
     return build_ieee33(data)
+
+
+@pytest.fixture(scope="module")
+def dd(base_net, data):
+    """The DSO model's data of the default network (IEEE numbering)."""
+    from controllers.dso import dso_data
+
+    return dso_data(base_net, data)

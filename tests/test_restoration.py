@@ -13,7 +13,6 @@ import networkx as nx
 import pyomo.environ as pyo
 import pytest
 
-from controllers import dso
 from controllers.restoration import (
     RestorationInputError,
     RestorationResult,
@@ -31,11 +30,6 @@ TIER1 = {6, 9, 16, 18, 28}
 TIE_INTO_CUT_OFF = {34, 36}  # 9-15, 18-33: the ties that can feed buses 13-18
 N_PERIODS = 4
 GAP = 1e-4
-
-
-@pytest.fixture(scope="module")
-def dd(base_net, data):
-    return dso.dso_data(base_net, data)
 
 
 @pytest.fixture(scope="module")

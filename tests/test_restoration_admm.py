@@ -12,7 +12,6 @@ import dataclasses
 
 import pytest
 
-from controllers import dso
 from controllers.restoration import (
     build_restoration_model,
     nominal_inputs,
@@ -32,11 +31,6 @@ CUT_OFF = {13, 14, 15, 16, 17, 18}
 TIES_INTO_CUT_OFF = {34, 36}
 N_PERIODS = 2
 GAP = 1e-6
-
-
-@pytest.fixture(scope="module")
-def dd(base_net, data):
-    return dso.dso_data(base_net, data)
 
 
 @pytest.fixture(scope="module")

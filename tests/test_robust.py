@@ -16,7 +16,6 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from controllers import dso
 from controllers.dso import Branch, DSOData
 from controllers.errors import NotConvergedError
 from controllers.robust import (
@@ -44,11 +43,6 @@ from controllers.robust_ccg import (
 from networks.params import ParameterError
 
 REL = 1e-4  # worst case re-solved vs the subproblem's value
-
-
-@pytest.fixture(scope="module")
-def dd(base_net, data):
-    return dso.dso_data(base_net, data)
 
 
 @pytest.fixture(scope="module")
