@@ -99,6 +99,7 @@ class MicrogridRestorationInputs:
     soc_mwh: float  # storage energy at the horizon start
     mt_prev_mw: float | None = None  # turbine output before the horizon (ramp from it)
     load_tier: int = 2
+    q_max_mvar: float | None = None  # reactive exchange limit (None: the PCC limit)
 
 
 @dataclass(frozen=True)
@@ -588,20 +589,25 @@ def declare_pcc(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
     """
     mgs = inp.microgrids
     # PCC: a closed branch with flow limits, zero exchange when its IEEE bus is dead
-    lim = {g: mgs[g].params.pcc_p_max_mw for g in m.M}
-    for name, var in (("pm", m.mg_bus_pm), ("qm", m.mg_bus_qm)):
+    lim_p = {g: mgs[g].params.pcc_p_max_mw for g in m.M}
+    lim_q = {g: lim_p[g] if mgs[g].q_max_mvar is None else mgs[g].q_max_mvar for g in m.M}
+    for name, var, lim in (("pm", m.mg_bus_pm, lim_p), ("qm", m.mg_bus_qm, lim_q)):
         setattr(
             m,
             f"{name}_up",
             pyo.Constraint(
-                m.M, m.T, rule=lambda _, g, t, v=var: v[g, t] <= lim[g] * m.e[dd.mg_bus[g], t]
+                m.M,
+                m.T,
+                rule=lambda _, g, t, v=var, lim=lim: v[g, t] <= lim[g] * m.e[dd.mg_bus[g], t],
             ),
         )
         setattr(
             m,
             f"{name}_dn",
             pyo.Constraint(
-                m.M, m.T, rule=lambda _, g, t, v=var: v[g, t] >= -lim[g] * m.e[dd.mg_bus[g], t]
+                m.M,
+                m.T,
+                rule=lambda _, g, t, v=var, lim=lim: v[g, t] >= -lim[g] * m.e[dd.mg_bus[g], t],
             ),
         )
 

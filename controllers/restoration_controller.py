@@ -4,14 +4,17 @@ When a fault is in force the controller re-plans every restoration step (15 min 
 default) over a horizon that runs until the last repair plus a margin (capped), with the
 latest point forecasts, the measured SOC, turbine output and switch states: the
 centralised restoration model of :mod:`controllers.restoration` decides switch actions
-(ties included), islands energised by grid-forming microgrids, load pickup by priority
-tier, storage and turbine dispatch and curtailment. Its first step is applied; the grid's
+(ties included), islands energised by grid-forming microgrids or mobile storage units
+(``data.mess``, seed 002: storage at their IEEE bus, in the model's microgrid form without
+turbine, wind or load, see :func:`mess_inputs`), load pickup by priority tier, storage and
+turbine dispatch and curtailment. Its first step is applied; the grid's
 AC power flow (islands included) checks it. A failed solve keeps the current switches and
 sheds nothing (the grid then drops whatever islands it cannot carry), recorded in the plan.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -20,7 +23,7 @@ import numpy as np
 import pandapower as pp
 
 from controllers.base import Forecasts, Measurements, Plan
-from controllers.dso import default_topology, dso_data
+from controllers.dso import DSOData, default_topology, dso_data
 from controllers.errors import InfeasibleError, OptimisationError
 from controllers.restoration import (
     MicrogridRestorationInputs,
@@ -30,7 +33,7 @@ from controllers.restoration import (
     build_restoration_model,
     solve_restoration,
 )
-from networks.params import NetworkData
+from networks.params import MessUnit, MicrogridParams, NetworkData
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ class RestorationController:
         self.data, self.step_h, self.margin_h = data, step_h, margin_h
         self.max_periods, self.time_limit_s = max_periods, time_limit_s
         self.method = method
-        self.dd = dso_data(net, data)
+        self.dd = with_mess_buses(dso_data(net, data), data.mess)
 
     def horizon(self, time_s: int, faults: tuple[dict, ...]) -> int:
         """Periods until the last repair plus the margin, at most ``max_periods``."""
@@ -79,6 +82,10 @@ class RestorationController:
                 mt_prev_mw=float(meas.mt_p_mw.get(f"{mg.name}_mt", 0.0)),
             )
             for mg in self.data.microgrids
+        }
+        mgs |= {
+            u.name: mess_inputs(u, float(meas.soc_mwh.get(u.name, u.ess_e_init_mwh)), n)
+            for u in self.data.mess
         }
         faults = meas.active_faults
         return RestorationInputs(
@@ -134,6 +141,49 @@ class RestorationController:
         return solve_restoration(model, self.time_limit_s)
 
 
+def with_mess_buses(dd: DSOData, mess: tuple[MessUnit, ...]) -> DSOData:
+    """The DSO data with the mobile storage units as restoration sources at their buses."""
+    if not mess:
+        return dd
+    return dataclasses.replace(dd, mg_bus=dd.mg_bus | {u.name: u.bus_ieee for u in mess})
+
+
+def mess_inputs(unit: MessUnit, soc_mwh: float, n_periods: int) -> MicrogridRestorationInputs:
+    """A mobile storage unit in the restoration model's microgrid form: storage at its IEEE
+    bus (charge/discharge, SOC, reserve) that may form an island there; no turbine, wind
+    or load; exchange within its converter's ratings."""
+    p_max = max(unit.ess_p_ch_max_mw, unit.ess_p_dis_max_mw)
+    zero = dict.fromkeys(
+        ("pcc_r_ohm", "pcc_x_ohm", "pcc_max_i_ka", "mt_p_min_mw", "mt_p_max_mw"), 0.0
+    )
+    zero |= dict.fromkeys(("mt_ramp_mw_per_h", "mt_cost_cny_per_mwh", "wind_p_rated_mw"), 0.0)
+    params = MicrogridParams(
+        name=unit.name,
+        bus_ieee=unit.bus_ieee,
+        pcc_p_max_mw=p_max,
+        grid_buy_max_mw=p_max,
+        grid_sell_max_mw=p_max,
+        mt_pf=1.0,
+        ess_p_ch_max_mw=unit.ess_p_ch_max_mw,
+        ess_p_dis_max_mw=unit.ess_p_dis_max_mw,
+        ess_e_min_mwh=unit.ess_e_min_mwh,
+        ess_e_max_mwh=unit.ess_e_max_mwh,
+        ess_e_init_mwh=soc_mwh,
+        ess_eta_ch=unit.ess_eta_ch,
+        ess_eta_dis=unit.ess_eta_dis,
+        ess_deg_cost_cny_per_mwh=0.0,
+        wind_pf=1.0,
+        load_p_peak_mw=0.0,
+        load_pf=1.0,
+        gf_vm_pu=unit.gf_vm_pu,
+        **zero,
+    )
+    none = np.zeros(n_periods)
+    return MicrogridRestorationInputs(
+        params=params, load_mw=none, wind_mw=none, soc_mwh=soc_mwh, q_max_mvar=unit.ess_q_max_mvar
+    )
+
+
 def admm_info(admm) -> dict:
     """Iterations and residual history in the columns of the run's ``admm_history.csv``."""
     return {
@@ -159,6 +209,7 @@ def admm_info(admm) -> dict:
 def idle(data: NetworkData) -> dict[str, np.ndarray]:
     """No dispatch change: turbines off, storage idle, renewables uncapped."""
     out = {f"{mg.name}_{u}": np.zeros(1) for mg in data.microgrids for u in ("mt", "ess")}
+    out |= {u.name: np.zeros(1) for u in data.mess}
     out |= {f"{mg.name}_wind": np.full(1, mg.wind_p_rated_mw) for mg in data.microgrids}
     return out | {pv.name: np.full(1, pv.p_rated_mw) for pv in data.pv}
 
@@ -220,11 +271,12 @@ def plan_from_result(
                 for t, p in enumerate(periods)
             ]
         )
+    for unit in data.mess:
+        setpoints[unit.name] = np.array([p.storage_p_mw[unit.name] for p in periods])
     for bus in inp.demand_mw:
         served[f"load_b{bus}"] = np.array([float(bus in p.picked_up_buses) for p in periods])
     switches = {b: np.array([b in p.closed_branches for p in periods]) for b in range(1, 38)}
-    mg_bus = {mg.name: mg.bus_ieee for mg in data.microgrids}
-    formers = [frozenset(g for g, b in mg_bus.items() if b in p.source_buses) for p in periods]
+    formers = [p.grid_formers for p in periods]
     return Plan(
         time_s=time_s,
         step_h=step_h,

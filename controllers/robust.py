@@ -53,7 +53,7 @@ column-and-constraint generation.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +66,7 @@ from controllers.dso import DSOData
 from controllers.errors import InfeasibleError, OptimisationError
 from controllers.restoration import declare_live_branches
 from controllers.solve import INFEASIBLE, persistent_highs
-from networks.params import DATA_DIR, NetworkData, ParameterError
+from networks.params import DATA_DIR, MessUnit, NetworkData, ParameterError
 
 MESS_FILE = DATA_DIR / "mess.csv"
 PROFILES_FILE = DATA_DIR / "profiles_default.csv"
@@ -127,6 +127,24 @@ class MessParams:
                 raise ParameterError(name, f"is {getattr(self, name)} (negative)", "use >= 0")
         if any(c < 0 for c in self.shed_cost_cny_per_mwh.values()):
             raise ParameterError("shed_cost_tier*_cny_per_mwh", "is negative", "use >= 0")
+
+    def units(self, buses_ieee: Iterable[int]) -> tuple[MessUnit, ...]:
+        """One unit per bus (``MESS_b{bus}``), as the co-simulation places them."""
+        return tuple(
+            MessUnit(
+                name=f"MESS_b{bus}",
+                bus_ieee=int(bus),
+                ess_p_ch_max_mw=self.p_max_mw,
+                ess_p_dis_max_mw=self.p_max_mw,
+                ess_q_max_mvar=self.q_max_mvar,
+                ess_e_min_mwh=self.e_min_mwh,
+                ess_e_max_mwh=self.e_max_mwh,
+                ess_e_init_mwh=self.e_init_mwh,
+                ess_eta_ch=self.eta_ch,
+                ess_eta_dis=self.eta_dis,
+            )
+            for bus in sorted(buses_ieee)
+        )
 
 
 def load_mess_params(path: Path | None = None) -> MessParams:

@@ -11,7 +11,9 @@ Element names are the unit names used across the project:
 ``load_b{bus}``, ``PV_b{bus}``, ``{MG}_mt``, ``{MG}_wind``, ``{MG}_ess``, ``{MG}_load``,
 ``{MG}_pcc`` (the PCC line). Each microgrid bus also carries an out-of-service ``ext_grid``
 ``{MG}_gf``: its grid-forming source, switched in by the grid simulator only when the
-microgrid's island has no other source (islanded operation during faults).
+microgrid's island has no other source (islanded operation during faults). Mobile storage
+units (``data.mess``) sit at their IEEE bus: a ``storage`` named ``MESS_b{bus}`` and an
+out-of-service ``ext_grid`` ``MESS_b{bus}_gf``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import math
 import pandapower as pp
 import pandapower.networks as pn
 
-from networks.params import MicrogridParams, NetworkData, PVParams
+from networks.params import MessUnit, MicrogridParams, NetworkData, PVParams
 from networks.topology import bus_index
 
 SUBSTATION = "substation"  # name of the main grid's ext_grid; microgrids add "{MG}_gf"
@@ -45,6 +47,8 @@ def build_ieee33(data: NetworkData) -> pp.pandapowerNet:
         add_pv(net, pv)
     for mg in data.microgrids:
         add_microgrid(net, mg)
+    for unit in data.mess:
+        add_mess(net, unit)
     return net
 
 
@@ -134,3 +138,19 @@ def add_microgrid(net: pp.pandapowerNet, mg: MicrogridParams) -> None:
     )
     net.load.at[load, "p_nom_mw"] = net.load.at[load, "p_mw"]
     net.load.at[load, "q_nom_mvar"] = net.load.at[load, "q_mvar"]
+
+
+def add_mess(net: pp.pandapowerNet, unit: MessUnit) -> None:
+    """A mobile storage unit at its IEEE bus: a ``storage`` element named after the unit and
+    an out-of-service grid-forming ``ext_grid`` ``{name}_gf`` (switched in by the grid
+    simulator when the unit forms an island)."""
+    bus = bus_index(net, unit.bus_ieee)
+    pp.create_storage(
+        net,
+        bus,
+        p_mw=0.0,
+        max_e_mwh=unit.ess_e_max_mwh,
+        name=unit.name,
+        soc_percent=100.0 * unit.ess_e_init_mwh / unit.ess_e_max_mwh,
+    )
+    pp.create_ext_grid(net, bus, vm_pu=unit.gf_vm_pu, name=f"{unit.name}_gf", in_service=False)

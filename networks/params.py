@@ -117,6 +117,30 @@ class PVParams:
 
 
 @dataclass(frozen=True)
+class MessUnit:
+    """One mobile energy storage unit (MESS) placed at an IEEE bus for an event (seed 002).
+
+    A truck-mounted storage with a grid-forming converter: it idles in normal operation and
+    in restoration acts as storage that can form an island at its bus. The ``ess_*`` names
+    match :class:`MicrogridParams` so that the storage physics of
+    :mod:`networks.storage` apply unchanged.
+    """
+
+    name: str
+    bus_ieee: int
+    ess_p_ch_max_mw: float
+    ess_p_dis_max_mw: float
+    ess_q_max_mvar: float
+    ess_e_min_mwh: float
+    ess_e_max_mwh: float
+    ess_e_init_mwh: float
+    ess_eta_ch: float
+    ess_eta_dis: float
+    gf_vm_pu: float = 1.0  # voltage set-point when it forms an island
+    mt_p_max_mw: float = 0.0  # no turbine: its grid-forming capacity is its storage alone
+
+
+@dataclass(frozen=True)
 class DSOParams:
     """Operating limits and prices of the distribution system operator."""
 
@@ -159,6 +183,7 @@ class NetworkData:
     tariff: pd.DataFrame  # hour, buy_price_cny_per_mwh, sell_price_cny_per_mwh
     load_tiers: pd.DataFrame | None = None  # bus_ieee, tier (1 most critical .. 3)
     tier_weights: pd.DataFrame | None = None  # tier, weight (restoration priority)
+    mess: tuple[MessUnit, ...] = ()  # mobile storage placed for the scenario's event
 
     def tier_of(self, bus_ieee: int) -> int:
         """Priority tier of the DSO load at ``bus_ieee`` (3 when not listed)."""

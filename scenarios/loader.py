@@ -39,6 +39,13 @@ A scenario file (see ``scenarios/base_day.toml`` for a commented example) looks 
     start_h = 12.0                  # hours after the scenario start, in [0, duration)
     repair_h = 2.0                  # hours until repaired, > 0
 
+    [restoration]                   # planner while faults are in force
+    method = "centralised"          # or "admm"; also step_min, margin_h, max_periods, ...
+
+    [mess]                          # mobile storage for the event (networks/data/mess.csv)
+    placement = "given"             # "none", "given", "robust" or "deterministic" (computed)
+    buses = [23]                    # with "given": one unit at each IEEE bus
+
 Every key is optional except a fault's ``start_h`` and ``repair_h``; defaults are the values
 above (without overrides or faults). Durations may be fractional but must come to whole
 seconds. A profile CSV has a ``hour`` column (first 0, strictly increasing, < 24) and any of
@@ -91,8 +98,10 @@ TOP_KEYS = (
     "pv",
     "faults",
     "restoration",
+    "mess",
 )
 RESTORATION_METHODS = ("centralised", "admm")
+MESS_PLACEMENTS = ("none", "given", "robust", "deterministic")
 FAULT_KEYS = ("name", "kind", "branch", "buses", "start_h", "repair_h")
 DEFAULT_START = datetime.datetime(2026, 6, 1)
 DEFAULT_SEED = 20260601
@@ -133,6 +142,20 @@ class RestorationSettings:
     time_limit_s: float = 30.0
 
 
+@dataclass(frozen=True)
+class MessSettings:
+    """Mobile storage (seed 002) for the scenario's event: how its placement is obtained.
+
+    ``given``: one unit at each of ``buses`` (placed on loading, ``data.mess``);
+    ``robust`` / ``deterministic``: computed by :mod:`sim.mess` before the run starts, from
+    the scenario's first fault time (two-stage robust C&CG, or the forecast PV only).
+    Units, ratings and costs come from ``networks/data/mess.csv``.
+    """
+
+    placement: str = "none"
+    buses: tuple[int, ...] = ()
+
+
 @dataclass(frozen=True, eq=False)
 class ProfileSettings:
     """Daily shapes (``table``) and the forecast-error / scenario settings."""
@@ -168,6 +191,7 @@ class Scenario:
     faults: tuple[FaultEvent, ...]
     raw: dict
     restoration: RestorationSettings = RestorationSettings()
+    mess: MessSettings = MessSettings()
 
     @property
     def n_steps(self) -> int:
@@ -234,6 +258,9 @@ def _build(raw: dict, path: Path | None, base_dir: Path) -> Scenario:
     network = _choice(raw.get("network", "ieee33"), "network", tuple(NETWORKS))
     duration_s, physical_s, controller_s, horizon_s = _read_timing(raw)
     data = _read_data(raw, load_network_data(NETWORKS[network]))
+    mess = _read_mess(raw.get("mess", {}), data)
+    if mess.placement == "given":
+        data = dataclasses.replace(data, mess=mess_units(mess.buses))
     return Scenario(
         path=path,
         name=_read_name(raw, path),
@@ -250,6 +277,7 @@ def _build(raw: dict, path: Path | None, base_dir: Path) -> Scenario:
         faults=_read_faults(raw.get("faults", []), duration_s, data),
         raw=raw,
         restoration=_read_restoration(raw.get("restoration", {}), physical_s),
+        mess=mess,
     )
 
 
@@ -514,6 +542,60 @@ def _read_restoration(value: Any, physical_s: int) -> RestorationSettings:
     if limit <= 0:
         raise _Invalid("restoration.time_limit_s", f"is {limit}", "give seconds > 0")
     return RestorationSettings(method, step_s / 60, float(margin_h), periods, float(limit))
+
+
+# ----------------------------------------------------------------------------- mobile storage
+
+
+def mess_units(buses: Iterable[int]) -> tuple:
+    """One unit of ``networks/data/mess.csv`` at each bus."""
+    from controllers.robust import load_mess_params
+
+    return load_mess_params().units(buses)
+
+
+def _read_mess(value: Any, data: NetworkData) -> MessSettings:
+    table = _table(value, "mess")
+    _check_keys(table, [f.name for f in fields(MessSettings)], "mess")
+    default = "given" if "buses" in table else "none"
+    placement = _choice(table.get("placement", default), "mess.placement", MESS_PLACEMENTS)
+    if placement != "given":
+        if "buses" in table:
+            raise _Invalid(
+                "mess.buses",
+                f"is read only with placement = 'given', not {placement!r}",
+                "drop mess.buses, or set mess.placement = 'given'",
+            )
+        return MessSettings(placement)
+    return MessSettings(placement, _mess_buses(table.get("buses"), data))
+
+
+def _mess_buses(value: Any, data: NetworkData) -> tuple[int, ...]:
+    from controllers.robust import load_mess_params
+
+    params = load_mess_params()
+    if not isinstance(value, list) or not value:
+        raise _Invalid(
+            "mess.buses", f"is {value!r}", "give a non-empty list of IEEE buses, e.g. [23]"
+        )
+    buses = [_integer(b, f"mess.buses[{i}]") for i, b in enumerate(value)]
+    allowed = set(params.candidate_buses_ieee) & set(_buses(data))
+    for i, bus in enumerate(buses):
+        if bus not in allowed:
+            raise _Invalid(
+                f"mess.buses[{i}]",
+                f"bus {bus} cannot host a mobile storage unit",
+                f"use a candidate bus of networks/data/mess.csv: {min(allowed)}..{max(allowed)}",
+            )
+    if len(set(buses)) != len(buses):
+        raise _Invalid("mess.buses", f"{buses} names a bus twice", "at most one unit per bus")
+    if len(buses) > params.fleet_size_units:
+        raise _Invalid(
+            "mess.buses",
+            f"{len(buses)} units but the fleet has {params.fleet_size_units}",
+            f"place at most {params.fleet_size_units} units (fleet_size_units in mess.csv)",
+        )
+    return tuple(sorted(buses))
 
 
 # ----------------------------------------------------------------------------- faults

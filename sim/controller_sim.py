@@ -17,6 +17,7 @@ from controllers.base import Controller, Forecasts, Measurements, Plan
 from controllers.rule_based import RuleBasedController
 from scenarios.loader import Scenario, load_scenario
 from sim.grid_sim import first, unit_of
+from sim.mess import with_mess
 
 PERSISTENT = [
     "forecast_mw",
@@ -103,10 +104,12 @@ class ControllerSim(mosaik_api_v3.Simulator):
         self.pre_fault_switches: dict[int, bool] | None = None
         self.resume = False
 
-    def init(self, sid, time_resolution=1.0, scenario_path: str = "", **_):
+    def init(self, sid, time_resolution=1.0, scenario_path: str = "", mess_buses=None, **_):
         if time_resolution != 1.0:
             raise ValueError("ControllerSim works in seconds: use time_resolution=1")
         self.scenario = load_scenario(scenario_path)
+        if mess_buses:  # the placement the world resolved (sim.world.place_mess)
+            self.scenario = with_mess(self.scenario, mess_buses)
         self.controller = make_controller(self.scenario)
         if self.scenario.faults:
             from controllers.restoration_controller import RestorationController
@@ -176,7 +179,7 @@ class ControllerSim(mosaik_api_v3.Simulator):
             served = {name: 1.0 for name in self._load_names()}
             self.resume, self.pre_fault_switches = False, None
         return {
-            "setpoints_mw": self.plan.at(k),
+            "setpoints_mw": self._standby() | self.plan.at(k),
             "switch_closed_cmd": {str(b): int(c) for b, c in switches.items()}
             if switches
             else None,
@@ -184,6 +187,10 @@ class ControllerSim(mosaik_api_v3.Simulator):
             "grid_former_cmd": self.plan.grid_formers_at(k),
             "plan_info": {str(key): value for key, value in self.plan.info.items()},
         }
+
+    def _standby(self) -> dict[str, float]:
+        """Mobile storage idles unless a (restoration) plan dispatches it."""
+        return {u.name: 0.0 for u in self.scenario.data.mess}
 
     def _load_names(self) -> list[str]:
         from sim.units import stochastic_units

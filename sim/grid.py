@@ -23,7 +23,7 @@ import pandapower as pp
 import pandapower.topology as top
 
 from networks.ieee33 import SUBSTATION, q_of
-from networks.params import MicrogridParams, NetworkData
+from networks.params import MessUnit, MicrogridParams, NetworkData
 from networks.storage import soc_change_mwh, unit_feasible_power_mw
 from networks.topology import line_index
 
@@ -32,7 +32,7 @@ from networks.topology import line_index
 class StorageState:
     """Energy in one storage unit and the power applied since ``t_s``."""
 
-    params: MicrogridParams
+    params: MicrogridParams | MessUnit
     soc_mwh: float
     p_mw: float = 0.0
     t_s: int = 0
@@ -47,6 +47,31 @@ class StorageState:
         self.soc_mwh, self.t_s = self.soc_at(t_s), t_s
         self.p_mw = unit_feasible_power_mw(self.params, p_request_mw, self.soc_mwh, dt_next_h)
         return self.p_mw
+
+
+@dataclass(frozen=True)
+class Former:
+    """A unit that can energise an island as its slack: a microgrid or a mobile storage.
+
+    ``params`` carries the turbine limit (``mt_p_max_mw``, 0 for a MESS) and the storage
+    limits; ``q_max_mvar`` is the converter's reactive limit, checked for MESS only (a
+    microgrid's reactive capability is not modelled beyond its PCC).
+    """
+
+    name: str
+    params: MicrogridParams | MessUnit
+    turbine: str | None  # sgen name
+    storage: str  # storage name
+    q_max_mvar: float = math.inf
+
+
+MESS_Q_TOL = 0.05  # short-time converter overload accepted before a MESS island collapses
+
+
+def formers_of(data: NetworkData) -> list[Former]:
+    """Every possible grid former: microgrids first, then mobile storage units."""
+    out = [Former(mg.name, mg, f"{mg.name}_mt", f"{mg.name}_ess") for mg in data.microgrids]
+    return out + [Former(u.name, u, None, u.name, u.ess_q_max_mvar) for u in data.mess]
 
 
 @dataclass
@@ -68,8 +93,10 @@ class GridModel:
     def __init__(self, net: pp.pandapowerNet, data: NetworkData) -> None:
         self.net = net
         self.data = data
+        self.formers = {f.name: f for f in formers_of(data)}
         self.storage = {
-            f"{mg.name}_ess": StorageState(mg, mg.ess_e_init_mwh) for mg in data.microgrids
+            f.storage: StorageState(f.params, f.params.ess_e_init_mwh)
+            for f in self.formers.values()
         }
         self.switch_by_branch = {
             int(net.line.at[int(sw.element), "ieee"]): i
@@ -151,13 +178,13 @@ class GridModel:
 
     # --- islanded operation ------------------------------------------------------------
     def _form_islands(self, t_s: int, dt_next_h: float) -> None:
-        """Switch in one grid-forming microgrid source per island left without a source.
+        """Switch in one grid-forming source per island left without a source.
 
         An island (a connected part of the network) that the substation does not reach is
-        energised by the microgrid in it that the controller named as grid former, else by
-        the one with the largest available power (turbine maximum plus feasible storage
-        discharge); its turbine and storage then follow the island's balance (they become
-        the slack), see :meth:`_dispatch_grid_formers`.
+        energised by the microgrid or mobile storage in it that the controller named as grid
+        former, else by the one with the largest available power (turbine maximum plus
+        feasible storage discharge); its turbine and storage then follow the island's
+        balance (they become the slack), see :meth:`_dispatch_grid_formers`.
         """
         net = self.net
         gf = net.ext_grid.name != SUBSTATION
@@ -169,59 +196,65 @@ class GridModel:
             if component & main:
                 continue
             candidates = [
-                mg
-                for mg in self.data.microgrids
-                if self._mg_bus(mg.name) in component and self._capacity(mg, dt_next_h) > 0
+                f
+                for f in self.formers.values()
+                if self._former_bus(f.name) in component and self._capacity(f, dt_next_h) > 0
             ]
             if not candidates:
                 continue
             best = max(
                 candidates,
-                key=lambda mg: (mg.name in self.preferred_formers, self._capacity(mg, dt_next_h)),
+                key=lambda f: (f.name in self.preferred_formers, self._capacity(f, dt_next_h)),
             )
             net.ext_grid.loc[net.ext_grid.name == f"{best.name}_gf", "in_service"] = True
             self.islands[best.name] = set(component)
             self._hand_to_slack(best.name)
 
-    def _mg_bus(self, name: str) -> int:
-        return int(self.net.bus.index[self.net.bus.name == name][0])
+    def _former_bus(self, name: str) -> int:
+        """The bus of a grid former's (out-of-service) ``ext_grid`` ``{name}_gf``."""
+        return int(self.net.ext_grid.bus[self.net.ext_grid.name == f"{name}_gf"].iloc[0])
 
-    def _capacity(self, mg, dt_h: float) -> float:
-        """Largest power a microgrid can deliver as grid former over the next ``dt_h``."""
-        state = self.storage[f"{mg.name}_ess"]
-        discharge = -unit_feasible_power_mw(mg, -1e9, state.soc_mwh, dt_h)
-        return mg.mt_p_max_mw + discharge
+    def _capacity(self, former: Former, dt_h: float) -> float:
+        """Largest power a grid former can deliver over the next ``dt_h``."""
+        state = self.storage[former.storage]
+        discharge = -unit_feasible_power_mw(former.params, -1e9, state.soc_mwh, dt_h)
+        return former.params.mt_p_max_mw + discharge
 
     def _hand_to_slack(self, name: str) -> None:
         """The grid former's turbine and storage set-points give way to the slack."""
-        self.net.sgen.at[self.elements["sgen"][f"{name}_mt"], "p_mw"] = 0.0
-        self.net.sgen.at[self.elements["sgen"][f"{name}_mt"], "q_mvar"] = 0.0
-        self.net.storage.at[self.elements["storage"][f"{name}_ess"], "p_mw"] = 0.0
+        former = self.formers[name]
+        if former.turbine is not None:
+            self.net.sgen.at[self.elements["sgen"][former.turbine], "p_mw"] = 0.0
+            self.net.sgen.at[self.elements["sgen"][former.turbine], "q_mvar"] = 0.0
+        self.net.storage.at[self.elements["storage"][former.storage], "p_mw"] = 0.0
 
     def _dispatch_grid_formers(self, t_s: int, dt_next_h: float) -> bool:
         """Share each grid former's slack power: turbine first, then storage.
 
         Returns False when an island needs more (or must absorb more) than its grid
-        former can: that island collapses (its source is switched out) and the power flow
-        is run again without it.
+        former can, or more reactive power than a mobile storage's converter gives (beyond
+        ``MESS_Q_TOL``): that island collapses (its source is switched out) and the power
+        flow is run again without it.
         """
         ok = True
         for name in list(self.islands):
-            mg = self.data.microgrid(name)
+            former = self.formers[name]
             row = self.net.ext_grid.index[self.net.ext_grid.name == f"{name}_gf"][0]
             p = float(self.net.res_ext_grid.at[row, "p_mw"])
-            mt = float(np.clip(p, 0.0, mg.mt_p_max_mw))
-            state = self.storage[f"{name}_ess"]
-            ess = state.apply(t_s, -(p - mt), dt_next_h)  # charging > 0
-            if abs((mt - ess) - p) > 1e-6:
+            q = float(self.net.res_ext_grid.at[row, "q_mvar"])
+            mt = float(np.clip(p, 0.0, former.params.mt_p_max_mw))
+            ess = self.storage[former.storage].apply(t_s, -(p - mt), dt_next_h)  # charging > 0
+            q_ok = abs(q) <= former.q_max_mvar * (1 + MESS_Q_TOL)
+            if abs((mt - ess) - p) > 1e-6 or not q_ok:
                 self.net.ext_grid.at[row, "in_service"] = False
                 self.collapsed.append(name)
                 del self.islands[name]
                 ok = False
                 continue
-            self.mt_p_mw[f"{name}_mt"] = mt
-            self.net.sgen.at[self.elements["sgen"][f"{name}_mt"], "p_mw"] = mt
-            self.net.storage.at[self.elements["storage"][f"{name}_ess"], "p_mw"] = ess
+            if former.turbine is not None:
+                self.mt_p_mw[former.turbine] = mt
+                self.net.sgen.at[self.elements["sgen"][former.turbine], "p_mw"] = mt
+            self.net.storage.at[self.elements["storage"][former.storage], "p_mw"] = ess
         return ok
 
     # --- one step -------------------------------------------------------------------

@@ -14,6 +14,7 @@ import mosaik_api_v3
 from networks.ieee33 import build_ieee33
 from scenarios.loader import load_scenario
 from sim.grid import GridInputs, GridModel
+from sim.mess import with_mess
 
 OUTPUTS = [
     "converged",
@@ -73,10 +74,12 @@ class GridSim(mosaik_api_v3.Simulator):
         self.step_s = 0
         self.outputs: dict = {}
 
-    def init(self, sid, time_resolution=1.0, scenario_path: str = "", **_):
+    def init(self, sid, time_resolution=1.0, scenario_path: str = "", mess_buses=None, **_):
         if time_resolution != 1.0:
             raise ValueError("GridSim works in seconds: start the world with time_resolution=1")
         scenario = load_scenario(scenario_path)
+        if mess_buses:  # the placement the world resolved (sim.world.place_mess)
+            scenario = with_mess(scenario, mess_buses)
         self.step_s = scenario.physical_step_s
         self.model = GridModel(build_ieee33(scenario.data), scenario.data)
         return self.meta

@@ -46,8 +46,8 @@ def _branch_list(text: str) -> frozenset[int]:
 
 
 def scenario_event(scenario, default) -> tuple[frozenset[int], bool, float, int]:
-    """Damaged branches, main grid available, start hour, hourly periods of the scenario's
-    first fault time (the default event at 10 h for 4 h when it has no faults)."""
+    """Damaged branches, main grid available, start (clock) hour, hourly periods of the
+    scenario's first fault time (the default event at 10 h for 4 h when it has no faults)."""
     if not scenario.faults:
         return frozenset(default.damaged_branches), default.main_grid_available, 10.0, 4
     start = min(f.start_s for f in scenario.faults)
@@ -55,18 +55,35 @@ def scenario_event(scenario, default) -> tuple[frozenset[int], bool, float, int]
     damaged = frozenset(f.branch_ieee for f in now if f.kind == "branch")
     main_grid = not any(f.kind == "main_grid" for f in now)
     repair_h = max(f.repair_s for f in now) / 3600
-    return damaged, main_grid, start / 3600, max(1, math.ceil(repair_h - 1e-9))
+    t0 = scenario.start
+    start_h = (t0.hour + t0.minute / 60 + t0.second / 3600 + start / 3600) % 24  # clock hour
+    return damaged, main_grid, start_h, max(1, math.ceil(repair_h - 1e-9))
+
+
+def scenario_case(scenario, mess, event, start_h: float, periods: int):
+    """The robust model's case on the scenario's network and daily shapes."""
+    from controllers.dso import dso_data
+    from controllers.robust import robust_case
+    from networks.ieee33 import build_ieee33
+
+    data = scenario.data
+    return robust_case(
+        dso_data(build_ieee33(data), data),
+        data,
+        mess,
+        event,
+        start_hour=start_h,
+        n_periods=periods,
+        profiles=scenario.profiles.table,
+    )
 
 
 def run_preposition(args: argparse.Namespace) -> tuple[str, dict]:
     """Solve the four cases; return the printed text and the JSON report."""
-    from controllers.dso import dso_data
-    from controllers.robust import DEFAULT_EVENT, Event, load_mess_params, robust_case
+    from controllers.robust import DEFAULT_EVENT, Event, load_mess_params
     from controllers.robust_ccg import compare, comparison_dict, format_iterations, format_table
-    from networks.ieee33 import build_ieee33
 
     scenario = load_scenario(args.scenario or default_scenario_path())
-    data = scenario.data
     mess = load_mess_params()
     overrides = {"fleet_size_units": args.fleet, "pv_budget_per_period": args.budget}
     mess = dataclasses.replace(mess, **{k: v for k, v in overrides.items() if v is not None})
@@ -78,15 +95,7 @@ def run_preposition(args: argparse.Namespace) -> tuple[str, dict]:
     )
     args.start_h = start_h if args.start_h is None else args.start_h
     args.periods = periods if args.periods is None else args.periods
-    case = robust_case(
-        dso_data(build_ieee33(data), data),
-        data,
-        mess,
-        event,
-        start_hour=args.start_h,
-        n_periods=args.periods,
-        profiles=scenario.profiles.table,
-    )
+    case = scenario_case(scenario, mess, event, args.start_h, args.periods)
     result = compare(
         case, gap=args.gap, max_iterations=args.max_iterations, time_limit_s=args.time_limit
     )

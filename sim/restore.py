@@ -45,6 +45,7 @@ import numpy as np
 
 from scenarios.loader import FaultEvent, Scenario, ScenarioError, load_scenario
 from sim.argtypes import non_negative_float, positive_float, positive_int, write_json_report
+from sim.mess import placed
 
 if TYPE_CHECKING:  # heavy imports (pandapower, pyomo) stay out of the CLI's start-up
     from controllers.dso import DSOData
@@ -95,6 +96,7 @@ def build_inputs(
     """The restoration event of ``fault`` with the scenario's day-ahead profiles."""
     from controllers.dso import default_topology
     from controllers.restoration import MicrogridRestorationInputs, RestorationInputs
+    from controllers.restoration_controller import mess_inputs
     from sim.units import stochastic_units
 
     n = n_periods_of(fault, margin_h)
@@ -120,7 +122,8 @@ def build_inputs(
                 soc_mwh=mg.ess_e_init_mwh,  # simplification: initial SOC (module docstring)
             )
             for mg in data.microgrids
-        },
+        }
+        | {u.name: mess_inputs(u, u.ess_e_init_mwh, n) for u in data.mess},
         dt_h=PERIOD_S / 3600,
     )
 
@@ -142,7 +145,11 @@ def ac_check_plan(data: NetworkData, inp: RestorationInputs, res, faults: list[d
     load_p = {f"load_b{b}": float(v[0]) for b, v in inp.demand_mw.items()}
     served = {f"load_b{b}": float(b in p.picked_up_buses) for b in inp.demand_mw}
     available, setpoints = {}, {}
+    mess = {u.name for u in data.mess}
     for g, mg in inp.microgrids.items():
+        if g in mess:  # mobile storage: its storage set-point only
+            setpoints[g] = p.storage_p_mw[g]
+            continue
         total = float(mg.load_mw[0])
         load_p[f"{g}_load"] = total
         served[f"{g}_load"] = p.mg_restored_mw[g] / total if total > 0 else 1.0
@@ -279,12 +286,13 @@ def run_restore(
         solve_independent,
         solve_restoration,
     )
+    from controllers.restoration_controller import with_mess_buses
     from networks.ieee33 import build_ieee33
 
     fault = first_fault(scenario)
     if not margin_h >= 0 or not time_limit_s > 0:
         raise ValueError(f"need margin_h >= 0 and time_limit_s > 0, got {margin_h}, {time_limit_s}")
-    dd = dso_data(build_ieee33(scenario.data), scenario.data)
+    dd = with_mess_buses(dso_data(build_ieee33(scenario.data), scenario.data), scenario.data.mess)
     inp = build_inputs(scenario, dd, fault, margin_h)
     independent, parts = solve_independent(dd, scenario.data, inp, time_limit_s, MIP_REL_GAP)
     model = build_restoration_model(dd, scenario.data, inp)
@@ -801,12 +809,19 @@ def cmd_restore(args: argparse.Namespace) -> int:
         return cmd_n1(args, scenario)
     fault = first_fault(scenario)  # refuse before any solve
     if fault.kind == "main_grid":
+        if scenario.mess.placement != "none":
+            print("note: the seed 003 strategies run without the scenario's mobile storage")
         return cmd_blackout(args, scenario, fault)
     try:
+        scenario = placed(scenario)
         report = run_restore(scenario, args.margin_h, args.time_limit, args.admm_max_outer)
     except OptimisationError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    if scenario.data.mess:
+        buses = [u.bus_ieee for u in scenario.data.mess]
+        print(f"mobile storage ({scenario.mess.placement} placement) at buses {buses}")
+        report["mess_buses"] = buses
     print(format_table(report))
     write_json_report(args.json, report)
     write_residual_plot(report, args.plot)

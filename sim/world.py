@@ -49,8 +49,9 @@ def sim_config(separate: frozenset[str] = frozenset()) -> dict:
 def initial_measurements(scenario: Scenario) -> dict:
     """What the controller sees at t = 0, before the grid has stepped."""
     mgs = scenario.data.microgrids
+    soc = {f"{mg.name}_ess": mg.ess_e_init_mwh for mg in mgs}
     return {
-        "soc_end_mwh": {f"{mg.name}_ess": mg.ess_e_init_mwh for mg in mgs},
+        "soc_end_mwh": soc | {u.name: u.ess_e_init_mwh for u in scenario.data.mess},
         "mt_p_mw": {f"{mg.name}_mt": 0.0 for mg in mgs},
         "switch_closed": {},
     }
@@ -64,9 +65,10 @@ def build_world(
         raise ValueError("build_world needs a scenario loaded from a file (scenario.path)")
     check_controller(scenario)  # refuse an unavailable controller before anything starts
     path = str(scenario.path)
+    scenario, buses = place_mess(scenario, out_dir)
     world = mosaik.World(sim_config(separate), time_resolution=1.0, skip_greetings=True)
-    grid = world.start("Grid", scenario_path=path).Grid()
-    ctrl = world.start("Controller", scenario_path=path).Controller()
+    grid = world.start("Grid", scenario_path=path, mess_buses=buses).Grid()
+    ctrl = world.start("Controller", scenario_path=path, mess_buses=buses).Controller()
     rec = world.start("Recorder", scenario_path=path).Recorder(out_dir=str(out_dir))
     profiles = world.start("Profiles", scenario_path=path)
     for unit in stochastic_units(scenario):
@@ -96,6 +98,21 @@ def build_world(
         world.connect(injector, ctrl, "faults")
         world.set_initial_event(injector.sid, min(f.start_s for f in scenario.faults))
     return world
+
+
+def place_mess(scenario: Scenario, out_dir: Path) -> tuple[Scenario, list[int]]:
+    """The scenario with its mobile storage placed (computed once, here, when asked for);
+    the placement is written to ``mess_placement.json`` when there is one."""
+    if scenario.mess.placement == "none":
+        (out_dir / "mess_placement.json").unlink(missing_ok=True)  # a previous run's
+        return scenario, []
+    from sim.mess import placement, with_mess
+    from sim.results import write_json
+
+    record = placement(scenario)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "mess_placement.json", record)
+    return with_mess(scenario, record["buses"]), list(record["buses"])
 
 
 def run_scenario(

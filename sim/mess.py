@@ -1,0 +1,80 @@
+"""Mobile storage (MESS) of a co-simulation: the placement a scenario asks for (seed 002).
+
+``[mess] placement = "given"`` places one unit at each listed bus when the scenario is
+loaded. ``"robust"`` and ``"deterministic"`` are computed here once, before the world
+starts: the event is the scenario's first fault time (damaged branches, main-grid loss,
+start hour, repair hours rounded up to hourly periods, as ``mgcosim preposition``), solved
+by column-and-constraint generation (robust) or on the forecast PV (deterministic). The
+units then idle, fully charged, until the restoration controller dispatches them; the
+placement and its solve figures are written to the run directory
+(``mess_placement.json``). The first stage's switch states are not applied: the
+restoration controller decides switching once the event happens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable
+
+from scenarios.loader import Scenario
+
+log = logging.getLogger(__name__)
+
+
+def with_mess(scenario: Scenario, buses: Iterable[int]) -> Scenario:
+    """The scenario with one unit of ``networks/data/mess.csv`` at each bus."""
+    from scenarios.loader import mess_units
+
+    data = dataclasses.replace(scenario.data, mess=mess_units(buses))
+    return dataclasses.replace(scenario, data=data)
+
+
+def placed(scenario: Scenario) -> Scenario:
+    """The scenario with its units placed (computed here for a computed placement)."""
+    if scenario.mess.placement in ("none", "given"):
+        return scenario
+    return with_mess(scenario, placement(scenario)["buses"])
+
+
+def placement(scenario: Scenario) -> dict:
+    """The scenario's MESS buses and how they were obtained (``buses`` plus solve figures)."""
+    settings = scenario.mess
+    if settings.placement in ("none", "given"):
+        return {"placement": settings.placement, "buses": [u.bus_ieee for u in scenario.data.mess]}
+    return computed_placement(scenario, settings.placement)
+
+
+def computed_placement(scenario: Scenario, method: str) -> dict:
+    """Robust (C&CG) or deterministic first stage for the scenario's event."""
+    from controllers.robust import DEFAULT_EVENT, Event, load_mess_params
+    from controllers.robust_ccg import solve_deterministic, solve_robust
+    from sim.preposition import scenario_case, scenario_event
+
+    damaged, main_grid, start_h, periods = scenario_event(scenario, DEFAULT_EVENT)
+    event = Event(damaged, main_grid)
+    case = scenario_case(scenario, load_mess_params(), event, start_h, periods)
+    if method == "robust":
+        result = solve_robust(case)
+        figures = {
+            "lower_bound_cny": result.lower_bound_cny,
+            "upper_bound_cny": result.upper_bound_cny,
+            "gap": result.gap,
+            "iterations": len(result.iterations),
+        }
+    else:
+        result = solve_deterministic(case)
+        figures = {"worst_case_total_cny": result.total_cny}
+    buses = sorted(result.first_stage.mess_buses)
+    log.info("MESS %s placement for %s: buses %s", method, scenario.name, buses)
+    return {
+        "placement": method,
+        "buses": buses,
+        "event": {
+            "damaged_branches": sorted(damaged),
+            "main_grid_available": main_grid,
+            "start_h": start_h,
+            "periods_h": periods,
+        },
+        "time_s": result.time_s,
+    } | figures

@@ -1,0 +1,213 @@
+"""Mobile storage (MESS) in the co-simulation: scenario placement, the grid's islands formed
+by a MESS, the restoration model's use of it, and a co-simulated event with and without.
+
+Real pandapower power flows, real HiGHS solves, real mosaik worlds. The event of the fast
+co-simulation: branches 22 (3-23) and 37 (tie 25-29) fail, so buses 23-25 have no path to
+any source but a MESS placed at bus 23 (0.3 MW, 1.2 MWh, ``networks/data/mess.csv``); bus
+23's load (0.09 MW nominal) fits the unit, buses 24 and 25 (0.42 MW each) do not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from controllers.restoration import build_restoration_model, nominal_inputs, solve_restoration
+from controllers.restoration_controller import mess_inputs, with_mess_buses
+from controllers.robust import load_mess_params
+from networks.ieee33 import build_ieee33
+from scenarios.loader import MessSettings, ScenarioError, load_scenario
+from sim.grid import GridInputs, GridModel
+from sim.mess import placement
+
+MESS = load_mess_params()
+CUT_OFF = [{"kind": "branch", "branch_ieee": 22}, {"kind": "branch", "branch_ieee": 37}]
+EVENING = "start = 2026-06-01T17:00:00\n"
+ISLAND_EVENT = (
+    '[[faults]]\nname = "f22"\nbranch = 22\nstart_h = 1.0\nrepair_h = 1.0\n'
+    '[[faults]]\nname = "f37"\nbranch = 37\nstart_h = 1.0\nrepair_h = 1.0\n'
+)
+RESTORATION = "[restoration]\nstep_min = 30\nmargin_h = 0.0\n"
+
+
+# --- scenario -------------------------------------------------------------------------------
+def test_given_placement_puts_one_unit_per_bus(scenario_file):
+    scenario = load_scenario(scenario_file("[mess]\nbuses = [23, 30]\n"))
+    assert scenario.mess.placement == "given"
+    assert [(u.name, u.bus_ieee) for u in scenario.data.mess] == [
+        ("MESS_b23", 23),
+        ("MESS_b30", 30),
+    ]
+    unit = scenario.data.mess[0]
+    assert unit.ess_p_dis_max_mw == MESS.p_max_mw and unit.ess_e_init_mwh == MESS.e_init_mwh
+
+
+@pytest.mark.parametrize(
+    ("table", "field", "fix"),
+    [
+        ("buses = [1]", "mess.buses[0]", "candidate bus"),  # the substation
+        ("buses = [40]", "mess.buses[0]", "candidate bus"),
+        ("buses = [23, 23]", "mess.buses", "at most one unit per bus"),
+        ("buses = [2, 3, 4, 5, 6]", "mess.buses", "at most 4 units"),
+        ("buses = []", "mess.buses", "non-empty list"),
+        ('placement = "robust"\nbuses = [23]', "mess.buses", "drop mess.buses"),
+        ('placement = "anywhere"', "mess.placement", "one of"),
+        ("fleet = 2", "mess.fleet", "placement"),
+    ],
+)
+def test_bad_mess_table_is_refused_with_field_and_fix(scenario_file, table, field, fix):
+    path = scenario_file(f"[mess]\n{table}\n")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    assert err.value.field == field
+    assert fix in str(err.value) and str(path) in str(err.value)
+
+
+def test_robust_placement_is_computed_for_the_scenario_event(scenario_file):
+    """The seed 003 event (main grid lost at 18:00, branches 12 and 22, 2 h): the robust
+    first stage is the one ``mgcosim preposition scenarios/seed003_blackout.toml`` prints
+    (one unit at bus 23, 1936.0 CNY), found here from a scenario starting at 17:00."""
+    events = "".join(
+        f'[[faults]]\nname = "{n}"\n{k}\nstart_h = 1.0\nrepair_h = 2.0\n'
+        for n, k in (("g", 'kind = "main_grid"'), ("f12", "branch = 12"), ("f22", "branch = 22"))
+    )
+    scenario = load_scenario(scenario_file(EVENING + '[mess]\nplacement = "robust"\n' + events))
+    assert scenario.data.mess == ()  # computed before the run, not on loading
+    record = placement(scenario)
+    assert record["buses"] == [23]
+    assert record["event"] == {
+        "damaged_branches": [12, 22],
+        "main_grid_available": False,
+        "start_h": 18.0,
+        "periods_h": 2,
+    }
+    assert record["gap"] <= 1e-3
+    assert record["upper_bound_cny"] == pytest.approx(1936.0, abs=0.5)
+    forecast_only = placement(dataclasses.replace(scenario, mess=MessSettings("deterministic")))
+    assert forecast_only["buses"] == [23]  # the seed's table: the same placement here
+    assert forecast_only["worst_case_total_cny"] == pytest.approx(1936.0, abs=0.5)
+
+
+# --- grid -----------------------------------------------------------------------------------
+def grid_with_mess(data, buses=(23,)) -> GridModel:
+    data = with_mess_data(data, buses)
+    return GridModel(build_ieee33(data), data)
+
+
+def with_mess_data(data, buses):
+    return dataclasses.replace(data, mess=MESS.units(buses))
+
+
+def test_mess_forms_the_island_it_can_carry(data):
+    """Buses 23-25 cut off (still joined by closed branches 23, 24), loads 24 and 25 shed:
+    the MESS is the island's slack and covers bus 23's load and the island's losses; its
+    SOC falls by P dt / eta_dis (hand calculation)."""
+    grid = grid_with_mess(data)
+    shed = {"load_b24": 0.0, "load_b25": 0.0}
+    out = grid.step(0, 900, GridInputs(faults=CUT_OFF, served_fraction=shed))
+    assert out["converged"] == 1 and out["islands"] == ["MESS_b23"]
+    p_mess = out["unit_p_mw"]["MESS_b23"]  # charging > 0
+    load_23 = float(grid.net.load.p_mw[grid.net.load.name == "load_b23"].iloc[0])
+    losses = float(grid.net.res_line.pl_mw[grid.net.line.ieee.isin([23, 24])].sum())
+    assert -p_mess == pytest.approx(load_23 + losses, abs=1e-6)
+    assert all(0.9 < out["vm_pu"][b] <= 1.0 + 1e-9 for b in ("23", "24", "25"))  # live, shed
+    soc_end = out["soc_end_mwh"]["MESS_b23"]
+    assert soc_end == pytest.approx(MESS.e_init_mwh + p_mess * 0.25 / MESS.eta_dis, abs=1e-9)
+
+
+def test_mess_island_beyond_its_rating_collapses(data):
+    """All of 23-25 (0.93 MW nominal) on a 0.3 MW unit: the island collapses, its load is
+    unserved, the unit does not move."""
+    grid = grid_with_mess(data)
+    out = grid.step(0, 900, GridInputs(faults=CUT_OFF))
+    assert out["islands"] == [] and out["islands_collapsed"] == ["MESS_b23"]
+    assert all(math.isnan(out["vm_pu"][b]) for b in ("23", "24", "25"))
+    dark_mw = grid.net.load.p_mw[grid.net.load.name.isin(["load_b23", "load_b24", "load_b25"])]
+    assert out["load_unserved_mw"] == pytest.approx(float(dark_mw.sum()), abs=1e-9)
+    assert out["soc_end_mwh"]["MESS_b23"] == pytest.approx(MESS.e_init_mwh)
+
+
+def test_mess_idles_in_normal_operation(data):
+    grid = grid_with_mess(data)
+    out = grid.step(0, 900, GridInputs())
+    assert out["islands"] == [] and out["unit_p_mw"]["MESS_b23"] == 0.0
+    assert out["soc_end_mwh"]["MESS_b23"] == MESS.e_init_mwh
+
+
+# --- restoration model ------------------------------------------------------------------------
+def test_restoration_model_energises_an_island_with_the_mess(dd, data):
+    """With the MESS at bus 23 the plan forms an island on it and picks up bus 23 (and no
+    more: 24 and 25 exceed the unit); without it buses 23-25 stay dark."""
+    with_unit = with_mess_data(data, (23,))
+    dd_mess = with_mess_buses(dd, with_unit.mess)
+    inp = nominal_inputs(dd_mess, data, n_periods=2, faulted={22, 37}, main_grid_available=True)
+    unit = with_unit.mess[0]
+    inp.microgrids[unit.name] = mess_inputs(unit, unit.ess_e_init_mwh, 2)
+    result = solve_restoration(build_restoration_model(dd_mess, data, inp), 60.0)
+    assert result.status == "optimal"
+    for period in result.periods:
+        assert "MESS_b23" in period.grid_formers and 23 in period.picked_up_buses
+        assert not {24, 25} & period.picked_up_buses
+        assert period.storage_p_mw["MESS_b23"] < 0  # discharging
+        assert abs(period.mg_exchange_mw["MESS_b23"]) <= MESS.p_max_mw + 1e-9
+    base = nominal_inputs(dd, data, n_periods=2, faulted={22, 37}, main_grid_available=True)
+    without = solve_restoration(build_restoration_model(dd, data, base), 60.0)
+    assert all(not {23, 24, 25} & p.energised_buses for p in without.periods)
+
+
+# --- co-simulation --------------------------------------------------------------------------
+def unserved_mwh(out, start_s: int, end_s: int) -> float:
+    steps = pd.read_csv(out / "steps.csv")
+    during = steps[(steps.time_s >= start_s) & (steps.time_s < end_s)]
+    return float(during.load_unserved_mw.sum() * 0.25)
+
+
+def test_mess_island_in_the_cosimulation_sheds_less(scenario_file, run):
+    """The same event with and without a MESS at bus 23 (given placement): with it, bus 23
+    is restored on the unit's island for the whole fault, checked by the AC power flow of
+    every step; the unserved energy falls by bus 23's load (its realised demand)."""
+    tables = EVENING + RESTORATION + ISLAND_EVENT
+    without = run(scenario_file(tables, duration_h=2))
+    placed = run(scenario_file(tables + "[mess]\nbuses = [23]\n", duration_h=2))
+    assert json.loads((placed / "mess_placement.json").read_text())["buses"] == [23]
+    steps = pd.read_csv(placed / "steps.csv", dtype={"islands": str})
+    during = steps[(steps.time_s >= 3600) & (steps.time_s < 7200)]
+    assert during.converged.eq(1).all() and (during.islands == "MESS_b23").all()
+    vm = pd.read_csv(placed / "bus_vm_pu.csv").set_index("time_s")
+    island = vm.loc[during.time_s, ["23", "24", "25"]]  # live; the loads of 24, 25 are shed
+    assert ((island > 0.9) & (island < 1.1)).all().all()
+    gain = unserved_mwh(without, 3600, 7200) - unserved_mwh(placed, 3600, 7200)
+    demand_23 = pd.read_csv(placed / "available_p_mw.csv").set_index("time_s")
+    expected = float(demand_23.loc[during.time_s, "load_b23"].sum() * 0.25)
+    assert gain == pytest.approx(expected, rel=1e-6)
+    soc = pd.read_csv(placed / "soc_mwh.csv").set_index("time_s")["MESS_b23"]
+    assert soc.loc[:3600].eq(MESS.e_init_mwh).all()  # idle and full until the event
+    assert soc.iloc[-1] < MESS.e_init_mwh - 0.5 * expected  # it carried the island
+    validation = pd.read_csv(placed / "validation.csv").set_index("time_s")
+    checked = validation.loc[during.time_s]
+    assert (checked.max_dv_pu < 0.02).all() and (checked.unanticipated_violation == 0).all()
+
+
+@pytest.mark.slow
+def test_robust_placement_sheds_less_than_no_mess_in_the_cosimulation(scenario_file, run):
+    """Seed 003's event at 18:00 for 2 h (main grid lost, branches 12 and 22), 17:00-21:00:
+    the robust placement (bus 23) sheds less than the same scenario without MESS, every
+    step AC-validated."""
+    events = "".join(
+        f'[[faults]]\nname = "{n}"\n{k}\nstart_h = 1.0\nrepair_h = 2.0\n'
+        for n, k in (("g", 'kind = "main_grid"'), ("f12", "branch = 12"), ("f22", "branch = 22"))
+    )
+    tables = EVENING + RESTORATION + events
+    without = run(scenario_file(tables, duration_h=4))
+    robust = run(scenario_file(tables + '[mess]\nplacement = "robust"\n', duration_h=4))
+    assert json.loads((robust / "mess_placement.json").read_text())["buses"] == [23]
+    assert unserved_mwh(robust, 3600, 10800) < unserved_mwh(without, 3600, 10800) - 0.1
+    for out in (without, robust):
+        steps = pd.read_csv(out / "steps.csv")
+        assert steps.converged.eq(1).all()
+        validation = pd.read_csv(out / "validation.csv")
+        assert (validation.unanticipated_violation == 0).all()
