@@ -849,7 +849,7 @@ def _restoration_energy(
         rows.append(("renewable (wind + PV) used [MWh]", f"{_fmt(e_used)}{share}"))
         rows.append(("renewable curtailed [MWh]", energy(avail - used)))
     units = run.unit_p
-    ess_cols = [c for c in units.columns if c.endswith("_ess")] if units is not None else []
+    ess_cols = [c for c in units.columns if is_storage(c)] if units is not None else []
     if ess_cols:
         p = units[ess_cols].apply(pd.to_numeric, errors="coerce").reindex(steps.index)
         delivered = {c: energy(-p[c].clip(upper=0)) for c in ess_cols}  # charging > 0
@@ -864,6 +864,11 @@ def _restoration_energy(
                 )
             )
     return _table(["over the fault periods", "value"], rows)
+
+
+def is_storage(unit: str) -> bool:
+    """Microgrid storage (``MG1_ess``) or mobile storage (``MESS_b23``)."""
+    return unit.endswith("_ess") or unit.startswith("MESS_")
 
 
 def _restoration_events(
