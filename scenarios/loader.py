@@ -11,6 +11,7 @@ A scenario file (see ``scenarios/base_day.toml`` for a commented example) looks 
     horizon_h = 24                  # look-ahead of each plan, hours (k x controller step)
     seed = 20260601                 # seed of all random draws (integer >= 0)
     controller = "rule_based"       # "rule_based", "centralised" or "admm"
+    microgrid_model = "lumped"      # co-simulated microgrids: "lumped" or "internal"
 
     [profiles]
     source = "builtin"              # or a CSV path relative to the scenario file
@@ -69,6 +70,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from networks.microgrid_internal import (
+    MicrogridDataError,
+    MicrogridNetwork,
+    load_microgrid_networks,
+)
 from networks.params import (
     DATA_DIR,
     NetworkData,
@@ -78,6 +84,7 @@ from networks.params import (
 )
 
 CONTROLLERS = ("rule_based", "centralised", "admm")
+MICROGRID_MODELS = ("lumped", "internal")
 NETWORKS = {"ieee33": DATA_DIR}
 FAULT_KINDS = ("branch", "main_grid")
 BUILTIN = "builtin"
@@ -99,6 +106,7 @@ TOP_KEYS = (
     "faults",
     "restoration",
     "mess",
+    "microgrid_model",
 )
 RESTORATION_METHODS = ("centralised", "admm")
 MESS_PLACEMENTS = ("none", "given", "robust", "deterministic")
@@ -192,11 +200,18 @@ class Scenario:
     raw: dict
     restoration: RestorationSettings = RestorationSettings()
     mess: MessSettings = MessSettings()
+    microgrid_model: str = "lumped"  # "internal": the grid runs the microgrids' own networks
 
     @property
     def n_steps(self) -> int:
         """Number of physical (power-flow) steps."""
         return self.duration_s // self.physical_step_s
+
+    def microgrid_networks(self) -> dict[str, MicrogridNetwork] | None:
+        """The microgrids' internal networks with ``microgrid_model = "internal"``, else None."""
+        if self.microgrid_model != "internal":
+            return None
+        return load_microgrid_networks(self.data, NETWORKS[self.network])
 
 
 class _Invalid(Exception):
@@ -278,6 +293,7 @@ def _build(raw: dict, path: Path | None, base_dir: Path) -> Scenario:
         raw=raw,
         restoration=_read_restoration(raw.get("restoration", {}), physical_s),
         mess=mess,
+        microgrid_model=_read_microgrid_model(raw.get("microgrid_model", "lumped"), data, network),
     )
 
 
@@ -514,6 +530,25 @@ def _check_buses(data: NetworkData, raw: dict) -> None:
                 f"{other} and {mg.name} are both at bus {mg.bus_ieee}",
                 f"put each microgrid on its own bus (taken: {taken})",
             )
+
+
+# ----------------------------------------------------------------------------- microgrid model
+
+
+def _read_microgrid_model(value: Any, data: NetworkData, network: str) -> str:
+    """``"lumped"`` or ``"internal"``; the internal networks must agree with ``data``."""
+    model = _choice(value, "microgrid_model", MICROGRID_MODELS)
+    if model == "internal":
+        try:
+            load_microgrid_networks(data, NETWORKS[network])
+        except MicrogridDataError as err:
+            raise _Invalid(
+                "microgrid_model",
+                f"the internal networks do not match the microgrid data ({err})",
+                'use microgrid_model = "lumped" with these [microgrids] overrides, or make '
+                "networks/data/mg_internal_*.csv add up to them",
+            ) from None
+    return model
 
 
 # ----------------------------------------------------------------------------- restoration

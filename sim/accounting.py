@@ -100,3 +100,18 @@ def count_outside(values: dict[str, float], low: float, high: float) -> int:
     return sum(
         1 for v in values.values() if v is not None and not math.isnan(v) and not low <= v <= high
     )
+
+
+def count_outside_bands(
+    values: dict[str, float], bands: dict[str, tuple[float, float]], low: float, high: float
+) -> int:
+    """How many (non-NaN) values lie outside their own band, ``[low, high]`` by default."""
+    return sum(
+        1
+        for k, v in values.items()
+        if v is not None and not math.isnan(v) and not _within(v, bands.get(k, (low, high)))
+    )
+
+
+def _within(value: float, band: tuple[float, float]) -> bool:
+    return band[0] <= value <= band[1]

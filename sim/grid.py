@@ -10,6 +10,12 @@ simulation step at time ``t_s``:
    the coming interval), switch states and active faults;
 3. the AC power flow runs; a power flow that does not converge is recorded as such
    (``converged = 0``, electrical results NaN) and the run goes on.
+
+A net built with the microgrids' internal networks (``net["mg_internal"]``, see
+:mod:`networks.ieee33`) is run the same way on the lumped elements; before every power
+flow :mod:`sim.grid_internal` spreads their values over the internal units and loads (loads
+by priority tier). An island's grid former then sits on a turbine bus away from the storage,
+so its dispatch is settled by re-running the power flow (:meth:`GridModel._settle_islands`).
 """
 
 from __future__ import annotations
@@ -22,10 +28,14 @@ import numpy as np
 import pandapower as pp
 import pandapower.topology as top
 
-from networks.ieee33 import SUBSTATION, q_of
+from networks.ieee33 import INTERNAL_KEY, SUBSTATION, q_of
 from networks.params import MessUnit, MicrogridParams, NetworkData
 from networks.storage import soc_change_mwh, unit_feasible_power_mw
 from networks.topology import line_index
+from sim.grid_internal import InternalMicrogrids
+
+SETTLE_TOL_MW = 1e-6  # grid former's slack power left to the units after settling
+SETTLE_MAX_RUNS = 5
 
 
 @dataclass
@@ -113,6 +123,8 @@ class GridModel:
         self.preferred_formers: set[str] = set()  # as commanded (persists until changed)
         self.islands: dict[str, set[int]] = {}  # grid-forming microgrid -> its buses
         self.collapsed: list[str] = []
+        self.internal = InternalMicrogrids(net, net[INTERNAL_KEY]) if INTERNAL_KEY in net else None
+        self.parts = self.internal.part_names if self.internal else frozenset()
 
     # --- applying inputs -------------------------------------------------------------
     def _apply_loads(self, load_p_mw: dict[str, float], served: dict[str, float] | None) -> None:
@@ -120,6 +132,8 @@ class GridModel:
         if served is not None:
             self.served_fraction = {k: float(np.clip(v, 0.0, 1.0)) for k, v in served.items()}
         self.demand_p_mw.update(load_p_mw)
+        if self.internal:
+            self.demand_p_mw.update(self.internal.demands_mw(self.demand_p_mw))
         for name, demand in self.demand_p_mw.items():
             idx = self.elements["load"][name]
             p = demand * self.served_fraction.get(name, 1.0)
@@ -130,6 +144,8 @@ class GridModel:
     def _apply_generation(self, inp: GridInputs) -> None:
         sgen = self.net.sgen
         for name, idx in self.elements["sgen"].items():
+            if name in self.parts:  # internal units follow their lumped element
+                continue
             cap = inp.setpoints_mw.get(name, math.inf)
             if name in inp.available_p_mw:  # renewable: available power, capped
                 p = max(0.0, min(inp.available_p_mw[name], cap))
@@ -174,7 +190,8 @@ class GridModel:
         for name, idx in self.elements["storage"].items():
             if int(self.net.storage.at[idx, "bus"]) in dark:
                 self.net.storage.at[idx, "p_mw"] = 0.0
-                self.storage[name].p_mw = 0.0
+                if name in self.storage:
+                    self.storage[name].p_mw = 0.0
 
     # --- islanded operation ------------------------------------------------------------
     def _form_islands(self, t_s: int, dt_next_h: float) -> None:
@@ -229,7 +246,10 @@ class GridModel:
         self.net.storage.at[self.elements["storage"][former.storage], "p_mw"] = 0.0
 
     def _dispatch_grid_formers(self, t_s: int, dt_next_h: float) -> bool:
-        """Share each grid former's slack power: turbine first, then storage.
+        """Share each grid former's island need: turbine first, then storage.
+
+        The need is the slack power plus what the turbine and storage already deliver
+        (nothing after :meth:`_hand_to_slack`, the dispatch of a previous run when settling).
 
         Returns False when an island needs more (or must absorb more) than its grid
         former can, or more reactive power than a mobile storage's converter gives (beyond
@@ -240,7 +260,11 @@ class GridModel:
         for name in list(self.islands):
             former = self.formers[name]
             row = self.net.ext_grid.index[self.net.ext_grid.name == f"{name}_gf"][0]
-            p = float(self.net.res_ext_grid.at[row, "p_mw"])
+            ess_idx = self.elements["storage"][former.storage]
+            delivered = -float(self.net.storage.at[ess_idx, "p_mw"])
+            if former.turbine is not None:
+                delivered += float(self.net.sgen.at[self.elements["sgen"][former.turbine], "p_mw"])
+            p = float(self.net.res_ext_grid.at[row, "p_mw"]) + delivered
             q = float(self.net.res_ext_grid.at[row, "q_mvar"])
             mt = float(np.clip(p, 0.0, former.params.mt_p_max_mw))
             ess = self.storage[former.storage].apply(t_s, -(p - mt), dt_next_h)  # charging > 0
@@ -254,8 +278,29 @@ class GridModel:
             if former.turbine is not None:
                 self.mt_p_mw[former.turbine] = mt
                 self.net.sgen.at[self.elements["sgen"][former.turbine], "p_mw"] = mt
-            self.net.storage.at[self.elements["storage"][former.storage], "p_mw"] = ess
+            self.net.storage.at[ess_idx, "p_mw"] = ess
         return ok
+
+    def _settle_islands(self, t_s: int, dt_next_h: float) -> bool:
+        """Internal networks: re-run until the dispatched units, not the slack, feed the islands.
+
+        The slack of an internal island sits at its largest turbine's bus, the dispatched
+        storage elsewhere, so moving power from the slack to the units changes the internal
+        losses a little; each run hands that change to the units again.
+        """
+        for _ in range(SETTLE_MAX_RUNS):
+            converged = self._power_flow()
+            if not (converged and self.islands) or self._slack_mw() <= SETTLE_TOL_MW:
+                return converged
+            self._dispatch_grid_formers(t_s, dt_next_h)
+        return self._power_flow()
+
+    def _slack_mw(self) -> float:
+        """Largest |P| still delivered by a grid former's slack."""
+        rows = self.net.ext_grid.index[
+            self.net.ext_grid.name.isin([f"{name}_gf" for name in self.islands])
+        ]
+        return float(self.net.res_ext_grid.loc[rows, "p_mw"].abs().max())
 
     # --- one step -------------------------------------------------------------------
     def step(self, t_s: int, dt_next_s: int, inp: GridInputs) -> dict:
@@ -276,6 +321,8 @@ class GridModel:
         converged = self._power_flow()
         if converged and self.islands and not self._dispatch_grid_formers(t_s, dt_h):
             converged = self._power_flow()  # again, without the collapsed islands
+        if converged and self.islands and self.internal:
+            converged = self._settle_islands(t_s, dt_h)
         if converged:
             self._stop_dark_units()
         out = measure(self.net, self.data, converged, soc_now, self.elements)
@@ -288,6 +335,8 @@ class GridModel:
         return out
 
     def _power_flow(self) -> bool:
+        if self.internal:
+            self.internal.spread(self.net, self.demand_p_mw)
         return run_power_flow(self.net) if has_source(self.net) else blackout(self.net)
 
 

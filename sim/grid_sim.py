@@ -3,7 +3,8 @@
 Model ``Grid`` (one entity). Inputs: ``p_mw`` from the profile entities (load demand or
 available wind/PV, keyed by unit name), ``setpoints_mw`` and ``switch_closed`` from the
 controller, ``faults`` from the fault injector (a trigger: a fault event makes the grid
-step at once). Outputs: the measurements of :func:`sim.grid.measure`.
+step at once). Outputs: the measurements of :func:`sim.grid.measure`. With
+``microgrid_model = "internal"`` the microgrids are their internal networks.
 Run standalone with ``python -m sim.grid_sim HOST:PORT``.
 """
 
@@ -81,7 +82,10 @@ class GridSim(mosaik_api_v3.Simulator):
         if mess_buses:  # the placement the world resolved (sim.world.place_mess)
             scenario = with_mess(scenario, mess_buses)
         self.step_s = scenario.physical_step_s
-        self.model = GridModel(build_ieee33(scenario.data), scenario.data)
+        # only the grid runs the internal networks; the controllers plan with the lumped
+        # microgrids (seed 003: they see each microgrid through its PCC)
+        net = build_ieee33(scenario.data, scenario.microgrid_networks())
+        self.model = GridModel(net, scenario.data)
         return self.meta
 
     def create(self, num, model, **params):

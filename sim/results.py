@@ -4,7 +4,8 @@ Every table is a CSV with first column ``time_s`` (seconds since the scenario st
 one row per grid step, appended and flushed as the run goes, so an interrupted run
 keeps every step already done. Files:
 
-``steps.csv`` (scalar figures per step), ``bus_vm_pu.csv``, ``branch_loading_percent.csv``,
+``steps.csv`` (scalar figures per step; voltage violations counted against the DSO band, an
+internal microgrid bus against its own), ``bus_vm_pu.csv``, ``branch_loading_percent.csv``,
 ``branch_p_from_mw.csv``, ``branch_q_from_mvar.csv``, ``switch_closed.csv``,
 ``unit_p_mw.csv`` (applied), ``unit_setpoint_p_mw.csv`` (commanded), ``soc_mwh.csv``
 (SOC at the step start), ``exchange_p_mw.csv`` (microgrid import > 0),
@@ -26,8 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from networks.ieee33 import internal_bus_name
 from scenarios.loader import Scenario
-from sim.accounting import count_outside, extremes, step_costs
+from sim.accounting import count_outside, count_outside_bands, extremes, step_costs
 
 TABLES = {
     "vm_pu": "bus_vm_pu.csv",
@@ -90,6 +92,7 @@ class RunWriter:
         self.files: dict[str, tuple] = {}
         self.steps_done = 0
         self.plans_done: set[int] = set()
+        self.v_bands = voltage_bands(scenario)
         self.t0 = time.perf_counter()
         self.manifest = {
             "scenario_name": scenario.name,
@@ -180,7 +183,9 @@ class RunWriter:
             "vm_max_bus": vmax_bus,
             "loading_max_percent": lmax,
             "loading_max_branch": lmax_branch,
-            "n_v_violations": count_outside(vm, data.dso.v_min_pu, data.dso.v_max_pu),
+            "n_v_violations": count_outside_bands(
+                vm, self.v_bands, data.dso.v_min_pu, data.dso.v_max_pu
+            ),
             "n_overloads": count_outside(loading, -math.inf, 100.0),
             "load_demand_mw": grid.get("load_demand_mw"),
             "load_served_mw": grid.get("load_served_mw"),
@@ -216,6 +221,16 @@ class RunWriter:
         self.manifest.update(status=status, wall_time_s=round(time.perf_counter() - self.t0, 3))
         write_json(self.out_dir / "manifest.json", self.manifest)
         return summary
+
+
+def voltage_bands(scenario: Scenario) -> dict[str, tuple[float, float]]:
+    """Own voltage band of each internal microgrid bus, by its label (the DSO's elsewhere)."""
+    networks = scenario.microgrid_networks() or {}
+    return {
+        internal_bus_name(name, bus): (bus.v_min_pu, bus.v_max_pu)
+        for name, network in networks.items()
+        for bus in network.buses
+    }
 
 
 def _cell(value: object) -> object:
