@@ -35,6 +35,7 @@ raise :class:`MicrogridDataError` naming the file, the row, the field and the fi
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -428,3 +429,26 @@ def _check_totals(net: MicrogridNetwork) -> None:
 
 def _rating(net: MicrogridNetwork, kind: str) -> float:
     return sum(u.p_max_mw for u in net.units_of(kind))
+
+
+def feeder_head_p_max_mw(network: MicrogridNetwork, pf: float = 0.95) -> float:
+    """Active power the lines leaving the PCC bus carry at power factor ``pf`` (their
+    nominal-voltage ratings): the most a microgrid can exchange through its internal
+    network, whatever its units do."""
+    head = sum(ln.s_max_mva for ln in network.lines if ln.from_bus == network.pcc_bus)
+    return pf * head
+
+
+def with_feeder_head_limits(
+    data: NetworkData, networks: dict[str, MicrogridNetwork]
+) -> NetworkData:
+    """The lumped data the controllers plan with when the grid runs the internal networks:
+    each microgrid's exchange limit ``pcc_p_max_mw`` capped at :func:`feeder_head_p_max_mw`
+    (the controllers see a microgrid only through its PCC, seed 003)."""
+    mgs = tuple(
+        dataclasses.replace(
+            mg, pcc_p_max_mw=min(mg.pcc_p_max_mw, feeder_head_p_max_mw(networks[mg.name]))
+        )
+        for mg in data.microgrids
+    )
+    return dataclasses.replace(data, microgrids=mgs)

@@ -74,6 +74,7 @@ from networks.microgrid_internal import (
     MicrogridDataError,
     MicrogridNetwork,
     load_microgrid_networks,
+    with_feeder_head_limits,
 )
 from networks.params import (
     DATA_DIR,
@@ -276,6 +277,9 @@ def _build(raw: dict, path: Path | None, base_dir: Path) -> Scenario:
     mess = _read_mess(raw.get("mess", {}), data)
     if mess.placement == "given":
         data = dataclasses.replace(data, mess=mess_units(mess.buses))
+    microgrid_model = _read_microgrid_model(raw.get("microgrid_model", "lumped"), data, network)
+    if microgrid_model == "internal":
+        data = with_feeder_head_limits(data, load_microgrid_networks(data, NETWORKS[network]))
     return Scenario(
         path=path,
         name=_read_name(raw, path),
@@ -293,7 +297,7 @@ def _build(raw: dict, path: Path | None, base_dir: Path) -> Scenario:
         raw=raw,
         restoration=_read_restoration(raw.get("restoration", {}), physical_s),
         mess=mess,
-        microgrid_model=_read_microgrid_model(raw.get("microgrid_model", "lumped"), data, network),
+        microgrid_model=microgrid_model,
     )
 
 

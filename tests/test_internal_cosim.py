@@ -397,3 +397,25 @@ def test_internal_buses_are_checked_against_their_own_band(tmp_path: Path):
     assert count_outside_bands(vm, bands, 0.90, 1.10) == 2  # MG1 (0.95-1.05) and MG2.b3
     lumped = load_scenario(write_scenario(tmp_path, file_name="lumped.toml"))
     assert voltage_bands(lumped) == {}
+
+
+def test_controllers_see_the_feeder_head_limit():
+    """The lumped exchange limit becomes what the lines leaving the PCC bus carry at pf 0.95:
+    MG1's feeder head is 0.040 kA at 12.66 kV, sqrt(3) x 12.66 x 0.040 = 0.877 MVA, so
+    0.95 x 0.877 = 0.833 MW (hand calculation from mg_internal_lines.csv); MG2's 0.050 kA
+    gives 1.042 MW. The lumped model keeps microgrids.csv's 1.5 MW."""
+    internal = load_scenario_text('microgrid_model = "internal"').data
+    lumped = load_scenario_text("").data
+    limit = {mg.name: mg.pcc_p_max_mw for mg in internal.microgrids}
+    assert limit["MG1"] == pytest.approx(0.95 * math.sqrt(3) * 12.66 * 0.040, abs=1e-9)
+    assert limit["MG2"] == pytest.approx(0.95 * math.sqrt(3) * 12.66 * 0.050, abs=1e-9)
+    assert all(mg.pcc_p_max_mw == 1.5 for mg in lumped.microgrids)
+
+
+def test_cosim_islands_keep_the_feeder_heads_within_rating(islanded_run):
+    """With the feeder-head limit the islands' exports stay within the internal lines'
+    ratings (before it, MG1.L1 reached 155 % in this run)."""
+    loading = table(islanded_run, "branch_loading_percent.csv")
+    internal = [c for c in loading.columns if c.startswith("MG") and "." in c]
+    assert len(internal) == 12
+    assert float(loading[internal].max().max()) <= 100.0
