@@ -153,10 +153,16 @@ def mess_inputs(unit: MessUnit, soc_mwh: float, n_periods: int) -> MicrogridRest
     bus (charge/discharge, SOC, reserve) that may form an island there; no turbine, wind
     or load; exchange within its converter's ratings."""
     p_max = max(unit.ess_p_ch_max_mw, unit.ess_p_dis_max_mw)
-    zero = dict.fromkeys(
-        ("pcc_r_ohm", "pcc_x_ohm", "pcc_max_i_ka", "mt_p_min_mw", "mt_p_max_mw"), 0.0
+    no_turbine_wind_or_line = (
+        "pcc_r_ohm",
+        "pcc_x_ohm",
+        "pcc_max_i_ka",
+        "mt_p_min_mw",
+        "mt_p_max_mw",
+        "mt_ramp_mw_per_h",
+        "mt_cost_cny_per_mwh",
+        "wind_p_rated_mw",
     )
-    zero |= dict.fromkeys(("mt_ramp_mw_per_h", "mt_cost_cny_per_mwh", "wind_p_rated_mw"), 0.0)
     params = MicrogridParams(
         name=unit.name,
         bus_ieee=unit.bus_ieee,
@@ -176,7 +182,7 @@ def mess_inputs(unit: MessUnit, soc_mwh: float, n_periods: int) -> MicrogridRest
         load_p_peak_mw=0.0,
         load_pf=1.0,
         gf_vm_pu=unit.gf_vm_pu,
-        **zero,
+        **dict.fromkeys(no_turbine_wind_or_line, 0.0),
     )
     none = np.zeros(n_periods)
     return MicrogridRestorationInputs(

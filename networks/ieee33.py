@@ -91,6 +91,13 @@ def _base_case33() -> pp.pandapowerNet:
     return net
 
 
+def load_q_per_p(net: pp.pandapowerNet, load_idx: int) -> float:
+    """Q/P of a load at its nominal power factor (``p_nom_mw``, ``q_nom_mvar``), which every
+    demand value keeps."""
+    p_nom, q_nom = net.load.at[load_idx, "p_nom_mw"], net.load.at[load_idx, "q_nom_mvar"]
+    return float(q_nom / p_nom) if p_nom > 0 else 0.0
+
+
 def _rate_branches(net: pp.pandapowerNet, data: NetworkData) -> None:
     table = data.branches.set_index("branch_ieee")
     for idx, ieee in net.line["ieee"].items():

@@ -28,7 +28,7 @@ import numpy as np
 import pandapower as pp
 import pandapower.topology as top
 
-from networks.ieee33 import INTERNAL_KEY, SUBSTATION, q_of
+from networks.ieee33 import INTERNAL_KEY, SUBSTATION, load_q_per_p, q_of
 from networks.params import MessUnit, MicrogridParams, NetworkData
 from networks.storage import soc_change_mwh, unit_feasible_power_mw
 from networks.topology import line_index
@@ -137,9 +137,8 @@ class GridModel:
         for name, demand in self.demand_p_mw.items():
             idx = self.elements["load"][name]
             p = demand * self.served_fraction.get(name, 1.0)
-            pf_p, pf_q = _nominal_pq(self.net, idx)
             self.net.load.at[idx, "p_mw"] = p
-            self.net.load.at[idx, "q_mvar"] = p * pf_q / pf_p if pf_p > 0 else 0.0
+            self.net.load.at[idx, "q_mvar"] = p * load_q_per_p(self.net, idx)
 
     def _apply_generation(self, inp: GridInputs) -> None:
         sgen = self.net.sgen
@@ -388,11 +387,6 @@ def _element_index(net: pp.pandapowerNet) -> dict[str, dict[str, int]]:
         table: {str(name): int(i) for i, name in net[table]["name"].items()}
         for table in ("load", "sgen", "storage")
     }
-
-
-def _nominal_pq(net: pp.pandapowerNet, idx: int) -> tuple[float, float]:
-    """Nominal P and Q of a load: the power factor that every demand value keeps."""
-    return float(net.load.at[idx, "p_nom_mw"]), float(net.load.at[idx, "q_nom_mvar"])
 
 
 def _label_bus(net: pp.pandapowerNet, idx: int) -> str:

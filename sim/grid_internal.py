@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import pandapower as pp
 
-from networks.ieee33 import internal_load_name, internal_unit_name
+from networks.ieee33 import internal_load_name, internal_unit_name, load_q_per_p
 from networks.microgrid_internal import MicrogridNetwork
 
 UNIT_TABLES = {"mt": "sgen", "wind": "sgen", "ess": "storage"}
@@ -92,7 +92,7 @@ class InternalMicrogrids:
             for part in load.parts:
                 p_mw = served[part.tier] * demand * part.share
                 net.load.at[part.idx, "p_mw"] = p_mw
-                net.load.at[part.idx, "q_mvar"] = p_mw * _q_per_p(net, part.idx)
+                net.load.at[part.idx, "q_mvar"] = p_mw * load_q_per_p(net, part.idx)
 
 
 def tier_served_fraction(
@@ -134,12 +134,6 @@ def _load_parts(net: pp.pandapowerNet, mg_name: str, network: MicrogridNetwork) 
         for name, b in zip(names, buses, strict=True)
     )
     return Lumped(f"{mg_name}_load", "load", _row(net, "load", f"{mg_name}_load"), parts)
-
-
-def _q_per_p(net: pp.pandapowerNet, load_idx: int) -> float:
-    """Q/P of a load at its nominal power factor."""
-    p_nom, q_nom = net.load.at[load_idx, "p_nom_mw"], net.load.at[load_idx, "q_nom_mvar"]
-    return float(q_nom / p_nom) if p_nom > 0 else 0.0
 
 
 def _row(net: pp.pandapowerNet, table: str, name: str) -> int:
