@@ -18,11 +18,13 @@ import pytest
 
 from controllers.restoration import build_restoration_model, nominal_inputs, solve_restoration
 from controllers.restoration_controller import mess_inputs, with_mess_buses
-from controllers.robust import load_mess_params
+from controllers.robust import DEFAULT_EVENT, Event, load_mess_params
+from controllers.robust_ccg import DEFAULT_GAP, solve_robust
 from networks.ieee33 import build_ieee33
 from scenarios.loader import MessSettings, ScenarioError, load_scenario
 from sim.grid import GridInputs, GridModel
 from sim.mess import placement
+from sim.preposition import scenario_case, scenario_event
 
 MESS = load_mess_params()
 CUT_OFF = [{"kind": "branch", "branch_ieee": 22}, {"kind": "branch", "branch_ieee": 37}]
@@ -67,29 +69,62 @@ def test_bad_mess_table_is_refused_with_field_and_fix(scenario_file, table, fiel
     assert fix in str(err.value) and str(path) in str(err.value)
 
 
+# The seed 003 event as a scenario from 17:00: main grid lost at 18:00, branches 12 and 22
+# damaged, 2 h repair. The optimum is not unique: the lateral 23-25, cut off by branch 22, is
+# one island whichever of its buses hosts the unit, and the three placements cost the same.
+SEED003_EVENT = "".join(
+    f'[[faults]]\nname = "{n}"\n{k}\nstart_h = 1.0\nrepair_h = 2.0\n'
+    for n, k in (("g", 'kind = "main_grid"'), ("f12", "branch = 12"), ("f22", "branch = 22"))
+)
+LATERAL = (23, 24, 25)
+# The optimum of that event, CNY: 600 (one unit) + 80 (one switch action) + 1256.0 (worst-case
+# shedding, 1.192 MWh tier 2 and 3.119 MWh tier 3, and 0.6 MWh of MESS throughput). Printed by
+# ``mgcosim preposition scenarios/seed003_blackout.toml`` and reached again by C&CG with the
+# placement restricted to each of 23, 24, 25 (below). Without a unit on the lateral the best
+# is 1965.05 (placement restricted to the other 29 buses, or to none: checked once, too slow
+# to repeat here), 1.5 % above, outside the C&CG gap: so every plan within the gap puts a unit
+# on the lateral. Two units (23 and 25) reach 1937.2, within the gap: the count is not asserted.
+SEED003_OPTIMUM_CNY = 1936.0
+FEAS_TOL_CNY = 0.01  # HiGHS: worst case to rel. gap 1e-7 (~2e-4 CNY), LP tolerances 1e-7
+
+
 def test_robust_placement_is_computed_for_the_scenario_event(scenario_file):
-    """The seed 003 event (main grid lost at 18:00, branches 12 and 22, 2 h): the robust
-    first stage is the one ``mgcosim preposition scenarios/seed003_blackout.toml`` prints
-    (one unit at bus 23, 1936.0 CNY), found here from a scenario starting at 17:00."""
-    events = "".join(
-        f'[[faults]]\nname = "{n}"\n{k}\nstart_h = 1.0\nrepair_h = 2.0\n'
-        for n, k in (("g", 'kind = "main_grid"'), ("f12", "branch = 12"), ("f22", "branch = 22"))
+    """The robust first stage of the seed 003 event: its bounds enclose the optimum within
+    the C&CG gap, and its units include one on the lateral 23-25, where every bus reaches
+    that optimum (a tie: which of them the solver returns is arbitrary)."""
+    scenario = load_scenario(
+        scenario_file(EVENING + '[mess]\nplacement = "robust"\n' + SEED003_EVENT)
     )
-    scenario = load_scenario(scenario_file(EVENING + '[mess]\nplacement = "robust"\n' + events))
     assert scenario.data.mess == ()  # computed before the run, not on loading
     record = placement(scenario)
-    assert record["buses"] == [23]
     assert record["event"] == {
         "damaged_branches": [12, 22],
         "main_grid_available": False,
         "start_h": 18.0,
         "periods_h": 2,
     }
-    assert record["gap"] <= 1e-3
-    assert record["upper_bound_cny"] == pytest.approx(1936.0, abs=0.5)
+    assert record["gap"] <= DEFAULT_GAP
+    lower, upper = record["lower_bound_cny"], record["upper_bound_cny"]
+    assert lower <= SEED003_OPTIMUM_CNY + FEAS_TOL_CNY
+    assert (
+        SEED003_OPTIMUM_CNY - FEAS_TOL_CNY
+        <= upper
+        <= SEED003_OPTIMUM_CNY / (1 - DEFAULT_GAP) + FEAS_TOL_CNY
+    )
+    assert set(record["buses"]) & set(LATERAL)
+    # the tie: the unit restricted to any one lateral bus reaches the same optimum
+    damaged, main_grid, start_h, periods = scenario_event(scenario, DEFAULT_EVENT)
+    for bus in LATERAL:
+        one_bus = dataclasses.replace(MESS, candidate_buses_ieee=(bus,), fleet_size_units=1)
+        case = scenario_case(scenario, one_bus, Event(damaged, main_grid), start_h, periods)
+        there = solve_robust(case)
+        assert there.first_stage.mess_buses == {bus}
+        assert there.upper_bound_cny == pytest.approx(SEED003_OPTIMUM_CNY, abs=FEAS_TOL_CNY)
+    # on the forecast PV alone the same three placements tie (1877.92 CNY each, first stage
+    # included), and each costs the same 1936.0 CNY on its worst case
     forecast_only = placement(dataclasses.replace(scenario, mess=MessSettings("deterministic")))
-    assert forecast_only["buses"] == [23]  # the seed's table: the same placement here
-    assert forecast_only["worst_case_total_cny"] == pytest.approx(1936.0, abs=0.5)
+    assert set(forecast_only["buses"]) & set(LATERAL)
+    assert forecast_only["worst_case_total_cny"] == pytest.approx(SEED003_OPTIMUM_CNY, abs=0.5)
 
 
 # --- grid -----------------------------------------------------------------------------------
@@ -204,16 +239,12 @@ def test_mess_island_in_the_cosimulation_sheds_less(scenario_file, run):
 @pytest.mark.slow
 def test_robust_placement_sheds_less_than_no_mess_in_the_cosimulation(scenario_file, run):
     """Seed 003's event at 18:00 for 2 h (main grid lost, branches 12 and 22), 17:00-21:00:
-    the robust placement (bus 23) sheds less than the same scenario without MESS, every
-    step AC-validated."""
-    events = "".join(
-        f'[[faults]]\nname = "{n}"\n{k}\nstart_h = 1.0\nrepair_h = 2.0\n'
-        for n, k in (("g", 'kind = "main_grid"'), ("f12", "branch = 12"), ("f22", "branch = 22"))
-    )
-    tables = EVENING + RESTORATION + events
+    the robust placement (a unit on the lateral 23-25: which bus is a tie, see above) sheds
+    less than the same scenario without MESS, every step AC-validated."""
+    tables = EVENING + RESTORATION + SEED003_EVENT
     without = run(scenario_file(tables, duration_h=4))
     robust = run(scenario_file(tables + '[mess]\nplacement = "robust"\n', duration_h=4))
-    assert json.loads((robust / "mess_placement.json").read_text())["buses"] == [23]
+    assert set(json.loads((robust / "mess_placement.json").read_text())["buses"]) & set(LATERAL)
     assert unserved_mwh(robust, 3600, 10800) < unserved_mwh(without, 3600, 10800) - 0.1
     for out in (without, robust):
         steps = pd.read_csv(out / "steps.csv")
