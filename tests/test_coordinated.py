@@ -96,8 +96,10 @@ def test_projection_restores_at_least_the_tier1_load_of_no_sharing(strategies):
     for proj in (results["projection"], preferred):
         assert proj.restored_mw_by_tier()[1] >= none.restored_mw_by_tier()[1] - 1e-9
         assert proj.dso_restored_mw[1] >= none.dso_restored_mw[1] - 1e-9
-        assert proj.tier1_served == TIER1  # the seed: every tier-1 DSO load restored
-    assert none.tier1_served != TIER1  # without the microgrids the DSO cannot
+        # the seed: every tier-1 DSO load restored. Every optimum does: forbidding it (at
+        # most 4 of the 5 picked up) lowers the objective by 5.5 weighted MW (of 84.2)
+        assert proj.tier1_served == TIER1
+    assert none.tier1_served != TIER1  # without the microgrids the DSO cannot (infeasible)
 
 
 def test_ordering_of_the_strategies(strategies):
