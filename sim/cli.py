@@ -5,10 +5,25 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
 from scenarios.loader import ScenarioError, default_scenario_path, load_scenario
+
+EXIT_FAILED_POWER_FLOWS = 3  # the run finished, but some power flows did not converge
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT): the steps done are kept
+RUN_EXIT_CODES = f"""exit codes:
+  0    finished, every power flow converged
+  1    an unexpected error (traceback; manifest status failed)
+  2    bad input, refused with the file, the field and the fix (or a ValueError
+       during the run: manifest status failed)
+  {EXIT_FAILED_POWER_FLOWS}    finished, but some power flows did not converge: their demand is
+       counted as "not computed" (summary.json energy_not_computed_mwh,
+       manifest status completed_with_failed_power_flows)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C): manifest status interrupted, the steps done kept
+A killed run (SIGKILL, machine down) leaves manifest status "running"; `mgcosim report`
+then says "stopped without finishing" once its process is gone."""
 
 
 def _quiet_mosaik_logs() -> None:
@@ -34,6 +49,8 @@ def print_summary(summary: dict, out_dir: Path) -> None:
         f"  energy demand        {_fmt(s['energy_demand_mwh'])} MWh",
         f"  energy served        {_fmt(s['energy_served_mwh'])} MWh",
         f"  energy unserved      {_fmt(s['energy_unserved_mwh'])} MWh",
+        f"  energy not computed  {_fmt(s.get('energy_not_computed_mwh', math.nan))} MWh"
+        " (demand of steps whose power flow failed)",
         f"  network losses       {_fmt(s['energy_losses_mwh'])} MWh",
         f"  substation import    {_fmt(s['energy_substation_mwh'])} MWh",
         f"  wind used/available  {_fmt(s['wind_used_mwh'])} / {_fmt(s['wind_available_mwh'])} MWh",
@@ -51,6 +68,15 @@ def print_summary(summary: dict, out_dir: Path) -> None:
             if k.startswith("cost_")
         ),
     ]
+    shed = [k for k in s if k.startswith("energy_shed_tier")]
+    if shed:
+        lines.append(
+            "  shed by tier         "
+            + ", ".join(
+                f"tier {k.removeprefix('energy_shed_tier')[:-4]} {_fmt(s[k])}" for k in shed
+            )
+            + " MWh"
+        )
     if "horizons" in s:
         lines.append(
             f"  optimiser            {s['horizons']} horizons, {s['n_fallbacks']} fallbacks, "
@@ -73,11 +99,36 @@ def print_summary(summary: dict, out_dir: Path) -> None:
             f"{s['ac_unanticipated_violation_steps']} steps with AC violations "
             "the plan did not expect"
         )
+    if s["n_not_converged"]:
+        lines.append(failed_flows_line(s))
     print("\n".join(lines))
 
 
+def failed_flows_line(summary: dict) -> str:
+    """The warning of a run with failed power flows (its figures are incomplete)."""
+    return (
+        f"  WARNING: {summary['n_not_converged']} of {summary['steps']} power flows did not "
+        f"converge; {_fmt(summary.get('energy_not_computed_mwh', math.nan))} MWh of demand "
+        f"is not computed (exit code {EXIT_FAILED_POWER_FLOWS})"
+    )
+
+
+def _mark_manifest(out_dir: Path, status: str, **extra: object) -> dict | None:
+    """Set the status of this process's run if still marked running (None: no manifest)."""
+    from sim.results import write_json
+
+    path = out_dir / "manifest.json"
+    if not path.is_file():
+        return None
+    manifest = json.loads(path.read_text())
+    if manifest.get("status") == "running" and manifest.get("pid", os.getpid()) == os.getpid():
+        manifest.update(status=status, **extra)
+        write_json(path, manifest)
+    return manifest
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from sim.results import summarise, write_json
+    from sim.results import summarise
     from sim.world import run_scenario
 
     scenario = load_scenario(args.scenario or default_scenario_path())
@@ -90,21 +141,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         run_scenario(scenario, out_dir, progress=not args.no_progress)
     except KeyboardInterrupt:
-        manifest_path = out_dir / "manifest.json"
-        manifest = json.loads(manifest_path.read_text())
-        manifest["status"] = "interrupted"
-        write_json(manifest_path, manifest)
+        manifest = _mark_manifest(out_dir, "interrupted") or {"steps_done": 0}
         print(f"\nInterrupted: {manifest['steps_done']} steps kept in {out_dir}", file=sys.stderr)
-        return 130
-    print_summary(summarise(out_dir, scenario.physical_step_s), out_dir)
-    return 0
+        return EXIT_INTERRUPTED
+    except Exception as err:
+        _mark_manifest(out_dir, "failed", error=repr(err))
+        raise
+    summary = summarise(out_dir, scenario.physical_step_s)
+    print_summary(summary, out_dir)
+    return EXIT_FAILED_POWER_FLOWS if summary["n_not_converged"] else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from sim.report import write_report
+    from sim.run_state import run_state
 
     compare = Path(args.compare) if args.compare else None
     path = write_report(Path(args.run_dir), Path(args.out) if args.out else None, compare=compare)
+    print(f"Run state: {run_state(Path(args.run_dir)).detail}")
     print(f"Report written to {path}")
     return 0
 
@@ -124,12 +178,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mgcosim", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a scenario (default: the built-in base day)")
+    run = sub.add_parser(
+        "run",
+        help="run a scenario (default: the built-in base day)",
+        description="Run a scenario through the co-simulation; results go to the run "
+        "directory as the run goes.",
+        epilog=RUN_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("scenario", nargs="?", help="scenario TOML file")
     run.add_argument("--out", help="run directory (default: runs/<scenario name>)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
-    report = sub.add_parser("report", help="write a self-contained HTML report of a run")
+    report = sub.add_parser(
+        "report",
+        help="write a self-contained HTML report of a run",
+        description="Write the HTML report of a run directory and print the run's state "
+        "(finished, interrupted, failed, running, or stopped without finishing: the manifest "
+        "says running but its process on this host is gone).",
+    )
     report.add_argument("run_dir")
     report.add_argument("--out", help="HTML file (default: RUN_DIR/report.html)")
     report.add_argument("--compare", help="another run directory to compare costs with")

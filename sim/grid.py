@@ -125,6 +125,7 @@ class GridModel:
         self.collapsed: list[str] = []
         self.internal = InternalMicrogrids(net, net[INTERNAL_KEY]) if INTERNAL_KEY in net else None
         self.parts = self.internal.part_names if self.internal else frozenset()
+        self.load_tiers = load_tiers(net, data, self.internal)
 
     # --- applying inputs -------------------------------------------------------------
     def _apply_loads(self, load_p_mw: dict[str, float], served: dict[str, float] | None) -> None:
@@ -330,7 +331,9 @@ class GridModel:
         out["active_faults"] = [str(f.get("name", "")) for f in self.active_faults]
         out["islands"] = sorted(self.islands)
         out["islands_collapsed"] = list(self.collapsed)
-        out.update(load_service(self.net, converged, self.demand_p_mw, self.elements))
+        out.update(
+            load_service(self.net, converged, self.demand_p_mw, self.elements, self.load_tiers)
+        )
         return out
 
     def _power_flow(self) -> bool:
@@ -469,20 +472,69 @@ def _unit_powers(net: pp.pandapowerNet, elements: dict[str, dict[str, int]]) -> 
     return powers
 
 
+MG_LOAD_TIER = 2  # a lumped microgrid load's tier, as the restoration values it
+# (controllers.restoration.MicrogridRestorationInputs.load_tier; a test keeps them equal)
+
+
+def load_tiers(
+    net: pp.pandapowerNet, data: NetworkData, internal: InternalMicrogrids | None
+) -> dict[str, int]:
+    """Priority tier of every load: ``load_b{k}`` from ``load_tiers.csv``, a lumped
+    microgrid load ``MG_LOAD_TIER``, an internal microgrid load its bus's tier."""
+    tiers = {}
+    for name, bus in zip(net.load.name, net.load.bus, strict=True):
+        ieee = int(net.bus.at[int(bus), "ieee"])
+        tiers[str(name)] = data.tier_of(ieee) if str(name).startswith("load_b") else MG_LOAD_TIER
+    for lumped in internal.loads if internal else []:
+        tiers |= {part.name: part.tier for part in lumped.parts}
+    return tiers
+
+
 def load_service(
     net: pp.pandapowerNet,
     converged: bool,
     demand_p_mw: dict[str, float],
     elements: dict[str, dict[str, int]],
-) -> dict[str, float]:
-    """Demand (before any shedding), and load served at energised buses (NaN: no flow).
+    tiers: dict[str, int] | None = None,
+) -> dict:
+    """Demand (before any shedding) and load served at energised buses, in total, per load
+    and per priority tier (``tiers``: load -> tier; every load tier 3 when not given).
 
-    Unserved = demand - served: load shed by command and load on dark buses alike.
+    Unserved = demand - served: load shed by command (``served_fraction``) and load on dark
+    buses alike. When the power flow did not converge nothing is known about the service:
+    served and unserved are NaN and the whole demand is ``load_not_computed_mw`` (0 when
+    it converged), so demand = served + unserved + not computed always holds.
     """
     in_service = net.load.in_service
-    demand = sum(p for name, p in demand_p_mw.items() if in_service.at[elements["load"][name]])
-    if not converged:
-        return {"load_demand_mw": demand, "load_served_mw": math.nan, "load_unserved_mw": math.nan}
-    live = net.res_bus.vm_pu.notna() & (net.res_bus.vm_pu > 0)
-    served = float(net.load.p_mw[in_service & live.loc[net.load.bus].values].sum())
-    return {"load_demand_mw": demand, "load_served_mw": served, "load_unserved_mw": demand - served}
+    demand = {
+        name: float(p) for name, p in demand_p_mw.items() if in_service.at[elements["load"][name]]
+    }
+    if converged:
+        live = net.res_bus.vm_pu.notna() & (net.res_bus.vm_pu > 0)
+        served = {
+            name: float(net.load.at[idx, "p_mw"]) if live.at[int(net.load.at[idx, "bus"])] else 0.0
+            for name in demand
+            for idx in [elements["load"][name]]
+        }
+    else:
+        served = dict.fromkeys(demand, math.nan)
+    demand_mw, served_mw = sum(demand.values()), sum(served.values())
+    tier = {name: (tiers or {}).get(name, 3) for name in demand}
+    return {
+        "load_demand_mw": demand_mw,
+        "load_served_mw": served_mw,
+        "load_unserved_mw": demand_mw - served_mw,
+        "load_not_computed_mw": 0.0 if converged else demand_mw,
+        "load_demand_p_mw": demand,
+        "load_served_p_mw": served,
+        "tier_demand_mw": tier_totals(demand, tier),
+        "tier_served_mw": tier_totals(served, tier),
+    }
+
+
+def tier_totals(p_mw: dict[str, float], tier: dict[str, int]) -> dict[str, float]:
+    """Sum of ``p_mw`` per tier, keyed ``"1"``, ``"2"``, ... (text keys survive mosaik's JSON)."""
+    out: dict[str, float] = {}
+    for name, p in p_mw.items():
+        out[str(tier[name])] = out.get(str(tier[name]), 0.0) + p
+    return dict(sorted(out.items()))

@@ -3,7 +3,8 @@
 Model ``Grid`` (one entity). Inputs: ``p_mw`` from the profile entities (load demand or
 available wind/PV, keyed by unit name), ``setpoints_mw`` and ``switch_closed`` from the
 controller, ``faults`` from the fault injector (a trigger: a fault event makes the grid
-step at once). Outputs: the measurements of :func:`sim.grid.measure`. With
+step at once). Outputs: the measurements of :func:`sim.grid.measure` and the load
+service of :func:`sim.grid.load_service` (totals, per load, per priority tier). With
 ``microgrid_model = "internal"`` the microgrids are their internal networks.
 Run standalone with ``python -m sim.grid_sim HOST:PORT``.
 """
@@ -36,6 +37,11 @@ OUTPUTS = [
     "load_demand_mw",
     "load_served_mw",
     "load_unserved_mw",
+    "load_not_computed_mw",
+    "load_demand_p_mw",
+    "load_served_p_mw",
+    "tier_demand_mw",
+    "tier_served_mw",
     "active_faults",
     "islands",
     "islands_collapsed",

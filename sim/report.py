@@ -42,6 +42,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from sim.run_state import STATUS_COMPLETED, STATUS_FAILED_FLOWS, STOPPED, manifest_state
+
 V_MIN_PU = 0.9
 V_MAX_PU = 1.1
 MAX_TABLE_ROWS = 200
@@ -344,21 +346,39 @@ def _number(mapping: dict[str, Any], key: str) -> float | None:
 
 
 def _status_text(run: RunData) -> str:
+    """Status and steps done; a run marked running whose process is gone (on this host) is
+    "stopped without finishing" (:func:`sim.run_state.manifest_state`)."""
     if run.manifest is None:
         return "unknown (manifest.json missing)"
-    status = str(run.manifest.get("status", "unknown"))
+    m = run.manifest
+    status = str(m.get("status", "unknown"))
     done, total = run.steps_done, run.steps_total
     of = f"{done if done is not None else '?'} of {total if total is not None else '?'} steps"
-    if status == "completed":
+    if status == STATUS_COMPLETED:
         return f"completed ({of})"
-    if status == "running":
+    if status == STATUS_FAILED_FLOWS:
+        return f"completed ({of}), {m.get('n_not_converged', '?')} power flows not converged"
+    if status != "running":
+        return f"{status} after {of}"
+    beat = f"last heartbeat {m.get('heartbeat')} UTC"
+    if manifest_state(m).state == STOPPED:
+        return f"{STOPPED} after {of} (process {m.get('pid')} on {m.get('host')} is gone, {beat})"
+    if "pid" not in m:
         return f"running (or stopped without notice) after {of}"
-    return f"{status} after {of}"
+    return f"running (process {m.get('pid')} on {m.get('host')}) after {of}, {beat}"
 
 
 def _status_flag(run: RunData) -> str:
-    if run.manifest is not None and run.manifest.get("status") == "completed":
+    status = (run.manifest or {}).get("status")
+    if status == STATUS_COMPLETED:
         return ""
+    if status == STATUS_FAILED_FLOWS:
+        lost = (run.summary or {}).get("energy_not_computed_mwh")
+        energy = f": {lost:.4f} MWh of demand not computed" if isinstance(lost, float) else ""
+        return (
+            f'<p class="flag">&#9888; Run finished with failed power flows'
+            f"{_esc(energy)} ({_esc(_status_text(run))}).</p>\n"
+        )
     return f'<p class="flag">&#9888; Run not completed: {_esc(_status_text(run))}.</p>\n'
 
 
@@ -838,8 +858,13 @@ def _restoration_energy(
         ("load demand [MWh]", "load_demand_mw"),
         ("load served [MWh]", "load_served_mw"),
         ("unserved energy [MWh]", "load_unserved_mw"),
+        ("demand not computed (power flow failed) [MWh]", "load_not_computed_mw"),
     ):
-        rows.append((label, energy(_num(steps, col))))
+        if col in steps.columns:
+            rows.append((label, energy(_num(steps, col))))
+    for tier in _tiers(steps):
+        e = [energy(_num(steps, f"tier{tier}_{kind}_mw")) for kind in ("demand", "served", "shed")]
+        rows.append((f"tier {tier} demand / served / shed [MWh]", " / ".join(map(_fmt, e))))
     avail = _num(steps, "wind_avail_mw").fillna(0) + _num(steps, "pv_avail_mw").fillna(0)
     used = _num(steps, "wind_used_mw").fillna(0) + _num(steps, "pv_used_mw").fillna(0)
     if any(c in steps.columns for c in ("wind_avail_mw", "pv_avail_mw")):
@@ -864,6 +889,12 @@ def _restoration_energy(
                 )
             )
     return _table(["over the fault periods", "value"], rows)
+
+
+def _tiers(steps: pd.DataFrame) -> list[str]:
+    """Priority tiers with columns ``tier{t}_demand_mw`` in steps.csv."""
+    cols = [c for c in steps.columns if c.startswith("tier") and c.endswith("_demand_mw")]
+    return sorted(c.removeprefix("tier").removesuffix("_demand_mw") for c in cols)
 
 
 def is_storage(unit: str) -> bool:
@@ -952,9 +983,15 @@ def section_convergence(run: RunData) -> str | None:
         for t in bad[:MAX_TABLE_ROWS]
     ]
     more = len(bad) - len(rows)
+    lost = (run.summary or {}).get("energy_not_computed_mwh")
+    lost_text = (
+        f"; their demand, {lost:.4f} MWh, is counted as not computed"
+        if isinstance(lost, float)
+        else ""
+    )
     body = (
         f'<p class="flag">{len(bad)} of {len(df)} steps without a converged power flow '
-        "(their network values are empty):</p>"
+        f"(their network values and load service are empty{lost_text}):</p>"
         + _table(["step", "time_s", "time [h]", "timestamp"], rows)
         + (f"<p>… and {more} more.</p>" if more > 0 else "")
     )
@@ -1467,6 +1504,7 @@ def _validation_table(run: RunData, val: pd.DataFrame) -> str:
 
 COMPARE_EXTRA_KEYS = (
     "energy_unserved_mwh",
+    "energy_not_computed_mwh",
     "energy_losses_mwh",
     "energy_substation_mwh",
     "wind_used_mwh",
@@ -1522,7 +1560,7 @@ def _comparison_notes(run: RunData, other: RunData) -> str:
             a, b = f"{a / 3600:g} h", f"{b / 3600:g} h"
         if a is not None and b is not None and a != b:
             notes.append(f"The runs differ in their {label} ({a} vs {b}).")
-    if m_other and m_other.get("status") != "completed":
+    if m_other and m_other.get("status") not in (STATUS_COMPLETED, STATUS_FAILED_FLOWS):
         notes.append(f"The other run is not completed (status {m_other.get('status')}).")
     return "".join(f'<p class="note">{_esc(n)}</p>' for n in notes)
 

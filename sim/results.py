@@ -9,8 +9,25 @@ internal microgrid bus against its own), ``bus_vm_pu.csv``, ``branch_loading_per
 ``branch_p_from_mw.csv``, ``branch_q_from_mvar.csv``, ``switch_closed.csv``,
 ``unit_p_mw.csv`` (applied), ``unit_setpoint_p_mw.csv`` (commanded), ``soc_mwh.csv``
 (SOC at the step start), ``exchange_p_mw.csv`` (microgrid import > 0),
-``available_p_mw.csv`` (wind/PV available, load demand), ``manifest.json`` and, at the
-end, ``summary.json``.
+``available_p_mw.csv`` (wind/PV available, load demand), ``load_demand_p_mw.csv``,
+``load_served_p_mw.csv`` and ``load_shed_p_mw.csv`` (per load, named as in the net:
+``load_b{k}`` at IEEE bus k, ``{MG}_load``, internal ``{MG}_load.b{k}``; shed = demand -
+served, by command and on dark buses alike), ``manifest.json`` and, at the end,
+``summary.json``.
+
+Load accounting: ``steps.csv`` holds ``load_demand_mw``, ``load_served_mw``,
+``load_unserved_mw``, ``load_not_computed_mw`` and, per priority tier t
+(``networks/data/load_tiers.csv``; a lumped microgrid load is tier 2, an internal one its
+bus's tier), ``tier{t}_demand_mw``, ``tier{t}_served_mw``, ``tier{t}_shed_mw``. A step whose
+power flow did not converge has served, unserved, shed and every per-load served/shed cell
+empty, and its whole demand is ``load_not_computed_mw`` (0 otherwise), so that
+demand = served + unserved + not computed holds for every step and every run; :func:`summarise`
+checks it (``energy_not_computed_mwh`` in ``summary.json``).
+
+Manifest: ``status`` is ``running`` while the run goes, then ``completed``,
+``completed_with_failed_power_flows`` (some power flow did not converge), ``interrupted``
+(Ctrl-C) or ``failed`` (an error); ``pid``, ``host`` and ``heartbeat`` (UTC, rewritten at every
+step) let :func:`sim.run_state.run_state` tell a live run from one whose process was killed.
 """
 
 from __future__ import annotations
@@ -20,6 +37,7 @@ import json
 import math
 import os
 import platform
+import socket
 import time
 from importlib import metadata
 from pathlib import Path
@@ -30,6 +48,7 @@ import pandas as pd
 from networks.ieee33 import internal_bus_name
 from scenarios.loader import Scenario
 from sim.accounting import count_outside, count_outside_bands, extremes, step_costs
+from sim.run_state import STATUS_COMPLETED, STATUS_FAILED_FLOWS, utc_now
 
 TABLES = {
     "vm_pu": "bus_vm_pu.csv",
@@ -42,7 +61,11 @@ TABLES = {
     "soc_mwh": "soc_mwh.csv",
     "exchange_p_mw": "exchange_p_mw.csv",
     "available_p_mw": "available_p_mw.csv",
+    "load_demand_p_mw": "load_demand_p_mw.csv",
+    "load_served_p_mw": "load_served_p_mw.csv",
+    "load_shed_p_mw": "load_shed_p_mw.csv",
 }
+BALANCE_REL_TOL = 1e-9  # demand = served + unserved + not computed, relative to the demand
 EXTRA_FILES = [
     "steps.csv",
     "summary.json",
@@ -109,6 +132,10 @@ class RunWriter:
             "status": "running",
             "steps_done": 0,
             "wall_time_s": None,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_utc": utc_now(),
+            "heartbeat": utc_now(),
         }
         for name in list(TABLES.values()) + EXTRA_FILES:
             (self.out_dir / name).unlink(missing_ok=True)
@@ -134,6 +161,7 @@ class RunWriter:
     ) -> None:
         """Record one grid step: the tables, the plan (once per plan) and the validation."""
         tables = dict(grid, setpoints_mw=setpoints, available_p_mw=available)
+        tables["load_shed_p_mw"] = shed_p_mw(grid)
         for attr, file_name in TABLES.items():
             if tables.get(attr):
                 self._append(file_name, time_s, tables[attr])
@@ -145,7 +173,9 @@ class RunWriter:
             self._append("validation.csv", time_s, validation_row(grid, info, self.scenario))
         self.steps_done += 1
         self.manifest.update(
-            steps_done=self.steps_done, wall_time_s=round(time.perf_counter() - self.t0, 3)
+            steps_done=self.steps_done,
+            wall_time_s=round(time.perf_counter() - self.t0, 3),
+            heartbeat=utc_now(),
         )
         write_json(self.out_dir / "manifest.json", self.manifest)
 
@@ -190,6 +220,8 @@ class RunWriter:
             "load_demand_mw": grid.get("load_demand_mw"),
             "load_served_mw": grid.get("load_served_mw"),
             "load_unserved_mw": grid.get("load_unserved_mw"),
+            "load_not_computed_mw": grid.get("load_not_computed_mw"),
+            **tier_columns(grid),
             "wind_avail_mw": sum(v for k, v in available.items() if k.endswith("_wind")),
             "wind_used_mw": sum(v for k, v in units.items() if k.endswith("_wind")),
             "pv_avail_mw": sum(v for k, v in available.items() if k.startswith("PV")),
@@ -218,9 +250,39 @@ class RunWriter:
         summary = summarise(self.out_dir, self.scenario.physical_step_s) if self.steps_done else {}
         if summary:
             write_json(self.out_dir / "summary.json", summary)
-        self.manifest.update(status=status, wall_time_s=round(time.perf_counter() - self.t0, 3))
+        if status == STATUS_COMPLETED and summary.get("n_not_converged", 0) > 0:
+            status = STATUS_FAILED_FLOWS
+        self.manifest.update(
+            status=status,
+            n_not_converged=summary.get("n_not_converged"),
+            wall_time_s=round(time.perf_counter() - self.t0, 3),
+            heartbeat=utc_now(),
+        )
         write_json(self.out_dir / "manifest.json", self.manifest)
         return summary
+
+
+def shed_p_mw(grid: dict) -> dict[str, float]:
+    """Load shed per load: demand - served (NaN where the power flow did not converge)."""
+    served = grid.get("load_served_p_mw") or {}
+    return {
+        name: d - served.get(name, math.nan)
+        for name, d in (grid.get("load_demand_p_mw") or {}).items()
+    }
+
+
+def tier_columns(grid: dict) -> dict[str, float]:
+    """``tier{t}_demand_mw``, ``tier{t}_served_mw``, ``tier{t}_shed_mw`` of one step."""
+    demand, served = grid.get("tier_demand_mw") or {}, grid.get("tier_served_mw") or {}
+    out = {}
+    for tier, d in demand.items():
+        s = served.get(tier, math.nan)
+        out |= {
+            f"tier{tier}_demand_mw": d,
+            f"tier{tier}_served_mw": s,
+            f"tier{tier}_shed_mw": d - s,
+        }
+    return out
 
 
 def voltage_bands(scenario: Scenario) -> dict[str, tuple[float, float]]:
@@ -269,9 +331,8 @@ def summarise(run_dir: Path, physical_step_s: int) -> dict:
     summary = {
         "steps": int(len(steps)),
         "n_not_converged": int((steps.converged == 0).sum()),
-        "energy_demand_mwh": float((steps.load_demand_mw * dt).sum()),
-        "energy_served_mwh": float((steps.load_served_mw * dt).sum()),
-        "energy_unserved_mwh": float((steps.load_unserved_mw * dt).sum()),
+        "all_power_flows_converged": bool((steps.converged == 1).all()),
+        **load_energies(steps, dt),
         "energy_losses_mwh": float((steps.p_loss_mw * dt).sum()),
         "energy_substation_mwh": float((steps.p_substation_mw * dt).sum()),
         "wind_available_mwh": float((steps.wind_avail_mw * dt).sum()),
@@ -287,10 +348,63 @@ def summarise(run_dir: Path, physical_step_s: int) -> dict:
         "n_voltage_violations": int(steps.n_v_violations.sum()),
         "n_overloads": int(steps.n_overloads.sum()),
     }
+    summary |= tier_energies(steps, dt)
     for rate in [c for c in steps.columns if c.startswith("cost_") and c.endswith("_per_h")]:
         summary[rate.removesuffix("_per_h")] = float((steps[rate] * dt).sum())
     summary |= optimiser_figures(Path(run_dir), physical_step_s)
     return summary
+
+
+class AccountingError(RuntimeError):
+    """Demand != served + unserved + not computed: the records lost energy (a bug)."""
+
+
+def not_computed_mw(steps: pd.DataFrame) -> pd.Series:
+    """Demand of the steps without a converged power flow (older runs lack the column)."""
+    if "load_not_computed_mw" in steps:
+        return steps.load_not_computed_mw.fillna(0.0)
+    return steps.load_demand_mw.where(steps.converged == 0, 0.0)
+
+
+def load_energies(steps: pd.DataFrame, dt_h: pd.Series) -> dict[str, float]:
+    """Demand, served, unserved and not computed energy (MWh); raises
+    :class:`AccountingError` unless demand = served + unserved + not computed
+    (``BALANCE_REL_TOL`` relative to the demand). Served and unserved are sums over the
+    steps whose power flow converged (the others are empty cells, their demand is not
+    computed)."""
+    converged = steps.converged == 1
+    out = {
+        "energy_demand_mwh": float((steps.load_demand_mw * dt_h).sum()),
+        "energy_served_mwh": float((steps.load_served_mw * dt_h)[converged].sum()),
+        "energy_unserved_mwh": float((steps.load_unserved_mw * dt_h)[converged].sum()),
+        "energy_not_computed_mwh": float((not_computed_mw(steps) * dt_h).sum()),
+    }
+    residual = out["energy_demand_mwh"] - sum(
+        out[k] for k in ("energy_served_mwh", "energy_unserved_mwh", "energy_not_computed_mwh")
+    )
+    if abs(residual) > BALANCE_REL_TOL * max(abs(out["energy_demand_mwh"]), 1.0):
+        raise AccountingError(
+            f"demand {out['energy_demand_mwh']!r} MWh != served + unserved + not computed "
+            f"(residual {residual!r} MWh)"
+        )
+    return out
+
+
+def tier_energies(steps: pd.DataFrame, dt_h: pd.Series) -> dict[str, float]:
+    """Demand, served and shed energy per priority tier (MWh; converged steps for served/shed)."""
+    converged = steps.converged == 1
+    out = {}
+    tiers = sorted(
+        c.removeprefix("tier").removesuffix("_demand_mw")
+        for c in steps.columns
+        if c.startswith("tier") and c.endswith("_demand_mw")
+    )
+    for t in tiers:
+        out[f"energy_demand_tier{t}_mwh"] = float((steps[f"tier{t}_demand_mw"] * dt_h).sum())
+        for kind in ("served", "shed"):
+            rate = steps[f"tier{t}_{kind}_mw"] * dt_h
+            out[f"energy_{kind}_tier{t}_mwh"] = float(rate[converged].sum())
+    return out
 
 
 def optimiser_figures(run_dir: Path, physical_step_s: int) -> dict:

@@ -1,0 +1,122 @@
+"""What became of a run, from its ``manifest.json``: finished, interrupted, failed, running,
+or stopped without finishing (the manifest still says running but the process that wrote it
+is gone: killed by SIGKILL, out of memory, the machine went down).
+
+The writer (:class:`sim.results.RunWriter`) records ``pid``, ``host``, ``started_utc`` and a
+``heartbeat`` (UTC, rewritten at every step). A run on another host cannot be checked from
+here and counts as running. No dependency beyond the standard library, so that
+:mod:`sim.report` stays light.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+STATUS_RUNNING = "running"
+STATUS_COMPLETED = "completed"
+STATUS_FAILED_FLOWS = "completed_with_failed_power_flows"
+STATUS_INTERRUPTED = "interrupted"
+STATUS_FAILED = "failed"
+
+
+# states of run_state
+FINISHED = "finished"
+INTERRUPTED = "interrupted"
+FAILED = "failed"
+RUNNING = "running"
+STOPPED = "stopped without finishing"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What became of a run: ``state`` (one of the constants above) and a sentence."""
+
+    state: str
+    detail: str
+
+
+def run_state(run_dir: Path) -> RunState:
+    """Classify a run directory by its ``manifest.json`` (see :func:`manifest_state`)."""
+    try:
+        manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return RunState(UNKNOWN, "no readable manifest.json")
+    return manifest_state(manifest)
+
+
+def manifest_state(manifest: dict) -> RunState:
+    """finished (completed, with or without failed power flows), interrupted (Ctrl-C),
+    failed (an error), running (its process is alive, or lives on another host and cannot
+    be checked) or stopped without finishing (status still ``running`` but its process on
+    this host is gone: killed, or the machine went down)."""
+    status = str(manifest.get("status", ""))
+    done = f"{manifest.get('steps_done', '?')} of {manifest.get('steps_expected', '?')} steps"
+    if status in (STATUS_COMPLETED, STATUS_FAILED_FLOWS):
+        failed = manifest.get("n_not_converged") or 0
+        flows = f", {failed} power flows not converged" if failed else ""
+        return RunState(FINISHED, f"finished ({done}{flows})")
+    if status in (STATUS_INTERRUPTED, STATUS_FAILED):
+        return RunState(status, f"{status} after {done}")
+    if status != STATUS_RUNNING:
+        return RunState(UNKNOWN, f"status {status!r} after {done}")
+    return _running_state(manifest, done)
+
+
+def _running_state(manifest: dict, done: str) -> RunState:
+    pid, host = manifest.get("pid"), manifest.get("host")
+    beat = f"last heartbeat {manifest.get('heartbeat')} UTC"
+    if not isinstance(pid, int) or not host:
+        return RunState(RUNNING, f"running or stopped without notice after {done} (no pid)")
+    if host != socket.gethostname():
+        return RunState(RUNNING, f"running on host {host} (not checked from here) after {done}")
+    if process_alive(pid, manifest.get("started_utc")):
+        return RunState(RUNNING, f"running (process {pid}) after {done}, {beat}")
+    return RunState(STOPPED, f"{STOPPED} after {done}: process {pid} on {host} is gone, {beat}")
+
+
+def process_alive(pid: int, started_utc: str | None = None) -> bool:
+    """Whether ``pid`` runs on this host and may be the run's writer: not a zombie and,
+    where ``/proc`` tells, not a process started after the run (a reused pid)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    stat = _proc_stat(pid)
+    if stat is None:
+        return True
+    state, start_epoch_s = stat
+    if state == "Z":
+        return False
+    if start_epoch_s is None or not started_utc:
+        return True
+    started = datetime.fromisoformat(started_utc).timestamp()
+    return start_epoch_s <= started + 2.0  # 1 s ISO rounding + clock-tick rounding
+
+
+def _proc_stat(pid: int) -> tuple[str, float | None] | None:
+    """(state letter, start time as epoch seconds) of a Linux process, None without /proc."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        fields = text[text.rindex(")") + 2 :].split()
+        btime = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime")
+        )
+    except (OSError, ValueError, StopIteration):
+        return None
+    start_ticks = float(fields[19])  # field 22 of stat, counted after "pid (comm)"
+    return fields[0], btime + start_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 to the second (the manifest's clock)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
