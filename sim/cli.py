@@ -127,7 +127,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     check_controller(scenario)
     n_warnings = print_warnings(scenario)
-    note = f", {n_warnings} warnings" if n_warnings else ""
+    note = f", {n_warnings} warning{'s' * (n_warnings > 1)}" if n_warnings else ""
     print(
         f"{args.scenario}: valid ({scenario.name!r}, {scenario.n_steps} steps, "
         f"{len(scenario.data.microgrids)} microgrids, {len(scenario.faults)} fault events"

@@ -186,7 +186,7 @@ def test_ten_times_microgrid_load_warns_in_validate(tmp_path: Path, capsys) -> N
     path = _write(tmp_path, MG2 + "load_p_peak_mw = 6.0\n")
     assert main(["validate", str(path)]) == 0
     out, err = capsys.readouterr()
-    assert "valid" in out and "1 warnings" in out
+    assert "valid" in out and "1 warning)" in out
     assert err.startswith(f"warning: {path}: field 'microgrids.MG2.load_p_peak_mw' = 6 MW: ")
     assert "the network cannot carry the peak demand (t = 18 h)" in err
     assert "% of its rating" in err and "Fix: lower MG2's load" in err
