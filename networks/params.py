@@ -30,6 +30,28 @@ class ParameterError(ValueError):
         self.fix = fix
 
 
+# Microgrid fields that must be > 0 (field, why, fix): the models divide by them.
+MICROGRID_POSITIVE = (
+    (
+        "pcc_x_ohm",
+        "the power flow divides by the PCC line's reactance",
+        "give a reactance > 0 ohm, e.g. 0.05",
+    ),
+    (
+        "pcc_max_i_ka",
+        "branch loading is the PCC line's current divided by this rating",
+        "give a current rating > 0 kA, e.g. 0.25 (to stop exchange set pcc_p_max_mw = 0)",
+    ),
+    (
+        "wind_p_rated_mw",
+        "wind forecast errors are per unit of this rating",
+        "give a rating > 0 MW; for a microgrid without wind keep a rating and set its "
+        "profile column <MG>_wind_pu to 0",
+    ),
+)
+VM_SETPOINT_RANGE_PU = (0.9, 1.1)  # voltage set-points of the substation and grid formers
+
+
 @dataclass(frozen=True)
 class MicrogridParams:
     """One wind-storage microgrid behind its point of common coupling (PCC)."""
@@ -69,18 +91,19 @@ class MicrogridParams:
                 raise ParameterError(
                     name, f"is {getattr(self, name)} (negative)", "use a value >= 0"
                 )
+        for name, reason, fix in MICROGRID_POSITIVE:
+            value = getattr(self, name)
+            if value <= 0:
+                raise ParameterError(name, f"is {value}, but {reason}", fix)
         for name in ("mt_pf", "wind_pf", "load_pf", "ess_eta_ch", "ess_eta_dis"):
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise ParameterError(name, f"is {value}", "use a value in (0, 1]")
-        if not 0.9 <= self.gf_vm_pu <= 1.1:
-            raise ParameterError(
-                "gf_vm_pu", f"is {self.gf_vm_pu}", "use a voltage set-point in [0.9, 1.1] pu"
-            )
+        _check_vm_setpoint("gf_vm_pu", self.gf_vm_pu)
         if self.mt_p_min_mw > self.mt_p_max_mw:
             raise ParameterError(
                 "mt_p_min_mw",
-                f"{self.mt_p_min_mw} exceeds mt_p_max_mw {self.mt_p_max_mw}",
+                f"mt_p_min_mw {self.mt_p_min_mw} exceeds mt_p_max_mw {self.mt_p_max_mw}",
                 "make mt_p_min_mw <= mt_p_max_mw",
             )
         if not self.ess_e_min_mwh <= self.ess_e_max_mwh:
@@ -93,7 +116,8 @@ class MicrogridParams:
         if not self.ess_e_min_mwh <= self.ess_e_init_mwh <= self.ess_e_max_mwh:
             raise ParameterError(
                 "ess_e_init_mwh",
-                f"{self.ess_e_init_mwh} lies outside [{self.ess_e_min_mwh}, {self.ess_e_max_mwh}]",
+                f"ess_e_init_mwh {self.ess_e_init_mwh} lies outside "
+                f"[{self.ess_e_min_mwh}, {self.ess_e_max_mwh}]",
                 "make ess_e_min_mwh <= ess_e_init_mwh <= ess_e_max_mwh",
             )
 
@@ -111,6 +135,13 @@ class PVParams:
         if self.p_rated_mw < 0:
             raise ParameterError(
                 "p_rated_mw", f"is {self.p_rated_mw} (negative)", "use a value >= 0"
+            )
+        if self.p_rated_mw == 0:
+            raise ParameterError(
+                "p_rated_mw",
+                f"is {self.p_rated_mw}, but PV forecast errors are clipped to [0, rating]",
+                "give a rating > 0 MW; to switch the unit off keep a rating and set its "
+                "profile column <unit>_pu to 0",
             )
         if not 0 < self.pf_min <= 1:
             raise ParameterError("pf_min", f"is {self.pf_min}", "use a value in (0, 1]")
@@ -170,6 +201,15 @@ class DSOParams:
                 raise ParameterError(
                     f.name, f"is {getattr(self, f.name)} (negative)", "use a value >= 0"
                 )
+        _check_vm_setpoint("vm_ext_grid_pu", self.vm_ext_grid_pu)
+
+
+def _check_vm_setpoint(name: str, value_pu: float) -> None:
+    low, high = VM_SETPOINT_RANGE_PU
+    if not low <= value_pu <= high:
+        raise ParameterError(
+            name, f"is {value_pu}", f"use a voltage set-point in [{low}, {high}] pu"
+        )
 
 
 @dataclass(frozen=True)

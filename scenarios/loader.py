@@ -12,6 +12,7 @@ A scenario file (see ``scenarios/base_day.toml`` for a commented example) looks 
     seed = 20260601                 # seed of all random draws (integer >= 0)
     controller = "rule_based"       # "rule_based", "centralised" or "admm"
     microgrid_model = "lumped"      # co-simulated microgrids: "lumped" or "internal"
+    max_steps = 35040               # refuse runs of more physical steps (raise to allow)
 
     [profiles]
     source = "builtin"              # or a CSV path relative to the scenario file
@@ -49,11 +50,13 @@ A scenario file (see ``scenarios/base_day.toml`` for a commented example) looks 
 
 Every key is optional except a fault's ``start_h`` and ``repair_h``; defaults are the values
 above (without overrides or faults). Durations may be fractional but must come to whole
-seconds. A profile CSV has a ``hour`` column (first 0, strictly increasing, < 24) and any of
+seconds; the physical step is at least :data:`MIN_PHYSICAL_STEP_S` (1 min) and a run at
+most ``max_steps`` physical steps (default :data:`MAX_STEPS_DEFAULT`, one year at 15 min).
+A profile CSV has a ``hour`` column (first 0, strictly increasing, < 24) and any of
 ``load_pu``, ``wind_pu``, ``pv_pu`` (missing ones are interpolated from the built-in table),
 plus optional unit columns ``<unit>_pu`` (``MG1_wind_pu``, ``MG1_load_pu``, ``PV_b18_pu``,
-``load_b5_pu`` ...). Any mistake raises :class:`ScenarioError` naming the file, the field and
-the fix.
+``load_b5_pu`` ...). Any mistake raises :class:`ScenarioError` naming the file (the scenario,
+or the built-in CSV a bad value comes from), the field and the fix.
 """
 
 from __future__ import annotations
@@ -108,6 +111,7 @@ TOP_KEYS = (
     "restoration",
     "mess",
     "microgrid_model",
+    "max_steps",
 )
 RESTORATION_METHODS = ("centralised", "admm")
 MESS_PLACEMENTS = ("none", "given", "robust", "deterministic")
@@ -115,6 +119,22 @@ FAULT_KEYS = ("name", "kind", "branch", "buses", "start_h", "repair_h")
 DEFAULT_START = datetime.datetime(2026, 6, 1)
 DEFAULT_SEED = 20260601
 _STEP_CANDIDATES_MIN = (1, 5, 10, 15, 20, 30, 60)
+# The grid is a quasi-static AC power flow (no dynamics below minutes), the profiles are
+# hourly tables and the controllers re-plan hourly: shorter steps add run time, not physics.
+MIN_PHYSICAL_STEP_S = 60
+# One year at the default 15 min step (8,760 hourly controller steps). A run writes about
+# RESULT_KB_PER_STEP of results per physical step (measured on the base day: 440 kB for 96
+# steps), so the default limit is ~160 MB; 400,000 steps would be ~1.8 GB and days of run.
+MAX_STEPS_DEFAULT = 35_040
+RESULT_KB_PER_STEP = 4.6
+# When a parameter check names a field the scenario did not override, the partner it was
+# compared with may be the one that was: name that instead.
+_PARTNERS = {
+    "mt_p_min_mw": ("mt_p_max_mw",),
+    "ess_e_min_mwh": ("ess_e_max_mwh", "ess_e_init_mwh"),
+    "ess_e_init_mwh": ("ess_e_min_mwh", "ess_e_max_mwh"),
+    "v_min_pu": ("v_max_pu",),
+}
 
 
 class ScenarioError(ValueError):
@@ -216,11 +236,12 @@ class Scenario:
 
 
 class _Invalid(Exception):
-    """Internal: a bad field, turned into :class:`ScenarioError` once the file is known."""
+    """Internal: a bad field, turned into :class:`ScenarioError` once the file is known
+    (``file``: a data file the value comes from, instead of the scenario)."""
 
-    def __init__(self, field: str, message: str, fix: str) -> None:
+    def __init__(self, field: str, message: str, fix: str, file: Path | None = None) -> None:
         super().__init__(field, message, fix)
-        self.field, self.message, self.fix = field, message, fix
+        self.field, self.message, self.fix, self.file = field, message, fix, file
 
 
 # ----------------------------------------------------------------------------- public API
@@ -263,7 +284,7 @@ def load_scenario_text(text: str, path: Path | None = None) -> Scenario:
     try:
         return _build(raw, path, base_dir)
     except _Invalid as bad:
-        raise ScenarioError(path, bad.field, bad.message, bad.fix) from None
+        raise ScenarioError(bad.file or path, bad.field, bad.message, bad.fix) from None
 
 
 # ----------------------------------------------------------------------------- assembly
@@ -273,7 +294,7 @@ def _build(raw: dict, path: Path | None, base_dir: Path) -> Scenario:
     _check_keys(raw, TOP_KEYS, "")
     network = _choice(raw.get("network", "ieee33"), "network", tuple(NETWORKS))
     duration_s, physical_s, controller_s, horizon_s = _read_timing(raw)
-    data = _read_data(raw, load_network_data(NETWORKS[network]))
+    data = _read_data(raw, load_network_data(NETWORKS[network]), NETWORKS[network])
     mess = _read_mess(raw.get("mess", {}), data)
     if mess.placement == "given":
         data = dataclasses.replace(data, mess=mess_units(mess.buses))
@@ -420,6 +441,13 @@ def _read_timing(raw: dict) -> tuple[int, int, int, int]:
     physical = _positive_seconds(raw, "physical_step_min", 15, 60)
     controller = _positive_seconds(raw, "controller_step_min", 60, 60)
     horizon = _positive_seconds(raw, "horizon_h", 24, 3600)
+    if physical < MIN_PHYSICAL_STEP_S:
+        raise _Invalid(
+            "physical_step_min",
+            f"{physical / 60:g} min is below the minimum of {MIN_PHYSICAL_STEP_S / 60:g} min "
+            "(the grid is a quasi-static power flow, the controllers re-plan hourly)",
+            f"use a step of at least {MIN_PHYSICAL_STEP_S / 60:g} min, e.g. 15",
+        )
     if duration % physical:
         raise _Invalid(
             "physical_step_min",
@@ -447,7 +475,31 @@ def _read_timing(raw: dict) -> tuple[int, int, int, int]:
             f"use a multiple of {controller / 3600:g} h, e.g. "
             f"{max(1, horizon // controller) * controller / 3600:g}",
         )
+    _check_step_count(duration // physical, physical, _read_max_steps(raw))
     return duration, physical, controller, horizon
+
+
+def _read_max_steps(raw: dict) -> int:
+    limit = _integer(raw.get("max_steps", MAX_STEPS_DEFAULT), "max_steps")
+    if limit < 1:
+        raise _Invalid(
+            "max_steps", f"is {limit}", f"give a whole number >= 1 (default {MAX_STEPS_DEFAULT})"
+        )
+    return limit
+
+
+def _check_step_count(n_steps: int, physical_s: int, limit: int) -> None:
+    """Refuse runs of more than ``limit`` physical steps (results and run time grow with them)."""
+    if n_steps <= limit:
+        return
+    raise _Invalid(
+        "duration_h",
+        f"{n_steps * physical_s / 3600:g} h at {physical_s / 60:g} min steps is {n_steps:,} "
+        f"physical steps (~{n_steps * RESULT_KB_PER_STEP / 1e6:.1f} GB of results), more than "
+        f"the limit max_steps = {limit:,}",
+        f"shorten duration_h to at most {limit * physical_s / 3600:g} h, lengthen "
+        f"physical_step_min, or allow it with max_steps = {n_steps}",
+    )
 
 
 def _divisor_fix(duration_s: int, step_s: int) -> str:
@@ -462,7 +514,7 @@ def _divisor_fix(duration_s: int, step_s: int) -> str:
 # ----------------------------------------------------------------------------- network data
 
 
-def _read_data(raw: dict, base: NetworkData) -> NetworkData:
+def _read_data(raw: dict, base: NetworkData, data_dir: Path) -> NetworkData:
     """Built-in data with the [dso], [microgrids.*] and [pv.*] overrides, validated."""
     data = dataclasses.replace(
         base,
@@ -470,7 +522,8 @@ def _read_data(raw: dict, base: NetworkData) -> NetworkData:
         pv=_override_named(raw.get("pv", {}), base.pv, "pv"),
         dso=_override(raw.get("dso", {}), base.dso, "dso"),
     )
-    _validate_params(data)
+    _validate_params(data, raw, data_dir)
+    _check_tariff(data.tariff, data_dir / "tariff.csv")
     _check_buses(data, raw)
     return data
 
@@ -498,15 +551,47 @@ def _override(table: Any, params: object, where: str) -> object:
         raise _Invalid(f"{where}.{err.field}", err.message, err.fix) from None
 
 
-def _validate_params(data: NetworkData) -> None:
-    items = [("dso", data.dso)]
-    items += [(f"microgrids.{mg.name}", mg) for mg in data.microgrids]
-    items += [(f"pv.{pv.name}", pv) for pv in data.pv]
-    for where, params in items:
+def _validate_params(data: NetworkData, raw: dict, data_dir: Path) -> None:
+    items = [("dso", data.dso, raw.get("dso", {}))]
+    items += [
+        (f"microgrids.{mg.name}", mg, raw.get("microgrids", {}).get(mg.name, {}))
+        for mg in data.microgrids
+    ]
+    items += [(f"pv.{pv.name}", pv, raw.get("pv", {}).get(pv.name, {})) for pv in data.pv]
+    for where, params, overrides in items:
         try:
             params.validate()
         except ParameterError as err:
-            raise _Invalid(f"{where}.{err.field}", err.message, err.fix) from None
+            raise _param_invalid(where, err, overrides, data_dir) from None
+
+
+def _param_invalid(where: str, err: ParameterError, overrides: dict, data_dir: Path) -> _Invalid:
+    """The bad field in the scenario when it was overridden there, else in its data file."""
+    partners = [f for f in _PARTNERS.get(err.field, ()) if f in overrides]
+    if err.field in overrides or partners:
+        field = err.field if err.field in overrides else partners[0]
+        return _Invalid(f"{where}.{field}", err.message, err.fix)
+    table, _, unit = where.partition(".")
+    row = f"{unit}." if unit else ""
+    fix = f"{err.fix} (in the file, or override it in [{where}])"
+    return _Invalid(f"{row}{err.field}", err.message, fix, data_dir / f"{table}.csv")
+
+
+def _check_tariff(tariff: pd.DataFrame, file: Path) -> None:
+    """Prices finite and >= 0 for each of the hours 0..23."""
+    if sorted(tariff.hour) != list(range(24)):
+        raise _Invalid("hour", "does not list the hours 0..23 once each", "give 24 rows", file)
+    for column in ("buy_price_cny_per_mwh", "sell_price_cny_per_mwh"):
+        values = pd.to_numeric(tariff[column], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(values) | (values < 0)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise _Invalid(
+                column,
+                f"line {row + 2} has {tariff[column].iloc[row]}",
+                "give a finite price >= 0 CNY/MWh",
+                file,
+            )
 
 
 def _buses(data: NetworkData) -> list[int]:
@@ -588,9 +673,26 @@ def _read_restoration(value: Any, physical_s: int) -> RestorationSettings:
 
 def mess_units(buses: Iterable[int]) -> tuple:
     """One unit of ``networks/data/mess.csv`` at each bus."""
-    from controllers.robust import load_mess_params
+    return _mess_params().units(buses)
 
-    return load_mess_params().units(buses)
+
+def _mess_params():
+    """``networks/data/mess.csv``, checked: a placed unit needs power and energy ratings."""
+    from controllers.robust import MESS_FILE, load_mess_params
+
+    try:
+        params = load_mess_params()
+    except ParameterError as err:
+        raise _Invalid(err.field, err.message, err.fix, MESS_FILE) from None
+    for name, unit in (("p_max_mw", "MW"), ("e_max_mwh", "MWh")):
+        if getattr(params, name) <= 0:
+            raise _Invalid(
+                name,
+                f"is {getattr(params, name)}, but a placed mobile storage unit needs a rating",
+                f"give a rating > 0 {unit}, or set mess.placement = 'none' in the scenario",
+                MESS_FILE,
+            )
+    return params
 
 
 def _read_mess(value: Any, data: NetworkData) -> MessSettings:
@@ -605,14 +707,14 @@ def _read_mess(value: Any, data: NetworkData) -> MessSettings:
                 f"is read only with placement = 'given', not {placement!r}",
                 "drop mess.buses, or set mess.placement = 'given'",
             )
+        if placement != "none":
+            _mess_params()
         return MessSettings(placement)
     return MessSettings(placement, _mess_buses(table.get("buses"), data))
 
 
 def _mess_buses(value: Any, data: NetworkData) -> tuple[int, ...]:
-    from controllers.robust import load_mess_params
-
-    params = load_mess_params()
+    params = _mess_params()
     if not isinstance(value, list) or not value:
         raise _Invalid(
             "mess.buses", f"is {value!r}", "give a non-empty list of IEEE buses, e.g. [23]"

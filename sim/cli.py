@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from scenarios.loader import ScenarioError, default_scenario_path, load_scenario
+from scenarios.loader import Scenario, ScenarioError, default_scenario_path, load_scenario
 
 EXIT_FAILED_POWER_FLOWS = 3  # the run finished, but some power flows did not converge
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT): the steps done are kept
@@ -132,6 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.world import run_scenario
 
     scenario = load_scenario(args.scenario or default_scenario_path())
+    print_warnings(scenario)
     out_dir = Path(args.out or Path("runs") / scenario.name)
     _quiet_mosaik_logs()
     print(
@@ -163,14 +164,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_warnings(scenario: Scenario) -> int:
+    """Print the scenario's warnings (:func:`scenarios.checks.scenario_warnings`) to stderr;
+    returns how many."""
+    from scenarios.checks import scenario_warnings
+
+    found = scenario_warnings(scenario)
+    for warning in found:
+        print(f"warning: {warning}", file=sys.stderr)
+    return len(found)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from sim.controller_sim import check_controller
 
     scenario = load_scenario(args.scenario)
     check_controller(scenario)
+    n_warnings = print_warnings(scenario)
+    note = f", {n_warnings} warning{'s' * (n_warnings > 1)}" if n_warnings else ""
     print(
         f"{args.scenario}: valid ({scenario.name!r}, {scenario.n_steps} steps, "
-        f"{len(scenario.data.microgrids)} microgrids, {len(scenario.faults)} fault events)"
+        f"{len(scenario.data.microgrids)} microgrids, {len(scenario.faults)} fault events"
+        f"{note})"
     )
     return 0
 

@@ -19,6 +19,7 @@ from scenarios import (
     load_scenario,
     load_scenario_text,
 )
+from scenarios.loader import MAX_STEPS_DEFAULT
 
 BUILTIN = pd.read_csv(DATA_DIR / "profiles_default.csv")
 FAULT = "[[faults]]\nstart_h = 1\nrepair_h = 1\n"
@@ -82,9 +83,11 @@ def test_default_file_spells_out_every_default() -> None:
         "horizon_h",
         "seed",
         "controller",
+        "max_steps",
         "profiles",
     }
     assert top <= set(sc.raw)
+    assert sc.raw["max_steps"] == MAX_STEPS_DEFAULT
     assert set(sc.raw["profiles"]) == {
         "source",
         "wind_sigma_pu",
