@@ -10,7 +10,7 @@ tier-1 maximum). The machines are shared and noisy: compare ratios, not absolute
 Usage::
 
     python benchmarks/bench_restore.py [SCENARIO] [--periods 4] [--branches 1,9,12]
-                                       [--wind-pu 0.5] [--time-limit 60] [--json FILE]
+                                       [--wind-pu 0.5] [--node-limit 5000] [--json FILE]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import statistics
 from pathlib import Path
 
 from scenarios.loader import default_scenario_path, load_scenario
-from sim.restore import N1_PERIODS, format_n1, run_n1_sweep
+from sim.restore import N1_PERIODS, STUDY_NODE_LIMIT, format_n1, run_n1_sweep
 
 METHODS = (("centralised", "centralised"), ("independent", "independent"), ("max", "tier-1 max"))
 
@@ -48,12 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--periods", type=int, default=N1_PERIODS)
     parser.add_argument("--branches", help="comma-separated IEEE branches (default: all 32)")
     parser.add_argument("--wind-pu", type=float, help="flat wind share of the rating")
-    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--node-limit", type=int, default=STUDY_NODE_LIMIT)
     parser.add_argument("--json", help="write the sweep report as JSON to this file")
     args = parser.parse_args(argv)
     branches = [int(b) for b in args.branches.split(",")] if args.branches else None
     report = run_n1_sweep(
-        load_scenario(args.scenario), args.periods, branches, args.time_limit, args.wind_pu
+        load_scenario(args.scenario), args.periods, branches, args.node_limit, args.wind_pu
     )
     print(format_n1(report))
     print(timing_table(report))

@@ -10,7 +10,7 @@ centralised time). The machines are shared and noisy: compare the ratios.
 Usage::
 
     python benchmarks/bench_restore_admm.py [SCENARIO] [--branches 6,12] [--margin-h 1]
-                                            [--runs 3] [--time-limit 120]
+                                            [--runs 3] [--node-limit 5000]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from controllers.restoration import (
     solve_restoration,
 )
 from controllers.restoration_admm import solve_restoration_admm
+from controllers.solve import MipLimits
 from networks.ieee33 import build_ieee33
 from scenarios.loader import load_scenario
 from sim.restore import MIP_REL_GAP, build_inputs, first_fault
@@ -37,21 +38,20 @@ def shed_kwh(result, dt_h: float) -> float:
     return 1000 * dt_h * sum(per_period)
 
 
-def case(scenario, fault, margin_h: float, runs: int, time_limit_s: float) -> dict:
+def case(scenario, fault, margin_h: float, runs: int, node_limit: int) -> dict:
+    limits = MipLimits(rel_gap=MIP_REL_GAP, node_limit=node_limit)
     dd = dso_data(build_ieee33(scenario.data), scenario.data)
     inp = build_inputs(scenario, dd, fault, margin_h)
     times: dict[str, list[float]] = {"centralised": [], "admm": [], "independent": []}
     for _ in range(runs):
         start = time.perf_counter()
-        central = solve_restoration(
-            build_restoration_model(dd, scenario.data, inp), time_limit_s, MIP_REL_GAP
-        )
+        central = solve_restoration(build_restoration_model(dd, scenario.data, inp), limits)
         times["centralised"].append(time.perf_counter() - start)
         start = time.perf_counter()
         admm = solve_restoration_admm(dd, scenario.data, inp)
         times["admm"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        independent, _ = solve_independent(dd, scenario.data, inp, time_limit_s, MIP_REL_GAP)
+        independent, _ = solve_independent(dd, scenario.data, inp, limits)
         times["independent"].append(time.perf_counter() - start)
     med = {k: statistics.median(v) for k, v in times.items()}
     return {
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--branches", help="faults on these branches instead (same time)")
     parser.add_argument("--margin-h", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--time-limit", type=float, default=120.0)
+    parser.add_argument("--node-limit", type=int, default=5000)
     args = parser.parse_args(argv)
     scenario = load_scenario(args.scenario)
     base = first_fault(scenario)
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'shed ind/admm/cen kWh':>24s} {'cen s':>7s} {'admm s':>7s} {'ind s':>7s} {'ratio':>6s}"
     )
     for fault in faults:
-        r = case(scenario, fault, args.margin_h, args.runs, args.time_limit)
+        r = case(scenario, fault, args.margin_h, args.runs, args.node_limit)
         shed = "/".join(f"{r['shed'][k]:.0f}" for k in ("independent", "admm", "centralised"))
         med = r["median_s"]
         print(

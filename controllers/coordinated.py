@@ -100,7 +100,7 @@ from controllers.projection import (
     window_conditions,
 )
 from controllers.restoration import declare_live_branches
-from controllers.solve import persistent_highs, solve_optimal
+from controllers.solve import MipLimits, persistent_highs, solve_optimal
 from networks.ieee33 import build_ieee33
 from networks.microgrid_internal import TIERS, MicrogridNetwork, load_microgrid_networks
 from networks.params import DATA_DIR, NetworkData, ParameterError, load_network_data
@@ -110,6 +110,7 @@ SWITCH_PENALTY = 1e-4  # weighted MW per switching action: a tie-breaker only
 EXCHANGE_PENALTY = 1e-5  # weighted MW per MW or Mvar through a tie line: a tie-breaker only
 MIP_REL_GAP = 1e-9
 MIP_ABS_GAP = 1e-7
+NODE_LIMIT = 20_000  # branch-and-bound nodes per MILP (deterministic); beyond it: an error
 NO_PREFERENCE = {1: 1.0, 2: 1.0, 3: 1.0}
 # Default preference of every microgrid (the seed does not give values): its own tier-1
 # and tier-2 loads from its own sources are worth 1.5 x those elsewhere; tier 3 no more.
@@ -646,16 +647,15 @@ def _tier_sum(ev: DSOEvent, buses) -> dict[int, float]:
     return out
 
 
-def solve_milp(model: pyo.ConcreteModel, what: str, time_limit_s: float) -> float:
-    """Solve to a proven optimum (tight gaps) and return the wall time."""
+def solve_milp(model: pyo.ConcreteModel, what: str, node_limit: int = NODE_LIMIT) -> float:
+    """Solve to a proven optimum (tight gaps) and return the wall time; a solve that stops
+    at ``node_limit`` raises :class:`OptimisationError` (no unproven plan is used)."""
     start = time.perf_counter()
     solve_optimal(
         model,
         persistent_highs(),
         what,
-        rel_gap=MIP_REL_GAP,
-        abs_gap=MIP_ABS_GAP,
-        time_limit=time_limit_s,
+        **MipLimits(MIP_REL_GAP, node_limit, MIP_ABS_GAP).options(),
     )
     return time.perf_counter() - start
 
@@ -724,24 +724,24 @@ def _lower_levels(
 
 
 # --- the three strategies ------------------------------------------------------------------
-def solve_no_sharing(case: CoordinationCase, time_limit_s: float = 60.0) -> StrategyResult:
+def solve_no_sharing(case: CoordinationCase, node_limit: int = NODE_LIMIT) -> StrategyResult:
     """(a) Microgrids islanded at (0, 0); the DSO restores from its own sources."""
     start = time.perf_counter()
     m = build_upper_model(case.event, {})
     build_s = time.perf_counter() - start
-    upper_s = solve_milp(m, "no-sharing DSO restoration", time_limit_s)
+    upper_s = solve_milp(m, "no-sharing DSO restoration", node_limit)
     tie = dict.fromkeys(case.microgrids, (0.0, 0.0))
     restored, lower_s = _lower_levels(case, tie)
     times = {"build": build_s, "upper": upper_s, "lower": lower_s}
     return _result(case, "no_sharing", m, restored, tie, times)
 
 
-def solve_central(case: CoordinationCase, time_limit_s: float = 60.0) -> StrategyResult:
+def solve_central(case: CoordinationCase, node_limit: int = NODE_LIMIT) -> StrategyResult:
     """(b) One MILP over the DSO network and the microgrids' internal networks."""
     start = time.perf_counter()
     m = build_central_model(case.event, case.microgrids, case.conditions)
     build_s = time.perf_counter() - start
-    upper_s = solve_milp(m, "central restoration", time_limit_s)
+    upper_s = solve_milp(m, "central restoration", node_limit)
     restored = {g: {t: pyo.value(m.mg[g].served_mw[t]) for t in TIERS} for g in m.M}
     tie = {g: (pyo.value(m.tie_p[g]), pyo.value(m.tie_q[g])) for g in m.M}
     return _result(case, "central", m, restored, tie, {"build": build_s, "upper": upper_s})
@@ -768,7 +768,7 @@ def solve_projection(
     case: CoordinationCase,
     preference: Mapping[str, dict[int, float]] | None = None,
     threshold_mw: float = 1e-3,
-    time_limit_s: float = 60.0,
+    node_limit: int = NODE_LIMIT,
     projections: Mapping[str, Projection] | None = None,
 ) -> StrategyResult:
     """(c) Projection, upper level on the offers, lower levels at the tie-line commands.
@@ -784,7 +784,7 @@ def solve_projection(
     start = time.perf_counter()
     m = build_upper_model(case.event, offers)
     build_s = time.perf_counter() - start
-    upper_s = solve_milp(m, "projection upper level", time_limit_s)
+    upper_s = solve_milp(m, "projection upper level", node_limit)
     tie = {g: (pyo.value(m.tie_p[g]), pyo.value(m.tie_q[g])) for g in m.M}
     restored, lower_s = _lower_levels(case, tie)
     times = {
@@ -800,15 +800,15 @@ def compare_strategies(
     case: CoordinationCase,
     preference: Mapping[str, dict[int, float]] | None = None,
     threshold_mw: float = 1e-3,
-    time_limit_s: float = 60.0,
+    node_limit: int = NODE_LIMIT,
 ) -> tuple[dict[str, StrategyResult], dict[str, Projection]]:
     """The three strategies on one event (the projections are returned for checks)."""
     preference = preference or uniform_preference(case, DEFAULT_PREFERENCE)
     projections = project_all(case, preference, threshold_mw)
     results = {
-        "no_sharing": solve_no_sharing(case, time_limit_s),
-        "central": solve_central(case, time_limit_s),
-        "projection": solve_projection(case, preference, threshold_mw, time_limit_s, projections),
+        "no_sharing": solve_no_sharing(case, node_limit),
+        "central": solve_central(case, node_limit),
+        "projection": solve_projection(case, preference, threshold_mw, node_limit, projections),
     }
     return results, projections
 

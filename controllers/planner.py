@@ -43,9 +43,7 @@ class TopologyPlanner:
     def _prepare(self, h: HorizonInputs, pm_mw: dict[str, np.ndarray]) -> None:
         """Candidates from the first horizon's loads (cached for the run) and their models."""
         scale = total_load_scale(self.dd, h)
-        self.candidates = candidate_topologies(
-            self.dd, scale, pm_mw, h.pv_mw, h.mg_q_mvar, time_limit_s=30
-        )
+        self.candidates = candidate_topologies(self.dd, scale, pm_mw, h.pv_mw, h.mg_q_mvar)
         for closed in self.candidates:
             m = dso_mod.build_dso_model(self.dd, self.T)
             self.models.append(m)

@@ -65,17 +65,14 @@ worth 200 CNY, a tier-1 MWh 100 000 CNY) so that they compare with switching cos
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field, replace
 
 import networkx as nx
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.contrib.solver.common.results import TerminationCondition
 
 from controllers.dso import DSOData
-from controllers.errors import InfeasibleError, OptimisationError
-from controllers.solve import INFEASIBLE, persistent_highs
+from controllers.solve import MipLimits, persistent_highs, solve_mip
 from networks.params import MicrogridParams, NetworkData
 
 LOSS_CUT_POINTS = np.array([0.0, 1 / 64, 1 / 16, 9 / 64, 1 / 4, 25 / 64, 9 / 16, 49 / 64, 1.0])
@@ -83,6 +80,10 @@ LOSS_V_HAT_PU = 0.95  # voltage of the loss estimate (losses scale with 1 / V^2)
 Q_BIG_M = 5.0  # Mvar, > any microgrid reactive mismatch (PCC limits are ~1.5)
 V_BIG_M = 0.5  # > v_max^2 - v_min^2
 RESERVE_BIG_M = 10.0  # MW, > any reserve requirement
+# The co-simulation's restoration plans: within 1 % of the optimum (the smallest tier-1
+# load of the IEEE 33 feeder is worth ~12 % of the restored value), or the incumbent after
+# 100 branch-and-bound nodes, its gap recorded (the README's "Faults and restoration").
+RESTORATION_LIMITS = MipLimits(rel_gap=1e-2, node_limit=100)
 
 
 class RestorationInputError(ValueError):
@@ -169,7 +170,7 @@ class RestorationPeriod:
 
 @dataclass(frozen=True)
 class RestorationResult:
-    status: str  # "optimal" or "time_limit" (accepted only with an incumbent)
+    status: str  # "optimal" (within the gap) or "node_limit" (the incumbent at the limit)
     objective_cny: float  # cost minimised (negated restored value + switching + curtailment)
     best_bound_cny: float
     mip_gap: float
@@ -611,6 +612,8 @@ def declare_pcc(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
             ),
         )
 
+    declare_pcc_apparent_power(m, dd, {g: mgs[g].params.pcc_s_max_mva for g in m.M})
+
     def tan(pf: float) -> float:
         return math.tan(math.acos(pf)) if pf < 1 else 0.0
 
@@ -637,6 +640,29 @@ def declare_pcc(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
 
     m.v_gf_up = pyo.Constraint(m.M, m.T, rule=lambda _, g, t: v_gap(g, t) <= v_free(g, t))
     m.v_gf_dn = pyo.Constraint(m.M, m.T, rule=lambda _, g, t: v_gap(g, t) >= -v_free(g, t))
+
+
+S_POLYGON_SIDES = 16  # sides of the regular polygon inscribed in the PCC's S circle
+
+
+def declare_pcc_apparent_power(m: pyo.Block, dd: DSOData, s_max_mva: dict[str, float]) -> None:
+    """|pm + j qm| <= S_max at the PCCs with a finite rating, by the regular polygon of
+    ``S_POLYGON_SIDES`` sides inscribed in the circle (an inner approximation: every point
+    it allows is within the rating; it gives up at most 1 - cos(pi / N) = 1.9 % of S_max).
+    The facets are ``cos(theta_k) pm + sin(theta_k) qm <= S_max cos(pi / N) e``."""
+    rated = [g for g in m.M if math.isfinite(s_max_mva[g])]
+    if not rated:
+        return
+    n = S_POLYGON_SIDES
+    m.S_FACETS = pyo.RangeSet(0, n - 1)
+    reach = math.cos(math.pi / n)
+
+    def facet(_, g, t, k):
+        theta = 2 * math.pi * k / n
+        flow = math.cos(theta) * m.mg_bus_pm[g, t] + math.sin(theta) * m.mg_bus_qm[g, t]
+        return flow <= s_max_mva[g] * reach * m.e[dd.mg_bus[g], t]
+
+    m.pcc_s_limit = pyo.Constraint(rated, m.T, m.S_FACETS, rule=facet)
 
 
 def declare_switching(m: pyo.Block, inp: RestorationInputs) -> None:
@@ -796,38 +822,15 @@ def declare_objective(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restora
 
 # --- solve and extract -------------------------------------------------------------------
 def solve_restoration(
-    model: pyo.ConcreteModel, time_limit_s: float = 60.0, mip_rel_gap: float = 1e-4
+    model: pyo.ConcreteModel, limits: MipLimits = RESTORATION_LIMITS
 ) -> RestorationResult:
-    """Solve with HiGHS; accept an optimal result, or a time-limited one with an incumbent.
+    """Solve with HiGHS to the gap of ``limits`` (or its node limit) and extract the plan.
 
     Raises :class:`InfeasibleError` when the model has no feasible point and
     :class:`OptimisationError` for any other outcome without a usable solution.
     """
-    solver = persistent_highs()
-    start = time.perf_counter()
-    results = solver.solve(
-        model,
-        load_solutions=False,
-        raise_exception_on_nonoptimal_result=False,
-        time_limit=time_limit_s,
-        rel_gap=mip_rel_gap,
-    )
-    elapsed = time.perf_counter() - start
-    cond = results.termination_condition
-    if cond == TerminationCondition.convergenceCriteriaSatisfied:
-        status = "optimal"
-    elif cond == TerminationCondition.maxTimeLimit and results.incumbent_objective is not None:
-        status = "time_limit"
-    elif cond in INFEASIBLE:
-        raise InfeasibleError("restoration", cond.name)
-    else:
-        raise OptimisationError("restoration", cond.name)
-    results.solution_loader.load_vars()
-    objective = float(results.incumbent_objective)
-    bound = results.objective_bound
-    bound = float(bound) if bound is not None else objective
-    gap = abs(objective - bound) / max(abs(objective), 1e-9)
-    return extract_result(model, status, objective, bound, gap, elapsed)
+    rec = solve_mip(model, persistent_highs(), "restoration", limits)
+    return extract_result(model, rec.status, rec.objective, rec.bound, rec.gap, rec.time_s)
 
 
 def extract_result(
@@ -936,8 +939,7 @@ def solve_independent(
     dd: DSOData,
     data: NetworkData,
     inp: RestorationInputs,
-    time_limit_s: float = 60.0,
-    mip_rel_gap: float = 1e-4,
+    limits: MipLimits = RESTORATION_LIMITS,
 ) -> tuple[RestorationResult, list[set[int]]]:
     """Sub-networks restored without coordination: no power crosses their boundaries.
 
@@ -948,7 +950,7 @@ def solve_independent(
     parts = subnetworks(dd, inp.faulted, inp.initial_closed, inp.main_grid_available)
     held = boundary_branches(dd, parts) - inp.faulted
     model = build_restoration_model(dd, data, replace(inp, forced_open=inp.forced_open | held))
-    return solve_restoration(model, time_limit_s, mip_rel_gap), parts
+    return solve_restoration(model, limits), parts
 
 
 def radial_problem(dd: DSOData, period: RestorationPeriod, faulted: frozenset[int]) -> str:

@@ -68,6 +68,7 @@ from controllers.restoration import (
     solve_restoration,
     subnetworks,
 )
+from controllers.solve import MipLimits
 from networks.params import NetworkData
 
 QUANTITIES = ("p", "q", "v", "a")  # boundary consensus: power, reactive, voltage^2, switch
@@ -93,7 +94,11 @@ class RestorationADMMSettings:
     ema: float = 0.5  # weight of the new switch consensus in its moving average
     fix_switches_after: int = 8  # outer iterations before the integer repair of the switches
     mip_rel_gap: float = 1e-5  # of each agent's MILP (its binaries settle; the LP part is exact)
-    time_limit_s: float = 30.0  # per agent solve
+    node_limit: int = 1000  # branch-and-bound nodes per agent solve (deterministic)
+
+    @property
+    def limits(self) -> MipLimits:
+        return MipLimits(rel_gap=self.mip_rel_gap, node_limit=self.node_limit)
 
 
 @dataclass
@@ -679,7 +684,7 @@ class RestorationADMM:
         results: dict[str, RestorationResult] = {}
         drawn: dict[tuple[int, int], tuple[float, float]] = {}
         ghost_v: dict[tuple[int, int], float] = {}
-        limit = self.settings.time_limit_s
+        limit = self.settings.limits
         for a, ag in self.agents.items():
             if not ag.importing:
                 continue
@@ -726,7 +731,7 @@ class RestorationADMM:
 
     def _solve_or_raise(self, m: pyo.ConcreteModel, name: str) -> RestorationResult:
         try:
-            return solve_restoration(m, self.settings.time_limit_s)
+            return solve_restoration(m, self.settings.limits)
         except OptimisationError as err:
             raise RestorationADMMError(f"integer repair of {name} failed: {err}") from err
 
@@ -753,11 +758,11 @@ def balanced(rho: float, rho0: float, r: float, s: float, cfg: RestorationADMMSe
 
 
 def highs_options(ag: SubNetwork, cfg: RestorationADMMSettings) -> None:
-    """MIP gap and time limit of an agent's HiGHS (the Pyomo solve and the direct re-solves)."""
-    ag.agent.solver.config.time_limit = cfg.time_limit_s
+    """MIP gap and node limit of an agent's HiGHS (the Pyomo solve and the direct re-solves)."""
     ag.agent.solver.config.rel_gap = cfg.mip_rel_gap
+    ag.agent.solver.config.solver_options["mip_max_nodes"] = cfg.node_limit
     if ag.agent.fast is not None:
-        ag.agent.fast.highs.setOptionValue("time_limit", cfg.time_limit_s)
+        ag.agent.fast.highs.setOptionValue("mip_max_nodes", cfg.node_limit)
         ag.agent.fast.highs.setOptionValue("mip_rel_gap", cfg.mip_rel_gap)
 
 
@@ -784,7 +789,7 @@ def merge_results(
         periods.append(merge_period(parts, agents))
     values = list(results.values())
     return RestorationResult(
-        status="optimal" if all(r.status == "optimal" for r in values) else "time_limit",
+        status="optimal" if all(r.status == "optimal" for r in values) else "node_limit",
         objective_cny=sum(r.objective_cny for r in values),
         best_bound_cny=sum(r.best_bound_cny for r in values),
         mip_gap=max(r.mip_gap for r in values),

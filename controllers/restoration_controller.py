@@ -26,6 +26,7 @@ from controllers.base import Forecasts, Measurements, Plan
 from controllers.dso import DSOData, default_topology, dso_data
 from controllers.errors import InfeasibleError, OptimisationError
 from controllers.restoration import (
+    RESTORATION_LIMITS,
     MicrogridRestorationInputs,
     RestorationInputError,
     RestorationInputs,
@@ -33,6 +34,7 @@ from controllers.restoration import (
     build_restoration_model,
     solve_restoration,
 )
+from controllers.solve import MipLimits
 from networks.params import MessUnit, MicrogridParams, NetworkData
 
 log = logging.getLogger(__name__)
@@ -48,13 +50,13 @@ class RestorationController:
         step_h: float = 0.25,
         margin_h: float = 1.0,
         max_periods: int = 16,
-        time_limit_s: float = 30.0,
+        limits: MipLimits = RESTORATION_LIMITS,
         method: str = "centralised",
     ) -> None:
         if method not in ("centralised", "admm"):
             raise ValueError(f"restoration method {method!r}: use 'centralised' or 'admm'")
         self.data, self.step_h, self.margin_h = data, step_h, margin_h
-        self.max_periods, self.time_limit_s = max_periods, time_limit_s
+        self.max_periods, self.limits = max_periods, limits
         self.method = method
         self.dd = with_mess_buses(dso_data(net, data), data.mess)
 
@@ -125,7 +127,10 @@ class RestorationController:
                 solve_restoration_admm,
             )
 
-            settings = RestorationADMMSettings(time_limit_s=self.time_limit_s)
+            settings = RestorationADMMSettings(
+                mip_rel_gap=min(self.limits.rel_gap, RestorationADMMSettings.mip_rel_gap),
+                node_limit=self.limits.node_limit,
+            )
             try:
                 admm = solve_restoration_admm(self.dd, self.data, inp, settings)
             except (RestorationADMMError, OptimisationError) as err:
@@ -138,7 +143,7 @@ class RestorationController:
                 info["admm_fallback"] = "not converged" if admm.radial else admm.radial_problem
                 log.warning("restoration ADMM %s; centralised plan used", info["admm_fallback"])
         model = build_restoration_model(self.dd, self.data, inp)
-        return solve_restoration(model, self.time_limit_s)
+        return solve_restoration(model, self.limits)
 
 
 def with_mess_buses(dd: DSOData, mess: tuple[MessUnit, ...]) -> DSOData:

@@ -62,9 +62,10 @@ from controllers.robust import (
     set_pv_avail,
     solve_checked,
 )
-from controllers.solve import persistent_highs
+from controllers.solve import MipLimits, persistent_highs
 
 DEFAULT_GAP = 1e-3
+NODE_LIMIT = 20_000  # branch-and-bound nodes per master or worst-case MILP (deterministic)
 # Initial M of w <= M u, times the highest shed cost of a period. There is no a-priori bound
 # on a PV row's multiplier once voltage limits bind, so M is a generous guess, doubled while it
 # binds at the chosen u; the worst case is re-solved as an LP, and the tests compare the
@@ -204,7 +205,7 @@ class WorstCase:
         self.solver = persistent_highs()
 
     def solve(
-        self, fs: FirstStage, time_limit_s: float = 60.0, rel_gap: float = 1e-7
+        self, fs: FirstStage, node_limit: int = NODE_LIMIT, rel_gap: float = 1e-7
     ) -> WorstCaseResult:
         d, case = self.model, self.case
         set_first_stage(self.recourse, fs)
@@ -214,7 +215,7 @@ class WorstCase:
         previous = None
         for _ in range(MAX_DUAL_BOUND_DOUBLINGS + 1):
             value, bound = solve_checked(
-                d, self.solver, "MESS worst case", time_limit=time_limit_s, rel_gap=rel_gap
+                d, self.solver, "MESS worst case", **MipLimits(rel_gap, node_limit).options()
             )
             if not self._bound_active():
                 break
@@ -294,11 +295,11 @@ class Models:
 
 
 def solve_master(
-    master, case: RobustCase, time_limit_s: float, rel_gap: float
+    master, case: RobustCase, node_limit: int, rel_gap: float
 ) -> tuple[float, FirstStage]:
     """Solve the master; return its lower bound and the first stage."""
     _, bound = solve_checked(
-        master, persistent_highs(), "MESS master", time_limit=time_limit_s, rel_gap=rel_gap
+        master, persistent_highs(), "MESS master", **MipLimits(rel_gap, node_limit).options()
     )
     return bound, first_stage_from(master, case)
 
@@ -308,7 +309,7 @@ def solve_robust(
     *,
     gap: float = DEFAULT_GAP,
     max_iterations: int = 20,
-    time_limit_s: float = 120.0,
+    node_limit: int = NODE_LIMIT,
     models: Models | None = None,
 ) -> RobustResult:
     """C&CG down to the relative ``gap``; raises NotConvergedError after max_iterations."""
@@ -320,10 +321,10 @@ def solve_robust(
     trace: list[Iteration] = []
     for k in range(1, max_iterations + 1):
         t0 = time.perf_counter()
-        bound, fs = solve_master(master, case, time_limit_s, gap / 10)
+        bound, fs = solve_master(master, case, node_limit, gap / 10)
         t1 = time.perf_counter()
         lower = max(lower, bound)
-        worst = models.worst_case.solve(fs, time_limit_s)
+        worst = models.worst_case.solve(fs, node_limit)
         if fs.cost_cny + worst.bound_cny < upper:
             upper = fs.cost_cny + worst.bound_cny
             best = (fs, worst)
@@ -381,15 +382,15 @@ def solve_deterministic(
     case: RobustCase,
     *,
     gap: float = DEFAULT_GAP,
-    time_limit_s: float = 120.0,
+    node_limit: int = NODE_LIMIT,
     models: Models | None = None,
 ) -> DeterministicResult:
     """The same model with the PV at its forecast (no uncertainty)."""
     start = time.perf_counter()
     models = models or Models.of(case)
     master = build_master_model(case, [case.pv_forecast_mw])
-    _, fs = solve_master(master, case, time_limit_s, gap / 10)
-    worst = models.worst_case.solve(fs, time_limit_s)
+    _, fs = solve_master(master, case, node_limit, gap / 10)
+    worst = models.worst_case.solve(fs, node_limit)
     return DeterministicResult(
         first_stage=fs,
         forecast=models.recourse.solve(fs, case.pv_forecast_mw),
@@ -437,7 +438,7 @@ def compare(
     *,
     gap: float = DEFAULT_GAP,
     max_iterations: int = 20,
-    time_limit_s: float = 120.0,
+    node_limit: int = NODE_LIMIT,
 ) -> Comparison:
     """Robust and deterministic placement, with the case's fleet and with none."""
     models = Models.of(case)
@@ -450,7 +451,7 @@ def compare(
             fleet_case,
             gap=gap,
             max_iterations=max_iterations,
-            time_limit_s=time_limit_s,
+            node_limit=node_limit,
             models=models,
         )
         robust[mess] = r
@@ -470,7 +471,7 @@ def compare(
             )
         )
     for mess, fleet_case in fleets:
-        d = solve_deterministic(fleet_case, gap=gap, time_limit_s=time_limit_s, models=models)
+        d = solve_deterministic(fleet_case, gap=gap, node_limit=node_limit, models=models)
         rows.append(
             ComparisonRow(
                 label=f"deterministic, {mess} MESS",

@@ -1,6 +1,15 @@
-"""One place that runs HiGHS through Pyomo and accepts only optimal results."""
+"""One place that runs HiGHS through Pyomo and accepts only optimal results.
+
+No solve here has a wall-clock limit: a result taken at a time limit is whatever incumbent
+the clock allowed, so it changes with machine load. MIPs stop at a relative gap or at a
+node limit (:class:`MipLimits`), HiGHS runs on ``SOLVER_THREADS`` threads, and its branch
+and bound is then deterministic: the same model gives the same answer on any machine load.
+"""
 
 from __future__ import annotations
+
+import time
+from dataclasses import dataclass
 
 import highspy
 import numpy as np
@@ -15,6 +24,81 @@ INFEASIBLE = {
     TerminationCondition.locallyInfeasible,
     TerminationCondition.infeasibleOrUnbounded,
 }
+
+
+SOLVER_THREADS = 1  # fixed: HiGHS's results are reproducible for a given thread count
+
+
+@dataclass(frozen=True)
+class MipLimits:
+    """Deterministic stopping rules of a MIP solve.
+
+    ``rel_gap``: stop when (incumbent - bound) / |incumbent| <= rel_gap (status optimal);
+    ``node_limit``: stop after this many branch-and-bound nodes; the incumbent is then
+    accepted with status ``node_limit`` and its gap recorded (never on a wall clock).
+    """
+
+    rel_gap: float = 1e-4
+    node_limit: int = 10_000
+    abs_gap: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rel_gap < 1:
+            raise ValueError(f"mip rel_gap {self.rel_gap}: need 0 <= rel_gap < 1")
+        if self.node_limit < 1:
+            raise ValueError(f"mip node_limit {self.node_limit}: need at least 1 node")
+
+    def options(self) -> dict:
+        """Keyword options of a Pyomo HiGHS solve."""
+        out = {
+            "rel_gap": self.rel_gap,
+            "threads": SOLVER_THREADS,
+            "solver_options": {"mip_max_nodes": int(self.node_limit)},
+        }
+        if self.abs_gap is not None:
+            out["abs_gap"] = self.abs_gap
+        return out
+
+
+@dataclass(frozen=True)
+class SolveRecord:
+    """What a MIP solve returned: ``status`` is ``optimal`` (within the gap) or
+    ``node_limit`` (the incumbent at the node limit); ``gap`` is relative."""
+
+    status: str
+    objective: float
+    bound: float
+    gap: float
+    time_s: float
+
+
+def solve_mip(model: pyo.Block, solver, what: str, limits: MipLimits) -> SolveRecord:
+    """Solve a MIP and load its solution; raise a named error when there is none to use.
+
+    An incumbent stopped by the node limit is used (status ``node_limit``); no incumbent,
+    infeasibility or any other outcome raises :class:`InfeasibleError` or
+    :class:`OptimisationError`.
+    """
+    start = time.perf_counter()
+    results = solver.solve(
+        model, load_solutions=False, raise_exception_on_nonoptimal_result=False, **limits.options()
+    )
+    elapsed = time.perf_counter() - start
+    cond = results.termination_condition
+    if cond == TerminationCondition.convergenceCriteriaSatisfied:
+        status = "optimal"
+    elif cond == TerminationCondition.iterationLimit and results.incumbent_objective is not None:
+        status = "node_limit"
+    elif cond in INFEASIBLE:
+        raise InfeasibleError(what, cond.name)
+    else:
+        raise OptimisationError(what, f"{cond.name} (no usable solution)")
+    results.solution_loader.load_vars()
+    objective = float(results.incumbent_objective)
+    bound = results.objective_bound
+    bound = float(bound) if bound is not None else objective
+    gap = abs(objective - bound) / max(abs(objective), 1e-9)
+    return SolveRecord(status, objective, bound, gap, elapsed)
 
 
 def persistent_highs():
@@ -33,13 +117,17 @@ def persistent_highs():
     updates.check_for_new_objective = False
     updates.update_constraints = False
     updates.update_named_expressions = False
+    solver.config.threads = SOLVER_THREADS
     return solver
 
 
 def solve_optimal(model: pyo.Block, solver, what: str, **options) -> None:
     """Solve and load the solution, or raise a named error (never accept a non-optimal one)."""
     results = solver.solve(
-        model, load_solutions=False, raise_exception_on_nonoptimal_result=False, **options
+        model,
+        load_solutions=False,
+        raise_exception_on_nonoptimal_result=False,
+        **({"threads": SOLVER_THREADS} | options),
     )
     status = results.termination_condition
     if status == TerminationCondition.convergenceCriteriaSatisfied:

@@ -28,19 +28,16 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.factory import SolverFactory
-from pyomo.contrib.solver.common.results import TerminationCondition
 
 from controllers import dso
 from controllers.dso import DSOData
-from controllers.errors import InfeasibleError, OptimisationError
+from controllers.errors import InfeasibleError
+from controllers.solve import MipLimits, SolveRecord, solve_mip
 
 Closed = dict[int, bool]
 Profiles = dict[str, np.ndarray]
-INFEASIBLE = (
-    TerminationCondition.provenInfeasible,
-    TerminationCondition.locallyInfeasible,
-    TerminationCondition.infeasibleOrUnbounded,
-)
+# the DSO's reconfiguration MILPs: proven within 1e-4, at most 10 000 nodes (deterministic)
+RECONFIG_LIMITS = MipLimits(rel_gap=1e-4, node_limit=10_000)
 
 
 @dataclass(frozen=True)
@@ -161,44 +158,9 @@ def _describe(dd: DSOData, inp: _Inputs, extra: str = "") -> str:
 
 
 # --- solving -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Solved:
-    status: str
-    objective: float
-    bound: float | None
-    time_s: float
-
-
-def _solve(
-    m: pyo.ConcreteModel,
-    what: str,
-    time_limit_s: float,
-    mip_rel_gap: float | None = None,
-    solver=None,
-) -> _Solved:
+def _solve(m: pyo.ConcreteModel, what: str, limits: MipLimits, solver=None) -> SolveRecord:
     """Solve with HiGHS and load the solution, or raise a named error."""
-    opt = solver if solver is not None else SolverFactory("highs")
-    options = {
-        "load_solutions": False,
-        "raise_exception_on_nonoptimal_result": False,
-        "time_limit": float(time_limit_s),
-    }
-    if mip_rel_gap is not None:
-        options["rel_gap"] = float(mip_rel_gap)
-    start = time.perf_counter()
-    res = opt.solve(m, **options)
-    elapsed = time.perf_counter() - start
-    tc = res.termination_condition
-    if tc in INFEASIBLE:
-        raise InfeasibleError(what, tc.name)
-    if tc == TerminationCondition.convergenceCriteriaSatisfied:
-        status = "optimal"
-    elif tc == TerminationCondition.maxTimeLimit and res.incumbent_objective is not None:
-        status = "time_limit_incumbent"
-    else:
-        raise OptimisationError(what, f"{tc.name} (no usable solution after {elapsed:.1f} s)")
-    res.solution_loader.load_vars()
-    return _Solved(status, float(res.incumbent_objective), res.objective_bound, elapsed)
+    return solve_mip(m, solver if solver is not None else SolverFactory("highs"), what, limits)
 
 
 def _period_losses(m: pyo.ConcreteModel, dd: DSOData, t: int) -> float:
@@ -218,7 +180,12 @@ def _voltages(m: pyo.ConcreteModel, t: int) -> dict[int, float]:
 
 
 def _result(
-    m, dd: DSOData, solved: _Solved, closed: list[Closed], initial: Closed, best_bound: float | None
+    m,
+    dd: DSOData,
+    solved: SolveRecord,
+    closed: list[Closed],
+    initial: Closed,
+    best_bound: float | None,
 ) -> ReconfigResult:
     path = [initial, *closed]
     return ReconfigResult(
@@ -241,15 +208,14 @@ def solve_reconfiguration(
     pv_mw: dict[str, np.ndarray] | None,
     initial: Closed,
     budget: int,
-    time_limit_s: float = 60,
-    mip_rel_gap: float = 1e-4,
+    limits: MipLimits = RECONFIG_LIMITS,
     mg_q_mvar: dict[str, np.ndarray] | None = None,
 ) -> ReconfigResult:
     """Loss-minimising reconfiguration: the binary multi-period DSO MILP, solved by HiGHS.
 
     Switching cost ``dd.switch_cost`` per action, at most ``budget`` actions counted from
-    ``initial``. At the time limit the incumbent is returned (status
-    ``time_limit_incumbent``, with its best bound). Raises :class:`InfeasibleError` when no
+    ``initial``. At the node limit of ``limits`` the incumbent is returned (status
+    ``node_limit``, with its best bound). Raises :class:`InfeasibleError` when no
     radial topology serves the inputs, :class:`OptimisationError` without a usable solution.
     """
     inp = _inputs(dd, load_scale, pm_mw, pv_mw, mg_q_mvar)
@@ -258,7 +224,7 @@ def solve_reconfiguration(
     dso.set_initial_topology(m, initial)
     m.switch_budget = int(budget)
     what = _describe(dd, inp, f"reconfiguration (switching budget {budget}) ")
-    solved = _solve(m, what, time_limit_s, mip_rel_gap)
+    solved = _solve(m, what, limits)
     closed = [dso.closed_branches(m, t) for t in m.T]
     return _result(m, dd, solved, closed, initial, solved.bound)
 
@@ -273,8 +239,7 @@ def candidate_topologies(
     periods: Sequence[int] | None = None,
     initial: Closed | None = None,
     reach: Sequence[int] = (),
-    time_limit_s: float = 60,
-    mip_rel_gap: float = 1e-4,
+    limits: MipLimits = RECONFIG_LIMITS,
 ) -> list[Closed]:
     """Radial candidates: the default (and ``initial``) topology plus, for each of
     ``periods`` (default: :func:`level_periods`), the single-period loss-minimising topology
@@ -298,7 +263,7 @@ def candidate_topologies(
             m.switch_budget = int(budget)
             what = _describe(dd, inp.at(t), f"candidate of period {t} (budget {budget}) ")
             try:
-                _solve(m, what, time_limit_s, mip_rel_gap, solver)
+                _solve(m, what, limits, solver)
             except InfeasibleError:
                 continue
             found.append(dso.closed_branches(m, 0))
@@ -315,7 +280,7 @@ def period_costs(
     pm_mw: dict[str, np.ndarray] | None = None,
     pv_mw: dict[str, np.ndarray] | None = None,
     mg_q_mvar: dict[str, np.ndarray] | None = None,
-    time_limit_s: float = 60,
+    limits: MipLimits = RECONFIG_LIMITS,
 ) -> np.ndarray:
     """[T, C] DSO cost (CNY: losses + curtailment) of each candidate in each period.
 
@@ -330,24 +295,23 @@ def period_costs(
     for c, closed in enumerate(candidates):
         dso.set_topology(m, closed)
         try:
-            _solve(m, _describe(dd, inp, "fixed topology "), time_limit_s, solver=solver)
+            _solve(m, _describe(dd, inp, "fixed topology "), limits, solver=solver)
             costs[:, c] = [_period_cost(m, dd, t) for t in m.T]
         except InfeasibleError:
             if single is None:
                 single = (dso.build_dso_model(dd, 1), SolverFactory("highs"))
             costs[:, c] = [
-                _single_cost(single, dd, inp.at(t), closed, time_limit_s)
-                for t in range(inp.n_periods)
+                _single_cost(single, dd, inp.at(t), closed, limits) for t in range(inp.n_periods)
             ]
     return costs
 
 
-def _single_cost(single, dd: DSOData, inp: _Inputs, closed: Closed, time_limit_s: float) -> float:
+def _single_cost(single, dd: DSOData, inp: _Inputs, closed: Closed, limits: MipLimits) -> float:
     m, solver = single
     _set_inputs(m, dd, inp)
     dso.set_topology(m, closed)
     try:
-        _solve(m, _describe(dd, inp, "fixed topology "), time_limit_s, solver=solver)
+        _solve(m, _describe(dd, inp, "fixed topology "), limits, solver=solver)
     except InfeasibleError:
         return np.inf
     return _period_cost(m, dd, 0)
@@ -423,14 +387,14 @@ def evaluate_schedule(
     pv_mw: dict[str, np.ndarray] | None,
     initial: Closed,
     mg_q_mvar: dict[str, np.ndarray] | None = None,
-    time_limit_s: float = 60,
+    limits: MipLimits = RECONFIG_LIMITS,
 ) -> ReconfigResult:
     """Fixed-topology LP of a given per-period topology; objective includes switching cost."""
     inp = _inputs(dd, load_scale, pm_mw, pv_mw, mg_q_mvar)
     m = dso.build_dso_model(dd, inp.n_periods)
     _set_inputs(m, dd, inp)
     dso.set_topology(m, {line: [c[line] for c in closed] for line in closed[0]})
-    solved = _solve(m, _describe(dd, inp, "fixed topology schedule "), time_limit_s)
+    solved = _solve(m, _describe(dd, inp, "fixed topology schedule "), limits)
     path = [initial, *closed]
     n_actions = sum(switch_actions(a, b) for a, b in zip(path, path[1:], strict=False))
     solved = dataclasses.replace(solved, objective=solved.objective + dd.switch_cost * n_actions)
@@ -446,7 +410,7 @@ def plan_by_candidates(
     budget: int,
     candidates: Sequence[Closed] | None = None,
     mg_q_mvar: dict[str, np.ndarray] | None = None,
-    time_limit_s: float = 60,
+    limits: MipLimits = RECONFIG_LIMITS,
 ) -> ReconfigResult:
     """Time decomposition: candidates (given, e.g. cached, or computed with ``reach`` 2, 4,
     ... up to ``budget`` from ``initial``), their period costs and the switching schedule of
@@ -458,10 +422,8 @@ def plan_by_candidates(
     args = (load_scale, pm_mw, pv_mw, mg_q_mvar)
     if candidates is None:
         reach = range(2, min(budget, len(dd.branches)) + 1, 2)  # a tie swap is 2 actions
-        candidates = candidate_topologies(
-            dd, *args, initial=initial, reach=reach, time_limit_s=time_limit_s
-        )
-    costs = period_costs(dd, candidates, *args, time_limit_s=time_limit_s)
+        candidates = candidate_topologies(dd, *args, initial=initial, reach=reach, limits=limits)
+    costs = period_costs(dd, candidates, *args, limits=limits)
     first = np.array([switch_actions(initial, c) for c in candidates])
     path, _ = schedule_topologies(costs, action_matrix(candidates), first, budget, dd.switch_cost)
     res = evaluate_schedule(
@@ -472,7 +434,7 @@ def plan_by_candidates(
         pv_mw,
         initial,
         mg_q_mvar,
-        time_limit_s,
+        limits,
     )
     return dataclasses.replace(
         res, status="optimal_within_candidates", solve_time_s=time.perf_counter() - start

@@ -431,23 +431,34 @@ def _rating(net: MicrogridNetwork, kind: str) -> float:
     return sum(u.p_max_mw for u in net.units_of(kind))
 
 
+def feeder_head_s_max_mva(network: MicrogridNetwork) -> float:
+    """Apparent power the lines leaving the PCC bus carry at their rated current when the
+    PCC bus sits at the bottom of its band (``S = sqrt(3) V_min I_max``): the most a
+    microgrid can exchange through its internal network, whatever its units do. At the
+    band's lower voltage the same current carries less power than at nominal voltage, which
+    is the margin that keeps the AC loading within 100 % over the band."""
+    v_min_pu = network.pcc_v_band_pu[0]
+    return v_min_pu * sum(ln.s_max_mva for ln in network.lines if ln.from_bus == network.pcc_bus)
+
+
 def feeder_head_p_max_mw(network: MicrogridNetwork, pf: float = 0.95) -> float:
-    """Active power the lines leaving the PCC bus carry at power factor ``pf`` (their
-    nominal-voltage ratings): the most a microgrid can exchange through its internal
-    network, whatever its units do."""
-    head = sum(ln.s_max_mva for ln in network.lines if ln.from_bus == network.pcc_bus)
-    return pf * head
+    """Active part of :func:`feeder_head_s_max_mva` at power factor ``pf``."""
+    return pf * feeder_head_s_max_mva(network)
 
 
 def with_feeder_head_limits(
     data: NetworkData, networks: dict[str, MicrogridNetwork]
 ) -> NetworkData:
     """The lumped data the controllers plan with when the grid runs the internal networks:
-    each microgrid's exchange limit ``pcc_p_max_mw`` capped at :func:`feeder_head_p_max_mw`
-    (the controllers see a microgrid only through its PCC, seed 003)."""
+    each microgrid's exchange limits capped at what its feeder head carries, ``pcc_p_max_mw``
+    at :func:`feeder_head_p_max_mw` and the apparent power ``pcc_s_max_mva`` at
+    :func:`feeder_head_s_max_mva` (the controllers see a microgrid only through its PCC,
+    seed 003; a grid-forming microgrid's reactive export is limited only by the latter)."""
     mgs = tuple(
         dataclasses.replace(
-            mg, pcc_p_max_mw=min(mg.pcc_p_max_mw, feeder_head_p_max_mw(networks[mg.name]))
+            mg,
+            pcc_p_max_mw=min(mg.pcc_p_max_mw, feeder_head_p_max_mw(networks[mg.name])),
+            pcc_s_max_mva=min(mg.pcc_s_max_mva, feeder_head_s_max_mva(networks[mg.name])),
         )
         for mg in data.microgrids
     )

@@ -12,6 +12,7 @@ Every quantity carries its unit in its name. Sign conventions, used everywhere:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -82,6 +83,8 @@ class MicrogridParams:
     load_p_peak_mw: float
     load_pf: float
     gf_vm_pu: float  # voltage set-point when the microgrid forms an island (grid-forming)
+    # apparent-power limit of the exchange (P, Q) at the PCC; inf: only the |P| limits bind
+    pcc_s_max_mva: float = math.inf
 
     def validate(self) -> None:
         """Raise :class:`ParameterError` on the first impossible value."""
@@ -248,7 +251,7 @@ class NetworkData:
 def _typed(cls: type, values: dict) -> object:
     """Build ``cls`` from a dict, casting each value to the field's declared type."""
     cast = {"int": int, "float": float, "str": str}
-    return cls(**{f.name: cast[f.type](values[f.name]) for f in fields(cls)})
+    return cls(**{f.name: cast[f.type](values[f.name]) for f in fields(cls) if f.name in values})
 
 
 def read_csv_records(path: Path, cls: type) -> list:

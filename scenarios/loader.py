@@ -168,7 +168,8 @@ class RestorationSettings:
     step_min: float | None = None  # None: the physical step
     margin_h: float = 1.0
     max_periods: int = 16
-    time_limit_s: float = 30.0
+    mip_rel_gap: float = 0.01  # a plan is optimal within this relative gap
+    mip_node_limit: int = 100  # else the incumbent after this many nodes (never a clock)
 
 
 @dataclass(frozen=True)
@@ -645,6 +646,12 @@ def _read_microgrid_model(value: Any, data: NetworkData, network: str) -> str:
 
 def _read_restoration(value: Any, physical_s: int) -> RestorationSettings:
     table = _table(value, "restoration")
+    if "time_limit_s" in table:
+        raise _Invalid(
+            "restoration.time_limit_s",
+            "a wall-clock limit makes the plans depend on machine load",
+            "remove it; mip_node_limit (default 100) bounds a solve deterministically",
+        )
     _check_keys(table, [f.name for f in fields(RestorationSettings)], "restoration")
     default = RestorationSettings()
     method = _choice(table.get("method", default.method), "restoration.method", RESTORATION_METHODS)
@@ -662,10 +669,15 @@ def _read_restoration(value: Any, physical_s: int) -> RestorationSettings:
     periods = _integer(table.get("max_periods", default.max_periods), "restoration.max_periods")
     if periods < 1:
         raise _Invalid("restoration.max_periods", f"is {periods}", "give a whole number >= 1")
-    limit = _number(table.get("time_limit_s", default.time_limit_s), "restoration.time_limit_s")
-    if limit <= 0:
-        raise _Invalid("restoration.time_limit_s", f"is {limit}", "give seconds > 0")
-    return RestorationSettings(method, step_s / 60, float(margin_h), periods, float(limit))
+    gap = _number(table.get("mip_rel_gap", default.mip_rel_gap), "restoration.mip_rel_gap")
+    if not 0 <= gap < 1:
+        raise _Invalid("restoration.mip_rel_gap", f"is {gap}", "give a gap in [0, 1), e.g. 0.01")
+    nodes = _integer(
+        table.get("mip_node_limit", default.mip_node_limit), "restoration.mip_node_limit"
+    )
+    if nodes < 1:
+        raise _Invalid("restoration.mip_node_limit", f"is {nodes}", "give a whole number >= 1")
+    return RestorationSettings(method, step_s / 60, float(margin_h), periods, float(gap), nodes)
 
 
 # ----------------------------------------------------------------------------- mobile storage

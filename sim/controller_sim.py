@@ -113,6 +113,7 @@ class ControllerSim(mosaik_api_v3.Simulator):
         self.controller = make_controller(self.scenario)
         if self.scenario.faults:
             from controllers.restoration_controller import RestorationController
+            from controllers.solve import MipLimits
             from networks.ieee33 import build_ieee33
 
             settings = self.scenario.restoration
@@ -122,7 +123,7 @@ class ControllerSim(mosaik_api_v3.Simulator):
                 step_h=(settings.step_min or self.scenario.physical_step_s / 60) / 60,
                 margin_h=settings.margin_h,
                 max_periods=settings.max_periods,
-                time_limit_s=settings.time_limit_s,
+                limits=MipLimits(settings.mip_rel_gap, settings.mip_node_limit),
                 method=settings.method,
             )
         return self.meta

@@ -88,6 +88,7 @@ def run_coordinate(args: argparse.Namespace) -> dict:
     """Solve the strategies and check the projections; a JSON-ready report."""
     from controllers.coordinated import (
         NO_PREFERENCE,
+        NODE_LIMIT,
         compare_strategies,
         seed003_event,
         solve_projection,
@@ -97,13 +98,14 @@ def run_coordinate(args: argparse.Namespace) -> dict:
     case = seed003_event(hour=args.hour, window_h=args.window_h, faulted=args.faulted)
     preference = uniform_preference(case, args.preference)
     start = time.perf_counter()
-    results, projections = compare_strategies(case, preference, args.threshold_mw, args.time_limit)
+    node_limit = args.node_limit or NODE_LIMIT
+    results, projections = compare_strategies(case, preference, args.threshold_mw, node_limit)
     if args.preference != NO_PREFERENCE:
         results["projection_pref1"] = solve_projection(
             case,
             uniform_preference(case, NO_PREFERENCE),
             args.threshold_mw,
-            args.time_limit,
+            node_limit,
             projections,
         )
     total_s = time.perf_counter() - start
@@ -221,6 +223,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--repeats", type=positive_int, default=5, help="projections timed per microgrid"
     )
-    p.add_argument("--time-limit", type=positive_float, default=60.0, help="seconds per MILP")
+    p.add_argument(
+        "--node-limit",
+        type=positive_int,
+        help="branch-and-bound nodes per MILP at most (default 20000); a MILP stopped there "
+        "is an error, not a result",
+    )
     p.add_argument("--json", help="write the report as JSON to this file")
     p.set_defaults(func=cmd)

@@ -97,7 +97,7 @@ def run_preposition(args: argparse.Namespace) -> tuple[str, dict]:
     args.periods = periods if args.periods is None else args.periods
     case = scenario_case(scenario, mess, event, args.start_h, args.periods)
     result = compare(
-        case, gap=args.gap, max_iterations=args.max_iterations, time_limit_s=args.time_limit
+        case, gap=args.gap, max_iterations=args.max_iterations, node_limit=args.node_limit
     )
     fs = result.robust.first_stage
     grid = "main grid available" if event.main_grid_available else "main grid lost"
@@ -177,7 +177,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--max-iterations", type=positive_int, default=20, help="C&CG iterations (default 20)"
     )
     p.add_argument(
-        "--time-limit", type=positive_float, default=120.0, help="seconds per MILP (default 120)"
+        "--node-limit",
+        type=positive_int,
+        default=20_000,
+        help="branch-and-bound nodes per MILP at most (default 20000); beyond it: an error",
     )
     p.add_argument("--json", help="write the report as JSON to this file")
     p.set_defaults(func=cmd_preposition)

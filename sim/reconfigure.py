@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from scenarios.loader import Scenario, default_scenario_path, load_scenario
-from sim.argtypes import positive_float, positive_int, write_json_report
+from sim.argtypes import positive_int, write_json_report
 from sim.stochastic import shape_at_steps
 
 if TYPE_CHECKING:  # heavy imports (pandapower, pyomo) stay out of the CLI's start-up
@@ -176,15 +176,19 @@ def run_reconfigure(
     periods: int = 1,
     microgrids: bool = True,
     method: str = "milp",
-    time_limit_s: float = 60.0,
+    node_limit: int | None = None,
 ) -> dict:
     """Solve the case, check it by AC power flow and return the report (JSON-ready)."""
     from controllers.dso import default_topology, dso_data
-    from controllers.topology import plan_by_candidates, solve_reconfiguration
+    from controllers.solve import MipLimits
+    from controllers.topology import RECONFIG_LIMITS, plan_by_candidates, solve_reconfiguration
     from networks.ieee33 import build_ieee33
 
     if periods < 1 or method not in METHODS:
         raise ValueError(f"need periods >= 1 and method in {METHODS}, got {periods}, {method!r}")
+    limits = RECONFIG_LIMITS
+    if node_limit is not None:
+        limits = MipLimits(rel_gap=limits.rel_gap, node_limit=node_limit)
     case = build_case(scenario, periods, microgrids)
     dd = dso_data(build_ieee33(scenario.data), scenario.data)
     budget = dd.switch_budget
@@ -193,13 +197,9 @@ def run_reconfigure(
     args = (dd, case.load_scale, case.pm_mw, case.pv_mw, default_topology(dd), budget)
     results: dict[str, ReconfigResult] = {}
     if method in ("milp", "both"):
-        results["milp"] = solve_reconfiguration(
-            *args, time_limit_s=time_limit_s, mg_q_mvar=case.mg_q_mvar
-        )
+        results["milp"] = solve_reconfiguration(*args, limits=limits, mg_q_mvar=case.mg_q_mvar)
     if method in ("candidates", "both"):
-        results["candidates"] = plan_by_candidates(
-            *args, mg_q_mvar=case.mg_q_mvar, time_limit_s=time_limit_s
-        )
+        results["candidates"] = plan_by_candidates(*args, mg_q_mvar=case.mg_q_mvar, limits=limits)
     chosen = min(results, key=lambda k: results[k].objective)
     res = results[chosen]
     report = _report(scenario, periods, microgrids, dd, budget, case, chosen, res, results)
@@ -303,7 +303,7 @@ def cmd_reconfigure(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario or default_scenario_path())
     try:
         report = run_reconfigure(
-            scenario, args.periods, not args.no_microgrids, args.method, args.time_limit
+            scenario, args.periods, not args.no_microgrids, args.method, args.node_limit
         )
     except OptimisationError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -335,10 +335,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="multi-period MILP (default), candidate topologies + DP, or both",
     )
     p.add_argument(
-        "--time-limit",
-        type=positive_float,
-        default=60.0,
-        help="seconds per MILP solve (default 60)",
+        "--node-limit",
+        type=positive_int,
+        help="branch-and-bound nodes per MILP solve (default 10000); a solve stopped there "
+        "reports status node_limit with its gap",
     )
     p.add_argument("--json", help="write the report as JSON to this file")
     p.set_defaults(func=cmd_reconfigure)

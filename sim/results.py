@@ -484,6 +484,7 @@ PLAN_SCALARS = (
     "central_time_s",
     "wall_time_s",
     "topology_status",
+    "mip_gap",
     "p_loss_mw",
 )
 

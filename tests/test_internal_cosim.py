@@ -11,16 +11,21 @@ are plain arithmetic on the data.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
+import types
 from pathlib import Path
 
 import numpy as np
 import pandapower as pp
 import pandas as pd
+import pyomo.environ as pyo
 import pytest
 from conftest import write_scenario
 
+from controllers.restoration import S_POLYGON_SIDES, declare_pcc_apparent_power
+from controllers.solve import persistent_highs, solve_optimal
 from networks.ieee33 import INTERNAL_KEY, build_ieee33
 from networks.microgrid_internal import load_microgrid_networks
 from networks.params import DATA_DIR
@@ -400,16 +405,55 @@ def test_internal_buses_are_checked_against_their_own_band(tmp_path: Path):
 
 
 def test_controllers_see_the_feeder_head_limit():
-    """The lumped exchange limit becomes what the lines leaving the PCC bus carry at pf 0.95:
-    MG1's feeder head is 0.040 kA at 12.66 kV, sqrt(3) x 12.66 x 0.040 = 0.877 MVA, so
-    0.95 x 0.877 = 0.833 MW (hand calculation from mg_internal_lines.csv); MG2's 0.050 kA
-    gives 1.042 MW. The lumped model keeps microgrids.csv's 1.5 MW."""
+    """The lumped exchange limits become what the lines leaving the PCC bus carry at their
+    rated current with the PCC bus at the bottom of its band (0.95 pu, mg_internal_buses.csv):
+    MG1's feeder head is 0.040 kA at 12.66 kV, so S = 0.95 x sqrt(3) x 12.66 x 0.040 =
+    0.833 MVA and P = 0.95 S at pf 0.95 = 0.792 MW (hand calculation from
+    mg_internal_lines.csv); MG2's 0.050 kA gives 1.042 MVA. The lumped model keeps
+    microgrids.csv's 1.5 MW and no apparent-power limit."""
     internal = load_scenario_text('microgrid_model = "internal"').data
     lumped = load_scenario_text("").data
-    limit = {mg.name: mg.pcc_p_max_mw for mg in internal.microgrids}
-    assert limit["MG1"] == pytest.approx(0.95 * math.sqrt(3) * 12.66 * 0.040, abs=1e-9)
-    assert limit["MG2"] == pytest.approx(0.95 * math.sqrt(3) * 12.66 * 0.050, abs=1e-9)
+    s_max = {mg.name: mg.pcc_s_max_mva for mg in internal.microgrids}
+    p_max = {mg.name: mg.pcc_p_max_mw for mg in internal.microgrids}
+    assert s_max["MG1"] == pytest.approx(0.95 * math.sqrt(3) * 12.66 * 0.040, abs=1e-9)
+    assert s_max["MG2"] == pytest.approx(0.95 * math.sqrt(3) * 12.66 * 0.050, abs=1e-9)
+    assert p_max["MG1"] == pytest.approx(0.95 * s_max["MG1"], abs=1e-9)
     assert all(mg.pcc_p_max_mw == 1.5 for mg in lumped.microgrids)
+    assert all(math.isinf(mg.pcc_s_max_mva) for mg in lumped.microgrids)
+
+
+def test_restoration_keeps_a_grid_formers_exchange_inside_its_rating(data):
+    """The restoration model's PCC polygon (16 sides inscribed in the S circle): a grid
+    former asked to export as much reactive power as it can stops at S cos(pi/16) on the Q
+    axis (a facet's distance, hand calculation), and never leaves the circle."""
+    s_max = 0.5
+    mg = dataclasses.replace(data.microgrids[0], pcc_s_max_mva=s_max, pcc_p_max_mw=1.5)
+    m = pyo.ConcreteModel()
+    m.M = pyo.Set(initialize=[mg.name])
+    m.T = pyo.RangeSet(0, 0)
+    m.mg_bus_pm = pyo.Var(m.M, m.T)
+    m.mg_bus_qm = pyo.Var(m.M, m.T)
+    m.e = pyo.Param([mg.bus_ieee], m.T, initialize=1.0)
+    dd = types.SimpleNamespace(mg_bus={mg.name: mg.bus_ieee})
+    declare_pcc_apparent_power(m, dd, {mg.name: s_max})
+    for direction in range(24):
+        theta = 2 * math.pi * direction / 24
+        m.obj = pyo.Objective(
+            expr=-(
+                math.cos(theta) * m.mg_bus_pm[mg.name, 0]
+                + math.sin(theta) * m.mg_bus_qm[mg.name, 0]
+            )
+        )
+        solve_optimal(m, persistent_highs(), "polygon")
+        p, q = pyo.value(m.mg_bus_pm[mg.name, 0]), pyo.value(m.mg_bus_qm[mg.name, 0])
+        assert math.hypot(p, q) <= s_max + 1e-9
+        assert math.hypot(p, q) >= s_max * math.cos(math.pi / S_POLYGON_SIDES) - 1e-9
+        m.del_component(m.obj)
+    m.obj = pyo.Objective(expr=m.mg_bus_qm[mg.name, 0])  # largest reactive export
+    solve_optimal(m, persistent_highs(), "polygon")
+    assert pyo.value(m.mg_bus_qm[mg.name, 0]) == pytest.approx(
+        -s_max * math.cos(math.pi / S_POLYGON_SIDES), abs=1e-9
+    )
 
 
 def test_cosim_islands_keep_the_feeder_heads_within_rating(islanded_run):
