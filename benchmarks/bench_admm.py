@@ -31,17 +31,20 @@ from pathlib import Path
 
 import numpy as np
 import pyomo.environ as pyo
+from mgcosim.controllers.admm import ADMMResult, BilevelADMM
+from mgcosim.controllers.base import Forecasts, Measurements
+from mgcosim.controllers.coupled import (
+    HorizonInputs,
+    build_centralised_model,
+    set_centralised_inputs,
+)
+from mgcosim.controllers.dso import DSOData, default_topology, dso_data, set_initial_topology
+from mgcosim.controllers.horizon import horizon_inputs
+from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
+from mgcosim.networks.ieee33 import build_ieee33
+from mgcosim.scenarios.loader import Scenario, default_scenario_path, load_scenario
+from mgcosim.sim.units import forecasts_at, stochastic_units
 from pyomo.contrib.solver.common.factory import SolverFactory
-
-from controllers.admm import ADMMResult, BilevelADMM
-from controllers.base import Forecasts, Measurements
-from controllers.coupled import HorizonInputs, build_centralised_model, set_centralised_inputs
-from controllers.dso import DSOData, default_topology, dso_data, set_initial_topology
-from controllers.horizon import horizon_inputs
-from controllers.solve import MipLimits, persistent_highs, solve_optimal
-from networks.ieee33 import build_ieee33
-from scenarios.loader import Scenario, default_scenario_path, load_scenario
-from sim.units import forecasts_at, stochastic_units
 
 
 def start_hour_of(scenario: Scenario) -> float:
@@ -267,7 +270,7 @@ def time_full_run() -> None:
         path = Path(tmp) / "bench_admm.toml"
         path.write_text('name = "bench_admm"\ncontroller = "admm"\n')  # all else default
         scenario = load_scenario(path)
-        from sim.world import run_scenario
+        from mgcosim.sim.world import run_scenario
 
         t0 = time.perf_counter()
         run_scenario(scenario, Path(tmp) / "run", progress=False)

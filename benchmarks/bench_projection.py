@@ -21,7 +21,7 @@ import json
 import statistics
 from pathlib import Path
 
-from controllers.coordinated import (
+from mgcosim.controllers.coordinated import (
     DEFAULT_PREFERENCE,
     NO_PREFERENCE,
     compare_strategies,
@@ -30,7 +30,7 @@ from controllers.coordinated import (
     solve_projection,
     uniform_preference,
 )
-from controllers.projection import project_microgrid
+from mgcosim.controllers.projection import project_microgrid
 
 
 def projection_timing(case, threshold_mw: float, repeats: int) -> dict:

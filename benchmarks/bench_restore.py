@@ -20,8 +20,8 @@ import json
 import statistics
 from pathlib import Path
 
-from scenarios.loader import default_scenario_path, load_scenario
-from sim.restore import N1_PERIODS, STUDY_NODE_LIMIT, format_n1, run_n1_sweep
+from mgcosim.scenarios.loader import default_scenario_path, load_scenario
+from mgcosim.sim.restore import N1_PERIODS, STUDY_NODE_LIMIT, format_n1, run_n1_sweep
 
 METHODS = (("centralised", "centralised"), ("independent", "independent"), ("max", "tier-1 max"))
 

@@ -20,17 +20,17 @@ import statistics
 import time
 from dataclasses import replace
 
-from controllers.dso import dso_data
-from controllers.restoration import (
+from mgcosim.controllers.dso import dso_data
+from mgcosim.controllers.restoration import (
     build_restoration_model,
     solve_independent,
     solve_restoration,
 )
-from controllers.restoration_admm import solve_restoration_admm
-from controllers.solve import MipLimits
-from networks.ieee33 import build_ieee33
-from scenarios.loader import load_scenario
-from sim.restore import MIP_REL_GAP, build_inputs, first_fault
+from mgcosim.controllers.restoration_admm import solve_restoration_admm
+from mgcosim.controllers.solve import MipLimits
+from mgcosim.networks.ieee33 import build_ieee33
+from mgcosim.scenarios.loader import load_scenario
+from mgcosim.sim.restore import MIP_REL_GAP, build_inputs, first_fault
 
 
 def shed_kwh(result, dt_h: float) -> float:

@@ -21,17 +21,17 @@ import statistics
 import time
 from pathlib import Path
 
-from controllers.dso import dso_data
-from controllers.robust import robust_case
-from controllers.robust_ccg import (
+from mgcosim.controllers.dso import dso_data
+from mgcosim.controllers.robust import robust_case
+from mgcosim.controllers.robust_ccg import (
     compare,
     comparison_dict,
     format_iterations,
     format_table,
     solve_robust,
 )
-from networks.ieee33 import build_ieee33
-from networks.params import load_network_data
+from mgcosim.networks.ieee33 import build_ieee33
+from mgcosim.networks.params import load_network_data
 
 
 def main(argv: list[str] | None = None) -> int:

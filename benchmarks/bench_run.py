@@ -15,12 +15,11 @@ import time
 from pathlib import Path
 
 import pandapower as pp
-
-from networks.ieee33 import build_ieee33
-from scenarios.loader import default_scenario_path, load_scenario
-from sim.grid import GridInputs, GridModel
-from sim.units import stochastic_units
-from sim.world import run_scenario
+from mgcosim.networks.ieee33 import build_ieee33
+from mgcosim.scenarios.loader import default_scenario_path, load_scenario
+from mgcosim.sim.grid import GridInputs, GridModel
+from mgcosim.sim.units import stochastic_units
+from mgcosim.sim.world import run_scenario
 
 
 def time_day_runs(runs: int) -> list[float]:

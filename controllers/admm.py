@@ -27,13 +27,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
-
-from controllers import microgrid as mg_mod
-from controllers.coupled import HorizonInputs, neighbours, pairs, set_dso_inputs
-from controllers.dso import DSOData, add_dso
-from controllers.prox import add_prox, cut_lower_bounds, set_anchor
-from controllers.solve import FastLP, persistent_highs, solve_optimal
-from networks.params import NetworkData
+from mgcosim.controllers import microgrid as mg_mod
+from mgcosim.controllers.coupled import HorizonInputs, neighbours, pairs, set_dso_inputs
+from mgcosim.controllers.dso import DSOData, add_dso
+from mgcosim.controllers.prox import add_prox, cut_lower_bounds, set_anchor
+from mgcosim.controllers.solve import FastLP, persistent_highs, solve_optimal
+from mgcosim.networks.params import NetworkData
 
 
 @dataclass

@@ -87,9 +87,8 @@ from pathlib import Path
 
 import pandas as pd
 import pyomo.environ as pyo
-
-from controllers.dso import DSOData, default_topology, dso_data
-from controllers.projection import (
+from mgcosim.controllers.dso import DSOData, default_topology, dso_data
+from mgcosim.controllers.projection import (
     MicrogridConditions,
     Projection,
     VirtualNodeOffer,
@@ -99,11 +98,11 @@ from controllers.projection import (
     project_microgrid,
     window_conditions,
 )
-from controllers.restoration import declare_live_branches
-from controllers.solve import MipLimits, persistent_highs, solve_optimal
-from networks.ieee33 import build_ieee33
-from networks.microgrid_internal import TIERS, MicrogridNetwork, load_microgrid_networks
-from networks.params import DATA_DIR, NetworkData, ParameterError, load_network_data
+from mgcosim.controllers.restoration import declare_live_branches
+from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
+from mgcosim.networks.ieee33 import build_ieee33
+from mgcosim.networks.microgrid_internal import TIERS, MicrogridNetwork, load_microgrid_networks
+from mgcosim.networks.params import DATA_DIR, NetworkData, ParameterError, load_network_data
 
 DSO_DG_FILE = "seed003_dso_dg.csv"
 SWITCH_PENALTY = 1e-4  # weighted MW per switching action: a tie-breaker only

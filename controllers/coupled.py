@@ -18,11 +18,10 @@ from itertools import combinations
 
 import numpy as np
 import pyomo.environ as pyo
-
-from controllers import dso as dso_mod
-from controllers import microgrid as mg_mod
-from controllers.dso import DSOData
-from networks.params import NetworkData
+from mgcosim.controllers import dso as dso_mod
+from mgcosim.controllers import microgrid as mg_mod
+from mgcosim.controllers.dso import DSOData
+from mgcosim.networks.params import NetworkData
 
 
 @dataclass(frozen=True)

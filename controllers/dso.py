@@ -30,9 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandapower as pp
 import pyomo.environ as pyo
-
-from controllers.units import i_base_ka, z_base_ohm
-from networks.params import NetworkData
+from mgcosim.controllers.units import i_base_ka, z_base_ohm
+from mgcosim.networks.params import NetworkData
 
 BIG_M_VOLTAGE = 0.5  # > v_max^2 - v_min^2 for any sensible voltage band
 LOSS_CUT_POINTS = np.array([0.0, 1 / 64, 1 / 16, 9 / 64, 1 / 4, 25 / 64, 9 / 16, 49 / 64, 1.0])

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-
-from controllers.base import Forecasts, Measurements
-from controllers.coupled import HorizonInputs
-from controllers.dso import DSOData
-from controllers.microgrid import MicrogridInputs
-from networks.ieee33 import q_of
-from networks.params import NetworkData
+from mgcosim.controllers.base import Forecasts, Measurements
+from mgcosim.controllers.coupled import HorizonInputs
+from mgcosim.controllers.dso import DSOData
+from mgcosim.controllers.microgrid import MicrogridInputs
+from mgcosim.networks.ieee33 import q_of
+from mgcosim.networks.params import NetworkData
 
 
 def period_means(values: np.ndarray, per_period: int, n_periods: int) -> np.ndarray:

@@ -37,8 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
-
-from networks.params import DSOParams, MicrogridParams
+from mgcosim.networks.params import DSOParams, MicrogridParams
 
 
 @dataclass(frozen=True)

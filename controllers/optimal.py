@@ -27,23 +27,22 @@ from dataclasses import replace
 import numpy as np
 import pandapower as pp
 import pyomo.environ as pyo
-
-from controllers.admm import ADMMSettings, ADMMState, BilevelADMM
-from controllers.base import Forecasts, Measurements, Plan
-from controllers.coupled import (
+from mgcosim.controllers.admm import ADMMSettings, ADMMState, BilevelADMM
+from mgcosim.controllers.base import Forecasts, Measurements, Plan
+from mgcosim.controllers.coupled import (
     HorizonInputs,
     build_centralised_model,
     pairs,
     set_centralised_inputs,
 )
-from controllers.dso import DSOData, default_topology, dso_data
-from controllers.errors import InfeasibleError, NotConvergedError, OptimisationError
-from controllers.horizon import horizon_inputs
-from controllers.planner import TopologyPlanner
-from controllers.rule_based import RuleBasedController
-from controllers.solve import persistent_highs, solve_optimal
-from controllers.topology import switch_actions
-from networks.params import NetworkData
+from mgcosim.controllers.dso import DSOData, default_topology, dso_data
+from mgcosim.controllers.errors import InfeasibleError, NotConvergedError, OptimisationError
+from mgcosim.controllers.horizon import horizon_inputs
+from mgcosim.controllers.planner import TopologyPlanner
+from mgcosim.controllers.rule_based import RuleBasedController
+from mgcosim.controllers.solve import persistent_highs, solve_optimal
+from mgcosim.controllers.topology import switch_actions
+from mgcosim.networks.params import NetworkData
 
 log = logging.getLogger(__name__)
 

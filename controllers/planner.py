@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 import pyomo.environ as pyo
-
-from controllers import dso as dso_mod
-from controllers.coupled import HorizonInputs, set_dso_inputs
-from controllers.dso import DSOData
-from controllers.errors import InfeasibleError
-from controllers.solve import persistent_highs, solve_optimal
-from controllers.topology import (
+from mgcosim.controllers import dso as dso_mod
+from mgcosim.controllers.coupled import HorizonInputs, set_dso_inputs
+from mgcosim.controllers.dso import DSOData
+from mgcosim.controllers.errors import InfeasibleError
+from mgcosim.controllers.solve import persistent_highs, solve_optimal
+from mgcosim.controllers.topology import (
     action_matrix,
     candidate_topologies,
     schedule_topologies,

@@ -46,10 +46,9 @@ from dataclasses import dataclass, replace
 import highspy
 import numpy as np
 import pyomo.environ as pyo
-
-from controllers.errors import OptimisationError
-from controllers.solve import FastLP, persistent_highs, solve_optimal
-from networks.microgrid_internal import TIERS, MicrogridNetwork
+from mgcosim.controllers.errors import OptimisationError
+from mgcosim.controllers.solve import FastLP, persistent_highs, solve_optimal
+from mgcosim.networks.microgrid_internal import TIERS, MicrogridNetwork
 
 N_SIDES = 12  # sides of the polygon inscribed in each apparent-power circle
 AXES = ((1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0))

@@ -70,10 +70,9 @@ from dataclasses import dataclass, field, replace
 import networkx as nx
 import numpy as np
 import pyomo.environ as pyo
-
-from controllers.dso import DSOData
-from controllers.solve import MipLimits, persistent_highs, solve_mip
-from networks.params import MicrogridParams, NetworkData
+from mgcosim.controllers.dso import DSOData
+from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_mip
+from mgcosim.networks.params import MicrogridParams, NetworkData
 
 LOSS_CUT_POINTS = np.array([0.0, 1 / 64, 1 / 16, 9 / 64, 1 / 4, 25 / 64, 9 / 16, 49 / 64, 1.0])
 LOSS_V_HAT_PU = 0.95  # voltage of the loss estimate (losses scale with 1 / V^2)

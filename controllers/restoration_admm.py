@@ -53,12 +53,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyomo.environ as pyo
-
-from controllers.admm import Agent
-from controllers.dso import DSOData, default_topology
-from controllers.errors import InfeasibleError, OptimisationError
-from controllers.prox import add_prox, set_anchor
-from controllers.restoration import (
+from mgcosim.controllers.admm import Agent
+from mgcosim.controllers.dso import DSOData, default_topology
+from mgcosim.controllers.errors import InfeasibleError, OptimisationError
+from mgcosim.controllers.prox import add_prox, set_anchor
+from mgcosim.controllers.restoration import (
     BoundaryPort,
     RestorationInputs,
     RestorationPeriod,
@@ -68,8 +67,8 @@ from controllers.restoration import (
     solve_restoration,
     subnetworks,
 )
-from controllers.solve import MipLimits
-from networks.params import NetworkData
+from mgcosim.controllers.solve import MipLimits
+from mgcosim.networks.params import NetworkData
 
 QUANTITIES = ("p", "q", "v", "a")  # boundary consensus: power, reactive, voltage^2, switch
 

@@ -21,11 +21,10 @@ import time
 
 import numpy as np
 import pandapower as pp
-
-from controllers.base import Forecasts, Measurements, Plan
-from controllers.dso import DSOData, default_topology, dso_data
-from controllers.errors import InfeasibleError, OptimisationError
-from controllers.restoration import (
+from mgcosim.controllers.base import Forecasts, Measurements, Plan
+from mgcosim.controllers.dso import DSOData, default_topology, dso_data
+from mgcosim.controllers.errors import InfeasibleError, OptimisationError
+from mgcosim.controllers.restoration import (
     RESTORATION_LIMITS,
     MicrogridRestorationInputs,
     RestorationInputError,
@@ -34,8 +33,8 @@ from controllers.restoration import (
     build_restoration_model,
     solve_restoration,
 )
-from controllers.solve import MipLimits
-from networks.params import MessUnit, MicrogridParams, NetworkData
+from mgcosim.controllers.solve import MipLimits
+from mgcosim.networks.params import MessUnit, MicrogridParams, NetworkData
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +120,7 @@ class RestorationController:
     def _solve(self, inp: RestorationInputs, info: dict) -> RestorationResult:
         """The configured planner; the ADMM falls back to the centralised model (recorded)."""
         if self.method == "admm":
-            from controllers.restoration_admm import (
+            from mgcosim.controllers.restoration_admm import (
                 RestorationADMMError,
                 RestorationADMMSettings,
                 solve_restoration_admm,

@@ -60,13 +60,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
+from mgcosim.controllers.dso import DSOData
+from mgcosim.controllers.errors import InfeasibleError, OptimisationError
+from mgcosim.controllers.restoration import declare_live_branches
+from mgcosim.controllers.solve import INFEASIBLE, persistent_highs
+from mgcosim.networks.params import DATA_DIR, MessUnit, NetworkData, ParameterError
 from pyomo.contrib.solver.common.results import TerminationCondition
-
-from controllers.dso import DSOData
-from controllers.errors import InfeasibleError, OptimisationError
-from controllers.restoration import declare_live_branches
-from controllers.solve import INFEASIBLE, persistent_highs
-from networks.params import DATA_DIR, MessUnit, NetworkData, ParameterError
 
 MESS_FILE = DATA_DIR / "mess.csv"
 PROFILES_FILE = DATA_DIR / "profiles_default.csv"

@@ -44,10 +44,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.repn import generate_standard_repn
-
-from controllers.errors import NotConvergedError, OptimisationError
-from controllers.robust import (
+from mgcosim.controllers.errors import NotConvergedError, OptimisationError
+from mgcosim.controllers.robust import (
     FirstStage,
     Recourse,
     RecourseResult,
@@ -62,7 +60,8 @@ from controllers.robust import (
     set_pv_avail,
     solve_checked,
 )
-from controllers.solve import MipLimits, persistent_highs
+from mgcosim.controllers.solve import MipLimits, persistent_highs
+from pyomo.repn import generate_standard_repn
 
 DEFAULT_GAP = 1e-3
 NODE_LIMIT = 20_000  # branch-and-bound nodes per master or worst-case MILP (deterministic)

@@ -10,10 +10,9 @@ curtailed; the DSO's PV is not curtailed either.
 from __future__ import annotations
 
 import numpy as np
-
-from controllers.base import Forecasts, Measurements, Plan
-from networks.params import MicrogridParams, NetworkData
-from networks.storage import soc_change_mwh, unit_feasible_power_mw
+from mgcosim.controllers.base import Forecasts, Measurements, Plan
+from mgcosim.networks.params import MicrogridParams, NetworkData
+from mgcosim.networks.storage import soc_change_mwh, unit_feasible_power_mw
 
 
 class RuleBasedController:

@@ -27,12 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
+from mgcosim.controllers import dso
+from mgcosim.controllers.dso import DSOData
+from mgcosim.controllers.errors import InfeasibleError
+from mgcosim.controllers.solve import MipLimits, SolveRecord, solve_mip
 from pyomo.contrib.solver.common.factory import SolverFactory
-
-from controllers import dso
-from controllers.dso import DSOData
-from controllers.errors import InfeasibleError
-from controllers.solve import MipLimits, SolveRecord, solve_mip
 
 Closed = dict[int, bool]
 Profiles = dict[str, np.ndarray]

@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandapower as pp
-
-from networks.ieee33 import q_of
-from networks.params import MicrogridParams
+from mgcosim.networks.ieee33 import q_of
+from mgcosim.networks.params import MicrogridParams
 
 LOADING_LIMIT_PERCENT = 150.0  # "far beyond" a branch rating
 VM_LIMIT_PU = 0.8  # "far below" the DSO band (0.9 pu): voltage collapse is near

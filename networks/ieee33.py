@@ -32,15 +32,14 @@ from collections.abc import Mapping
 
 import pandapower as pp
 import pandapower.networks as pn
-
-from networks.microgrid_internal import (
+from mgcosim.networks.microgrid_internal import (
     InternalBus,
     InternalLine,
     InternalUnit,
     MicrogridNetwork,
 )
-from networks.params import MessUnit, MicrogridParams, NetworkData, PVParams
-from networks.topology import bus_index
+from mgcosim.networks.params import MessUnit, MicrogridParams, NetworkData, PVParams
+from mgcosim.networks.topology import bus_index
 
 SUBSTATION = "substation"  # name of the main grid's ext_grid; microgrids add "{MG}_gf"
 N_BUS_IEEE = 33

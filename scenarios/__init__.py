@@ -1,6 +1,6 @@
 """Scenario files (TOML): timing, controller, parameter overrides, profiles and faults."""
 
-from scenarios.loader import (
+from mgcosim.scenarios.loader import (
     CONTROLLERS,
     FaultEvent,
     ProfileSettings,

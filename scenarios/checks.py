@@ -15,18 +15,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from networks.checks import (
+from mgcosim.networks.checks import (
     LOADING_LIMIT_PERCENT,
     VM_LIMIT_PU,
     FullOutputFlow,
     full_output_flow,
     full_output_import_mw,
 )
-from networks.ieee33 import build_ieee33
-from networks.params import DATA_DIR, MicrogridParams
-from scenarios.loader import Scenario
-from sim.stochastic import shape_at_steps
+from mgcosim.networks.ieee33 import build_ieee33
+from mgcosim.networks.params import DATA_DIR, MicrogridParams
+from mgcosim.scenarios.loader import Scenario
+from mgcosim.sim.stochastic import shape_at_steps
 
 
 @dataclass(frozen=True)

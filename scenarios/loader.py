@@ -72,14 +72,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from networks.microgrid_internal import (
+from mgcosim.networks.microgrid_internal import (
     MicrogridDataError,
     MicrogridNetwork,
     load_microgrid_networks,
     with_feeder_head_limits,
 )
-from networks.params import (
+from mgcosim.networks.params import (
     DATA_DIR,
     NetworkData,
     ParameterError,
@@ -690,7 +689,7 @@ def mess_units(buses: Iterable[int]) -> tuple:
 
 def _mess_params():
     """``networks/data/mess.csv``, checked: a placed unit needs power and energy ratings."""
-    from controllers.robust import MESS_FILE, load_mess_params
+    from mgcosim.controllers.robust import MESS_FILE, load_mess_params
 
     try:
         params = load_mess_params()

@@ -14,8 +14,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-
-from networks.params import NetworkData
+from mgcosim.networks.params import NetworkData
 
 
 def price_at(tariff: pd.DataFrame, hour_of_day: float, column: str) -> float:

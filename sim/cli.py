@@ -9,7 +9,9 @@ import os
 import sys
 from pathlib import Path
 
-from scenarios.loader import Scenario, ScenarioError, default_scenario_path, load_scenario
+from mgcosim.scenarios.loader import Scenario, ScenarioError, default_scenario_path, load_scenario
+
+import mgcosim
 
 EXIT_FAILED_POWER_FLOWS = 3  # the run finished, but some power flows did not converge
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT): the steps done are kept
@@ -115,7 +117,7 @@ def failed_flows_line(summary: dict) -> str:
 
 def _mark_manifest(out_dir: Path, status: str, **extra: object) -> dict | None:
     """Set the status of this process's run if still marked running (None: no manifest)."""
-    from sim.results import write_json
+    from mgcosim.sim.results import write_json
 
     path = out_dir / "manifest.json"
     if not path.is_file():
@@ -128,8 +130,8 @@ def _mark_manifest(out_dir: Path, status: str, **extra: object) -> dict | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sim.results import summarise
-    from sim.world import run_scenario
+    from mgcosim.sim.results import summarise
+    from mgcosim.sim.world import run_scenario
 
     scenario = load_scenario(args.scenario or default_scenario_path())
     print_warnings(scenario)
@@ -154,8 +156,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from sim.report import write_report
-    from sim.run_state import run_state
+    from mgcosim.sim.report import write_report
+    from mgcosim.sim.run_state import run_state
 
     compare = Path(args.compare) if args.compare else None
     path = write_report(Path(args.run_dir), Path(args.out) if args.out else None, compare=compare)
@@ -167,7 +169,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def print_warnings(scenario: Scenario) -> int:
     """Print the scenario's warnings (:func:`scenarios.checks.scenario_warnings`) to stderr;
     returns how many."""
-    from scenarios.checks import scenario_warnings
+    from mgcosim.scenarios.checks import scenario_warnings
 
     found = scenario_warnings(scenario)
     for warning in found:
@@ -176,7 +178,7 @@ def print_warnings(scenario: Scenario) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from sim.controller_sim import check_controller
+    from mgcosim.sim.controller_sim import check_controller
 
     scenario = load_scenario(args.scenario)
     check_controller(scenario)
@@ -192,6 +194,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mgcosim", description=__doc__)
+    p.add_argument("--version", action="version", version=f"mgcosim {mgcosim.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
         "run",
@@ -219,16 +222,16 @@ def parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a scenario file without running it")
     validate.add_argument("scenario")
     validate.set_defaults(func=cmd_validate)
-    from sim.reconfigure import add_parser as add_reconfigure_parser
+    from mgcosim.sim.reconfigure import add_parser as add_reconfigure_parser
 
     add_reconfigure_parser(sub)
-    from sim.restore import add_parser as add_restore_parser
+    from mgcosim.sim.restore import add_parser as add_restore_parser
 
     add_restore_parser(sub)
-    from sim.coordinate import add_parser as add_coordinate_parser
+    from mgcosim.sim.coordinate import add_parser as add_coordinate_parser
 
     add_coordinate_parser(sub)
-    from sim.preposition import add_parser as add_preposition_parser
+    from mgcosim.sim.preposition import add_parser as add_preposition_parser
 
     add_preposition_parser(sub)
     return p

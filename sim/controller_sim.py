@@ -5,19 +5,18 @@ measurements (a time-shifted connection from the grid closes the loop) and forec
 (from the profile entities) into a :class:`controllers.base.Plan`; at every physical
 step it sends that plan's current set-points to the grid (``setpoints_mw``, and
 ``switch_closed_cmd`` when the plan changes the topology).
-Run standalone with ``python -m sim.controller_sim HOST:PORT``.
+Run standalone with ``python -m mgcosim.sim.controller_sim HOST:PORT``.
 """
 
 from __future__ import annotations
 
 import mosaik_api_v3
 import numpy as np
-
-from controllers.base import Controller, Forecasts, Measurements, Plan
-from controllers.rule_based import RuleBasedController
-from scenarios.loader import Scenario, load_scenario
-from sim.grid_sim import first, unit_of
-from sim.mess import with_mess
+from mgcosim.controllers.base import Controller, Forecasts, Measurements, Plan
+from mgcosim.controllers.rule_based import RuleBasedController
+from mgcosim.scenarios.loader import Scenario, load_scenario
+from mgcosim.sim.grid_sim import first, unit_of
+from mgcosim.sim.mess import with_mess
 
 PERSISTENT = [
     "forecast_mw",
@@ -70,8 +69,8 @@ def make_controller(scenario: Scenario) -> Controller:
     plan_steps = scenario.controller_step_s // scenario.physical_step_s
     if scenario.controller == "rule_based":
         return RuleBasedController(scenario.data, plan_steps)
-    from controllers.optimal import OptimalController
-    from networks.ieee33 import build_ieee33
+    from mgcosim.controllers.optimal import OptimalController
+    from mgcosim.networks.ieee33 import build_ieee33
 
     start = scenario.start
     return OptimalController(
@@ -112,9 +111,9 @@ class ControllerSim(mosaik_api_v3.Simulator):
             self.scenario = with_mess(self.scenario, mess_buses)
         self.controller = make_controller(self.scenario)
         if self.scenario.faults:
-            from controllers.restoration_controller import RestorationController
-            from controllers.solve import MipLimits
-            from networks.ieee33 import build_ieee33
+            from mgcosim.controllers.restoration_controller import RestorationController
+            from mgcosim.controllers.solve import MipLimits
+            from mgcosim.networks.ieee33 import build_ieee33
 
             settings = self.scenario.restoration
             self.restorer = RestorationController(
@@ -194,7 +193,7 @@ class ControllerSim(mosaik_api_v3.Simulator):
         return {u.name: 0.0 for u in self.scenario.data.mess}
 
     def _load_names(self) -> list[str]:
-        from sim.units import stochastic_units
+        from mgcosim.sim.units import stochastic_units
 
         if not hasattr(self, "_loads"):
             self._loads = [

@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import asdict
 
-from sim.argtypes import positive_float, positive_int, write_json_report
+from mgcosim.sim.argtypes import positive_float, positive_int, write_json_report
 
 OUTSIDE_MARGIN_MW = 1e-3
 DEFAULT_PREFERENCE = "1.5,1.5,1"  # = controllers.coordinated.DEFAULT_PREFERENCE
@@ -55,7 +55,7 @@ def _branches(text: str) -> tuple[int, ...]:
 
 def projection_accuracy(case, projections, threshold_mw: float, samples: int, repeats: int):
     """Per microgrid: polygon figures, sampled checks and the time per projection."""
-    from controllers.projection import check_accuracy, project_microgrid
+    from mgcosim.controllers.projection import check_accuracy, project_microgrid
 
     out = {}
     for g, proj in projections.items():
@@ -86,7 +86,7 @@ def projection_accuracy(case, projections, threshold_mw: float, samples: int, re
 
 def run_coordinate(args: argparse.Namespace) -> dict:
     """Solve the strategies and check the projections; a JSON-ready report."""
-    from controllers.coordinated import (
+    from mgcosim.controllers.coordinated import (
         NO_PREFERENCE,
         NODE_LIMIT,
         compare_strategies,
@@ -134,7 +134,7 @@ def run_coordinate(args: argparse.Namespace) -> dict:
 
 
 def format_report(report: dict) -> str:
-    from controllers.coordinated import format_table
+    from mgcosim.controllers.coordinated import format_table
 
     e = report["event"]
     pref = ", ".join(f"T{t} {v:g}" for t, v in e["preference"].items())
@@ -176,7 +176,7 @@ def format_report(report: dict) -> str:
 
 
 def cmd(args: argparse.Namespace) -> int:
-    from controllers.errors import OptimisationError
+    from mgcosim.controllers.errors import OptimisationError
 
     try:
         report = run_coordinate(args)

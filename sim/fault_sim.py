@@ -3,14 +3,13 @@
 Model ``FaultInjector`` (one entity, event-based). Output ``faults``: the list of faults
 active from this time on (each a dict with ``name``, ``kind``, ``branch_ieee``), emitted
 only when a fault starts or is repaired.
-Run standalone with ``python -m sim.fault_sim HOST:PORT``.
+Run standalone with ``python -m mgcosim.sim.fault_sim HOST:PORT``.
 """
 
 from __future__ import annotations
 
 import mosaik_api_v3
-
-from scenarios.loader import FaultEvent, load_scenario
+from mgcosim.scenarios.loader import FaultEvent, load_scenario
 
 META = {
     "api_version": "3.0",

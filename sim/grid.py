@@ -27,12 +27,11 @@ import networkx as nx
 import numpy as np
 import pandapower as pp
 import pandapower.topology as top
-
-from networks.ieee33 import INTERNAL_KEY, SUBSTATION, load_q_per_p, q_of
-from networks.params import MessUnit, MicrogridParams, NetworkData
-from networks.storage import soc_change_mwh, unit_feasible_power_mw
-from networks.topology import line_index
-from sim.grid_internal import InternalMicrogrids
+from mgcosim.networks.ieee33 import INTERNAL_KEY, SUBSTATION, load_q_per_p, q_of
+from mgcosim.networks.params import MessUnit, MicrogridParams, NetworkData
+from mgcosim.networks.storage import soc_change_mwh, unit_feasible_power_mw
+from mgcosim.networks.topology import line_index
+from mgcosim.sim.grid_internal import InternalMicrogrids
 
 SETTLE_TOL_MW = 1e-6  # grid former's slack power left to the units after settling
 SETTLE_MAX_RUNS = 5

@@ -6,17 +6,16 @@ controller, ``faults`` from the fault injector (a trigger: a fault event makes t
 step at once). Outputs: the measurements of :func:`sim.grid.measure` and the load
 service of :func:`sim.grid.load_service` (totals, per load, per priority tier). With
 ``microgrid_model = "internal"`` the microgrids are their internal networks.
-Run standalone with ``python -m sim.grid_sim HOST:PORT``.
+Run standalone with ``python -m mgcosim.sim.grid_sim HOST:PORT``.
 """
 
 from __future__ import annotations
 
 import mosaik_api_v3
-
-from networks.ieee33 import build_ieee33
-from scenarios.loader import load_scenario
-from sim.grid import GridInputs, GridModel
-from sim.mess import with_mess
+from mgcosim.networks.ieee33 import build_ieee33
+from mgcosim.scenarios.loader import load_scenario
+from mgcosim.sim.grid import GridInputs, GridModel
+from mgcosim.sim.mess import with_mess
 
 OUTPUTS = [
     "converged",

@@ -17,14 +17,14 @@ import dataclasses
 import logging
 from collections.abc import Iterable
 
-from scenarios.loader import Scenario
+from mgcosim.scenarios.loader import Scenario
 
 log = logging.getLogger(__name__)
 
 
 def with_mess(scenario: Scenario, buses: Iterable[int]) -> Scenario:
     """The scenario with one unit of ``networks/data/mess.csv`` at each bus."""
-    from scenarios.loader import mess_units
+    from mgcosim.scenarios.loader import mess_units
 
     data = dataclasses.replace(scenario.data, mess=mess_units(buses))
     return dataclasses.replace(scenario, data=data)
@@ -47,9 +47,9 @@ def placement(scenario: Scenario) -> dict:
 
 def computed_placement(scenario: Scenario, method: str) -> dict:
     """Robust (C&CG) or deterministic first stage for the scenario's event."""
-    from controllers.robust import DEFAULT_EVENT, Event, load_mess_params
-    from controllers.robust_ccg import solve_deterministic, solve_robust
-    from sim.preposition import scenario_case, scenario_event
+    from mgcosim.controllers.robust import DEFAULT_EVENT, Event, load_mess_params
+    from mgcosim.controllers.robust_ccg import solve_deterministic, solve_robust
+    from mgcosim.sim.preposition import scenario_case, scenario_event
 
     damaged, main_grid, start_h, periods = scenario_event(scenario, DEFAULT_EVENT)
     event = Event(damaged, main_grid)

@@ -25,8 +25,8 @@ import dataclasses
 import math
 import sys
 
-from scenarios.loader import default_scenario_path, load_scenario
-from sim.argtypes import non_negative_float, positive_float, positive_int, write_json_report
+from mgcosim.scenarios.loader import default_scenario_path, load_scenario
+from mgcosim.sim.argtypes import non_negative_float, positive_float, positive_int, write_json_report
 
 
 def _non_negative_int(text: str) -> int:
@@ -62,9 +62,9 @@ def scenario_event(scenario, default) -> tuple[frozenset[int], bool, float, int]
 
 def scenario_case(scenario, mess, event, start_h: float, periods: int):
     """The robust model's case on the scenario's network and daily shapes."""
-    from controllers.dso import dso_data
-    from controllers.robust import robust_case
-    from networks.ieee33 import build_ieee33
+    from mgcosim.controllers.dso import dso_data
+    from mgcosim.controllers.robust import robust_case
+    from mgcosim.networks.ieee33 import build_ieee33
 
     data = scenario.data
     return robust_case(
@@ -80,8 +80,13 @@ def scenario_case(scenario, mess, event, start_h: float, periods: int):
 
 def run_preposition(args: argparse.Namespace) -> tuple[str, dict]:
     """Solve the four cases; return the printed text and the JSON report."""
-    from controllers.robust import DEFAULT_EVENT, Event, load_mess_params
-    from controllers.robust_ccg import compare, comparison_dict, format_iterations, format_table
+    from mgcosim.controllers.robust import DEFAULT_EVENT, Event, load_mess_params
+    from mgcosim.controllers.robust_ccg import (
+        compare,
+        comparison_dict,
+        format_iterations,
+        format_table,
+    )
 
     scenario = load_scenario(args.scenario or default_scenario_path())
     mess = load_mess_params()
@@ -130,7 +135,7 @@ def run_preposition(args: argparse.Namespace) -> tuple[str, dict]:
 
 
 def cmd_preposition(args: argparse.Namespace) -> int:
-    from controllers.errors import NotConvergedError, OptimisationError
+    from mgcosim.controllers.errors import NotConvergedError, OptimisationError
 
     try:
         text, report = run_preposition(args)

@@ -5,15 +5,14 @@ realisation: available wind/PV or load demand at this step); at controller steps
 ``forecast_mw`` (the rolling forecast over the horizon, one value per physical step) and,
 for wind, ``scenarios_mw`` / ``scenario_prob`` (reduced scenario set). Between controller
 steps the forecast attributes are ``None``.
-Run standalone with ``python -m sim.profile_sim HOST:PORT``.
+Run standalone with ``python -m mgcosim.sim.profile_sim HOST:PORT``.
 """
 
 from __future__ import annotations
 
 import mosaik_api_v3
-
-from scenarios.loader import load_scenario
-from sim.units import horizon_steps, is_wind, stochastic_units
+from mgcosim.scenarios.loader import load_scenario
+from mgcosim.sim.units import horizon_steps, is_wind, stochastic_units
 
 META = {
     "api_version": "3.0",

@@ -39,14 +39,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from scenarios.loader import Scenario, default_scenario_path, load_scenario
-from sim.argtypes import positive_int, write_json_report
-from sim.stochastic import shape_at_steps
+from mgcosim.scenarios.loader import Scenario, default_scenario_path, load_scenario
+from mgcosim.sim.argtypes import positive_int, write_json_report
+from mgcosim.sim.stochastic import shape_at_steps
 
 if TYPE_CHECKING:  # heavy imports (pandapower, pyomo) stay out of the CLI's start-up
-    from controllers.topology import ReconfigResult
-    from networks.params import NetworkData
+    from mgcosim.controllers.topology import ReconfigResult
+    from mgcosim.networks.params import NetworkData
 
 METHODS = ("milp", "candidates", "both")
 
@@ -86,7 +85,7 @@ def _hourly(scenario: Scenario, unit: str, generic: str, n: int) -> np.ndarray:
 
 def build_case(scenario: Scenario, periods: int, microgrids: bool) -> Case:
     """The DSO inputs of the snapshot (``periods`` 1) or of ``periods`` hourly periods."""
-    from networks.ieee33 import q_of
+    from mgcosim.networks.ieee33 import q_of
 
     snapshot = periods == 1
     ones = np.ones(periods)
@@ -120,9 +119,8 @@ def ac_check(
 ) -> dict:
     """pandapower AC power flow of topology ``closed`` at period ``t`` of ``case``."""
     import pandapower as pp
-
-    from networks.ieee33 import build_ieee33
-    from networks.topology import energised_buses, is_radial, switch_of_branch
+    from mgcosim.networks.ieee33 import build_ieee33
+    from mgcosim.networks.topology import energised_buses, is_radial, switch_of_branch
 
     net = build_ieee33(data)
     for branch, on in closed.items():
@@ -179,10 +177,14 @@ def run_reconfigure(
     node_limit: int | None = None,
 ) -> dict:
     """Solve the case, check it by AC power flow and return the report (JSON-ready)."""
-    from controllers.dso import default_topology, dso_data
-    from controllers.solve import MipLimits
-    from controllers.topology import RECONFIG_LIMITS, plan_by_candidates, solve_reconfiguration
-    from networks.ieee33 import build_ieee33
+    from mgcosim.controllers.dso import default_topology, dso_data
+    from mgcosim.controllers.solve import MipLimits
+    from mgcosim.controllers.topology import (
+        RECONFIG_LIMITS,
+        plan_by_candidates,
+        solve_reconfiguration,
+    )
+    from mgcosim.networks.ieee33 import build_ieee33
 
     if periods < 1 or method not in METHODS:
         raise ValueError(f"need periods >= 1 and method in {METHODS}, got {periods}, {method!r}")
@@ -298,7 +300,7 @@ def print_summary(r: dict) -> None:
 
 
 def cmd_reconfigure(args: argparse.Namespace) -> int:
-    from controllers.errors import OptimisationError
+    from mgcosim.controllers.errors import OptimisationError
 
     scenario = load_scenario(args.scenario or default_scenario_path())
     try:

@@ -3,7 +3,7 @@
 Model ``Recorder`` (one entity, parameter ``out_dir``). It takes the grid's outputs,
 the controller's set-points and the profile entities' realisations, and hands them to
 :class:`sim.results.RunWriter`. It steps whenever the grid does (fault events included).
-Run standalone with ``python -m sim.recorder_sim HOST:PORT``.
+Run standalone with ``python -m mgcosim.sim.recorder_sim HOST:PORT``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import mosaik_api_v3
-
-from scenarios.loader import load_scenario
-from sim.grid_sim import OUTPUTS as GRID_OUTPUTS
-from sim.grid_sim import first, unit_of
-from sim.results import RunWriter
+from mgcosim.scenarios.loader import load_scenario
+from mgcosim.sim.grid_sim import OUTPUTS as GRID_OUTPUTS
+from mgcosim.sim.grid_sim import first, unit_of
+from mgcosim.sim.results import RunWriter
 
 META = {
     "api_version": "3.0",

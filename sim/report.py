@@ -41,8 +41,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
-
-from sim.run_state import STATUS_COMPLETED, STATUS_FAILED_FLOWS, STOPPED, manifest_state
+from mgcosim.sim.run_state import STATUS_COMPLETED, STATUS_FAILED_FLOWS, STOPPED, manifest_state
 
 V_MIN_PU = 0.9
 V_MAX_PU = 1.1
@@ -1667,7 +1666,7 @@ def write_report(run_dir: Path, out: Path | None = None, compare: Path | None = 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sim.report RUN_DIR [-o OUT] [--compare OTHER_RUN_DIR]``."""
+    """``python -m mgcosim.sim.report RUN_DIR [-o OUT] [--compare OTHER_RUN_DIR]``."""
     parser = argparse.ArgumentParser(description="Write the HTML report of a run directory.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("-o", "--out", type=Path, default=None)

@@ -42,16 +42,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from controllers.solve import MipLimits
-from scenarios.loader import FaultEvent, Scenario, ScenarioError, load_scenario
-from sim.argtypes import non_negative_float, positive_int, write_json_report
-from sim.mess import placed
+from mgcosim.controllers.solve import MipLimits
+from mgcosim.scenarios.loader import FaultEvent, Scenario, ScenarioError, load_scenario
+from mgcosim.sim.argtypes import non_negative_float, positive_int, write_json_report
+from mgcosim.sim.mess import placed
 
 if TYPE_CHECKING:  # heavy imports (pandapower, pyomo) stay out of the CLI's start-up
-    from controllers.dso import DSOData
-    from controllers.restoration import RestorationInputs, RestorationResult
-    from networks.params import NetworkData
+    from mgcosim.controllers.dso import DSOData
+    from mgcosim.controllers.restoration import RestorationInputs, RestorationResult
+    from mgcosim.networks.params import NetworkData
 
 PERIOD_S = 900  # 15-min restoration periods
 # Relative MIP gap of both solves. The objective is dominated by the value of the tier-1
@@ -96,10 +95,10 @@ def build_inputs(
     scenario: Scenario, dd: DSOData, fault: FaultEvent, margin_h: float
 ) -> RestorationInputs:
     """The restoration event of ``fault`` with the scenario's day-ahead profiles."""
-    from controllers.dso import default_topology
-    from controllers.restoration import MicrogridRestorationInputs, RestorationInputs
-    from controllers.restoration_controller import mess_inputs
-    from sim.units import stochastic_units
+    from mgcosim.controllers.dso import default_topology
+    from mgcosim.controllers.restoration import MicrogridRestorationInputs, RestorationInputs
+    from mgcosim.controllers.restoration_controller import mess_inputs
+    from mgcosim.sim.units import stochastic_units
 
     n = n_periods_of(fault, margin_h)
     units = stochastic_units(scenario)
@@ -139,8 +138,8 @@ def ac_check(scenario: Scenario, fault: FaultEvent, inp: RestorationInputs, res)
 
 def ac_check_plan(data: NetworkData, inp: RestorationInputs, res, faults: list[dict]) -> dict:
     """AC power flow of the plan's first period with the active ``faults`` (grid-model dicts)."""
-    from networks.ieee33 import build_ieee33
-    from sim.grid import GridInputs, GridModel
+    from mgcosim.networks.ieee33 import build_ieee33
+    from mgcosim.sim.grid import GridInputs, GridModel
 
     p = res.periods[0]
     model = GridModel(build_ieee33(data), data)
@@ -244,7 +243,7 @@ def summarise_method(dd: DSOData, inp: RestorationInputs, res: RestorationResult
 # --- the run --------------------------------------------------------------------------------
 def run_admm(dd: DSOData, data: NetworkData, inp: RestorationInputs, max_outer: int):
     """The two-layer ADMM, or None and the reason when the event has nothing to coordinate."""
-    from controllers.restoration_admm import (
+    from mgcosim.controllers.restoration_admm import (
         RestorationADMMError,
         RestorationADMMSettings,
         solve_restoration_admm,
@@ -282,14 +281,14 @@ def run_restore(
     admm_max_outer: int = 60,
 ) -> dict:
     """Solve the references and the ADMM for the scenario's first fault; the report."""
-    from controllers.dso import dso_data
-    from controllers.restoration import (
+    from mgcosim.controllers.dso import dso_data
+    from mgcosim.controllers.restoration import (
         build_restoration_model,
         solve_independent,
         solve_restoration,
     )
-    from controllers.restoration_controller import with_mess_buses
-    from networks.ieee33 import build_ieee33
+    from mgcosim.controllers.restoration_controller import with_mess_buses
+    from mgcosim.networks.ieee33 import build_ieee33
 
     fault = first_fault(scenario)
     if not margin_h >= 0:
@@ -351,7 +350,7 @@ def n1_wind_mw(scenario: Scenario, wind_pu: float | None) -> tuple[dict[str, flo
     """
     if wind_pu is not None:
         return {mg.name: wind_pu * mg.wind_p_rated_mw for mg in scenario.data.microgrids}, None
-    from sim.units import stochastic_units
+    from mgcosim.sim.units import stochastic_units
 
     units = stochastic_units(scenario)
     k = peak_load_step(scenario, units)
@@ -375,7 +374,7 @@ def n1_inputs(
 ) -> RestorationInputs:
     """Fault on ``branch`` at peak load: DSO demand at nominal (the IEEE 33 base case),
     microgrid loads at peak, the given wind, no PV, storage at its initial SOC, main grid on."""
-    from controllers.restoration import MicrogridRestorationInputs, nominal_inputs
+    from mgcosim.controllers.restoration import MicrogridRestorationInputs, nominal_inputs
 
     inp = nominal_inputs(
         dd, data, n_periods=n_periods, faulted={branch}, main_grid_available=True, pv_pu=0.0
@@ -400,8 +399,7 @@ def tier1_max_model(dd: DSOData, data: NetworkData, inp: RestorationInputs):
     pickup), so its optimum is the most tier-1 load any feasible plan restores in period 1.
     """
     import pyomo.environ as pyo
-
-    from controllers.restoration import build_restoration_model
+    from mgcosim.controllers.restoration import build_restoration_model
 
     m = build_restoration_model(dd, data, inp)
     m.obj.deactivate()
@@ -412,7 +410,7 @@ def tier1_max_model(dd: DSOData, data: NetworkData, inp: RestorationInputs):
 
 def check_radial(dd: DSOData, period, faulted: int) -> tuple[bool, str]:
     """Every energised component (live branches) is a tree holding exactly one source."""
-    from controllers.restoration import radial_problem
+    from mgcosim.controllers.restoration import radial_problem
 
     why = radial_problem(dd, period, frozenset({faulted}))
     return not why, why
@@ -447,9 +445,9 @@ def n1_case(
     limits: MipLimits,
 ) -> dict:
     """One faulted branch: the three solves, the radiality, tier-1 and AC checks."""
-    from controllers.dso import default_topology
-    from controllers.errors import OptimisationError
-    from controllers.restoration import (
+    from mgcosim.controllers.dso import default_topology
+    from mgcosim.controllers.errors import OptimisationError
+    from mgcosim.controllers.restoration import (
         build_restoration_model,
         solve_independent,
         solve_restoration,
@@ -528,8 +526,8 @@ def run_n1_sweep(
     progress=None,
 ) -> dict:
     """N-1 sweep over the sectional branches (all of them unless ``branches`` is given)."""
-    from controllers.dso import dso_data
-    from networks.ieee33 import build_ieee33
+    from mgcosim.controllers.dso import dso_data
+    from mgcosim.networks.ieee33 import build_ieee33
 
     if n_periods < 1:
         raise ValueError(f"need n_periods >= 1, got {n_periods}")
@@ -802,7 +800,7 @@ def write_residual_plot(report: dict, path_text: str | None) -> None:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from controllers.errors import OptimisationError
+    from mgcosim.controllers.errors import OptimisationError
 
     scenario = load_scenario(args.scenario)
     if args.n1:
@@ -851,8 +849,8 @@ def blackout_event(scenario: Scenario, fault: FaultEvent) -> tuple[int, float, t
 
 def cmd_blackout(args: argparse.Namespace, scenario: Scenario, fault: FaultEvent) -> int:
     """Main grid lost: the seed 003 strategies (no sharing, central, projection)."""
-    from sim.coordinate import DEFAULT_PREFERENCE, _preference
-    from sim.coordinate import cmd as coordinate
+    from mgcosim.sim.coordinate import DEFAULT_PREFERENCE, _preference
+    from mgcosim.sim.coordinate import cmd as coordinate
 
     hour, window_h, damaged = blackout_event(scenario, fault)
     print(

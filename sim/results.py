@@ -44,11 +44,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from networks.ieee33 import internal_bus_name
-from scenarios.loader import Scenario
-from sim.accounting import count_outside, count_outside_bands, extremes, step_costs
-from sim.run_state import STATUS_COMPLETED, STATUS_FAILED_FLOWS, utc_now
+from mgcosim.networks.ieee33 import internal_bus_name
+from mgcosim.scenarios.loader import Scenario
+from mgcosim.sim.accounting import count_outside, count_outside_bands, extremes, step_costs
+from mgcosim.sim.run_state import STATUS_COMPLETED, STATUS_FAILED_FLOWS, utc_now
 
 TABLES = {
     "vm_pu": "bus_vm_pu.csv",

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
-
-from networks.ieee33 import build_ieee33
-from scenarios.loader import Scenario
-from sim.stochastic import ErrorModel, StochasticProfile, shape_at_steps
+from mgcosim.networks.ieee33 import build_ieee33
+from mgcosim.scenarios.loader import Scenario
+from mgcosim.sim.stochastic import ErrorModel, StochasticProfile, shape_at_steps
 
 
 def horizon_steps(scenario: Scenario) -> int:
@@ -57,7 +56,7 @@ def is_wind(unit: str) -> bool:
 def forecasts_at(scenario: Scenario, units: dict, k0: int, n_scenarios: int | None = None):
     """What a controller receives at physical step ``k0`` without the co-simulation:
     point forecasts of every unit and the reduced wind scenarios over one horizon."""
-    from controllers.base import Forecasts
+    from mgcosim.controllers.base import Forecasts
 
     n, prof = horizon_steps(scenario), scenario.profiles
     kept = prof.wind_scenarios if n_scenarios is None else n_scenarios

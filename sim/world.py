@@ -18,18 +18,17 @@ import sys
 from pathlib import Path
 
 import mosaik
-
-from scenarios.loader import Scenario
-from sim.controller_sim import check_controller
-from sim.grid_sim import OUTPUTS as GRID_OUTPUTS
-from sim.units import is_wind, stochastic_units
+from mgcosim.scenarios.loader import Scenario
+from mgcosim.sim.controller_sim import check_controller
+from mgcosim.sim.grid_sim import OUTPUTS as GRID_OUTPUTS
+from mgcosim.sim.units import is_wind, stochastic_units
 
 SIMULATORS = {
-    "Grid": "sim.grid_sim:GridSim",
-    "Profiles": "sim.profile_sim:ProfileSim",
-    "Controller": "sim.controller_sim:ControllerSim",
-    "Faults": "sim.fault_sim:FaultSim",
-    "Recorder": "sim.recorder_sim:RecorderSim",
+    "Grid": "mgcosim.sim.grid_sim:GridSim",
+    "Profiles": "mgcosim.sim.profile_sim:ProfileSim",
+    "Controller": "mgcosim.sim.controller_sim:ControllerSim",
+    "Faults": "mgcosim.sim.fault_sim:FaultSim",
+    "Recorder": "mgcosim.sim.recorder_sim:RecorderSim",
 }
 
 
@@ -106,8 +105,8 @@ def place_mess(scenario: Scenario, out_dir: Path) -> tuple[Scenario, list[int]]:
     if scenario.mess.placement == "none":
         (out_dir / "mess_placement.json").unlink(missing_ok=True)  # a previous run's
         return scenario, []
-    from sim.mess import placement, with_mess
-    from sim.results import write_json
+    from mgcosim.sim.mess import placement, with_mess
+    from mgcosim.sim.results import write_json
 
     record = placement(scenario)
     out_dir.mkdir(parents=True, exist_ok=True)

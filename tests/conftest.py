@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from networks.ieee33 import build_ieee33
-from networks.params import load_network_data
-from scenarios.loader import load_scenario
+from mgcosim.networks.ieee33 import build_ieee33
+from mgcosim.networks.params import load_network_data
+from mgcosim.scenarios.loader import load_scenario
 
 
 def toml_value(value: object) -> str:
@@ -42,7 +41,7 @@ def scenario_file(tmp_path: Path):
 @pytest.fixture
 def run(tmp_path: Path):
     """Factory: run a scenario file through the real mosaik world; returns the run directory."""
-    from sim.world import run_scenario
+    from mgcosim.sim.world import run_scenario
 
     counter = iter(range(1000))
 
@@ -69,6 +68,6 @@ def base_net(data):
 @pytest.fixture(scope="module")
 def dd(base_net, data):
     """The DSO model's data of the default network (IEEE numbering)."""
-    from controllers.dso import dso_data
+    from mgcosim.controllers.dso import dso_data
 
     return dso_data(base_net, data)

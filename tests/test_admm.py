@@ -21,22 +21,26 @@ import dataclasses
 import numpy as np
 import pyomo.environ as pyo
 import pytest
-
-from controllers.admm import ADMMSettings, BilevelADMM
-from controllers.base import Forecasts, Measurements
-from controllers.coupled import (
+from mgcosim.controllers.admm import ADMMSettings, BilevelADMM
+from mgcosim.controllers.base import Forecasts, Measurements
+from mgcosim.controllers.coupled import (
     HorizonInputs,
     build_centralised_model,
     pairs,
     set_centralised_inputs,
 )
-from controllers.dso import DSOData, default_topology, dso_data
-from controllers.errors import InfeasibleError
-from controllers.horizon import horizon_inputs
-from controllers.solve import persistent_highs, solve_optimal
-from networks.ieee33 import build_ieee33
-from scenarios.loader import Scenario, default_scenario_path, load_scenario, load_scenario_text
-from sim.units import forecasts_at, stochastic_units
+from mgcosim.controllers.dso import DSOData, default_topology, dso_data
+from mgcosim.controllers.errors import InfeasibleError
+from mgcosim.controllers.horizon import horizon_inputs
+from mgcosim.controllers.solve import persistent_highs, solve_optimal
+from mgcosim.networks.ieee33 import build_ieee33
+from mgcosim.scenarios.loader import (
+    Scenario,
+    default_scenario_path,
+    load_scenario,
+    load_scenario_text,
+)
+from mgcosim.sim.units import forecasts_at, stochastic_units
 
 T, S = 4, 3  # periods (1 h) and wind scenarios of the small test horizons
 GAP_MAX = 0.01  # the ADMM issue's acceptance: |ADMM - centralised| / |centralised| <= 1 %
@@ -195,7 +199,7 @@ substation_p_max_mw = 0.5
 
 
 def test_optimal_controller_falls_back_to_rule_based(scenario):
-    from sim.controller_sim import make_controller
+    from mgcosim.sim.controller_sim import make_controller
 
     sc = load_scenario_text(SCENARIO_IMPOSSIBLE)
     assert sc.data.dso.substation_p_max_mw == 0.5
@@ -219,7 +223,7 @@ def test_optimal_controller_falls_back_to_rule_based(scenario):
 
 def test_admm_controller_without_reference_falls_back_on_infeasible_dso():
     """The same, with no centralised reference solve: the ADMM's own InfeasibleError."""
-    from controllers.optimal import OptimalController
+    from mgcosim.controllers.optimal import OptimalController
 
     sc = load_scenario_text(SCENARIO_IMPOSSIBLE)
     ctrl = OptimalController(
@@ -253,7 +257,7 @@ def test_controller_turbine_q_comes_from_previous_plan_shifted_by_one_period():
     one hour earlier (MG3, 08:00-09:00 of the 07:00 horizon: 0.1135 Mvar used, 0.1075
     Mvar expected).
     """
-    from sim.controller_sim import make_controller
+    from mgcosim.sim.controller_sim import make_controller
 
     sc = load_scenario_text(SCENARIO_SMALL)
     ctrl = make_controller(sc)

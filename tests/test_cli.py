@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-
-from scenarios.loader import default_scenario_path
-from sim.cli import main
+from mgcosim.scenarios.loader import default_scenario_path
+from mgcosim.sim.cli import main
 
 
 def test_validate_accepts_the_default_scenario(capsys):

@@ -16,8 +16,7 @@ import networkx as nx
 import numpy as np
 import pyomo.environ as pyo
 import pytest
-
-from controllers.coordinated import (
+from mgcosim.controllers.coordinated import (
     DEFAULT_PREFERENCE,
     EXCHANGE_PENALTY,
     NO_PREFERENCE,
@@ -33,9 +32,9 @@ from controllers.coordinated import (
     uniform_preference,
     virtual_node_value,
 )
-from controllers.projection import TieLineHull, VirtualNodeOffer, sample_inside
-from sim.coordinate import DEFAULT_PREFERENCE as CLI_DEFAULT_PREFERENCE
-from sim.coordinate import _preference, add_parser
+from mgcosim.controllers.projection import TieLineHull, VirtualNodeOffer, sample_inside
+from mgcosim.sim.coordinate import DEFAULT_PREFERENCE as CLI_DEFAULT_PREFERENCE
+from mgcosim.sim.coordinate import _preference, add_parser
 
 TIER1 = (6, 9, 16, 18, 28)
 EQUAL_TOL = 1e-6  # weighted MW (objective ~84): projection at preferences 1 vs central

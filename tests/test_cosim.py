@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from networks.params import load_network_data
-from networks.storage import soc_change_mwh
-from scenarios.loader import default_scenario_path, load_scenario
-from sim.results import TABLES
-from sim.world import run_scenario
+from mgcosim.networks.params import load_network_data
+from mgcosim.networks.storage import soc_change_mwh
+from mgcosim.scenarios.loader import default_scenario_path, load_scenario
+from mgcosim.sim.results import TABLES
+from mgcosim.sim.world import run_scenario
 
 RESULT_FILES = [*TABLES.values(), "steps.csv", "manifest.json", "summary.json"]
 
@@ -190,7 +189,16 @@ def test_interrupted_run_keeps_the_steps_done(scenario_file, tmp_path):
     path = scenario_file(duration_h=24)
     out = tmp_path / "interrupted"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sim.cli", "run", str(path), "--out", str(out), "--no-progress"],
+        [
+            sys.executable,
+            "-m",
+            "mgcosim.sim.cli",
+            "run",
+            str(path),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -8,11 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import write_scenario
-
-from networks.params import load_network_data
-from networks.storage import soc_change_mwh
-from scenarios.loader import load_scenario
-from sim.world import run_scenario
+from mgcosim.networks.params import load_network_data
+from mgcosim.networks.storage import soc_change_mwh
+from mgcosim.scenarios.loader import load_scenario
+from mgcosim.sim.world import run_scenario
 
 SHORT = {"duration_h": 2, "horizon_h": 4}  # 4-period horizons: the same code, smaller models
 

@@ -5,20 +5,19 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import mgcosim.controllers.robust
+import mgcosim.scenarios.loader
 import pytest
-
-import controllers.robust
-import scenarios.loader
-from networks.params import DATA_DIR
-from scenarios.checks import scenario_warnings
-from scenarios.loader import (
+from mgcosim.networks.params import DATA_DIR
+from mgcosim.scenarios.checks import scenario_warnings
+from mgcosim.scenarios.loader import (
     MAX_STEPS_DEFAULT,
     MIN_PHYSICAL_STEP_S,
     ScenarioError,
     default_scenario_path,
     load_scenario,
 )
-from sim.cli import main
+from mgcosim.sim.cli import main
 
 MG1, MG2 = "[microgrids.MG1]\n", "[microgrids.MG2]\n"
 
@@ -125,7 +124,7 @@ def data_copy(tmp_path: Path, monkeypatch) -> Path:
     """A copy of networks/data that the loader reads instead of the built-in folder."""
     folder = tmp_path / "data"
     shutil.copytree(DATA_DIR, folder)
-    monkeypatch.setitem(scenarios.loader.NETWORKS, "ieee33", folder)
+    monkeypatch.setitem(mgcosim.scenarios.loader.NETWORKS, "ieee33", folder)
     return folder
 
 
@@ -162,11 +161,11 @@ def test_placed_mess_without_rating_names_mess_csv(
     tmp_path: Path, monkeypatch, column: str
 ) -> None:
     mess = tmp_path / "mess.csv"
-    shutil.copy(controllers.robust.MESS_FILE, mess)
+    shutil.copy(mgcosim.controllers.robust.MESS_FILE, mess)
     _edit_csv(mess, column, "0")
     if column == "e_max_mwh":  # keep e_min <= e_init <= e_max
         _edit_csv(mess, "e_init_mwh", "0")
-    monkeypatch.setattr(controllers.robust, "MESS_FILE", mess)
+    monkeypatch.setattr(mgcosim.controllers.robust, "MESS_FILE", mess)
     path = _write(tmp_path, "[mess]\nplacement = 'given'\nbuses = [23]\n")
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
@@ -219,12 +218,12 @@ def test_profile_column_scaling_a_load_is_named(tmp_path: Path) -> None:
 
 
 def test_run_prints_the_warning_before_starting(tmp_path: Path, capsys, monkeypatch) -> None:
-    import sim.world
+    import mgcosim.sim.world
 
     def stop(*args, **kwargs):
         raise ValueError("stopped before the run")
 
-    monkeypatch.setattr(sim.world, "run_scenario", stop)
+    monkeypatch.setattr(mgcosim.sim.world, "run_scenario", stop)
     path = _write(tmp_path, MG2 + "load_p_peak_mw = 6.0\n")
     assert main(["run", str(path), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
     err = capsys.readouterr().err

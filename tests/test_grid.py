@@ -11,13 +11,12 @@ import math
 
 import numpy as np
 import pytest
-
-from controllers.base import Forecasts, Measurements
-from controllers.rule_based import RuleBasedController
-from networks.ieee33 import q_of
-from networks.storage import soc_change_mwh
-from sim.accounting import price_at, step_costs
-from sim.grid import GridInputs, GridModel
+from mgcosim.controllers.base import Forecasts, Measurements
+from mgcosim.controllers.rule_based import RuleBasedController
+from mgcosim.networks.ieee33 import q_of
+from mgcosim.networks.storage import soc_change_mwh
+from mgcosim.sim.accounting import price_at, step_costs
+from mgcosim.sim.grid import GridInputs, GridModel
 
 STEP_S = 900
 DT_H = STEP_S / 3600.0  # 0.25 h

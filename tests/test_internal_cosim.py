@@ -23,17 +23,16 @@ import pandas as pd
 import pyomo.environ as pyo
 import pytest
 from conftest import write_scenario
-
-from controllers.restoration import S_POLYGON_SIDES, declare_pcc_apparent_power
-from controllers.solve import persistent_highs, solve_optimal
-from networks.ieee33 import INTERNAL_KEY, build_ieee33
-from networks.microgrid_internal import load_microgrid_networks
-from networks.params import DATA_DIR
-from scenarios.loader import ScenarioError, load_scenario, load_scenario_text
-from sim.accounting import count_outside_bands
-from sim.grid import SETTLE_TOL_MW, GridInputs, GridModel
-from sim.results import read_steps, voltage_bands
-from sim.world import run_scenario
+from mgcosim.controllers.restoration import S_POLYGON_SIDES, declare_pcc_apparent_power
+from mgcosim.controllers.solve import persistent_highs, solve_optimal
+from mgcosim.networks.ieee33 import INTERNAL_KEY, build_ieee33
+from mgcosim.networks.microgrid_internal import load_microgrid_networks
+from mgcosim.networks.params import DATA_DIR
+from mgcosim.scenarios.loader import ScenarioError, load_scenario, load_scenario_text
+from mgcosim.sim.accounting import count_outside_bands
+from mgcosim.sim.grid import SETTLE_TOL_MW, GridInputs, GridModel
+from mgcosim.sim.results import read_steps, voltage_bands
+from mgcosim.sim.world import run_scenario
 
 STEP_S = 900
 MGS = ("MG1", "MG2", "MG3")

@@ -15,16 +15,19 @@ import math
 
 import pandas as pd
 import pytest
-
-from controllers.restoration import build_restoration_model, nominal_inputs, solve_restoration
-from controllers.restoration_controller import mess_inputs, with_mess_buses
-from controllers.robust import DEFAULT_EVENT, Event, load_mess_params
-from controllers.robust_ccg import DEFAULT_GAP, solve_robust
-from networks.ieee33 import build_ieee33
-from scenarios.loader import MessSettings, ScenarioError, load_scenario
-from sim.grid import GridInputs, GridModel
-from sim.mess import placement
-from sim.preposition import scenario_case, scenario_event
+from mgcosim.controllers.restoration import (
+    build_restoration_model,
+    nominal_inputs,
+    solve_restoration,
+)
+from mgcosim.controllers.restoration_controller import mess_inputs, with_mess_buses
+from mgcosim.controllers.robust import DEFAULT_EVENT, Event, load_mess_params
+from mgcosim.controllers.robust_ccg import DEFAULT_GAP, solve_robust
+from mgcosim.networks.ieee33 import build_ieee33
+from mgcosim.scenarios.loader import MessSettings, ScenarioError, load_scenario
+from mgcosim.sim.grid import GridInputs, GridModel
+from mgcosim.sim.mess import placement
+from mgcosim.sim.preposition import scenario_case, scenario_event
 
 MESS = load_mess_params()
 CUT_OFF = [{"kind": "branch", "branch_ieee": 22}, {"kind": "branch", "branch_ieee": 37}]

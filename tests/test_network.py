@@ -7,10 +7,9 @@ import dataclasses
 
 import pandapower as pp
 import pytest
-
-from networks.ieee33 import N_BRANCH_IEEE, N_BUS_IEEE
-from networks.params import ParameterError, with_overrides
-from networks.topology import (
+from mgcosim.networks.ieee33 import N_BRANCH_IEEE, N_BUS_IEEE
+from mgcosim.networks.params import ParameterError, with_overrides
+from mgcosim.networks.topology import (
     UnknownElementError,
     branch_of_bus_pair,
     bus_ieee,

@@ -11,8 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
-from controllers.projection import (
+from mgcosim.controllers.projection import (
     N_SIDES,
     PreferenceError,
     build_microgrid_model,
@@ -24,7 +23,7 @@ from controllers.projection import (
     unit_p_max_mw,
     window_conditions,
 )
-from networks.microgrid_internal import (
+from mgcosim.networks.microgrid_internal import (
     BUSES_FILE,
     COLUMNS,
     LINES_FILE,
@@ -33,7 +32,7 @@ from networks.microgrid_internal import (
     internal_networks_from_tables,
     load_microgrid_networks,
 )
-from networks.params import DATA_DIR
+from mgcosim.networks.params import DATA_DIR
 
 THRESHOLD_MW = 1e-3
 MARGIN_MW = 1e-3  # outside points lie threshold + margin beyond a facet

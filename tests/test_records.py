@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from sim.cli import EXIT_FAILED_POWER_FLOWS, main
-from sim.grid import MG_LOAD_TIER, GridInputs, GridModel
-from sim.results import AccountingError, read_steps, step_lengths_h, summarise
-from sim.run_state import FINISHED, RUNNING, STOPPED, run_state
+from mgcosim.sim.cli import EXIT_FAILED_POWER_FLOWS, main
+from mgcosim.sim.grid import MG_LOAD_TIER, GridInputs, GridModel
+from mgcosim.sim.results import AccountingError, read_steps, step_lengths_h, summarise
+from mgcosim.sim.run_state import FINISHED, RUNNING, STOPPED, run_state
 
 REPO = Path(__file__).parents[1]
 TOL = 1e-9  # see the module docstring
@@ -106,7 +105,7 @@ def test_failed_power_flows_exit_code_manifest_and_report(failed_flows, tmp_path
     assert "Run finished with failed power flows" in html
     assert "counted as not computed" in html
     help_text = subprocess.run(
-        [sys.executable, "-m", "sim.cli", "run", "--help"],
+        [sys.executable, "-m", "mgcosim.sim.cli", "run", "--help"],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -149,7 +148,16 @@ def test_killed_run_is_told_from_a_live_one(scenario_file, tmp_path, capsys):
     path = scenario_file(duration_h=3, controller="rule_based")  # 12 steps
     out = tmp_path / "killed"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sim.cli", "run", str(path), "--out", str(out), "--no-progress"],
+        [
+            sys.executable,
+            "-m",
+            "mgcosim.sim.cli",
+            "run",
+            str(path),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=REPO,
@@ -244,7 +252,7 @@ def test_grid_records_shed_load_per_load_and_tier_by_hand(base_net, data):
 
 
 def test_microgrid_load_tier_is_the_restorations(data):
-    from controllers.restoration import MicrogridRestorationInputs
+    from mgcosim.controllers.restoration import MicrogridRestorationInputs
 
     assert MicrogridRestorationInputs.load_tier == MG_LOAD_TIER
 
@@ -269,8 +277,8 @@ def restoration_run(tmp_path_factory):
         controller="rule_based",
     )
     out = folder / "run"
-    from scenarios.loader import load_scenario
-    from sim.world import run_scenario
+    from mgcosim.scenarios.loader import load_scenario
+    from mgcosim.sim.world import run_scenario
 
     run_scenario(load_scenario(path), out, progress=False)
     return out

@@ -12,8 +12,7 @@ import dataclasses
 import networkx as nx
 import pyomo.environ as pyo
 import pytest
-
-from controllers.restoration import (
+from mgcosim.controllers.restoration import (
     RestorationInputError,
     RestorationResult,
     boundary_branches,
@@ -23,7 +22,7 @@ from controllers.restoration import (
     solve_restoration,
     subnetworks,
 )
-from networks.topology import bus_ieee, energised_buses, is_radial, switch_of_branch
+from mgcosim.networks.topology import bus_ieee, energised_buses, is_radial, switch_of_branch
 
 CUT_OFF = {13, 14, 15, 16, 17, 18}  # buses cut off by a fault on branch 12 (12-13)
 TIER1 = {6, 9, 16, 18, 28}

@@ -11,14 +11,13 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-
-from controllers.restoration import (
+from mgcosim.controllers.restoration import (
     build_restoration_model,
     nominal_inputs,
     solve_independent,
     solve_restoration,
 )
-from controllers.restoration_admm import (
+from mgcosim.controllers.restoration_admm import (
     RestorationADMM,
     RestorationADMMError,
     RestorationADMMSettings,

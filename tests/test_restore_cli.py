@@ -18,8 +18,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from sim.cli import main
+from mgcosim.sim.cli import main
 
 KEYS = {
     "shed_kwh_by_tier",
@@ -56,7 +55,7 @@ FAULT12 = 'name = "f12"\nkind = "branch"\nbranch = 12\nstart_h = 12.0\nrepair_h 
 
 @pytest.fixture(scope="module")
 def fault_midday(tmp_path_factory):
-    from scenarios.loader import load_scenario
+    from mgcosim.scenarios.loader import load_scenario
 
     base = load_scenario("scenarios/fault_midday.toml")
     assert [(f.branch_ieee, f.start_s) for f in base.faults] == [(6, 12 * 3600)]
@@ -145,8 +144,8 @@ TOL_MW = 1e-6
 
 @pytest.fixture(scope="module")
 def n1_sweep():
-    from scenarios.loader import default_scenario_path, load_scenario
-    from sim.restore import run_n1_sweep
+    from mgcosim.scenarios.loader import default_scenario_path, load_scenario
+    from mgcosim.sim.restore import run_n1_sweep
 
     return run_n1_sweep(load_scenario(default_scenario_path()), 2, branches=N1_BRANCHES)
 

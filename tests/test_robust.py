@@ -15,10 +15,9 @@ import json
 import networkx as nx
 import numpy as np
 import pytest
-
-from controllers.dso import Branch, DSOData
-from controllers.errors import NotConvergedError
-from controllers.robust import (
+from mgcosim.controllers.dso import Branch, DSOData
+from mgcosim.controllers.errors import NotConvergedError
+from mgcosim.controllers.robust import (
     Event,
     FirstStage,
     MessParams,
@@ -30,7 +29,7 @@ from controllers.robust import (
     robust_case,
     solve_checked,
 )
-from controllers.robust_ccg import (
+from mgcosim.controllers.robust_ccg import (
     DEFAULT_GAP,
     WorstCase,
     compare,
@@ -40,7 +39,7 @@ from controllers.robust_ccg import (
     solve_deterministic,
     solve_robust,
 )
-from networks.params import ParameterError
+from mgcosim.networks.params import ParameterError
 
 REL = 1e-4  # worst case re-solved vs the subproblem's value
 
@@ -381,7 +380,7 @@ def test_two_periods_worst_case_is_the_worst_vertex(dd, data, main_grid):
 
 def test_preposition_command(tmp_path, capsys):
     """``mgcosim preposition`` (registered through its ``add_parser``) on a short case."""
-    from sim.preposition import add_parser
+    from mgcosim.sim.preposition import add_parser
 
     parser = argparse.ArgumentParser(prog="mgcosim")
     add_parser(parser.add_subparsers(dest="command", required=True))
@@ -410,9 +409,9 @@ def test_preposition_command(tmp_path, capsys):
 
 
 def test_preposition_event_comes_from_the_scenario_faults():
-    from controllers.robust import DEFAULT_EVENT
-    from scenarios.loader import default_scenario_path, load_scenario
-    from sim.preposition import scenario_event
+    from mgcosim.controllers.robust import DEFAULT_EVENT
+    from mgcosim.scenarios.loader import default_scenario_path, load_scenario
+    from mgcosim.sim.preposition import scenario_event
 
     blackout = load_scenario("scenarios/seed003_blackout.toml")
     assert scenario_event(blackout, DEFAULT_EVENT) == (frozenset({12, 22}), False, 18.0, 2)

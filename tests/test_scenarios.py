@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from networks.params import DATA_DIR, load_network_data
-from scenarios import (
+from mgcosim.networks.params import DATA_DIR, load_network_data
+from mgcosim.scenarios import (
     CONTROLLERS,
     FaultEvent,
     Scenario,
@@ -19,7 +18,7 @@ from scenarios import (
     load_scenario,
     load_scenario_text,
 )
-from scenarios.loader import MAX_STEPS_DEFAULT
+from mgcosim.scenarios.loader import MAX_STEPS_DEFAULT
 
 BUILTIN = pd.read_csv(DATA_DIR / "profiles_default.csv")
 FAULT = "[[faults]]\nstart_h = 1\nrepair_h = 1\n"
@@ -448,8 +447,8 @@ def test_profile_directory_is_unreadable(tmp_path: Path) -> None:
 
 
 def test_bus_pairs_agree_with_the_pandapower_net(tmp_path: Path) -> None:
-    from networks.ieee33 import build_ieee33
-    from networks.topology import branch_of_bus_pair
+    from mgcosim.networks.ieee33 import build_ieee33
+    from mgcosim.networks.topology import branch_of_bus_pair
 
     data = load_network_data()
     net = build_ieee33(data)

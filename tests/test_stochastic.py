@@ -5,8 +5,7 @@ import zlib
 import numpy as np
 import pandas as pd
 import pytest
-
-from sim.stochastic import (
+from mgcosim.sim.stochastic import (
     ErrorModel,
     StochasticProfile,
     reduce_scenarios,

@@ -14,10 +14,9 @@ import json
 
 import numpy as np
 import pytest
-
-from controllers import dso
-from controllers.errors import InfeasibleError
-from controllers.topology import (
+from mgcosim.controllers import dso
+from mgcosim.controllers.errors import InfeasibleError
+from mgcosim.controllers.topology import (
     candidate_topologies,
     evaluate_schedule,
     level_periods,
@@ -28,10 +27,10 @@ from controllers.topology import (
     solve_reconfiguration,
     switch_actions,
 )
-from networks.ieee33 import build_ieee33
-from scenarios.loader import default_scenario_path, load_scenario
-from sim.cli import main
-from sim.reconfigure import ac_check, build_case
+from mgcosim.networks.ieee33 import build_ieee33
+from mgcosim.scenarios.loader import default_scenario_path, load_scenario
+from mgcosim.sim.cli import main
+from mgcosim.sim.reconfigure import ac_check, build_case
 
 BASE_LOSSES_KW = 202.68  # Baran & Wu base case, AC
 OPTIMUM_LOSSES_KW = 139.55  # Goswami & Basu 1992, open {7, 9, 14, 32, 37}, AC
