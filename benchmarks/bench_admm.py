@@ -40,11 +40,10 @@ from mgcosim.controllers.coupled import (
 )
 from mgcosim.controllers.dso import DSOData, default_topology, dso_data, set_initial_topology
 from mgcosim.controllers.horizon import horizon_inputs
-from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
+from mgcosim.controllers.solve import MipLimits, highs_solver, persistent_highs, solve_optimal
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.scenarios.loader import Scenario, default_scenario_path, load_scenario
 from mgcosim.sim.units import forecasts_at, stochastic_units
-from pyomo.contrib.solver.common.factory import SolverFactory
 
 
 def start_hour_of(scenario: Scenario) -> float:
@@ -76,7 +75,7 @@ def solve_milp(
     set_initial_topology(milp.dso, default_topology(dd))
     milp.dso.switch_budget = budget
     t0 = time.perf_counter()
-    res = SolverFactory("highs").solve(
+    res = highs_solver().solve(
         milp,
         **MipLimits(rel_gap=1e-4, node_limit=node_limit).options(),
         load_solutions=False,

@@ -654,7 +654,7 @@ def solve_milp(model: pyo.ConcreteModel, what: str, node_limit: int = NODE_LIMIT
         model,
         persistent_highs(),
         what,
-        **MipLimits(MIP_REL_GAP, node_limit, MIP_ABS_GAP).options(),
+        MipLimits(MIP_REL_GAP, node_limit, MIP_ABS_GAP),
     )
     return time.perf_counter() - start
 

@@ -61,11 +61,9 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from mgcosim.controllers.dso import DSOData
-from mgcosim.controllers.errors import InfeasibleError, OptimisationError
 from mgcosim.controllers.restoration import declare_live_branches
-from mgcosim.controllers.solve import INFEASIBLE, persistent_highs
+from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
 from mgcosim.networks.params import DATA_DIR, MessUnit, NetworkData, ParameterError
-from pyomo.contrib.solver.common.results import TerminationCondition
 
 MESS_FILE = DATA_DIR / "mess.csv"
 PROFILES_FILE = DATA_DIR / "profiles_default.csv"
@@ -724,20 +722,12 @@ def first_stage_from(m: pyo.ConcreteModel, case: RobustCase) -> FirstStage:
 
 
 # --- solving -------------------------------------------------------------------------------
-def solve_checked(model: pyo.Block, solver, what: str, **options) -> tuple[float, float]:
-    """Solve; load and return (objective, bound) only when optimal, else a named error."""
-    results = solver.solve(
-        model, load_solutions=False, raise_exception_on_nonoptimal_result=False, **options
-    )
-    status = results.termination_condition
-    if status == TerminationCondition.convergenceCriteriaSatisfied:
-        results.solution_loader.load_vars()
-        objective = float(results.incumbent_objective)
-        bound = results.objective_bound
-        return objective, float(bound) if bound is not None else objective
-    if status in INFEASIBLE:
-        raise InfeasibleError(what, status.name)
-    raise OptimisationError(what, status.name)
+def solve_checked(
+    model: pyo.Block, solver, what: str, limits: MipLimits | None = None
+) -> tuple[float, float]:
+    """(objective, bound) of :func:`solve_optimal` (optimal only, else a named error)."""
+    rec = solve_optimal(model, solver, what, limits)
+    return rec.objective, rec.bound
 
 
 @dataclass(frozen=True)

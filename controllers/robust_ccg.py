@@ -214,7 +214,7 @@ class WorstCase:
         previous = None
         for _ in range(MAX_DUAL_BOUND_DOUBLINGS + 1):
             value, bound = solve_checked(
-                d, self.solver, "MESS worst case", **MipLimits(rel_gap, node_limit).options()
+                d, self.solver, "MESS worst case", MipLimits(rel_gap, node_limit)
             )
             if not self._bound_active():
                 break
@@ -298,7 +298,7 @@ def solve_master(
 ) -> tuple[float, FirstStage]:
     """Solve the master; return its lower bound and the first stage."""
     _, bound = solve_checked(
-        master, persistent_highs(), "MESS master", **MipLimits(rel_gap, node_limit).options()
+        master, persistent_highs(), "MESS master", MipLimits(rel_gap, node_limit)
     )
     return bound, first_stage_from(master, case)
 

@@ -61,8 +61,8 @@ class MipLimits:
 
 @dataclass(frozen=True)
 class SolveRecord:
-    """What a MIP solve returned: ``status`` is ``optimal`` (within the gap) or
-    ``node_limit`` (the incumbent at the node limit); ``gap`` is relative."""
+    """What a solve returned: ``status`` is ``optimal`` (an LP's optimum, or a MIP within
+    its gap) or ``node_limit`` (the incumbent at the node limit); ``gap`` is relative."""
 
     status: str
     objective: float
@@ -72,21 +72,33 @@ class SolveRecord:
 
 
 def solve_mip(model: pyo.Block, solver, what: str, limits: MipLimits) -> SolveRecord:
-    """Solve a MIP and load its solution; raise a named error when there is none to use.
+    """Solve a MIP and load its solution; an incumbent stopped by the node limit is used
+    (status ``node_limit``, its gap recorded). Errors as :func:`solve_optimal`."""
+    return _solve(model, solver, what, limits, accept_node_limit=True)
 
-    An incumbent stopped by the node limit is used (status ``node_limit``); no incumbent,
-    infeasibility or any other outcome raises :class:`InfeasibleError` or
-    :class:`OptimisationError`.
-    """
+
+def solve_optimal(
+    model: pyo.Block, solver, what: str, limits: MipLimits | None = None
+) -> SolveRecord:
+    """Solve an LP, or a MIP to the gap of ``limits``, and load the solution; never accept
+    less. Raises :class:`InfeasibleError` for an infeasible model and
+    :class:`OptimisationError` for any other outcome (a node limit included)."""
+    return _solve(model, solver, what, limits or MipLimits(), accept_node_limit=False)
+
+
+def _solve(
+    model: pyo.Block, solver, what: str, limits: MipLimits, accept_node_limit: bool
+) -> SolveRecord:
     start = time.perf_counter()
     results = solver.solve(
         model, load_solutions=False, raise_exception_on_nonoptimal_result=False, **limits.options()
     )
     elapsed = time.perf_counter() - start
     cond = results.termination_condition
+    stopped = cond == TerminationCondition.iterationLimit
     if cond == TerminationCondition.convergenceCriteriaSatisfied:
         status = "optimal"
-    elif cond == TerminationCondition.iterationLimit and results.incumbent_objective is not None:
+    elif stopped and accept_node_limit and results.incumbent_objective is not None:
         status = "node_limit"
     elif cond in INFEASIBLE:
         raise InfeasibleError(what, cond.name)
@@ -100,6 +112,14 @@ def solve_mip(model: pyo.Block, solver, what: str, limits: MipLimits) -> SolveRe
     return SolveRecord(status, objective, bound, gap, elapsed)
 
 
+def highs_solver():
+    """A HiGHS interface on ``SOLVER_THREADS`` threads (every model's solver comes from here
+    or :func:`persistent_highs`)."""
+    solver = SolverFactory("highs")
+    solver.config.threads = SOLVER_THREADS
+    return solver
+
+
 def persistent_highs():
     """A persistent HiGHS interface: keep one per model, so re-solves only push updates.
 
@@ -108,7 +128,7 @@ def persistent_highs():
     switched off; parameter values, variable bounds/fixing and the objective are still
     pushed on every solve.
     """
-    solver = SolverFactory("highs")
+    solver = highs_solver()
     updates = solver.config.auto_updates
     updates.check_for_new_or_removed_constraints = False
     updates.check_for_new_or_removed_vars = False
@@ -116,25 +136,7 @@ def persistent_highs():
     updates.check_for_new_objective = False
     updates.update_constraints = False
     updates.update_named_expressions = False
-    solver.config.threads = SOLVER_THREADS
     return solver
-
-
-def solve_optimal(model: pyo.Block, solver, what: str, **options) -> None:
-    """Solve and load the solution, or raise a named error (never accept a non-optimal one)."""
-    results = solver.solve(
-        model,
-        load_solutions=False,
-        raise_exception_on_nonoptimal_result=False,
-        **({"threads": SOLVER_THREADS} | options),
-    )
-    status = results.termination_condition
-    if status == TerminationCondition.convergenceCriteriaSatisfied:
-        results.solution_loader.load_vars()
-        return
-    if status in INFEASIBLE:
-        raise InfeasibleError(what, status.name)
-    raise OptimisationError(what, status.name)
 
 
 class FastLP:

@@ -30,8 +30,7 @@ import pyomo.environ as pyo
 from mgcosim.controllers import dso
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.errors import InfeasibleError
-from mgcosim.controllers.solve import MipLimits, SolveRecord, solve_mip
-from pyomo.contrib.solver.common.factory import SolverFactory
+from mgcosim.controllers.solve import MipLimits, SolveRecord, highs_solver, solve_mip
 
 Closed = dict[int, bool]
 Profiles = dict[str, np.ndarray]
@@ -159,7 +158,7 @@ def _describe(dd: DSOData, inp: _Inputs, extra: str = "") -> str:
 # --- solving -------------------------------------------------------------------------------
 def _solve(m: pyo.ConcreteModel, what: str, limits: MipLimits, solver=None) -> SolveRecord:
     """Solve with HiGHS and load the solution, or raise a named error."""
-    return solve_mip(m, solver if solver is not None else SolverFactory("highs"), what, limits)
+    return solve_mip(m, solver if solver is not None else highs_solver(), what, limits)
 
 
 def _period_losses(m: pyo.ConcreteModel, dd: DSOData, t: int) -> float:
@@ -253,7 +252,7 @@ def candidate_topologies(
     default = dso.default_topology(dd)
     initial = default if initial is None else initial
     free = dataclasses.replace(dd, switch_cost=0.0)
-    m, solver = dso.build_dso_model(free, 1, binary=True), SolverFactory("highs")
+    m, solver = dso.build_dso_model(free, 1, binary=True), highs_solver()
     found = [default, initial]
     for t in level_periods(inp.load_scale) if periods is None else periods:
         _set_inputs(m, free, inp.at(t))
@@ -289,7 +288,7 @@ def period_costs(
     inp = _inputs(dd, load_scale, pm_mw, pv_mw, mg_q_mvar)
     m = dso.build_dso_model(dd, inp.n_periods)
     _set_inputs(m, dd, inp)
-    solver, single = SolverFactory("highs"), None
+    solver, single = highs_solver(), None
     costs = np.full((inp.n_periods, len(candidates)), np.inf)
     for c, closed in enumerate(candidates):
         dso.set_topology(m, closed)
@@ -298,7 +297,7 @@ def period_costs(
             costs[:, c] = [_period_cost(m, dd, t) for t in m.T]
         except InfeasibleError:
             if single is None:
-                single = (dso.build_dso_model(dd, 1), SolverFactory("highs"))
+                single = (dso.build_dso_model(dd, 1), highs_solver())
             costs[:, c] = [
                 _single_cost(single, dd, inp.at(t), closed, limits) for t in range(inp.n_periods)
             ]
