@@ -53,9 +53,8 @@ column-and-constraint generation.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -63,9 +62,8 @@ import pyomo.environ as pyo
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.restoration import declare_live_branches
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
-from mgcosim.networks.params import DATA_DIR, MessUnit, NetworkData, ParameterError
+from mgcosim.networks.params import DATA_DIR, MessParams, NetworkData, load_mess_params
 
-MESS_FILE = DATA_DIR / "mess.csv"
 PROFILES_FILE = DATA_DIR / "profiles_default.csv"
 TIERS = (1, 2, 3)
 
@@ -75,101 +73,6 @@ class RobustInputError(ValueError):
 
 
 # --- data ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MessParams:
-    """MESS fleet, PV uncertainty set and shedding costs (``networks/data/mess.csv``)."""
-
-    fleet_size_units: int
-    p_max_mw: float
-    q_max_mvar: float
-    e_max_mwh: float
-    e_min_mwh: float
-    e_init_mwh: float
-    eta_ch: float
-    eta_dis: float
-    placement_cost_cny_per_unit: float
-    throughput_cost_cny_per_mwh: float
-    candidate_buses_ieee: tuple[int, ...]
-    pv_dev_frac: float
-    pv_budget_per_period: int
-    shed_cost_cny_per_mwh: dict[int, float]  # by tier
-
-    def validate(self) -> None:
-        """Raise :class:`ParameterError` on the first impossible value."""
-        if self.fleet_size_units < 0:
-            raise ParameterError("fleet_size_units", f"is {self.fleet_size_units}", "use >= 0")
-        if self.pv_budget_per_period < 0:
-            raise ParameterError(
-                "pv_budget_per_period", f"is {self.pv_budget_per_period}", "use >= 0"
-            )
-        for name in ("eta_ch", "eta_dis"):
-            if not 0 < getattr(self, name) <= 1:
-                raise ParameterError(name, f"is {getattr(self, name)}", "use a value in (0, 1]")
-        if not 0 <= self.pv_dev_frac <= 1:
-            raise ParameterError("pv_dev_frac", f"is {self.pv_dev_frac}", "use a value in [0, 1]")
-        if not 0 <= self.e_min_mwh <= self.e_init_mwh <= self.e_max_mwh:
-            raise ParameterError(
-                "e_init_mwh",
-                f"energies out of order: e_min {self.e_min_mwh}, e_init {self.e_init_mwh}, "
-                f"e_max {self.e_max_mwh}",
-                "make 0 <= e_min_mwh <= e_init_mwh <= e_max_mwh",
-            )
-        for name in (
-            "p_max_mw",
-            "q_max_mvar",
-            "placement_cost_cny_per_unit",
-            "throughput_cost_cny_per_mwh",
-        ):
-            if getattr(self, name) < 0:
-                raise ParameterError(name, f"is {getattr(self, name)} (negative)", "use >= 0")
-        if any(c < 0 for c in self.shed_cost_cny_per_mwh.values()):
-            raise ParameterError("shed_cost_tier*_cny_per_mwh", "is negative", "use >= 0")
-
-    def units(self, buses_ieee: Iterable[int]) -> tuple[MessUnit, ...]:
-        """One unit per bus (``MESS_b{bus}``), as the co-simulation places them."""
-        return tuple(
-            MessUnit(
-                name=f"MESS_b{bus}",
-                bus_ieee=int(bus),
-                ess_p_ch_max_mw=self.p_max_mw,
-                ess_p_dis_max_mw=self.p_max_mw,
-                ess_q_max_mvar=self.q_max_mvar,
-                ess_e_min_mwh=self.e_min_mwh,
-                ess_e_max_mwh=self.e_max_mwh,
-                ess_e_init_mwh=self.e_init_mwh,
-                ess_eta_ch=self.eta_ch,
-                ess_eta_dis=self.eta_dis,
-            )
-            for bus in sorted(buses_ieee)
-        )
-
-
-def load_mess_params(path: Path | None = None) -> MessParams:
-    """Read the one-row MESS table (``#`` lines are comments)."""
-    frame = pd.read_csv(path or MESS_FILE, comment="#")
-    if len(frame) != 1:
-        raise ParameterError("mess.csv", f"has {len(frame)} data rows", "give exactly one row")
-    row = frame.iloc[0]
-    params = MessParams(
-        fleet_size_units=int(row.fleet_size_units),
-        p_max_mw=float(row.p_max_mw),
-        q_max_mvar=float(row.q_max_mvar),
-        e_max_mwh=float(row.e_max_mwh),
-        e_min_mwh=float(row.e_min_mwh),
-        e_init_mwh=float(row.e_init_mwh),
-        eta_ch=float(row.eta_ch),
-        eta_dis=float(row.eta_dis),
-        placement_cost_cny_per_unit=float(row.placement_cost_cny_per_unit),
-        throughput_cost_cny_per_mwh=float(row.throughput_cost_cny_per_mwh),
-        candidate_buses_ieee=tuple(int(b) for b in str(row.candidate_buses_ieee).split()),
-        pv_dev_frac=float(row.pv_dev_frac),
-        pv_budget_per_period=int(row.pv_budget_per_period),
-        shed_cost_cny_per_mwh={t: float(row[f"shed_cost_tier{t}_cny_per_mwh"]) for t in TIERS},
-    )
-    params.validate()
-    return params
-
-
 @dataclass(frozen=True)
 class Event:
     """The forecast extreme event: damaged branches (open) and whether the main grid stays."""

@@ -689,19 +689,19 @@ def mess_units(buses: Iterable[int]) -> tuple:
 
 def _mess_params():
     """``networks/data/mess.csv``, checked: a placed unit needs power and energy ratings."""
-    from mgcosim.controllers.robust import MESS_FILE, load_mess_params
+    from mgcosim.networks import params as data_files  # MESS_FILE read at call time
 
     try:
-        params = load_mess_params()
+        params = data_files.load_mess_params()
     except ParameterError as err:
-        raise _Invalid(err.field, err.message, err.fix, MESS_FILE) from None
+        raise _Invalid(err.field, err.message, err.fix, data_files.MESS_FILE) from None
     for name, unit in (("p_max_mw", "MW"), ("e_max_mwh", "MWh")):
         if getattr(params, name) <= 0:
             raise _Invalid(
                 name,
                 f"is {getattr(params, name)}, but a placed mobile storage unit needs a rating",
                 f"give a rating > 0 {unit}, or set mess.placement = 'none' in the scenario",
-                MESS_FILE,
+                data_files.MESS_FILE,
             )
     return params
 

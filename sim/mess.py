@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Iterable
 
 from mgcosim.scenarios.loader import Scenario
@@ -37,6 +38,39 @@ def placed(scenario: Scenario) -> Scenario:
     return with_mess(scenario, placement(scenario)["buses"])
 
 
+def scenario_event(scenario, default) -> tuple[frozenset[int], bool, float, int]:
+    """Damaged branches, main grid available, start (clock) hour, hourly periods of the
+    scenario's first fault time (the default event at 10 h for 4 h when it has no faults)."""
+    if not scenario.faults:
+        return frozenset(default.damaged_branches), default.main_grid_available, 10.0, 4
+    start = min(f.start_s for f in scenario.faults)
+    now = [f for f in scenario.faults if f.start_s == start]
+    damaged = frozenset(f.branch_ieee for f in now if f.kind == "branch")
+    main_grid = not any(f.kind == "main_grid" for f in now)
+    repair_h = max(f.repair_s for f in now) / 3600
+    t0 = scenario.start
+    start_h = (t0.hour + t0.minute / 60 + t0.second / 3600 + start / 3600) % 24  # clock hour
+    return damaged, main_grid, start_h, max(1, math.ceil(repair_h - 1e-9))
+
+
+def scenario_case(scenario, mess, event, start_h: float, periods: int):
+    """The robust model's case on the scenario's network and daily shapes."""
+    from mgcosim.controllers.dso import dso_data
+    from mgcosim.controllers.robust import robust_case
+    from mgcosim.networks.ieee33 import build_ieee33
+
+    data = scenario.data
+    return robust_case(
+        dso_data(build_ieee33(data), data),
+        data,
+        mess,
+        event,
+        start_hour=start_h,
+        n_periods=periods,
+        profiles=scenario.profiles.table,
+    )
+
+
 def placement(scenario: Scenario) -> dict:
     """The scenario's MESS buses and how they were obtained (``buses`` plus solve figures)."""
     settings = scenario.mess
@@ -47,9 +81,9 @@ def placement(scenario: Scenario) -> dict:
 
 def computed_placement(scenario: Scenario, method: str) -> dict:
     """Robust (C&CG) or deterministic first stage for the scenario's event."""
-    from mgcosim.controllers.robust import DEFAULT_EVENT, Event, load_mess_params
+    from mgcosim.controllers.robust import DEFAULT_EVENT, Event
     from mgcosim.controllers.robust_ccg import solve_deterministic, solve_robust
-    from mgcosim.sim.preposition import scenario_case, scenario_event
+    from mgcosim.networks.params import load_mess_params
 
     damaged, main_grid, start_h, periods = scenario_event(scenario, DEFAULT_EVENT)
     event = Event(damaged, main_grid)

@@ -193,7 +193,7 @@ def test_dso_model_is_built_from_offers_only(case, strategies):
     n_facets = sum(len(p.offer.hull.offsets) for p in projections.values())
     assert hand.nvariables() == real.nvariables()
     assert real.nconstraints() - hand.nconstraints() == n_facets - 3 * 4
-    solve_milp(hand, "upper level on hand-written offers", 60)
+    solve_milp(hand, "upper level on hand-written offers")
     assert pyo.value(hand.dso_value) > 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import mgcosim.controllers.robust
+import mgcosim.networks.params
 import mgcosim.scenarios.loader
 import pytest
 from mgcosim.networks.params import DATA_DIR
@@ -161,11 +161,11 @@ def test_placed_mess_without_rating_names_mess_csv(
     tmp_path: Path, monkeypatch, column: str
 ) -> None:
     mess = tmp_path / "mess.csv"
-    shutil.copy(mgcosim.controllers.robust.MESS_FILE, mess)
+    shutil.copy(mgcosim.networks.params.MESS_FILE, mess)
     _edit_csv(mess, column, "0")
     if column == "e_max_mwh":  # keep e_min <= e_init <= e_max
         _edit_csv(mess, "e_init_mwh", "0")
-    monkeypatch.setattr(mgcosim.controllers.robust, "MESS_FILE", mess)
+    monkeypatch.setattr(mgcosim.networks.params, "MESS_FILE", mess)
     path = _write(tmp_path, "[mess]\nplacement = 'given'\nbuses = [23]\n")
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)

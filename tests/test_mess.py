@@ -21,15 +21,17 @@ from mgcosim.controllers.restoration import (
     solve_restoration,
 )
 from mgcosim.controllers.restoration_controller import mess_inputs, with_mess_buses
-from mgcosim.controllers.robust import DEFAULT_EVENT, Event, load_mess_params
+from mgcosim.controllers.robust import DEFAULT_EVENT, Event
 from mgcosim.controllers.robust_ccg import DEFAULT_GAP, solve_robust
+from mgcosim.controllers.solve import MipLimits
 from mgcosim.networks.ieee33 import build_ieee33
+from mgcosim.networks.params import load_mess_params
 from mgcosim.scenarios.loader import MessSettings, ScenarioError, load_scenario
 from mgcosim.sim.grid import GridInputs, GridModel
-from mgcosim.sim.mess import placement
-from mgcosim.sim.preposition import scenario_case, scenario_event
+from mgcosim.sim.mess import placement, scenario_case, scenario_event
 
 MESS = load_mess_params()
+PROVEN = MipLimits(rel_gap=1e-4, node_limit=20_000)  # the uniqueness check below used 1e-4
 CUT_OFF = [{"kind": "branch", "branch_ieee": 22}, {"kind": "branch", "branch_ieee": 37}]
 EVENING = "start = 2026-06-01T17:00:00\n"
 ISLAND_EVENT = (
@@ -185,7 +187,7 @@ def test_restoration_model_energises_an_island_with_the_mess(dd, data):
     inp = nominal_inputs(dd_mess, data, n_periods=2, faulted={22, 37}, main_grid_available=True)
     unit = with_unit.mess[0]
     inp.microgrids[unit.name] = mess_inputs(unit, unit.ess_e_init_mwh, 2)
-    result = solve_restoration(build_restoration_model(dd_mess, data, inp), 60.0)
+    result = solve_restoration(build_restoration_model(dd_mess, data, inp), PROVEN)
     assert result.status == "optimal"
     # a unique optimum, checked by re-solving with the plan forbidden: bus 24 or 25 picked up
     # is infeasible; bus 23 dropped in a period costs 4.5 CNY more (of 28984), above the
@@ -196,7 +198,7 @@ def test_restoration_model_energises_an_island_with_the_mess(dd, data):
         assert period.storage_p_mw["MESS_b23"] < 0  # discharging
         assert abs(period.mg_exchange_mw["MESS_b23"]) <= MESS.p_max_mw + 1e-9
     base = nominal_inputs(dd, data, n_periods=2, faulted={22, 37}, main_grid_available=True)
-    without = solve_restoration(build_restoration_model(dd, data, base), 60.0)
+    without = solve_restoration(build_restoration_model(dd, data, base), PROVEN)
     assert all(not {23, 24, 25} & p.energised_buses for p in without.periods)
 
 

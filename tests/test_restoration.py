@@ -22,6 +22,7 @@ from mgcosim.controllers.restoration import (
     solve_restoration,
     subnetworks,
 )
+from mgcosim.controllers.solve import MipLimits
 from mgcosim.networks.topology import bus_ieee, energised_buses, is_radial, switch_of_branch
 
 CUT_OFF = {13, 14, 15, 16, 17, 18}  # buses cut off by a fault on branch 12 (12-13)
@@ -29,14 +30,15 @@ TIER1 = {6, 9, 16, 18, 28}
 TIE_INTO_CUT_OFF = {34, 36}  # 9-15, 18-33: the ties that can feed buses 13-18
 N_PERIODS = 4
 GAP = 1e-4
+LIMITS = MipLimits(rel_gap=GAP, node_limit=20_000)  # proven to GAP in these cases
 
 
 @pytest.fixture(scope="module")
 def branch12(dd, data):
     """Fault on branch 12, main grid available: centralised and independent solves."""
     inp = nominal_inputs(dd, data, n_periods=N_PERIODS, faulted={12}, main_grid_available=True)
-    central = solve_restoration(build_restoration_model(dd, data, inp), 60, GAP)
-    independent, parts = solve_independent(dd, data, inp, 60, GAP)
+    central = solve_restoration(build_restoration_model(dd, data, inp), LIMITS)
+    independent, parts = solve_independent(dd, data, inp, LIMITS)
     return inp, central, independent, parts
 
 
@@ -45,7 +47,7 @@ def islanded(dd, data):
     """Seed 003 event: branches 12 (12-13) and 22 (3-23) damaged and the main grid lost."""
     inp = nominal_inputs(dd, data, n_periods=2, faulted={12, 22}, main_grid_available=False)
     model = build_restoration_model(dd, data, inp)
-    return inp, model, solve_restoration(model, 60, GAP)
+    return inp, model, solve_restoration(model, LIMITS)
 
 
 def net_with(base_net, closed: frozenset[int], main_grid: bool):
@@ -186,7 +188,7 @@ def test_no_possible_source_sheds_everything(dd, data):
     inp = nominal_inputs(
         dd, data, n_periods=N_PERIODS, faulted={12}, main_grid_available=False, microgrids=mgs
     )
-    result = solve_restoration(build_restoration_model(dd, data, inp), 60, GAP)
+    result = solve_restoration(build_restoration_model(dd, data, inp), LIMITS)
     assert result.status == "optimal"
     for period in result.periods:
         assert sum(period.restored_mw_by_tier.values()) == pytest.approx(0.0, abs=1e-9)

@@ -25,18 +25,20 @@ from mgcosim.controllers.restoration_admm import (
     radial_plan,
     solve_restoration_admm,
 )
+from mgcosim.controllers.solve import MipLimits
 
 CUT_OFF = {13, 14, 15, 16, 17, 18}
 TIES_INTO_CUT_OFF = {34, 36}
 N_PERIODS = 2
 GAP = 1e-6
+LIMITS = MipLimits(rel_gap=GAP, node_limit=20_000)  # proven to GAP in these cases
 
 
 @pytest.fixture(scope="module")
 def event(dd, data):
     inp = nominal_inputs(dd, data, n_periods=N_PERIODS, faulted={12}, main_grid_available=True)
-    central = solve_restoration(build_restoration_model(dd, data, inp), 60, GAP)
-    independent, _ = solve_independent(dd, data, inp, 60, GAP)
+    central = solve_restoration(build_restoration_model(dd, data, inp), LIMITS)
+    independent, _ = solve_independent(dd, data, inp, LIMITS)
     admm = solve_restoration_admm(dd, data, inp)
     return inp, central, independent, admm
 

@@ -20,11 +20,9 @@ from mgcosim.controllers.errors import NotConvergedError
 from mgcosim.controllers.robust import (
     Event,
     FirstStage,
-    MessParams,
     Recourse,
     RobustCase,
     RobustInputError,
-    load_mess_params,
     pv_realisation,
     robust_case,
     solve_checked,
@@ -39,7 +37,7 @@ from mgcosim.controllers.robust_ccg import (
     solve_deterministic,
     solve_robust,
 )
-from mgcosim.networks.params import ParameterError
+from mgcosim.networks.params import MessParams, ParameterError, load_mess_params
 
 REL = 1e-4  # worst case re-solved vs the subproblem's value
 
@@ -411,7 +409,7 @@ def test_preposition_command(tmp_path, capsys):
 def test_preposition_event_comes_from_the_scenario_faults():
     from mgcosim.controllers.robust import DEFAULT_EVENT
     from mgcosim.scenarios.loader import default_scenario_path, load_scenario
-    from mgcosim.sim.preposition import scenario_event
+    from mgcosim.sim.mess import scenario_event
 
     blackout = load_scenario("scenarios/seed003_blackout.toml")
     assert scenario_event(blackout, DEFAULT_EVENT) == (frozenset({12, 22}), False, 18.0, 2)
