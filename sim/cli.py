@@ -7,11 +7,10 @@ import json
 import math
 import os
 import sys
+from importlib import metadata
 from pathlib import Path
 
 from mgcosim.scenarios.loader import Scenario, ScenarioError, default_scenario_path, load_scenario
-
-import mgcosim
 
 EXIT_FAILED_POWER_FLOWS = 3  # the run finished, but some power flows did not converge
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT): the steps done are kept
@@ -194,7 +193,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mgcosim", description=__doc__)
-    p.add_argument("--version", action="version", version=f"mgcosim {mgcosim.__version__}")
+    p.add_argument("--version", action="version", version=f"mgcosim {metadata.version('mgcosim')}")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
         "run",
