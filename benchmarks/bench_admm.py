@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pyomo.environ as pyo
+
 from mgcosim.controllers.admm import ADMMResult, BilevelADMM
 from mgcosim.controllers.base import Forecasts, Measurements
 from mgcosim.controllers.coupled import (

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pandapower as pp
+
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.scenarios.loader import default_scenario_path, load_scenario
 from mgcosim.sim.grid import GridInputs, GridModel

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
+
 from mgcosim.controllers import microgrid as mg_mod
 from mgcosim.controllers.coupled import HorizonInputs, neighbours, pairs, set_dso_inputs
 from mgcosim.controllers.dso import DSOData, add_dso

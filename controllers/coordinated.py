@@ -87,6 +87,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyomo.environ as pyo
+
 from mgcosim.controllers.dso import DSOData, default_topology, dso_data
 from mgcosim.controllers.projection import (
     MicrogridConditions,

@@ -18,6 +18,7 @@ from itertools import combinations
 
 import numpy as np
 import pyomo.environ as pyo
+
 from mgcosim.controllers import dso as dso_mod
 from mgcosim.controllers import microgrid as mg_mod
 from mgcosim.controllers.dso import DSOData

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandapower as pp
 import pyomo.environ as pyo
+
 from mgcosim.controllers.units import i_base_ka, z_base_ohm
 from mgcosim.networks.params import NetworkData
 

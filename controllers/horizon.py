@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from mgcosim.controllers.base import Forecasts, Measurements
 from mgcosim.controllers.coupled import HorizonInputs
 from mgcosim.controllers.dso import DSOData

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
+
 from mgcosim.networks.params import DSOParams, MicrogridParams
 
 

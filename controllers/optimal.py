@@ -27,6 +27,7 @@ from dataclasses import replace
 import numpy as np
 import pandapower as pp
 import pyomo.environ as pyo
+
 from mgcosim.controllers.admm import ADMMSettings, ADMMState, BilevelADMM
 from mgcosim.controllers.base import Forecasts, Measurements, Plan
 from mgcosim.controllers.coupled import (

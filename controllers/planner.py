@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyomo.environ as pyo
+
 from mgcosim.controllers import dso as dso_mod
 from mgcosim.controllers.coupled import HorizonInputs, set_dso_inputs
 from mgcosim.controllers.dso import DSOData

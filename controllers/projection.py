@@ -46,6 +46,7 @@ from dataclasses import dataclass, replace
 import highspy
 import numpy as np
 import pyomo.environ as pyo
+
 from mgcosim.controllers.errors import OptimisationError
 from mgcosim.controllers.solve import FastLP, persistent_highs, solve_optimal
 from mgcosim.networks.microgrid_internal import TIERS, MicrogridNetwork

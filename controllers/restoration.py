@@ -70,6 +70,7 @@ from dataclasses import dataclass, field, replace
 import networkx as nx
 import numpy as np
 import pyomo.environ as pyo
+
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_mip
 from mgcosim.networks.params import MicrogridParams, NetworkData

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyomo.environ as pyo
+
 from mgcosim.controllers.admm import Agent
 from mgcosim.controllers.dso import DSOData, default_topology
 from mgcosim.controllers.errors import InfeasibleError, OptimisationError

@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 import pandapower as pp
+
 from mgcosim.controllers.base import Forecasts, Measurements, Plan
 from mgcosim.controllers.dso import DSOData, default_topology, dso_data
 from mgcosim.controllers.errors import InfeasibleError, OptimisationError

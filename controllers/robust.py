@@ -59,6 +59,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
+
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.restoration import declare_live_branches
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal

@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.repn import generate_standard_repn
+
 from mgcosim.controllers.errors import NotConvergedError, OptimisationError
 from mgcosim.controllers.robust import (
     FirstStage,
@@ -61,7 +63,6 @@ from mgcosim.controllers.robust import (
     solve_checked,
 )
 from mgcosim.controllers.solve import MipLimits, persistent_highs
-from pyomo.repn import generate_standard_repn
 
 DEFAULT_GAP = 1e-3
 NODE_LIMIT = 20_000  # branch-and-bound nodes per master or worst-case MILP (deterministic)

@@ -10,6 +10,7 @@ curtailed; the DSO's PV is not curtailed either.
 from __future__ import annotations
 
 import numpy as np
+
 from mgcosim.controllers.base import Forecasts, Measurements, Plan
 from mgcosim.networks.params import MicrogridParams, NetworkData
 from mgcosim.networks.storage import soc_change_mwh, unit_feasible_power_mw

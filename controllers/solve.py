@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 import pyomo.environ as pyo
-from mgcosim.controllers.errors import InfeasibleError, OptimisationError
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import TerminationCondition
+
+from mgcosim.controllers.errors import InfeasibleError, OptimisationError
 
 INFEASIBLE = {
     TerminationCondition.provenInfeasible,

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
+
 from mgcosim.controllers import dso
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.errors import InfeasibleError

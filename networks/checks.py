@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandapower as pp
+
 from mgcosim.networks.ieee33 import q_of
 from mgcosim.networks.params import MicrogridParams
 

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 
 import pandapower as pp
 import pandapower.networks as pn
+
 from mgcosim.networks.microgrid_internal import (
     InternalBus,
     InternalLine,

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import networkx as nx
 import pandas as pd
+
 from mgcosim.networks.params import DATA_DIR, MicrogridParams, NetworkData, load_network_data
 
 BUSES_FILE = "mg_internal_buses.csv"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from mgcosim.networks.checks import (
     LOADING_LIMIT_PERCENT,
     VM_LIMIT_PU,

@@ -72,6 +72,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from mgcosim.networks.microgrid_internal import (
     MicrogridDataError,
     MicrogridNetwork,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+
 from mgcosim.networks.params import NetworkData
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import mosaik_api_v3
 import numpy as np
+
 from mgcosim.controllers.base import Controller, Forecasts, Measurements, Plan
 from mgcosim.controllers.rule_based import RuleBasedController
 from mgcosim.scenarios.loader import Scenario, load_scenario

@@ -9,6 +9,7 @@ Run standalone with ``python -m mgcosim.sim.fault_sim HOST:PORT``.
 from __future__ import annotations
 
 import mosaik_api_v3
+
 from mgcosim.scenarios.loader import FaultEvent, load_scenario
 
 META = {

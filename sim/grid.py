@@ -27,6 +27,7 @@ import networkx as nx
 import numpy as np
 import pandapower as pp
 import pandapower.topology as top
+
 from mgcosim.networks.ieee33 import INTERNAL_KEY, SUBSTATION, load_q_per_p, q_of
 from mgcosim.networks.params import MessUnit, MicrogridParams, NetworkData
 from mgcosim.networks.storage import soc_change_mwh, unit_feasible_power_mw

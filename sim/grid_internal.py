@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandapower as pp
+
 from mgcosim.networks.ieee33 import internal_load_name, internal_unit_name, load_q_per_p
 from mgcosim.networks.microgrid_internal import MicrogridNetwork
 

@@ -12,6 +12,7 @@ Run standalone with ``python -m mgcosim.sim.grid_sim HOST:PORT``.
 from __future__ import annotations
 
 import mosaik_api_v3
+
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.scenarios.loader import load_scenario
 from mgcosim.sim.grid import GridInputs, GridModel

@@ -11,6 +11,7 @@ Run standalone with ``python -m mgcosim.sim.profile_sim HOST:PORT``.
 from __future__ import annotations
 
 import mosaik_api_v3
+
 from mgcosim.scenarios.loader import load_scenario
 from mgcosim.sim.units import horizon_steps, is_wind, stochastic_units
 

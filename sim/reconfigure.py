@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from mgcosim.scenarios.loader import Scenario, default_scenario_path, load_scenario
 from mgcosim.sim.argtypes import positive_int, write_json_report
 from mgcosim.sim.stochastic import shape_at_steps
@@ -119,6 +120,7 @@ def ac_check(
 ) -> dict:
     """pandapower AC power flow of topology ``closed`` at period ``t`` of ``case``."""
     import pandapower as pp
+
     from mgcosim.networks.ieee33 import build_ieee33
     from mgcosim.networks.topology import energised_buses, is_radial, switch_of_branch
 

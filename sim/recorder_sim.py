@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mosaik_api_v3
+
 from mgcosim.scenarios.loader import load_scenario
 from mgcosim.sim.grid_sim import OUTPUTS as GRID_OUTPUTS
 from mgcosim.sim.grid_sim import first, unit_of

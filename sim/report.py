@@ -41,7 +41,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
+
 from mgcosim.sim.run_state import STATUS_COMPLETED, STATUS_FAILED_FLOWS, STOPPED, manifest_state
+from mgcosim.sim.schema import BY_KEY, csv_files, json_files
 
 V_MIN_PU = 0.9
 V_MAX_PU = 1.1
@@ -50,25 +52,23 @@ ADMM_TOL_MW = 1e-3  # primal (and dual) residual threshold of the ADMM
 PLAN_PERIOD_S = 3600  # length of a plan's first period (soc_plan.csv is its end)
 RESIDUAL_FLOOR_MW = 1e-7  # residuals below this are drawn at it (log scale)
 
+# the files the report reads (their names: sim.schema); the optional ones are written only
+# by the optimising controllers, so their absence is not reported as missing
 CSV_FILES: dict[str, str] = {
-    "steps": "steps.csv",
-    "bus_vm": "bus_vm_pu.csv",
-    "branch_loading": "branch_loading_percent.csv",
-    "branch_p_from": "branch_p_from_mw.csv",
-    "switch_closed": "switch_closed.csv",
-    "unit_p": "unit_p_mw.csv",
-    "soc": "soc_mwh.csv",
-    "exchange": "exchange_p_mw.csv",
+    key: BY_KEY[key].file
+    for key in (
+        "steps",
+        "bus_vm",
+        "branch_loading",
+        "branch_p_from",
+        "switch_closed",
+        "unit_p",
+        "soc",
+        "exchange",
+    )
 }
-# written only by the optimising controllers: absent files are not reported as missing
-OPTIONAL_CSV_FILES: dict[str, str] = {
-    "plans": "plans.csv",
-    "admm_history": "admm_history.csv",
-    "p2p": "p2p_trades.csv",
-    "soc_plan": "soc_plan.csv",
-    "validation": "validation.csv",
-}
-JSON_FILES: dict[str, str] = {"manifest": "manifest.json", "summary": "summary.json"}
+OPTIONAL_CSV_FILES: dict[str, str] = csv_files(optional=True)
+JSON_FILES: dict[str, str] = json_files()
 
 
 # --------------------------------------------------------------------------- data

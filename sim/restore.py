@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from mgcosim.controllers.solve import MipLimits
 from mgcosim.scenarios.loader import FaultEvent, Scenario, ScenarioError, load_scenario
 from mgcosim.sim.argtypes import non_negative_float, positive_int, write_json_report
@@ -399,6 +400,7 @@ def tier1_max_model(dd: DSOData, data: NetworkData, inp: RestorationInputs):
     pickup), so its optimum is the most tier-1 load any feasible plan restores in period 1.
     """
     import pyomo.environ as pyo
+
     from mgcosim.controllers.restoration import build_restoration_model
 
     m = build_restoration_model(dd, data, inp)

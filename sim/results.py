@@ -44,36 +44,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from mgcosim.networks.ieee33 import internal_bus_name
 from mgcosim.scenarios.loader import Scenario
 from mgcosim.sim.accounting import count_outside, count_outside_bands, extremes, step_costs
 from mgcosim.sim.run_state import STATUS_COMPLETED, STATUS_FAILED_FLOWS, utc_now
+from mgcosim.sim.schema import FILES, recorded_tables
 
-TABLES = {
-    "vm_pu": "bus_vm_pu.csv",
-    "loading_percent": "branch_loading_percent.csv",
-    "p_from_mw": "branch_p_from_mw.csv",
-    "q_from_mvar": "branch_q_from_mvar.csv",
-    "switch_closed": "switch_closed.csv",
-    "unit_p_mw": "unit_p_mw.csv",
-    "setpoints_mw": "unit_setpoint_p_mw.csv",
-    "soc_mwh": "soc_mwh.csv",
-    "exchange_p_mw": "exchange_p_mw.csv",
-    "available_p_mw": "available_p_mw.csv",
-    "load_demand_p_mw": "load_demand_p_mw.csv",
-    "load_served_p_mw": "load_served_p_mw.csv",
-    "load_shed_p_mw": "load_shed_p_mw.csv",
-}
+TABLES = recorded_tables()  # recorded quantity -> file (sim.schema)
 BALANCE_REL_TOL = 1e-9  # demand = served + unserved + not computed, relative to the demand
-EXTRA_FILES = [
-    "steps.csv",
-    "summary.json",
-    "plans.csv",
-    "admm_history.csv",
-    "p2p_trades.csv",
-    "soc_plan.csv",
-    "validation.csv",
-]
+EXTRA_FILES = [f.file for f in FILES if f.source is None and f.key != "manifest"]
 PACKAGES = (
     "mgcosim",
     "mosaik",

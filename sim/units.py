@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.scenarios.loader import Scenario
 from mgcosim.sim.stochastic import ErrorModel, StochasticProfile, shape_at_steps

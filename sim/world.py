@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import mosaik
+
 from mgcosim.scenarios.loader import Scenario
 from mgcosim.sim.controller_sim import check_controller
 from mgcosim.sim.grid_sim import OUTPUTS as GRID_OUTPUTS

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.networks.params import load_network_data
 from mgcosim.scenarios.loader import load_scenario

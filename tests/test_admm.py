@@ -21,6 +21,7 @@ import dataclasses
 import numpy as np
 import pyomo.environ as pyo
 import pytest
+
 from mgcosim.controllers.admm import ADMMSettings, BilevelADMM
 from mgcosim.controllers.base import Forecasts, Measurements
 from mgcosim.controllers.coupled import (

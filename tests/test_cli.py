@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+
 from mgcosim.scenarios.loader import default_scenario_path
 from mgcosim.sim.cli import main
 

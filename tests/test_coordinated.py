@@ -16,6 +16,7 @@ import networkx as nx
 import numpy as np
 import pyomo.environ as pyo
 import pytest
+
 from mgcosim.controllers.coordinated import (
     DEFAULT_PREFERENCE,
     EXCHANGE_PENALTY,

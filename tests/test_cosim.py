@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from mgcosim.networks.params import load_network_data
 from mgcosim.networks.storage import soc_change_mwh
 from mgcosim.scenarios.loader import default_scenario_path, load_scenario

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import write_scenario
+
 from mgcosim.networks.params import load_network_data
 from mgcosim.networks.storage import soc_change_mwh
 from mgcosim.scenarios.loader import load_scenario

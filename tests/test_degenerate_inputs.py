@@ -5,9 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 import mgcosim.networks.params
 import mgcosim.scenarios.loader
-import pytest
 from mgcosim.networks.params import DATA_DIR
 from mgcosim.scenarios.checks import scenario_warnings
 from mgcosim.scenarios.loader import (

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+
 from mgcosim.controllers.base import Forecasts, Measurements
 from mgcosim.controllers.rule_based import RuleBasedController
 from mgcosim.networks.ieee33 import q_of

@@ -23,6 +23,7 @@ import pandas as pd
 import pyomo.environ as pyo
 import pytest
 from conftest import write_scenario
+
 from mgcosim.controllers.restoration import S_POLYGON_SIDES, declare_pcc_apparent_power
 from mgcosim.controllers.solve import persistent_highs, solve_optimal
 from mgcosim.networks.ieee33 import INTERNAL_KEY, build_ieee33

@@ -15,6 +15,7 @@ import math
 
 import pandas as pd
 import pytest
+
 from mgcosim.controllers.restoration import (
     build_restoration_model,
     nominal_inputs,

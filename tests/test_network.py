@@ -7,6 +7,7 @@ import dataclasses
 
 import pandapower as pp
 import pytest
+
 from mgcosim.networks.ieee33 import N_BRANCH_IEEE, N_BUS_IEEE
 from mgcosim.networks.params import ParameterError, with_overrides
 from mgcosim.networks.topology import (

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from mgcosim.controllers.projection import (
     N_SIDES,
     PreferenceError,

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from mgcosim.sim.cli import EXIT_FAILED_POWER_FLOWS, main
 from mgcosim.sim.grid import MG_LOAD_TIER, GridInputs, GridModel
 from mgcosim.sim.results import AccountingError, read_steps, step_lengths_h, summarise

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from mgcosim.sim.report import (
     SECTIONS,
     RunData,

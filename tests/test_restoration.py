@@ -12,6 +12,7 @@ import dataclasses
 import networkx as nx
 import pyomo.environ as pyo
 import pytest
+
 from mgcosim.controllers.restoration import (
     RestorationInputError,
     RestorationResult,

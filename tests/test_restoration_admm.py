@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
 from mgcosim.controllers.restoration import (
     build_restoration_model,
     nominal_inputs,

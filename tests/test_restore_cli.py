@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from mgcosim.sim.cli import main
 
 KEYS = {

@@ -15,6 +15,7 @@ import json
 import networkx as nx
 import numpy as np
 import pytest
+
 from mgcosim.controllers.dso import Branch, DSOData
 from mgcosim.controllers.errors import NotConvergedError
 from mgcosim.controllers.robust import (

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from mgcosim.networks.params import DATA_DIR, load_network_data
 from mgcosim.scenarios import (
     CONTROLLERS,

@@ -5,6 +5,7 @@ import zlib
 import numpy as np
 import pandas as pd
 import pytest
+
 from mgcosim.sim.stochastic import (
     ErrorModel,
     StochasticProfile,

@@ -14,6 +14,7 @@ import json
 
 import numpy as np
 import pytest
+
 from mgcosim.controllers import dso
 from mgcosim.controllers.errors import InfeasibleError
 from mgcosim.controllers.topology import (
