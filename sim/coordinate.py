@@ -25,7 +25,7 @@ import argparse
 import statistics
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 
 from mgcosim.sim.argtypes import positive_float, positive_int, write_json_report
 
@@ -84,7 +84,21 @@ def projection_accuracy(case, projections, threshold_mw: float, samples: int, re
     return out
 
 
-def run_coordinate(args: argparse.Namespace) -> dict:
+@dataclass(frozen=True)
+class CoordinationStudy:
+    """What ``mgcosim coordinate`` solves: the event, the preference and the checks."""
+
+    hour: int = 18
+    window_h: float = 2.0
+    faulted: tuple[int, ...] = (12, 22)
+    preference: dict[int, float] = field(default_factory=lambda: _preference(DEFAULT_PREFERENCE))
+    threshold_mw: float = 1e-3
+    samples: int = 200
+    repeats: int = 3
+    node_limit: int | None = None  # None: the library's default
+
+
+def run_coordinate(args: CoordinationStudy) -> dict:
     """Solve the strategies and check the projections; a JSON-ready report."""
     from mgcosim.controllers.coordinated import (
         NO_PREFERENCE,
@@ -176,15 +190,30 @@ def format_report(report: dict) -> str:
 
 
 def cmd(args: argparse.Namespace) -> int:
+    study = CoordinationStudy(
+        hour=args.hour,
+        window_h=args.window_h,
+        faulted=tuple(args.faulted),
+        preference=args.preference,
+        threshold_mw=args.threshold_mw,
+        samples=args.samples,
+        repeats=args.repeats,
+        node_limit=args.node_limit,
+    )
+    return print_study(study, args.json)
+
+
+def print_study(study: CoordinationStudy, json_path: str | None) -> int:
+    """Run the study, print its table, write the JSON report; the exit code."""
     from mgcosim.controllers.errors import OptimisationError
 
     try:
-        report = run_coordinate(args)
+        report = run_coordinate(study)
     except (OptimisationError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(format_report(report))
-    write_json_report(args.json, {k: v for k, v in report.items() if not k.startswith("_")})
+    write_json_report(json_path, {k: v for k, v in report.items() if not k.startswith("_")})
     return 0
 
 

@@ -851,26 +851,15 @@ def blackout_event(scenario: Scenario, fault: FaultEvent) -> tuple[int, float, t
 
 def cmd_blackout(args: argparse.Namespace, scenario: Scenario, fault: FaultEvent) -> int:
     """Main grid lost: the seed 003 strategies (no sharing, central, projection)."""
-    from mgcosim.sim.coordinate import DEFAULT_PREFERENCE, _preference
-    from mgcosim.sim.coordinate import cmd as coordinate
+    from mgcosim.sim.coordinate import CoordinationStudy, print_study
 
     hour, window_h, damaged = blackout_event(scenario, fault)
     print(
         f"Main grid lost in {scenario.name!r} at {hour} h for {window_h:g} h, damaged branches "
         f"{list(damaged)}: the microgrid coordination strategies of seed 003"
     )
-    coordinate_args = argparse.Namespace(
-        hour=hour,
-        window_h=window_h,
-        faulted=damaged,
-        preference=_preference(DEFAULT_PREFERENCE),
-        threshold_mw=1e-3,
-        samples=200,
-        repeats=3,
-        node_limit=None,
-        json=args.json,
-    )
-    return coordinate(coordinate_args)
+    study = CoordinationStudy(hour=hour, window_h=window_h, faulted=tuple(damaged))
+    return print_study(study, args.json)
 
 
 def cmd_n1(args: argparse.Namespace, scenario: Scenario) -> int:
