@@ -31,11 +31,11 @@ import numpy as np
 import pandapower as pp
 import pyomo.environ as pyo
 
+from mgcosim.controllers import blocks
 from mgcosim.controllers.units import i_base_ka, z_base_ohm
 from mgcosim.networks.params import NetworkData
 
 BIG_M_VOLTAGE = 0.5  # > v_max^2 - v_min^2 for any sensible voltage band
-LOSS_CUT_POINTS = np.array([0.0, 1 / 64, 1 / 16, 9 / 64, 1 / 4, 25 / 64, 9 / 16, 49 / 64, 1.0])
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,6 @@ def declare_sets(m: pyo.Block, dd: DSOData, n_periods: int) -> None:
     m.L = pyo.Set(initialize=[b.ieee for b in dd.branches])
     m.M = pyo.Set(initialize=sorted(dd.mg_bus))
     m.PV = pyo.Set(initialize=sorted(dd.pv_bus))
-    m.K = pyo.RangeSet(0, 2 * len(LOSS_CUT_POINTS) - 2)  # cut points, both signs
 
 
 def declare_params(m: pyo.Block, dd: DSOData) -> None:
@@ -199,19 +198,10 @@ def ell(m: pyo.Block, line: int, t: int):
 
 # --- constraints -------------------------------------------------------------------------
 def declare_loss_cuts(m: pyo.Block, dd: DSOData) -> None:
-    s_max = {b.ieee: b.s_max_pu for b in dd.branches}
+    """Losses estimated at the fixed voltage ``m.v_hat`` of each branch's from bus."""
     frm = {b.ieee: b.from_bus for b in dd.branches}
-    points = np.concatenate([-LOSS_CUT_POINTS[:0:-1], LOSS_CUT_POINTS])
-
-    def cut(flow, part):
-        def rule(_, line, t, k):
-            a = points[k] * s_max[line]
-            return m.v_hat[frm[line]] * part[line, t] >= 2 * a * flow[line, t] - a * a
-
-        return rule
-
-    m.cut_p = pyo.Constraint(m.L, m.T, m.K, rule=cut(m.P, m.lp))
-    m.cut_q = pyo.Constraint(m.L, m.T, m.K, rule=cut(m.Q, m.lq))
+    s_max = {b.ieee: b.s_max_pu for b in dd.branches}
+    blocks.declare_loss_cuts(m, s_max, lambda line: m.v_hat[frm[line]], m.lp, m.lq)
 
 
 def declare_balance(m: pyo.Block, dd: DSOData) -> None:

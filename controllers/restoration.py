@@ -71,11 +71,11 @@ import networkx as nx
 import numpy as np
 import pyomo.environ as pyo
 
+from mgcosim.controllers.blocks import declare_loss_cuts
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_mip
 from mgcosim.networks.params import MicrogridParams, NetworkData
 
-LOSS_CUT_POINTS = np.array([0.0, 1 / 64, 1 / 16, 9 / 64, 1 / 4, 25 / 64, 9 / 16, 49 / 64, 1.0])
 LOSS_V_HAT_PU = 0.95  # voltage of the loss estimate (losses scale with 1 / V^2)
 Q_BIG_M = 5.0  # Mvar, > any microgrid reactive mismatch (PCC limits are ~1.5)
 V_BIG_M = 0.5  # > v_max^2 - v_min^2
@@ -561,22 +561,10 @@ def declare_losses(m: pyo.Block, dd: DSOData) -> None:
     (r^2 + x^2) ell term, which only raises the receiving-end voltage: conservative.
     """
     s_max = {b.ieee: b.s_max_pu for b in dd.branches}
-    points = np.concatenate([-LOSS_CUT_POINTS[:0:-1], LOSS_CUT_POINTS])
-    m.K = pyo.RangeSet(0, len(points) - 1)
     m.ell_p = pyo.Var(m.L, m.T, within=pyo.NonNegativeReals)
     m.ell_q = pyo.Var(m.L, m.T, within=pyo.NonNegativeReals)
     m.ell = pyo.Expression(m.L, m.T, rule=lambda _, ln, t: m.ell_p[ln, t] + m.ell_q[ln, t])
-    v_hat2 = LOSS_V_HAT_PU**2
-
-    def cut(flow, part):
-        def rule(_, ln, t, k):
-            a = points[k] * s_max[ln]
-            return v_hat2 * part[ln, t] >= 2 * a * flow[ln, t] - a * a
-
-        return rule
-
-    m.cut_p = pyo.Constraint(m.L, m.T, m.K, rule=cut(m.P, m.ell_p))
-    m.cut_q = pyo.Constraint(m.L, m.T, m.K, rule=cut(m.Q, m.ell_q))
+    declare_loss_cuts(m, s_max, lambda _: LOSS_V_HAT_PU**2, m.ell_p, m.ell_q)
 
 
 def declare_pcc(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
