@@ -47,3 +47,89 @@ def declare_loss_cuts(
 
     m.cut_p = pyo.Constraint(m.L, m.T, m.K, rule=cut(m.P, ell_p))
     m.cut_q = pyo.Constraint(m.L, m.T, m.K, rule=cut(m.Q, ell_q))
+
+
+# --- radiality -------------------------------------------------------------------------------
+def _at(component, first, rest):
+    """``component[first, *rest]``, or ``component[first]`` in a single-period model."""
+    return component[(first, *rest)] if rest else component[first]
+
+
+def declare_live_branches(m: pyo.Block, branches, *periods: pyo.Set) -> None:
+    """live = alpha * e_from (linearised), and a closed branch joins buses of equal
+    energisation. ``periods``: the period set of a multi-period model, none for one period
+    (then ``alpha``, ``live`` and ``e`` are indexed by branch or bus alone)."""
+    br = {b.ieee: b for b in branches}
+
+    def e_from(ln, rest):
+        return _at(m.e, br[ln].from_bus, rest)
+
+    def e_to(ln, rest):
+        return _at(m.e, br[ln].to_bus, rest)
+
+    def live(ln, rest):
+        return _at(m.live, ln, rest)
+
+    def alpha(ln, rest):
+        return _at(m.alpha, ln, rest)
+
+    sets = (m.L, *periods)
+    m.live_a = pyo.Constraint(*sets, rule=lambda _, ln, *r: live(ln, r) <= alpha(ln, r))
+    m.live_e = pyo.Constraint(*sets, rule=lambda _, ln, *r: live(ln, r) <= e_from(ln, r))
+    m.live_ae = pyo.Constraint(
+        *sets, rule=lambda _, ln, *r: live(ln, r) >= alpha(ln, r) + e_from(ln, r) - 1
+    )
+    m.same_e_up = pyo.Constraint(
+        *sets, rule=lambda _, ln, *r: e_from(ln, r) - e_to(ln, r) <= 1 - alpha(ln, r)
+    )
+    m.same_e_dn = pyo.Constraint(
+        *sets, rule=lambda _, ln, *r: e_to(ln, r) - e_from(ln, r) <= 1 - alpha(ln, r)
+    )
+
+
+def declare_commodity_vars(m: pyo.Block, n_bus: int, *periods: pyo.Set) -> None:
+    """The fictitious commodity of single-commodity-flow radiality: flow ``f`` per branch
+    and injection ``inj`` per bus, at most the number of buses."""
+    m.f = pyo.Var(m.L, *periods, bounds=(-n_bus, n_bus))
+    m.inj = pyo.Var(m.B, *periods, bounds=(0, n_bus))
+
+
+def declare_commodity_flow(
+    m: pyo.Block, branches, n_bus: int, sources: Callable[..., object], *periods: pyo.Set
+) -> None:
+    """Single-commodity flow with virtual sources (seed 002): islands, one source each.
+
+    Every energised bus consumes ``e_b - sources_b`` units of the commodity, which only
+    sources inject (``inj <= N sources``) and which moves only on live branches, and
+    ``sum live = sum (e - sources)``: each energised component holds exactly one source and
+    is a tree. ``sources(bus, *t)`` is the number of active sources at a bus (an
+    expression); ``periods`` as in :func:`declare_live_branches`.
+    """
+    br = {b.ieee: b for b in branches}
+    buses = (m.B, *periods)
+    lines = (m.L, *periods)
+    m.f_up = pyo.Constraint(
+        *lines, rule=lambda _, ln, *r: _at(m.f, ln, r) <= n_bus * _at(m.live, ln, r)
+    )
+    m.f_dn = pyo.Constraint(
+        *lines, rule=lambda _, ln, *r: _at(m.f, ln, r) >= -n_bus * _at(m.live, ln, r)
+    )
+    m.inj_src = pyo.Constraint(
+        *buses, rule=lambda _, b, *r: _at(m.inj, b, r) <= n_bus * sources(b, *r)
+    )
+
+    def consume(_, bus, *r):
+        inflow = sum(_at(m.f, ln, r) for ln in m.L if br[ln].to_bus == bus)
+        outflow = sum(_at(m.f, ln, r) for ln in m.L if br[ln].from_bus == bus)
+        return inflow - outflow + _at(m.inj, bus, r) == _at(m.e, bus, r) - sources(bus, *r)
+
+    m.consume = pyo.Constraint(*buses, rule=consume)
+
+    def count(_, *r):
+        live = sum(_at(m.live, ln, r) for ln in m.L)
+        return live == sum(_at(m.e, b, r) - sources(b, *r) for b in m.B)
+
+    if periods:
+        m.count = pyo.Constraint(*periods, rule=count)
+    else:
+        m.count = pyo.Constraint(expr=count(m))

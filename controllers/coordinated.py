@@ -88,6 +88,11 @@ from pathlib import Path
 import pandas as pd
 import pyomo.environ as pyo
 
+from mgcosim.controllers.blocks import (
+    declare_commodity_flow,
+    declare_commodity_vars,
+    declare_live_branches,
+)
 from mgcosim.controllers.dso import DSOData, default_topology, dso_data
 from mgcosim.controllers.projection import (
     MicrogridConditions,
@@ -99,7 +104,6 @@ from mgcosim.controllers.projection import (
     project_microgrid,
     window_conditions,
 )
-from mgcosim.controllers.restoration import declare_live_branches
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.networks.microgrid_internal import TIERS, MicrogridNetwork, load_microgrid_networks
@@ -322,33 +326,18 @@ def source_count(m: pyo.Block, ev: DSOEvent, where: dict[str, int], bus: int):
 
 def declare_radiality(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:
     """Single-commodity flow with virtual sources: islands, one source each, no loop."""
-    br = {b.ieee: b for b in ev.dso.branches}
     where = source_bus(ev, ports)
     n_bus = len(ev.dso.buses)
-    m.f = pyo.Var(m.L, bounds=(-n_bus, n_bus))
-    m.inj = pyo.Var(m.B, bounds=(0, n_bus))
+
+    def sources(bus):
+        return source_count(m, ev, where, bus)
+
+    declare_commodity_vars(m, n_bus)
     declare_live_branches(m, ev.dso.branches)
     m.sigma_e = pyo.Constraint(m.S, rule=lambda _, s: m.sigma[s] <= m.e[where[s]])
     shared = {b for b in m.B if sum(w == b for w in where.values()) + (b == ev.dso.root) > 1}
-    m.one_source_per_bus = pyo.Constraint(
-        sorted(shared), rule=lambda _, b: source_count(m, ev, where, b) <= 1
-    )
-    m.f_up = pyo.Constraint(m.L, rule=lambda _, ln: m.f[ln] <= n_bus * m.live[ln])
-    m.f_dn = pyo.Constraint(m.L, rule=lambda _, ln: m.f[ln] >= -n_bus * m.live[ln])
-    m.inj_src = pyo.Constraint(
-        m.B, rule=lambda _, b: m.inj[b] <= n_bus * source_count(m, ev, where, b)
-    )
-
-    def consume(_, bus):
-        inflow = sum(m.f[ln] for ln in m.L if br[ln].to_bus == bus)
-        outflow = sum(m.f[ln] for ln in m.L if br[ln].from_bus == bus)
-        return inflow - outflow + m.inj[bus] == m.e[bus] - source_count(m, ev, where, bus)
-
-    m.consume = pyo.Constraint(m.B, rule=consume)
-    m.count = pyo.Constraint(
-        expr=sum(m.live[ln] for ln in m.L)
-        == sum(m.e[b] - source_count(m, ev, where, b) for b in m.B)
-    )
+    m.one_source_per_bus = pyo.Constraint(sorted(shared), rule=lambda _, b: sources(b) <= 1)
+    declare_commodity_flow(m, ev.dso.branches, n_bus, sources)
 
 
 def declare_power_flow(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:

@@ -71,7 +71,12 @@ import networkx as nx
 import numpy as np
 import pyomo.environ as pyo
 
-from mgcosim.controllers.blocks import declare_loss_cuts
+from mgcosim.controllers.blocks import (
+    declare_commodity_flow,
+    declare_commodity_vars,
+    declare_live_branches,
+    declare_loss_cuts,
+)
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_mip
 from mgcosim.networks.params import MicrogridParams, NetworkData
@@ -370,47 +375,14 @@ def source_count(m: pyo.Block, dd: DSOData, inp: RestorationInputs, bus: int, t:
     return count
 
 
-def declare_live_branches(m: pyo.Block, branches, *periods: pyo.Set) -> None:
-    """live = alpha * e_from (linearised), and a closed branch joins buses of equal
-    energisation. ``periods``: the period set of a multi-period model, none for one period
-    (then ``alpha``, ``live`` and ``e`` are indexed by branch or bus alone)."""
-    br = {b.ieee: b for b in branches}
-
-    def at(component, first, rest):
-        return component[(first, *rest)] if rest else component[first]
-
-    def e_from(ln, rest):
-        return at(m.e, br[ln].from_bus, rest)
-
-    def e_to(ln, rest):
-        return at(m.e, br[ln].to_bus, rest)
-
-    def live(ln, rest):
-        return at(m.live, ln, rest)
-
-    def alpha(ln, rest):
-        return at(m.alpha, ln, rest)
-
-    sets = (m.L, *periods)
-    m.live_a = pyo.Constraint(*sets, rule=lambda _, ln, *r: live(ln, r) <= alpha(ln, r))
-    m.live_e = pyo.Constraint(*sets, rule=lambda _, ln, *r: live(ln, r) <= e_from(ln, r))
-    m.live_ae = pyo.Constraint(
-        *sets, rule=lambda _, ln, *r: live(ln, r) >= alpha(ln, r) + e_from(ln, r) - 1
-    )
-    m.same_e_up = pyo.Constraint(
-        *sets, rule=lambda _, ln, *r: e_from(ln, r) - e_to(ln, r) <= 1 - alpha(ln, r)
-    )
-    m.same_e_dn = pyo.Constraint(
-        *sets, rule=lambda _, ln, *r: e_to(ln, r) - e_from(ln, r) <= 1 - alpha(ln, r)
-    )
-
-
 def declare_radiality(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
     """Single-commodity flow with virtual sources: islands, one source each, no loop."""
-    br = {b.ieee: b for b in dd.branches}
     n_bus = len(dd.buses)
-    m.f = pyo.Var(m.L, m.T, bounds=(-n_bus, n_bus))
-    m.inj = pyo.Var(m.B, m.T, bounds=(0, n_bus))
+
+    def sources(bus, t):
+        return source_count(m, dd, inp, bus, t)
+
+    declare_commodity_vars(m, n_bus, m.T)
     declare_live_branches(m, dd.branches, m.T)
     m.sigma_e = pyo.Constraint(
         m.M, m.T, rule=lambda _, mg, t: m.sigma[mg, t] <= m.e[dd.mg_bus[mg], t]
@@ -419,30 +391,10 @@ def declare_radiality(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None
         m.B,
         m.T,
         rule=lambda _, b, t: (
-            source_count(m, dd, inp, b, t) <= 1
-            if any(dd.mg_bus[mg] == b for mg in m.M)
-            else pyo.Constraint.Skip
+            sources(b, t) <= 1 if any(dd.mg_bus[mg] == b for mg in m.M) else pyo.Constraint.Skip
         ),
     )
-    m.f_up = pyo.Constraint(m.L, m.T, rule=lambda _, ln, t: m.f[ln, t] <= n_bus * m.live[ln, t])
-    m.f_dn = pyo.Constraint(m.L, m.T, rule=lambda _, ln, t: m.f[ln, t] >= -n_bus * m.live[ln, t])
-    m.inj_src = pyo.Constraint(
-        m.B, m.T, rule=lambda _, b, t: m.inj[b, t] <= n_bus * source_count(m, dd, inp, b, t)
-    )
-
-    def consume(_, bus, t):
-        inflow = sum(m.f[ln, t] for ln in m.L if br[ln].to_bus == bus)
-        outflow = sum(m.f[ln, t] for ln in m.L if br[ln].from_bus == bus)
-        return inflow - outflow + m.inj[bus, t] == m.e[bus, t] - source_count(m, dd, inp, bus, t)
-
-    m.consume = pyo.Constraint(m.B, m.T, rule=consume)
-    m.count = pyo.Constraint(
-        m.T,
-        rule=lambda _, t: (
-            sum(m.live[ln, t] for ln in m.L)
-            == sum(m.e[b, t] - source_count(m, dd, inp, b, t) for b in m.B)
-        ),
-    )
+    declare_commodity_flow(m, dd.branches, n_bus, sources, m.T)
 
 
 def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: RestorationInputs):

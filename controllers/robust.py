@@ -60,8 +60,12 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
+from mgcosim.controllers.blocks import (
+    declare_commodity_flow,
+    declare_commodity_vars,
+    declare_live_branches,
+)
 from mgcosim.controllers.dso import DSOData
-from mgcosim.controllers.restoration import declare_live_branches
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
 from mgcosim.networks.params import DATA_DIR, MessParams, NetworkData, load_mess_params
 
@@ -295,27 +299,10 @@ def declare_sources(m: pyo.Block, case: RobustCase) -> None:
 
 def declare_radiality(m: pyo.Block, case: RobustCase) -> None:
     """Single-commodity flow with virtual sources: islands, one source each, no loop."""
-    topo = _topology(case)
     n_bus = len(case.dd.buses)
-    m.f = pyo.Var(m.L, bounds=(-n_bus, n_bus))
-    m.inj = pyo.Var(m.B, bounds=(0, n_bus))
+    declare_commodity_vars(m, n_bus)
     declare_live_branches(m, case.dd.branches)
-    m.f_up = pyo.Constraint(m.L, rule=lambda _, ln: m.f[ln] <= n_bus * m.live[ln])
-    m.f_dn = pyo.Constraint(m.L, rule=lambda _, ln: m.f[ln] >= -n_bus * m.live[ln])
-    m.inj_src = pyo.Constraint(m.B, rule=lambda _, b: m.inj[b] <= n_bus * source_count(m, case, b))
-    m.consume = pyo.Constraint(
-        m.B,
-        rule=lambda _, b: (
-            pyo.quicksum(m.f[ln] for ln in topo.into[b])
-            - pyo.quicksum(m.f[ln] for ln in topo.out_of[b])
-            + m.inj[b]
-            == m.e[b] - source_count(m, case, b)
-        ),
-    )
-    m.count = pyo.Constraint(
-        expr=pyo.quicksum(m.live[ln] for ln in m.L)
-        == pyo.quicksum(m.e[b] - source_count(m, case, b) for b in m.B)
-    )
+    declare_commodity_flow(m, case.dd.branches, n_bus, lambda b: source_count(m, case, b))
 
 
 def declare_first_stage_cost(m: pyo.Block, case: RobustCase) -> None:
