@@ -39,6 +39,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from mgcosim.networks.params import DSOParams, MicrogridParams
+from mgcosim.networks.storage import energy_change_mwh
 
 
 @dataclass(frozen=True)
@@ -112,10 +113,8 @@ def declare_constraints(m: pyo.Block, mg: MicrogridParams) -> None:
 
     def soc(_, s, t):
         before = m.soc0 if t == 0 else m.e[s, t - 1]
-        return (
-            m.e[s, t]
-            == before + (mg.ess_eta_ch * m.ch[s, t] - m.dis[s, t] / mg.ess_eta_dis) * m.dt_h
-        )
+        change = energy_change_mwh(m.ch[s, t], m.dis[s, t], mg.ess_eta_ch, mg.ess_eta_dis, m.dt_h)
+        return m.e[s, t] == before + change
 
     m.soc = pyo.Constraint(m.S, m.T, rule=soc)
     last = max(m.T)

@@ -80,6 +80,7 @@ from mgcosim.controllers.blocks import (
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_mip
 from mgcosim.networks.params import MicrogridParams, NetworkData
+from mgcosim.networks.storage import energy_change_mwh
 
 LOSS_V_HAT_PU = 0.95  # voltage of the loss estimate (losses scale with 1 / V^2)
 Q_BIG_M = 5.0  # Mvar, > any microgrid reactive mismatch (PCC limits are ~1.5)
@@ -664,10 +665,8 @@ def declare_microgrids(m: pyo.Block, inp: RestorationInputs) -> None:
     def soc_rule(_, g, t):
         p = mgs[g].params
         before = mgs[g].soc_mwh if t == 0 else m.soc[g, t - 1]
-        return (
-            m.soc[g, t]
-            == before + p.ess_eta_ch * m.ch[g, t] * dt - m.dis[g, t] * dt / p.ess_eta_dis
-        )
+        change = energy_change_mwh(m.ch[g, t], m.dis[g, t], p.ess_eta_ch, p.ess_eta_dis, dt)
+        return m.soc[g, t] == before + change
 
     m.soc_dyn = pyo.Constraint(m.M, m.T, rule=soc_rule)
 

@@ -68,6 +68,7 @@ from mgcosim.controllers.blocks import (
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
 from mgcosim.networks.params import DATA_DIR, MessParams, NetworkData, load_mess_params
+from mgcosim.networks.storage import energy_change_mwh
 
 PROFILES_FILE = DATA_DIR / "profiles_default.csv"
 TIERS = (1, 2, 3)
@@ -484,7 +485,9 @@ def declare_mess(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
 
     def soc_rule(_, c, t):
         before = u.e_init_mwh * fs.z[c] if t == 0 else b.soc[c, t - 1]
-        return b.soc[c, t] == before + u.eta_ch * dt * b.ch[c, t] - dt / u.eta_dis * b.dis[c, t]
+        return b.soc[c, t] == before + energy_change_mwh(
+            b.ch[c, t], b.dis[c, t], u.eta_ch, u.eta_dis, dt
+        )
 
     b.soc_dyn = pyo.Constraint(s.C, s.T, rule=soc_rule)
     b.soc_max = pyo.Constraint(s.C, s.T, rule=lambda _, c, t: b.soc[c, t] <= u.e_max_mwh * fs.z[c])

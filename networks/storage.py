@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 
+def energy_change_mwh(ch_mw, dis_mw, eta_ch: float, eta_dis: float, dt_h):
+    """Stored energy change over ``dt_h``: eta_ch P_ch dt - P_dis dt / eta_dis.
+
+    The one statement of the storage energy balance: the grid simulator integrates SOC
+    with it and every optimisation model writes its SOC dynamics with it (``ch_mw``,
+    ``dis_mw`` and ``dt_h`` may be numbers or model expressions)."""
+    return eta_ch * ch_mw * dt_h - dis_mw * dt_h / eta_dis
+
+
 def soc_change_mwh(p_mw: float, eta_ch: float, eta_dis: float, dt_h: float) -> float:
-    """Stored energy change over ``dt_h``: eta_ch P_ch dt - P_dis dt / eta_dis."""
-    if p_mw >= 0:
-        return eta_ch * p_mw * dt_h
-    return p_mw * dt_h / eta_dis
+    """:func:`energy_change_mwh` of a signed power (charging > 0)."""
+    return energy_change_mwh(max(p_mw, 0.0), max(-p_mw, 0.0), eta_ch, eta_dis, dt_h)
 
 
 def feasible_power_mw(
