@@ -133,3 +133,46 @@ def declare_commodity_flow(
         m.count = pyo.Constraint(*periods, rule=count)
     else:
         m.count = pyo.Constraint(expr=count(m))
+
+
+# --- switching -------------------------------------------------------------------------------
+def declare_switch_actions(
+    m: pyo.Block, previous: Callable[[int, int], object], budget: object | None = None
+) -> None:
+    """Switching actions ``sw >= |alpha_t - alpha_t-1|`` (``previous(line, t)``: the state
+    before period t) and, unless ``budget`` is None, ``sum sw <= budget`` over the horizon."""
+    m.sw_up = pyo.Constraint(
+        m.L, m.T, rule=lambda _, ln, t: m.sw[ln, t] >= m.alpha[ln, t] - previous(ln, t)
+    )
+    m.sw_dn = pyo.Constraint(
+        m.L, m.T, rule=lambda _, ln, t: m.sw[ln, t] >= previous(ln, t) - m.alpha[ln, t]
+    )
+    if budget is not None:
+        m.budget = pyo.Constraint(
+            expr=pyo.quicksum(m.sw[ln, t] for ln in m.L for t in m.T) <= budget
+        )
+
+
+# --- units -----------------------------------------------------------------------------------
+def declare_ramp_limits(
+    m: pyo.Block,
+    output: pyo.Var,
+    before: Callable[..., object],
+    limit_mw: Callable[..., object],
+    *sets: pyo.Set,
+) -> None:
+    """Turbine ramps ``|mt - mt_before| <= limit``, with ``before(*index)`` the output of the
+    previous period (None: no limit at that index) and ``limit_mw(*index)`` the ramp over
+    one period (rate times period length)."""
+
+    def ramp(sign):
+        def rule(_, *index):
+            prev = before(*index)
+            if prev is None:
+                return pyo.Constraint.Skip
+            return sign * (output[index] - prev) <= limit_mw(*index)
+
+        return rule
+
+    m.ramp_up = pyo.Constraint(*sets, rule=ramp(1))
+    m.ramp_dn = pyo.Constraint(*sets, rule=ramp(-1))

@@ -311,15 +311,7 @@ def declare_switching(m: pyo.Block) -> None:
     def previous(line, t):
         return m.alpha_initial[line] if t == 0 else m.alpha[line, t - 1]
 
-    m.sw_up = pyo.Constraint(
-        m.L, m.T, rule=lambda _, ln, t: m.sw[ln, t] >= m.alpha[ln, t] - previous(ln, t)
-    )
-    m.sw_dn = pyo.Constraint(
-        m.L, m.T, rule=lambda _, ln, t: m.sw[ln, t] >= previous(ln, t) - m.alpha[ln, t]
-    )
-    m.budget = pyo.Constraint(
-        expr=pyo.quicksum(m.sw[ln, t] for ln in m.L for t in m.T) <= m.switch_budget
-    )
+    blocks.declare_switch_actions(m, previous, m.switch_budget)
 
 
 def declare_costs(m: pyo.Block, dd: DSOData) -> None:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 
+from mgcosim.controllers.blocks import declare_ramp_limits
 from mgcosim.networks.params import DSOParams, MicrogridParams
 from mgcosim.networks.storage import energy_change_mwh
 
@@ -122,15 +123,13 @@ def declare_constraints(m: pyo.Block, mg: MicrogridParams) -> None:
     m.na_ch = pyo.Constraint(m.S, rule=lambda _, s: m.ch[s, 0] == m.ch[0, 0])
     m.na_dis = pyo.Constraint(m.S, rule=lambda _, s: m.dis[s, 0] == m.dis[0, 0])
 
-    def ramp(sign):
-        def rule(_, t):
-            before = m.mt0 if t == 0 else m.mt[t - 1]
-            return sign * (m.mt[t] - before) <= mg.mt_ramp_mw_per_h * m.dt_h
-
-        return rule
-
-    m.ramp_up = pyo.Constraint(m.T, rule=ramp(1))
-    m.ramp_dn = pyo.Constraint(m.T, rule=ramp(-1))
+    declare_ramp_limits(
+        m,
+        m.mt,
+        lambda t: m.mt0 if t == 0 else m.mt[t - 1],
+        lambda t: mg.mt_ramp_mw_per_h * m.dt_h,
+        m.T,
+    )
 
 
 def declare_costs(m: pyo.Block, mg: MicrogridParams, dso: DSOParams) -> None:

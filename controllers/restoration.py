@@ -76,6 +76,8 @@ from mgcosim.controllers.blocks import (
     declare_commodity_vars,
     declare_live_branches,
     declare_loss_cuts,
+    declare_ramp_limits,
+    declare_switch_actions,
 )
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_mip
@@ -615,16 +617,7 @@ def declare_switching(m: pyo.Block, inp: RestorationInputs) -> None:
         # opened by protection (faulted) or held open by the reference: no action
         return 0.0 if ln in blocked else float(bool(inp.initial_closed.get(ln, False)))
 
-    m.sw_up = pyo.Constraint(
-        m.L, m.T, rule=lambda _, ln, t: m.sw[ln, t] >= m.alpha[ln, t] - previous(ln, t)
-    )
-    m.sw_dn = pyo.Constraint(
-        m.L, m.T, rule=lambda _, ln, t: m.sw[ln, t] >= previous(ln, t) - m.alpha[ln, t]
-    )
-    if inp.switch_budget is not None:
-        m.budget = pyo.Constraint(
-            expr=pyo.quicksum(m.sw[ln, t] for ln in m.L for t in m.T) <= inp.switch_budget
-        )
+    declare_switch_actions(m, previous, inp.switch_budget)
 
 
 def declare_pickup(m: pyo.Block) -> None:
@@ -670,17 +663,14 @@ def declare_microgrids(m: pyo.Block, inp: RestorationInputs) -> None:
 
     m.soc_dyn = pyo.Constraint(m.M, m.T, rule=soc_rule)
 
-    def ramp(sign):
-        def rule(_, g, t):
-            prev = mgs[g].mt_prev_mw if t == 0 else m.mt[g, t - 1]
-            if prev is None:
-                return pyo.Constraint.Skip
-            return sign * (m.mt[g, t] - prev) <= mgs[g].params.mt_ramp_mw_per_h * dt
-
-        return rule
-
-    m.ramp_up = pyo.Constraint(m.M, m.T, rule=ramp(1))
-    m.ramp_dn = pyo.Constraint(m.M, m.T, rule=ramp(-1))
+    declare_ramp_limits(
+        m,
+        m.mt,
+        lambda g, t: mgs[g].mt_prev_mw if t == 0 else m.mt[g, t - 1],
+        lambda g, t: mgs[g].params.mt_ramp_mw_per_h * dt,
+        m.M,
+        m.T,
+    )
     declare_island_reserve(m, inp)
     m.mg_balance = pyo.Constraint(
         m.M,
