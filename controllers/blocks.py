@@ -176,3 +176,42 @@ def declare_ramp_limits(
 
     m.ramp_up = pyo.Constraint(*sets, rule=ramp(1))
     m.ramp_dn = pyo.Constraint(*sets, rule=ramp(-1))
+
+
+# --- power flow ------------------------------------------------------------------------------
+def declare_voltage_drop(
+    m: pyo.Block,
+    branches,
+    gate: Callable[..., object],
+    big_m: float,
+    lines: pyo.Set,
+    *periods: pyo.Set,
+    ell: Callable[..., object] | None = None,
+) -> None:
+    """DistFlow voltage drop on every branch, relaxed by big-M where the branch is off:
+    ``|v_j - v_i + 2 (r P + x Q) - (r^2 + x^2) ell| <= M (1 - gate)``.
+
+    ``gate(line, *t)`` is the branch state (a fixed parameter, a binary switch or the
+    live-branch variable); ``ell(line, *t)`` the squared current, or None for the lossless
+    (LinDistFlow) drop. ``m`` holds ``v``, ``P`` and ``Q``; ``periods`` as in
+    :func:`declare_live_branches`.
+    """
+    br = {b.ieee: b for b in branches}
+
+    def drop(ln, rest):
+        b = br[ln]
+        expr = (
+            _at(m.v, b.to_bus, rest)
+            - _at(m.v, b.from_bus, rest)
+            + 2 * (b.r_pu * _at(m.P, ln, rest) + b.x_pu * _at(m.Q, ln, rest))
+        )
+        if ell is not None:
+            expr = expr - (b.r_pu**2 + b.x_pu**2) * ell(ln, *rest)
+        return expr
+
+    m.drop_up = pyo.Constraint(
+        lines, *periods, rule=lambda _, ln, *r: drop(ln, r) <= big_m * (1 - gate(ln, *r))
+    )
+    m.drop_dn = pyo.Constraint(
+        lines, *periods, rule=lambda _, ln, *r: drop(ln, r) >= -big_m * (1 - gate(ln, *r))
+    )

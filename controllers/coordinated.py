@@ -92,6 +92,7 @@ from mgcosim.controllers.blocks import (
     declare_commodity_flow,
     declare_commodity_vars,
     declare_live_branches,
+    declare_voltage_drop,
 )
 from mgcosim.controllers.dso import DSOData, default_topology, dso_data
 from mgcosim.controllers.projection import (
@@ -370,12 +371,7 @@ def declare_power_flow(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort])
     m.balance_p = pyo.Constraint(m.B, rule=p_rule)
     m.balance_q = pyo.Constraint(m.B, rule=q_rule)
 
-    def drop(ln):
-        b = br[ln]
-        return m.v[b.to_bus] - m.v[b.from_bus] + 2 * (b.r_pu * m.P[ln] + b.x_pu * m.Q[ln])
-
-    m.drop_up = pyo.Constraint(m.L, rule=lambda _, ln: drop(ln) <= big_m * (1 - m.live[ln]))
-    m.drop_dn = pyo.Constraint(m.L, rule=lambda _, ln: drop(ln) >= -big_m * (1 - m.live[ln]))
+    declare_voltage_drop(m, dd.branches, lambda ln: m.live[ln], big_m, m.L)
     m.v_min = pyo.Constraint(m.B, rule=lambda _, b: m.v[b] >= dd.v_min_pu**2 * m.e[b])
     s_max = {ln: br[ln].s_max_pu for ln in m.L}
     m.p_on_up = pyo.Constraint(m.L, rule=lambda _, ln: m.P[ln] <= s_max[ln] * m.live[ln])

@@ -238,22 +238,14 @@ def declare_balance(m: pyo.Block, dd: DSOData) -> None:
 
 
 def declare_voltage(m: pyo.Block, dd: DSOData) -> None:
-    br = {b.ieee: b for b in dd.branches}
-
-    def drop(line, t):
-        b = br[line]
-        return (
-            m.v[b.to_bus, t]
-            - m.v[b.from_bus, t]
-            + 2 * (b.r_pu * m.P[line, t] + b.x_pu * m.Q[line, t])
-            - (b.r_pu**2 + b.x_pu**2) * ell(m, line, t)
-        )
-
-    m.drop_up = pyo.Constraint(
-        m.L, m.T, rule=lambda _, ln, t: drop(ln, t) <= BIG_M_VOLTAGE * (1 - state(m, ln, t))
-    )
-    m.drop_dn = pyo.Constraint(
-        m.L, m.T, rule=lambda _, ln, t: drop(ln, t) >= -BIG_M_VOLTAGE * (1 - state(m, ln, t))
+    blocks.declare_voltage_drop(
+        m,
+        dd.branches,
+        lambda ln, t: state(m, ln, t),
+        BIG_M_VOLTAGE,
+        m.L,
+        m.T,
+        ell=lambda ln, t: ell(m, ln, t),
     )
     for t in m.T:
         m.v[dd.root, t].fix(dd.v_root_pu**2)

@@ -78,6 +78,7 @@ from mgcosim.controllers.blocks import (
     declare_loss_cuts,
     declare_ramp_limits,
     declare_switch_actions,
+    declare_voltage_drop,
 )
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_mip
@@ -457,18 +458,7 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
     m.balance_p = pyo.Constraint(m.B, m.T, rule=p_rule)
     m.balance_q = pyo.Constraint(m.B, m.T, rule=q_rule)
 
-    def drop(ln, t):
-        b = br[ln]
-        return (
-            m.v[b.to_bus, t] - m.v[b.from_bus, t] + 2 * (b.r_pu * m.P[ln, t] + b.x_pu * m.Q[ln, t])
-        )
-
-    m.drop_up = pyo.Constraint(
-        m.L, m.T, rule=lambda _, ln, t: drop(ln, t) <= big_m * (1 - m.live[ln, t])
-    )
-    m.drop_dn = pyo.Constraint(
-        m.L, m.T, rule=lambda _, ln, t: drop(ln, t) >= -big_m * (1 - m.live[ln, t])
-    )
+    declare_voltage_drop(m, dd.branches, lambda ln, t: m.live[ln, t], big_m, m.L, m.T)
     v_floor2 = (dd.v_min_pu + inp.v_margin_pu) ** 2
     m.v_min = pyo.Constraint(m.B, m.T, rule=lambda _, b, t: m.v[b, t] >= v_floor2 * m.e[b, t])
     for name, flow in (("p", m.P), ("q", m.Q)):

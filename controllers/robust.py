@@ -64,6 +64,7 @@ from mgcosim.controllers.blocks import (
     declare_commodity_flow,
     declare_commodity_vars,
     declare_live_branches,
+    declare_voltage_drop,
 )
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
@@ -377,21 +378,9 @@ def declare_flow_limits(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
 
 def declare_voltage(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
     s, dd = b.model(), case.dd
-    br = {x.ieee: x for x in dd.branches}
     big_m = dd.v_max_pu**2 + 0.5  # > any |v_j - v_i + 2 (r P + x Q)| on a dead branch
 
-    def drop(ln, t):
-        x = br[ln]
-        return (
-            b.v[x.to_bus, t] - b.v[x.from_bus, t] + 2 * (x.r_pu * b.P[ln, t] + x.x_pu * b.Q[ln, t])
-        )
-
-    b.drop_up = pyo.Constraint(
-        s.L, s.T, rule=lambda _, ln, t: drop(ln, t) <= big_m * (1 - fs.live[ln])
-    )
-    b.drop_dn = pyo.Constraint(
-        s.L, s.T, rule=lambda _, ln, t: drop(ln, t) >= -big_m * (1 - fs.live[ln])
-    )
+    declare_voltage_drop(b, dd.branches, lambda ln, t: fs.live[ln], big_m, s.L, s.T)
     b.v_min = pyo.Constraint(s.B, s.T, rule=lambda _, x, t: b.v[x, t] >= dd.v_min_pu**2 * fs.e[x])
     if case.event.main_grid_available:
         b.v_root = pyo.Constraint(s.T, rule=lambda _, t: b.v[dd.root, t] == dd.v_root_pu**2)
