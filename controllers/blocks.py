@@ -8,6 +8,7 @@ indexed by IEEE branch ``m.L`` and period ``m.T`` as in every model of this libr
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
@@ -179,6 +180,29 @@ def declare_ramp_limits(
 
 
 # --- power flow ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Incidence:
+    """The branches into (``to_bus``) and out of (``from_bus``) each bus, in branch order:
+    extracted once from the branch list and passed to every balance."""
+
+    into: dict[int, list[int]]
+    out_of: dict[int, list[int]]
+
+    @classmethod
+    def of(cls, branches, buses) -> Incidence:
+        return cls(
+            into={b: [br.ieee for br in branches if br.to_bus == b] for b in buses},
+            out_of={b: [br.ieee for br in branches if br.from_bus == b] for b in buses},
+        )
+
+
+def net_inflow(flow: pyo.Var, inc: Incidence, bus: int, *rest) -> object:
+    """Power flowing into ``bus`` minus power flowing out (``rest``: the period, if any)."""
+    return sum(_at(flow, ln, rest) for ln in inc.into[bus]) - sum(
+        _at(flow, ln, rest) for ln in inc.out_of[bus]
+    )
+
+
 def declare_voltage_drop(
     m: pyo.Block,
     branches,

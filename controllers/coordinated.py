@@ -89,10 +89,12 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from mgcosim.controllers.blocks import (
+    Incidence,
     declare_commodity_flow,
     declare_commodity_vars,
     declare_live_branches,
     declare_voltage_drop,
+    net_inflow,
 )
 from mgcosim.controllers.dso import DSOData, default_topology, dso_data
 from mgcosim.controllers.projection import (
@@ -350,21 +352,18 @@ def declare_power_flow(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort])
     pv_at = {b: [p for p in m.PV if dd.pv_bus[p] == b] for b in dd.buses}
     mg_at = {b: [g for g in m.M if ports[g].bus_ieee == b] for b in dd.buses}
 
-    def net_inflow(flow, bus):
-        return sum(flow[ln] for ln in m.L if br[ln].to_bus == bus) - sum(
-            flow[ln] for ln in m.L if br[ln].from_bus == bus
-        )
+    inc = Incidence.of(dd.branches, dd.buses)
 
     def load(bus, demand):
         return demand[bus] * m.x[bus] if bus in m.D else 0.0
 
     def p_rule(_, bus):
-        supply = net_inflow(m.P, bus) + sum(m.pv[p] for p in pv_at[bus])
+        supply = net_inflow(m.P, inc, bus) + sum(m.pv[p] for p in pv_at[bus])
         supply += sum(m.dg_p[g] for g in at[bus]) + (m.P0 if bus == dd.root else 0.0)
         return supply == load(bus, ev.demand_mw) + sum(m.tie_p[g] for g in mg_at[bus])
 
     def q_rule(_, bus):
-        supply = net_inflow(m.Q, bus) + sum(m.qpv[p] for p in pv_at[bus])
+        supply = net_inflow(m.Q, inc, bus) + sum(m.qpv[p] for p in pv_at[bus])
         supply += sum(m.dg_q[g] for g in at[bus]) + (m.Q0 if bus == dd.root else 0.0)
         return supply == load(bus, ev.demand_mvar) + sum(m.tie_q[g] for g in mg_at[bus])
 

@@ -209,13 +209,14 @@ def declare_balance(m: pyo.Block, dd: DSOData) -> None:
     mg_at = {bus: [mg for mg, b in dd.mg_bus.items() if b == bus] for bus in dd.buses}
     pv_at = {bus: [pv for pv, b in dd.pv_bus.items() if b == bus] for bus in dd.buses}
 
+    inc = blocks.Incidence.of(dd.branches, dd.buses)
+
     def net_inflow(flow, loss_coef, bus, t):
+        """Inflow minus outflow, the loss withdrawn at the receiving end (DistFlow)."""
         inflow = sum(
-            flow[ln, t] - getattr(br[ln], loss_coef) * ell(m, ln, t)
-            for ln in m.L
-            if br[ln].to_bus == bus
+            flow[ln, t] - getattr(br[ln], loss_coef) * ell(m, ln, t) for ln in inc.into[bus]
         )
-        return inflow - sum(flow[ln, t] for ln in m.L if br[ln].from_bus == bus)
+        return inflow - sum(flow[ln, t] for ln in inc.out_of[bus])
 
     def p_rule(_, bus, t):
         withdrawal = (

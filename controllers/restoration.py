@@ -72,6 +72,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from mgcosim.controllers.blocks import (
+    Incidence,
     declare_commodity_flow,
     declare_commodity_vars,
     declare_live_branches,
@@ -79,6 +80,7 @@ from mgcosim.controllers.blocks import (
     declare_ramp_limits,
     declare_switch_actions,
     declare_voltage_drop,
+    net_inflow,
 )
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_mip
@@ -419,13 +421,13 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
 
     declare_losses(m, dd)
 
-    def net_inflow(flow, bus, t, coef):
+    inc = Incidence.of(dd.branches, dd.buses)
+
+    def lossy_inflow(flow, bus, t, coef):
         """Inflow minus outflow, each branch's loss withdrawn half at either end."""
         ends = [ln for ln in m.L if bus in (br[ln].from_bus, br[ln].to_bus)]
-        return (
-            sum(flow[ln, t] for ln in m.L if br[ln].to_bus == bus)
-            - sum(flow[ln, t] for ln in m.L if br[ln].from_bus == bus)
-            - sum(0.5 * getattr(br[ln], coef) * m.ell[ln, t] for ln in ends)
+        return net_inflow(flow, inc, bus, t) - sum(
+            0.5 * getattr(br[ln], coef) * m.ell[ln, t] for ln in ends
         )
 
     def load(bus, t, q=False):
@@ -442,14 +444,14 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
         )
 
     def p_rule(_, bus, t):
-        supply = net_inflow(m.P, bus, t, "r_pu") + sum(m.pv[p, t] for p in pv_at[bus])
+        supply = lossy_inflow(m.P, bus, t, "r_pu") + sum(m.pv[p, t] for p in pv_at[bus])
         supply = supply + port_supply(m.port_p, bus, t)
         if bus == dd.root:
             supply = supply + m.P0[t]
         return supply == load(bus, t) + sum(m.mg_bus_pm[g, t] for g in mg_at[bus])
 
     def q_rule(_, bus, t):
-        supply = net_inflow(m.Q, bus, t, "x_pu") + sum(m.qpv[p, t] for p in pv_at[bus])
+        supply = lossy_inflow(m.Q, bus, t, "x_pu") + sum(m.qpv[p, t] for p in pv_at[bus])
         supply = supply + port_supply(m.port_q, bus, t)
         if bus == dd.root:
             supply = supply + m.Q0[t]

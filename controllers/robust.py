@@ -61,10 +61,12 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from mgcosim.controllers.blocks import (
+    Incidence,
     declare_commodity_flow,
     declare_commodity_vars,
     declare_live_branches,
     declare_voltage_drop,
+    net_inflow,
 )
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
@@ -391,10 +393,10 @@ def declare_balance(b: pyo.Block, case: RobustCase) -> None:
     topo = _topology(case)
     sub = case.event.main_grid_available
 
+    inc = Incidence(topo.into, topo.out_of)
+
     def inflow(flow, bus, t):
-        return pyo.quicksum(flow[ln, t] for ln in topo.into[bus]) - pyo.quicksum(
-            flow[ln, t] for ln in topo.out_of[bus]
-        )
+        return net_inflow(flow, inc, bus, t)
 
     def p_rule(_, bus, t):
         supply = inflow(b.P, bus, t) + pyo.quicksum(b.pv[k, t] for k in topo.pv_at[bus])
