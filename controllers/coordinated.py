@@ -88,14 +88,7 @@ from pathlib import Path
 import pandas as pd
 import pyomo.environ as pyo
 
-from mgcosim.controllers.blocks import (
-    Incidence,
-    declare_commodity_flow,
-    declare_commodity_vars,
-    declare_live_branches,
-    declare_voltage_drop,
-    net_inflow,
-)
+from mgcosim.controllers import blocks
 from mgcosim.controllers.dso import DSOData, default_topology, dso_data
 from mgcosim.controllers.projection import (
     MicrogridConditions,
@@ -335,12 +328,12 @@ def declare_radiality(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) 
     def sources(bus):
         return source_count(m, ev, where, bus)
 
-    declare_commodity_vars(m, n_bus)
-    declare_live_branches(m, ev.dso.branches)
+    blocks.declare_commodity_vars(m, n_bus)
+    blocks.declare_live_branches(m, ev.dso.branches)
     m.sigma_e = pyo.Constraint(m.S, rule=lambda _, s: m.sigma[s] <= m.e[where[s]])
     shared = {b for b in m.B if sum(w == b for w in where.values()) + (b == ev.dso.root) > 1}
     m.one_source_per_bus = pyo.Constraint(sorted(shared), rule=lambda _, b: sources(b) <= 1)
-    declare_commodity_flow(m, ev.dso.branches, n_bus, sources)
+    blocks.declare_commodity_flow(m, ev.dso.branches, n_bus, sources)
 
 
 def declare_power_flow(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:
@@ -352,25 +345,25 @@ def declare_power_flow(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort])
     pv_at = {b: [p for p in m.PV if dd.pv_bus[p] == b] for b in dd.buses}
     mg_at = {b: [g for g in m.M if ports[g].bus_ieee == b] for b in dd.buses}
 
-    inc = Incidence.of(dd.branches, dd.buses)
+    inc = blocks.Incidence.of(dd.branches, dd.buses)
 
     def load(bus, demand):
         return demand[bus] * m.x[bus] if bus in m.D else 0.0
 
     def p_rule(_, bus):
-        supply = net_inflow(m.P, inc, bus) + sum(m.pv[p] for p in pv_at[bus])
+        supply = blocks.net_inflow(m.P, inc, bus) + sum(m.pv[p] for p in pv_at[bus])
         supply += sum(m.dg_p[g] for g in at[bus]) + (m.P0 if bus == dd.root else 0.0)
         return supply == load(bus, ev.demand_mw) + sum(m.tie_p[g] for g in mg_at[bus])
 
     def q_rule(_, bus):
-        supply = net_inflow(m.Q, inc, bus) + sum(m.qpv[p] for p in pv_at[bus])
+        supply = blocks.net_inflow(m.Q, inc, bus) + sum(m.qpv[p] for p in pv_at[bus])
         supply += sum(m.dg_q[g] for g in at[bus]) + (m.Q0 if bus == dd.root else 0.0)
         return supply == load(bus, ev.demand_mvar) + sum(m.tie_q[g] for g in mg_at[bus])
 
     m.balance_p = pyo.Constraint(m.B, rule=p_rule)
     m.balance_q = pyo.Constraint(m.B, rule=q_rule)
 
-    declare_voltage_drop(m, dd.branches, lambda ln: m.live[ln], big_m, m.L)
+    blocks.declare_voltage_drop(m, dd.branches, lambda ln: m.live[ln], big_m, m.L)
     m.v_min = pyo.Constraint(m.B, rule=lambda _, b: m.v[b] >= dd.v_min_pu**2 * m.e[b])
     s_max = {ln: br[ln].s_max_pu for ln in m.L}
     m.p_on_up = pyo.Constraint(m.L, rule=lambda _, ln: m.P[ln] <= s_max[ln] * m.live[ln])

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 
-from mgcosim.controllers.blocks import declare_ramp_limits
+from mgcosim.controllers import blocks
 from mgcosim.networks.params import DSOParams, MicrogridParams
 from mgcosim.networks.storage import energy_change_mwh
 
@@ -123,7 +123,7 @@ def declare_constraints(m: pyo.Block, mg: MicrogridParams) -> None:
     m.na_ch = pyo.Constraint(m.S, rule=lambda _, s: m.ch[s, 0] == m.ch[0, 0])
     m.na_dis = pyo.Constraint(m.S, rule=lambda _, s: m.dis[s, 0] == m.dis[0, 0])
 
-    declare_ramp_limits(
+    blocks.declare_ramp_limits(
         m,
         m.mt,
         lambda t: m.mt0 if t == 0 else m.mt[t - 1],

@@ -71,17 +71,7 @@ import networkx as nx
 import numpy as np
 import pyomo.environ as pyo
 
-from mgcosim.controllers.blocks import (
-    Incidence,
-    declare_commodity_flow,
-    declare_commodity_vars,
-    declare_live_branches,
-    declare_loss_cuts,
-    declare_ramp_limits,
-    declare_switch_actions,
-    declare_voltage_drop,
-    net_inflow,
-)
+from mgcosim.controllers import blocks
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_mip
 from mgcosim.networks.params import MicrogridParams, NetworkData
@@ -388,8 +378,8 @@ def declare_radiality(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None
     def sources(bus, t):
         return source_count(m, dd, inp, bus, t)
 
-    declare_commodity_vars(m, n_bus, m.T)
-    declare_live_branches(m, dd.branches, m.T)
+    blocks.declare_commodity_vars(m, n_bus, m.T)
+    blocks.declare_live_branches(m, dd.branches, m.T)
     m.sigma_e = pyo.Constraint(
         m.M, m.T, rule=lambda _, mg, t: m.sigma[mg, t] <= m.e[dd.mg_bus[mg], t]
     )
@@ -400,7 +390,7 @@ def declare_radiality(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None
             sources(b, t) <= 1 if any(dd.mg_bus[mg] == b for mg in m.M) else pyo.Constraint.Skip
         ),
     )
-    declare_commodity_flow(m, dd.branches, n_bus, sources, m.T)
+    blocks.declare_commodity_flow(m, dd.branches, n_bus, sources, m.T)
 
 
 def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: RestorationInputs):
@@ -421,12 +411,12 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
 
     declare_losses(m, dd)
 
-    inc = Incidence.of(dd.branches, dd.buses)
+    inc = blocks.Incidence.of(dd.branches, dd.buses)
 
     def lossy_inflow(flow, bus, t, coef):
         """Inflow minus outflow, each branch's loss withdrawn half at either end."""
         ends = [ln for ln in m.L if bus in (br[ln].from_bus, br[ln].to_bus)]
-        return net_inflow(flow, inc, bus, t) - sum(
+        return blocks.net_inflow(flow, inc, bus, t) - sum(
             0.5 * getattr(br[ln], coef) * m.ell[ln, t] for ln in ends
         )
 
@@ -460,7 +450,7 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
     m.balance_p = pyo.Constraint(m.B, m.T, rule=p_rule)
     m.balance_q = pyo.Constraint(m.B, m.T, rule=q_rule)
 
-    declare_voltage_drop(m, dd.branches, lambda ln, t: m.live[ln, t], big_m, m.L, m.T)
+    blocks.declare_voltage_drop(m, dd.branches, lambda ln, t: m.live[ln, t], big_m, m.L, m.T)
     v_floor2 = (dd.v_min_pu + inp.v_margin_pu) ** 2
     m.v_min = pyo.Constraint(m.B, m.T, rule=lambda _, b, t: m.v[b, t] >= v_floor2 * m.e[b, t])
     for name, flow in (("p", m.P), ("q", m.Q)):
@@ -511,7 +501,7 @@ def declare_losses(m: pyo.Block, dd: DSOData) -> None:
     m.ell_p = pyo.Var(m.L, m.T, within=pyo.NonNegativeReals)
     m.ell_q = pyo.Var(m.L, m.T, within=pyo.NonNegativeReals)
     m.ell = pyo.Expression(m.L, m.T, rule=lambda _, ln, t: m.ell_p[ln, t] + m.ell_q[ln, t])
-    declare_loss_cuts(m, s_max, lambda _: LOSS_V_HAT_PU**2, m.ell_p, m.ell_q)
+    blocks.declare_loss_cuts(m, s_max, lambda _: LOSS_V_HAT_PU**2, m.ell_p, m.ell_q)
 
 
 def declare_pcc(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
@@ -609,7 +599,7 @@ def declare_switching(m: pyo.Block, inp: RestorationInputs) -> None:
         # opened by protection (faulted) or held open by the reference: no action
         return 0.0 if ln in blocked else float(bool(inp.initial_closed.get(ln, False)))
 
-    declare_switch_actions(m, previous, inp.switch_budget)
+    blocks.declare_switch_actions(m, previous, inp.switch_budget)
 
 
 def declare_pickup(m: pyo.Block) -> None:
@@ -655,7 +645,7 @@ def declare_microgrids(m: pyo.Block, inp: RestorationInputs) -> None:
 
     m.soc_dyn = pyo.Constraint(m.M, m.T, rule=soc_rule)
 
-    declare_ramp_limits(
+    blocks.declare_ramp_limits(
         m,
         m.mt,
         lambda g, t: mgs[g].mt_prev_mw if t == 0 else m.mt[g, t - 1],

@@ -60,14 +60,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from mgcosim.controllers.blocks import (
-    Incidence,
-    declare_commodity_flow,
-    declare_commodity_vars,
-    declare_live_branches,
-    declare_voltage_drop,
-    net_inflow,
-)
+from mgcosim.controllers import blocks
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
 from mgcosim.networks.params import DATA_DIR, MessParams, NetworkData, load_mess_params
@@ -304,9 +297,9 @@ def declare_sources(m: pyo.Block, case: RobustCase) -> None:
 def declare_radiality(m: pyo.Block, case: RobustCase) -> None:
     """Single-commodity flow with virtual sources: islands, one source each, no loop."""
     n_bus = len(case.dd.buses)
-    declare_commodity_vars(m, n_bus)
-    declare_live_branches(m, case.dd.branches)
-    declare_commodity_flow(m, case.dd.branches, n_bus, lambda b: source_count(m, case, b))
+    blocks.declare_commodity_vars(m, n_bus)
+    blocks.declare_live_branches(m, case.dd.branches)
+    blocks.declare_commodity_flow(m, case.dd.branches, n_bus, lambda b: source_count(m, case, b))
 
 
 def declare_first_stage_cost(m: pyo.Block, case: RobustCase) -> None:
@@ -382,7 +375,7 @@ def declare_voltage(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
     s, dd = b.model(), case.dd
     big_m = dd.v_max_pu**2 + 0.5  # > any |v_j - v_i + 2 (r P + x Q)| on a dead branch
 
-    declare_voltage_drop(b, dd.branches, lambda ln, t: fs.live[ln], big_m, s.L, s.T)
+    blocks.declare_voltage_drop(b, dd.branches, lambda ln, t: fs.live[ln], big_m, s.L, s.T)
     b.v_min = pyo.Constraint(s.B, s.T, rule=lambda _, x, t: b.v[x, t] >= dd.v_min_pu**2 * fs.e[x])
     if case.event.main_grid_available:
         b.v_root = pyo.Constraint(s.T, rule=lambda _, t: b.v[dd.root, t] == dd.v_root_pu**2)
@@ -393,10 +386,10 @@ def declare_balance(b: pyo.Block, case: RobustCase) -> None:
     topo = _topology(case)
     sub = case.event.main_grid_available
 
-    inc = Incidence(topo.into, topo.out_of)
+    inc = blocks.Incidence(topo.into, topo.out_of)
 
     def inflow(flow, bus, t):
-        return net_inflow(flow, inc, bus, t)
+        return blocks.net_inflow(flow, inc, bus, t)
 
     def p_rule(_, bus, t):
         supply = inflow(b.P, bus, t) + pyo.quicksum(b.pv[k, t] for k in topo.pv_at[bus])
