@@ -7,6 +7,7 @@ indexed by IEEE branch ``m.L`` and period ``m.T`` as in every model of this libr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -238,4 +239,41 @@ def declare_voltage_drop(
     )
     m.drop_dn = pyo.Constraint(
         lines, *periods, rule=lambda _, ln, *r: drop(ln, r) >= -big_m * (1 - gate(ln, *r))
+    )
+
+
+def declare_flow_limits(
+    m: pyo.Block,
+    s_max_pu: Mapping[int, float],
+    gate: Callable[..., object],
+    lines: pyo.Set,
+    *periods: pyo.Set,
+) -> None:
+    """``|P|, |Q| <= S_max gate`` on every branch: nothing flows through an open or dead
+    branch (``gate`` as in :func:`declare_voltage_drop`)."""
+    for name, flow in (("p", m.P), ("q", m.Q)):
+
+        def up(_, ln, *r, fl=flow):
+            return _at(fl, ln, r) <= s_max_pu[ln] * gate(ln, *r)
+
+        def dn(_, ln, *r, fl=flow):
+            return _at(fl, ln, r) >= -s_max_pu[ln] * gate(ln, *r)
+
+        m.add_component(f"{name}_on_up", pyo.Constraint(lines, *periods, rule=up))
+        m.add_component(f"{name}_on_dn", pyo.Constraint(lines, *periods, rule=dn))
+
+
+# --- units -----------------------------------------------------------------------------------
+def pf_tan(pf: float) -> float:
+    """tan(acos(pf)): the reactive power per unit of active power at power factor ``pf``."""
+    return math.tan(math.acos(pf))
+
+
+def declare_pv_power_factor(m: pyo.Block, tan_phi: Mapping[str, float], *periods: pyo.Set) -> None:
+    """PV reactive power within its power factor: ``|q_pv| <= tan(acos pf_min) p_pv``."""
+    m.pv_q_up = pyo.Constraint(
+        m.PV, *periods, rule=lambda _, p, *r: _at(m.qpv, p, r) <= tan_phi[p] * _at(m.pv, p, r)
+    )
+    m.pv_q_dn = pyo.Constraint(
+        m.PV, *periods, rule=lambda _, p, *r: _at(m.qpv, p, r) >= -tan_phi[p] * _at(m.pv, p, r)
     )

@@ -79,7 +79,6 @@ and never solve; ``solve_*`` solve them.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -366,20 +365,16 @@ def declare_power_flow(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort])
     blocks.declare_voltage_drop(m, dd.branches, lambda ln: m.live[ln], big_m, m.L)
     m.v_min = pyo.Constraint(m.B, rule=lambda _, b: m.v[b] >= dd.v_min_pu**2 * m.e[b])
     s_max = {ln: br[ln].s_max_pu for ln in m.L}
-    m.p_on_up = pyo.Constraint(m.L, rule=lambda _, ln: m.P[ln] <= s_max[ln] * m.live[ln])
-    m.p_on_dn = pyo.Constraint(m.L, rule=lambda _, ln: m.P[ln] >= -s_max[ln] * m.live[ln])
-    m.q_on_up = pyo.Constraint(m.L, rule=lambda _, ln: m.Q[ln] <= s_max[ln] * m.live[ln])
-    m.q_on_dn = pyo.Constraint(m.L, rule=lambda _, ln: m.Q[ln] >= -s_max[ln] * m.live[ln])
+    blocks.declare_flow_limits(m, s_max, lambda ln: m.live[ln], m.L)
 
 
 def declare_units(m: pyo.Block, ev: DSOEvent) -> None:
     """PV and DSO generators produce only on an energised bus."""
     dd = ev.dso
     gen = {g.name: g for g in ev.generators}
-    tan_pv = {p: math.tan(math.acos(ev.pv_pf_min.get(p, 1.0))) for p in m.PV}
+    tan_pv = {p: blocks.pf_tan(ev.pv_pf_min.get(p, 1.0)) for p in m.PV}
     m.pv_cap = pyo.Constraint(m.PV, rule=lambda _, p: m.pv[p] <= ev.pv_mw[p] * m.e[dd.pv_bus[p]])
-    m.pv_q_up = pyo.Constraint(m.PV, rule=lambda _, p: m.qpv[p] <= tan_pv[p] * m.pv[p])
-    m.pv_q_dn = pyo.Constraint(m.PV, rule=lambda _, p: m.qpv[p] >= -tan_pv[p] * m.pv[p])
+    blocks.declare_pv_power_factor(m, tan_pv)
     m.dg_cap = pyo.Constraint(
         m.G, rule=lambda _, g: m.dg_p[g] <= gen[g].p_max_mw * m.e[gen[g].bus_ieee]
     )

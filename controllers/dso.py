@@ -254,18 +254,8 @@ def declare_voltage(m: pyo.Block, dd: DSOData) -> None:
 
 def declare_limits(m: pyo.Block, dd: DSOData) -> None:
     br = {b.ieee: b for b in dd.branches}
-    m.p_on_up = pyo.Constraint(
-        m.L, m.T, rule=lambda _, ln, t: m.P[ln, t] <= br[ln].s_max_pu * state(m, ln, t)
-    )
-    m.p_on_dn = pyo.Constraint(
-        m.L, m.T, rule=lambda _, ln, t: m.P[ln, t] >= -br[ln].s_max_pu * state(m, ln, t)
-    )
-    m.q_on_up = pyo.Constraint(
-        m.L, m.T, rule=lambda _, ln, t: m.Q[ln, t] <= br[ln].s_max_pu * state(m, ln, t)
-    )
-    m.q_on_dn = pyo.Constraint(
-        m.L, m.T, rule=lambda _, ln, t: m.Q[ln, t] >= -br[ln].s_max_pu * state(m, ln, t)
-    )
+    s_max = {ln: b.s_max_pu for ln, b in br.items()}
+    blocks.declare_flow_limits(m, s_max, lambda ln, t: state(m, ln, t), m.L, m.T)
     m.current = pyo.Constraint(
         m.L, m.T, rule=lambda _, ln, t: ell(m, ln, t) <= br[ln].i2_max_pu * state(m, ln, t)
     )

@@ -453,25 +453,8 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
     blocks.declare_voltage_drop(m, dd.branches, lambda ln, t: m.live[ln, t], big_m, m.L, m.T)
     v_floor2 = (dd.v_min_pu + inp.v_margin_pu) ** 2
     m.v_min = pyo.Constraint(m.B, m.T, rule=lambda _, b, t: m.v[b, t] >= v_floor2 * m.e[b, t])
-    for name, flow in (("p", m.P), ("q", m.Q)):
-        setattr(
-            m,
-            f"{name}_on_up",
-            pyo.Constraint(
-                m.L,
-                m.T,
-                rule=lambda _, ln, t, fl=flow: fl[ln, t] <= br[ln].s_max_pu * m.live[ln, t],
-            ),
-        )
-        setattr(
-            m,
-            f"{name}_on_dn",
-            pyo.Constraint(
-                m.L,
-                m.T,
-                rule=lambda _, ln, t, fl=flow: fl[ln, t] >= -br[ln].s_max_pu * m.live[ln, t],
-            ),
-        )
+    s_max = {ln: b.s_max_pu for ln, b in br.items()}
+    blocks.declare_flow_limits(m, s_max, lambda ln, t: m.live[ln, t], m.L, m.T)
     # PV: available only on an energised bus, power factor >= pf_min
     pf_min = {pv.name: pv.pf_min for pv in data.pv}
     m.pv_avail = pyo.Param(
@@ -480,13 +463,8 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
     m.pv_cap = pyo.Constraint(
         m.PV, m.T, rule=lambda _, p, t: m.pv[p, t] <= m.pv_avail[p, t] * m.e[dd.pv_bus[p], t]
     )
-    tan_pv = {p: math.tan(math.acos(pf_min.get(p, 1.0))) for p in m.PV}
-    m.pv_q_up = pyo.Constraint(
-        m.PV, m.T, rule=lambda _, p, t: m.qpv[p, t] <= tan_pv[p] * m.pv[p, t]
-    )
-    m.pv_q_dn = pyo.Constraint(
-        m.PV, m.T, rule=lambda _, p, t: m.qpv[p, t] >= -tan_pv[p] * m.pv[p, t]
-    )
+    tan_pv = {p: blocks.pf_tan(pf_min.get(p, 1.0)) for p in m.PV}
+    blocks.declare_pv_power_factor(m, tan_pv, m.T)
 
 
 def declare_losses(m: pyo.Block, dd: DSOData) -> None:
