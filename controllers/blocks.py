@@ -7,7 +7,6 @@ indexed by IEEE branch ``m.L`` and period ``m.T`` as in every model of this libr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -264,11 +263,6 @@ def declare_flow_limits(
 
 
 # --- units -----------------------------------------------------------------------------------
-def pf_tan(pf: float) -> float:
-    """tan(acos(pf)): the reactive power per unit of active power at power factor ``pf``."""
-    return math.tan(math.acos(pf))
-
-
 def declare_pv_power_factor(m: pyo.Block, tan_phi: Mapping[str, float], *periods: pyo.Set) -> None:
     """PV reactive power within its power factor: ``|q_pv| <= tan(acos pf_min) p_pv``."""
     m.pv_q_up = pyo.Constraint(

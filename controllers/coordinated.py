@@ -102,7 +102,13 @@ from mgcosim.controllers.projection import (
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.networks.microgrid_internal import TIERS, MicrogridNetwork, load_microgrid_networks
-from mgcosim.networks.params import DATA_DIR, NetworkData, ParameterError, load_network_data
+from mgcosim.networks.params import (
+    DATA_DIR,
+    NetworkData,
+    ParameterError,
+    load_network_data,
+    q_per_p,
+)
 
 DSO_DG_FILE = "seed003_dso_dg.csv"
 SWITCH_PENALTY = 1e-4  # weighted MW per switching action: a tie-breaker only
@@ -372,7 +378,7 @@ def declare_units(m: pyo.Block, ev: DSOEvent) -> None:
     """PV and DSO generators produce only on an energised bus."""
     dd = ev.dso
     gen = {g.name: g for g in ev.generators}
-    tan_pv = {p: blocks.pf_tan(ev.pv_pf_min.get(p, 1.0)) for p in m.PV}
+    tan_pv = {p: q_per_p(ev.pv_pf_min.get(p, 1.0)) for p in m.PV}
     m.pv_cap = pyo.Constraint(m.PV, rule=lambda _, p: m.pv[p] <= ev.pv_mw[p] * m.e[dd.pv_bus[p]])
     blocks.declare_pv_power_factor(m, tan_pv)
     m.dg_cap = pyo.Constraint(

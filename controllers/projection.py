@@ -50,6 +50,7 @@ import pyomo.environ as pyo
 from mgcosim.controllers.errors import OptimisationError
 from mgcosim.controllers.solve import FastLP, persistent_highs, solve_optimal
 from mgcosim.networks.microgrid_internal import TIERS, MicrogridNetwork
+from mgcosim.networks.params import q_per_p
 
 N_SIDES = 12  # sides of the polygon inscribed in each apparent-power circle
 AXES = ((1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0))
@@ -504,7 +505,7 @@ def virtual_node_offer(
         source_p_mw=projector.value_range([m.gen_p[u] for u in units], [1.0] * len(units)),
         source_q_mvar=projector.value_range([m.gen_q[u] for u in units], [1.0] * len(units)),
         tier_max_mw=tier_max,
-        load_q_per_p=math.tan(math.acos(net.params.load_pf)),
+        load_q_per_p=q_per_p(net.params.load_pf),
         grid_forming=net.grid_forming,
         pcc_v_band_pu=net.pcc_v_band_pu,
         preference=dict(preference),

@@ -74,7 +74,7 @@ import pyomo.environ as pyo
 from mgcosim.controllers import blocks
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_mip
-from mgcosim.networks.params import MicrogridParams, NetworkData
+from mgcosim.networks.params import MicrogridParams, NetworkData, q_per_p
 from mgcosim.networks.storage import energy_change_mwh
 
 LOSS_V_HAT_PU = 0.95  # voltage of the loss estimate (losses scale with 1 / V^2)
@@ -463,7 +463,7 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
     m.pv_cap = pyo.Constraint(
         m.PV, m.T, rule=lambda _, p, t: m.pv[p, t] <= m.pv_avail[p, t] * m.e[dd.pv_bus[p], t]
     )
-    tan_pv = {p: blocks.pf_tan(pf_min.get(p, 1.0)) for p in m.PV}
+    tan_pv = {p: q_per_p(pf_min.get(p, 1.0)) for p in m.PV}
     blocks.declare_pv_power_factor(m, tan_pv, m.T)
 
 
@@ -517,15 +517,12 @@ def declare_pcc(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
 
     declare_pcc_apparent_power(m, dd, {g: mgs[g].params.pcc_s_max_mva for g in m.M})
 
-    def tan(pf: float) -> float:
-        return math.tan(math.acos(pf)) if pf < 1 else 0.0
-
     def q_mismatch(g, t):
         p = mgs[g].params
         q_units = (
-            tan(p.load_pf) * m.mg_load[g, t] * m.served[g, t]
-            - tan(p.mt_pf) * m.mt[g, t]
-            - tan(p.wind_pf) * m.wind[g, t]
+            q_per_p(p.load_pf) * m.mg_load[g, t] * m.served[g, t]
+            - q_per_p(p.mt_pf) * m.mt[g, t]
+            - q_per_p(p.wind_pf) * m.wind[g, t]
         )
         return m.mg_bus_qm[g, t] - q_units
 

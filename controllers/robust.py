@@ -52,7 +52,6 @@ column-and-constraint generation.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -63,7 +62,7 @@ import pyomo.environ as pyo
 from mgcosim.controllers import blocks
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
-from mgcosim.networks.params import DATA_DIR, MessParams, NetworkData, load_mess_params
+from mgcosim.networks.params import DATA_DIR, MessParams, NetworkData, load_mess_params, q_per_p
 from mgcosim.networks.storage import energy_change_mwh
 
 PROFILES_FILE = DATA_DIR / "profiles_default.csv"
@@ -163,7 +162,7 @@ def robust_case(
         demand_mvar={b: q * load_pu for b, q in dd.load_q_nom_mvar.items()},
         tier={b: data.tier_of(b) for b in dd.buses},
         pv_forecast_mw={pv.name: pv.p_rated_mw * pv_pu for pv in data.pv},
-        pv_q_ratio={pv.name: math.tan(math.acos(pv.pf_min)) for pv in data.pv},
+        pv_q_ratio={pv.name: q_per_p(pv.pf_min) for pv in data.pv},
         dg_p_max_mw={mg.name: mg.mt_p_max_mw for mg in data.microgrids},
         dg_q_max_mvar={mg.name: mg.pcc_p_max_mw for mg in data.microgrids},
         switchable=frozenset(b.ieee for b in dd.branches) if switchable is None else switchable,

@@ -39,7 +39,7 @@ from mgcosim.networks.microgrid_internal import (
     InternalUnit,
     MicrogridNetwork,
 )
-from mgcosim.networks.params import MessUnit, MicrogridParams, NetworkData, PVParams
+from mgcosim.networks.params import MessUnit, MicrogridParams, NetworkData, PVParams, q_per_p
 from mgcosim.networks.topology import bus_index
 
 SUBSTATION = "substation"  # name of the main grid's ext_grid; microgrids add "{MG}_gf"
@@ -50,7 +50,7 @@ INTERNAL_KEY = "mg_internal"  # net[INTERNAL_KEY]: the internal networks the net
 
 def q_of(p_mw: float, pf: float) -> float:
     """Reactive power (Mvar, same sign as ``p_mw``) at power factor ``pf``."""
-    return p_mw * math.tan(math.acos(pf)) if pf < 1 else 0.0
+    return p_mw * q_per_p(pf) if pf < 1 else 0.0
 
 
 def build_ieee33(

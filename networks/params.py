@@ -22,6 +22,11 @@ import pandas as pd
 DATA_DIR = Path(__file__).parent / "data"
 
 
+def q_per_p(pf: float) -> float:
+    """Reactive power per unit of active power at power factor ``pf``: tan(acos pf)."""
+    return math.tan(math.acos(pf)) if pf < 1 else 0.0
+
+
 class ParameterError(ValueError):
     """A parameter value that is impossible; ``field`` names it, ``fix`` says what is valid."""
 
