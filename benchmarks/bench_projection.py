@@ -1,6 +1,6 @@
 """Benchmark: tie-line projection of the microgrids and the three restoration strategies.
 
-For each microgrid of the seed 003 case (:func:`controllers.coordinated.seed003_event`):
+For each microgrid of the seed 003 case (:func:`controllers.coordinated.main_grid_loss_case`):
 the time per projection (build the full model, load it in HiGHS, vertex search, virtual-node
 ranges), median and maximum of ``--repeats`` runs, the vertex search alone, the number of
 LP solves, the vertices and the hull area. Then the three strategies (no sharing, central
@@ -26,7 +26,7 @@ from mgcosim.controllers.coordinated import (
     NO_PREFERENCE,
     compare_strategies,
     format_table,
-    seed003_event,
+    main_grid_loss_case,
     solve_projection,
     uniform_preference,
 )
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window-h", type=float, default=2.0)
     parser.add_argument("--json", help="write the figures as JSON to this file")
     args = parser.parse_args(argv)
-    case = seed003_event(hour=args.hour, window_h=args.window_h)
+    case = main_grid_loss_case(hour=args.hour, window_h=args.window_h)
     timing = projection_timing(case, args.threshold_mw, args.repeats)
     print(timing_table(timing, args.repeats, args.threshold_mw))
     results, projections = compare_strategies(

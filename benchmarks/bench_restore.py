@@ -1,4 +1,4 @@
-"""Benchmark: the N-1 restoration sweep (issue #4 acceptance), solve times side by side.
+"""Benchmark: the N-1 restoration sweep , solve times side by side.
 
 For every sectional IEEE branch (or ``--branches``) a fault at peak load, as
 ``mgcosim restore SCENARIO --n1`` (see :func:`sim.restore.run_n1_sweep`): the centralised

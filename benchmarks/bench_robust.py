@@ -1,4 +1,4 @@
-"""Benchmark: MESS pre-positioning by C&CG on the default case (issue #6 acceptance).
+"""Benchmark: MESS pre-positioning by C&CG on the default case.
 
 The default case of :func:`controllers.robust.robust_case` (branches 12, 22 and 37 damaged,
 main grid lost, 4 hourly periods from 10:00, ``networks/data/mess.csv``). Runs the robust

@@ -10,7 +10,7 @@ branches fixed open), switching actions sw_l >= |alpha_l - alpha_l^0|; bus energ
 e_b; live branches lambda_l = alpha_l e_from (closed and energised); single-commodity-flow
 radiality with virtual sources, which allows islands, one grid-forming source each: the
 substation (when the main grid is available), the DSO's black-start generators
-(``networks/data/seed003_dso_dg.csv``) and the microgrids able to form a voltage
+(``networks/data/dso_black_start_generators.csv``) and the microgrids able to form a voltage
 (sigma_k <= e_bus); LinDistFlow on live branches, v_min^2 e_b <= v_b <= v_max^2; binary
 pickup x_d <= e_d of each DSO load (its Q at the nominal ratio); PV 0..available on an
 energised bus with |q| <= tan(acos pf_min) p; generators 0..p_max, |q| <= q_max on an
@@ -73,7 +73,7 @@ the internal network does bind on the tier mix, the virtual node promises more t
 lower level delivers: :attr:`StrategyResult.mg_promised_weighted_mw` against the realised
 value shows it.
 
-:func:`seed003_event` builds the seed's case from the default data. Builders return models
+:func:`main_grid_loss_case` builds the seed's case from the default data. Builders return models
 and never solve; ``solve_*`` solve them.
 """
 
@@ -110,7 +110,7 @@ from mgcosim.networks.params import (
     q_per_p,
 )
 
-DSO_DG_FILE = "seed003_dso_dg.csv"
+DSO_DG_FILE = "dso_black_start_generators.csv"
 SWITCH_PENALTY = 1e-4  # weighted MW per switching action: a tie-breaker only
 EXCHANGE_PENALTY = 1e-5  # weighted MW per MW or Mvar through a tie line: a tie-breaker only
 MIP_REL_GAP = 1e-9
@@ -192,7 +192,7 @@ def load_dso_generators(path: Path = DATA_DIR / DSO_DG_FILE) -> tuple[DSOGenerat
     return tuple(out)
 
 
-def seed003_event(
+def main_grid_loss_case(
     data: NetworkData | None = None,
     *,
     hour: int = 18,
@@ -207,7 +207,7 @@ def seed003_event(
     which feeds bus 23, is the reading of ``tests/test_restoration.py``). One window of
     ``window_h`` hours at ``hour`` of the built-in profiles (18 h: the DSO's peak load,
     wind at 0.52 of its rating, PV at 0.121); storage at its initial SOC; the DSO's
-    black-start generators of ``seed003_dso_dg.csv``. Tier weights 100 / 10 / 0.2.
+    black-start generators of ``dso_black_start_generators.csv``. Tier weights 100 / 10 / 0.2.
     """
     data = data or load_network_data(data_dir)
     dd = dso_data(build_ieee33(data), data)
@@ -237,7 +237,7 @@ def seed003_event(
         g: window_conditions(net, window_h=window_h, load_pu=load_pu, wind_pu=wind_pu)
         for g, net in nets.items()
     }
-    return CoordinationCase("seed003", hour, event, nets, conditions)
+    return CoordinationCase("ieee33_main_grid_loss", hour, event, nets, conditions)
 
 
 # --- DSO model: sets, variables, constraints -------------------------------------------------

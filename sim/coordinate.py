@@ -1,10 +1,10 @@
 """``mgcosim coordinate``: coordinated restoration with microgrids by projection (seed 003).
 
-The event (:func:`controllers.coordinated.seed003_event`): IEEE 33 with microgrids MG1/MG2/
+The event (:func:`controllers.coordinated.main_grid_loss_case`): IEEE 33 with microgrids MG1/MG2/
 MG3 at buses 2/11/27, the main grid lost, branches 12 (12-13) and 22 (3-23) damaged, one
 restoration window of ``--window-h`` hours at ``--hour`` of the built-in profiles (18 h, the
 DSO's peak), storage at its initial SOC, the DSO's black-start generators of
-``networks/data/seed003_dso_dg.csv``. Tier weights 100 / 10 / 0.2.
+``networks/data/dso_black_start_generators.csv``. Tier weights 100 / 10 / 0.2.
 
 Strategies: ``no_sharing`` (microgrids island, the DSO restores from its own sources),
 ``central`` (one model with every microgrid's internal network), ``projection`` (the
@@ -104,12 +104,12 @@ def run_coordinate(args: CoordinationStudy) -> dict:
         NO_PREFERENCE,
         NODE_LIMIT,
         compare_strategies,
-        seed003_event,
+        main_grid_loss_case,
         solve_projection,
         uniform_preference,
     )
 
-    case = seed003_event(hour=args.hour, window_h=args.window_h, faulted=args.faulted)
+    case = main_grid_loss_case(hour=args.hour, window_h=args.window_h, faulted=args.faulted)
     preference = uniform_preference(case, args.preference)
     start = time.perf_counter()
     node_limit = args.node_limit or NODE_LIMIT
@@ -221,7 +221,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``mgcosim coordinate`` on the CLI's subparsers."""
     p = subparsers.add_parser(
         "coordinate",
-        help="seed 003: no sharing vs central dispatch vs projection-based coordination",
+        help="restoration after a main-grid loss: no sharing vs central dispatch vs microgrid "
+        "feasible-region projection (seed 003)",
     )
     p.add_argument("--hour", type=int, default=18, help="hour of the profiles (default 18)")
     p.add_argument(

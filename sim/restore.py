@@ -931,7 +931,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=60,
         help="outer ADMM iterations at most (default 60)",
     )
-    n1 = p.add_argument_group("N-1 sweep (issue #4 acceptance)")
+    n1 = p.add_argument_group("N-1 sweep")
     n1.add_argument(
         "--n1",
         action="store_true",

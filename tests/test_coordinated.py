@@ -26,7 +26,7 @@ from mgcosim.controllers.coordinated import (
     build_upper_model,
     compare_strategies,
     format_table,
-    seed003_event,
+    main_grid_loss_case,
     solve_lower,
     solve_milp,
     solve_projection,
@@ -43,7 +43,7 @@ EQUAL_TOL = 1e-6  # weighted MW (objective ~84): projection at preferences 1 vs 
 
 @pytest.fixture(scope="module")
 def case():
-    return seed003_event()
+    return main_grid_loss_case()
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def strategies(case):
     return results, projections, preferred
 
 
-def test_seed003_event(case):
+def test_main_grid_loss_case(case):
     ev = case.event
     assert ev.faulted == {12, 22} and not ev.main_grid_available
     assert {net.bus_ieee for net in case.microgrids.values()} == {2, 11, 27}

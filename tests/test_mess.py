@@ -85,7 +85,7 @@ SEED003_EVENT = "".join(
 LATERAL = (23, 24, 25)
 # The optimum of that event, CNY: 600 (one unit) + 80 (one switch action) + 1256.0 (worst-case
 # shedding, 1.192 MWh tier 2 and 3.119 MWh tier 3, and 0.6 MWh of MESS throughput). Printed by
-# ``mgcosim preposition scenarios/seed003_blackout.toml`` and reached again by C&CG with the
+# ``mgcosim preposition scenarios/blackout.toml`` and reached again by C&CG with the
 # placement restricted to each of 23, 24, 25 (below). Without a unit on the lateral the best
 # is 1965.05 (placement restricted to the other 29 buses, or to none: checked once, too slow
 # to repeat here), 1.5 % above, outside the C&CG gap: so every plan within the gap puts a unit

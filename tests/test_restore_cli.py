@@ -138,7 +138,7 @@ def test_scenario_without_faults_is_refused_before_solving(scenario_file, capsys
     assert "[[faults]]" in err
 
 
-# --- N-1 sweep (issue #4 acceptance) ----------------------------------------------------------
+# --- N-1 sweep ------------------------------------------------------------------------------
 N1_BRANCHES = [1, 9, 12, 25]
 TOL_MW = 1e-6
 
@@ -218,10 +218,10 @@ def test_n1_cli_refuses_a_tie_branch(scenario_file, capsys):
     assert "not sectional" in capsys.readouterr().err
 
 
-# --- main grid lost: the seed 003 strategies (issue #5) -----------------------------------------
+# --- main grid lost: the seed 003 coordination strategies -----------------------------------
 def test_blackout_scenario_runs_the_three_coordination_strategies(tmp_path, capsys):
     out = tmp_path / "seed003.json"
-    assert main(["restore", "scenarios/seed003_blackout.toml", "--json", str(out)]) == 0
+    assert main(["restore", "scenarios/blackout.toml", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     r = json.loads(out.read_text())
     assert r["event"]["faulted_branches"] == [12, 22] and r["event"]["hour"] == 18

@@ -412,7 +412,7 @@ def test_preposition_event_comes_from_the_scenario_faults():
     from mgcosim.scenarios.loader import default_scenario_path, load_scenario
     from mgcosim.sim.mess import scenario_event
 
-    blackout = load_scenario("scenarios/seed003_blackout.toml")
+    blackout = load_scenario("scenarios/blackout.toml")
     assert scenario_event(blackout, DEFAULT_EVENT) == (frozenset({12, 22}), False, 18.0, 2)
     midday = load_scenario("scenarios/fault_midday.toml")  # branch 6, main grid kept
     assert scenario_event(midday, DEFAULT_EVENT) == (frozenset({6}), True, 12.0, 2)
