@@ -82,8 +82,8 @@ Q_BIG_M = 5.0  # Mvar, > any microgrid reactive mismatch (PCC limits are ~1.5)
 V_BIG_M = 0.5  # > v_max^2 - v_min^2
 RESERVE_BIG_M = 10.0  # MW, > any reserve requirement
 # The co-simulation's restoration plans: within 1 % of the optimum (the smallest tier-1
-# load of the IEEE 33 feeder is worth ~12 % of the restored value), or the incumbent after
-# 100 branch-and-bound nodes, its gap recorded (the README's "Faults and restoration").
+# load of the IEEE 33 feeder is 9 % of the weighted peak load, see the README's "Faults and
+# restoration"), or the incumbent after 100 branch-and-bound nodes, its gap recorded.
 RESTORATION_LIMITS = MipLimits(rel_gap=1e-2, node_limit=100)
 
 
