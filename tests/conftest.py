@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,14 @@ import pytest
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.networks.params import load_network_data
 from mgcosim.scenarios.loader import load_scenario
+
+REPO = Path(__file__).parents[1]
+
+
+def start_cli_run(path: Path, out: Path, **popen: object) -> subprocess.Popen:
+    """``mgcosim run PATH --out OUT`` as a process of its own, started in the repository."""
+    command = [sys.executable, "-m", "mgcosim.sim.cli", "run", str(path), "--out", str(out)]
+    return subprocess.Popen([*command, "--no-progress"], cwd=REPO, **popen)
 
 
 def toml_value(value: object) -> str:

@@ -6,13 +6,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import start_cli_run
 
 from mgcosim.networks.params import load_network_data
 from mgcosim.networks.storage import soc_change_mwh
@@ -189,21 +189,12 @@ def test_simulator_in_its_own_process_gives_the_same_results(scenario_file, run)
 def test_interrupted_run_keeps_the_steps_done(scenario_file, tmp_path):
     path = scenario_file(duration_h=24)
     out = tmp_path / "interrupted"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mgcosim.sim.cli",
-            "run",
-            str(path),
-            "--out",
-            str(out),
-            "--no-progress",
-        ],
+    proc = start_cli_run(
+        path,
+        out,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).parents[1],
         env=os.environ | {"PYTHONUNBUFFERED": "1"},
     )
     steps_csv = out / "steps.csv"

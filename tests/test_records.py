@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import start_cli_run
 
 from mgcosim.sim.cli import EXIT_FAILED_POWER_FLOWS, main
 from mgcosim.sim.grid import MG_LOAD_TIER, GridInputs, GridModel
@@ -148,21 +149,7 @@ def test_summarise_refuses_records_that_lose_energy(failed_flows, tmp_path):
 def test_killed_run_is_told_from_a_live_one(scenario_file, tmp_path, capsys):
     path = scenario_file(duration_h=3, controller="rule_based")  # 12 steps
     out = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mgcosim.sim.cli",
-            "run",
-            str(path),
-            "--out",
-            str(out),
-            "--no-progress",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=REPO,
-    )
+    proc = start_cli_run(path, out, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t_start = datetime.now(UTC).replace(microsecond=0)
     try:
         manifest = _wait_for_steps(out / "manifest.json", 1, timeout_s=60)
