@@ -74,7 +74,7 @@ import pyomo.environ as pyo
 from mgcosim.controllers import blocks
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_mip
-from mgcosim.networks.params import MicrogridParams, NetworkData, q_per_p
+from mgcosim.networks.params import MG_LOAD_TIER, MicrogridParams, NetworkData, q_per_p
 from mgcosim.networks.storage import energy_change_mwh
 
 LOSS_V_HAT_PU = 0.95  # voltage of the loss estimate (losses scale with 1 / V^2)
@@ -100,7 +100,7 @@ class MicrogridRestorationInputs:
     wind_mw: np.ndarray  # available wind power
     soc_mwh: float  # storage energy at the horizon start
     mt_prev_mw: float | None = None  # turbine output before the horizon (ramp from it)
-    load_tier: int = 2
+    load_tier: int = MG_LOAD_TIER
     q_max_mvar: float | None = None  # reactive exchange limit (None: the PCC limit)
 
 

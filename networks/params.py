@@ -22,6 +22,10 @@ import pandas as pd
 DATA_DIR = Path(__file__).parent / "data"
 
 
+MG_LOAD_TIER = 2  # a lumped microgrid's own load: supplied by its own units, shed only for
+# critical DSO loads (the restoration values it at this tier; the grid records it there)
+
+
 def q_per_p(pf: float) -> float:
     """Reactive power per unit of active power at power factor ``pf``: tan(acos pf)."""
     return math.tan(math.acos(pf)) if pf < 1 else 0.0

@@ -29,7 +29,7 @@ import pandapower as pp
 import pandapower.topology as top
 
 from mgcosim.networks.ieee33 import INTERNAL_KEY, SUBSTATION, load_q_per_p, q_of
-from mgcosim.networks.params import MessUnit, MicrogridParams, NetworkData
+from mgcosim.networks.params import MG_LOAD_TIER, MessUnit, MicrogridParams, NetworkData
 from mgcosim.networks.storage import soc_change_mwh, unit_feasible_power_mw
 from mgcosim.networks.topology import line_index
 from mgcosim.sim.grid_internal import InternalMicrogrids
@@ -470,10 +470,6 @@ def _unit_powers(net: pp.pandapowerNet, elements: dict[str, dict[str, int]]) -> 
         if not name.startswith("load_b")
     }
     return powers
-
-
-MG_LOAD_TIER = 2  # a lumped microgrid load's tier, as the restoration values it
-# (controllers.restoration.MicrogridRestorationInputs.load_tier; a test keeps them equal)
 
 
 def load_tiers(

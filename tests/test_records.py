@@ -26,8 +26,9 @@ import pandas as pd
 import pytest
 from conftest import start_cli_run
 
+from mgcosim.networks.params import MG_LOAD_TIER
 from mgcosim.sim.cli import EXIT_FAILED_POWER_FLOWS, main
-from mgcosim.sim.grid import MG_LOAD_TIER, GridInputs, GridModel
+from mgcosim.sim.grid import GridInputs, GridModel
 from mgcosim.sim.results import AccountingError, read_steps, step_lengths_h, summarise
 from mgcosim.sim.run_state import FINISHED, RUNNING, STOPPED, run_state
 
@@ -237,12 +238,6 @@ def test_grid_records_shed_load_per_load_and_tier_by_hand(base_net, data):
         got = out["tier_demand_mw"][tier] - out["tier_served_mw"][tier]
         assert got == pytest.approx(mw, abs=1e-12), tier
     assert out["load_unserved_mw"] == pytest.approx(sum(hand.values()), abs=1e-12)
-
-
-def test_microgrid_load_tier_is_the_restorations(data):
-    from mgcosim.controllers.restoration import MicrogridRestorationInputs
-
-    assert MicrogridRestorationInputs.load_tier == MG_LOAD_TIER
 
 
 @pytest.fixture(scope="module")
