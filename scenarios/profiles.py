@@ -213,7 +213,7 @@ class _Lines:
 def _read_file(path: Path) -> tuple[pd.DataFrame, bool]:
     parquet = path.suffix.lower() in PARQUET_SUFFIXES
     try:
-        frame = pd.read_parquet(path) if parquet else pd.read_csv(path)
+        frame = pd.read_parquet(path) if parquet else _read_csv(path)
     except ImportError as err:  # pragma: no cover - pyarrow is a dependency
         raise ProfileError(
             FIELD, f"{path} needs a Parquet engine ({err})", "pip install pyarrow"
@@ -230,6 +230,11 @@ def _read_file(path: Path) -> tuple[pd.DataFrame, bool]:
         frame = frame.rename_axis("time").reset_index()
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame, parquet
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A CSV with numbers parsed exactly as written (pandas' default parser may be 1 ulp off)."""
+    return pd.read_csv(path, float_precision="round_trip")
 
 
 def _time_column(frame: pd.DataFrame, path: Path) -> str:
@@ -261,7 +266,7 @@ def _unit_bases(data: NetworkData) -> dict[str, tuple[float | None, bool]]:
 
 
 @functools.cache
-def _dso_loads_mw() -> dict[str, float]:
+def dso_loads_mw() -> dict[str, float]:
     """Nominal MW of the IEEE 33 loads (pandapower's case33bw, as the grid builds them)."""
     import pandapower.networks as pn
 
@@ -506,7 +511,7 @@ def _assemble(
 def _base_mw(bases: dict, unit: str) -> float:
     base = bases[unit][0]
     if base is None:
-        base = _dso_loads_mw()[unit]
+        base = dso_loads_mw()[unit]
     if base <= 0:
         raise ProfileError(
             f"{FIELD}[{unit}_mw]",
