@@ -379,16 +379,18 @@ def test_simbench_scenario_validates_for_48_h_and_day_2_differs() -> None:
 
 
 def test_simbench_scenario_runs_in_the_cosimulation(tmp_path: Path) -> None:
-    """The two-day scenario through mosaik and pandapower at a 60-min step (48 steps)."""
-    from mgcosim.scenarios.loader import load_scenario_text
+    """The two-day scenario through mosaik and pandapower at a 60-min step (48 steps; the
+    simulators read the scenario file, so the coarser copy is a file beside the run)."""
     from mgcosim.sim.world import run_scenario
 
     text = SIMBENCH_TOML.read_text().replace("physical_step_min = 15", "physical_step_min = 60")
-    sc = load_scenario_text(text, SIMBENCH_TOML)
-    assert sc.n_steps == 48
-    run_scenario(sc, tmp_path, progress=False)
-    assert json.loads((tmp_path / "manifest.json").read_text())["status"] == "completed"
-    demand = pd.read_csv(tmp_path / "load_demand_p_mw.csv")
+    text = text.replace('"simbench_two_days.csv"', repr(str(SIMBENCH_CSV)))
+    sc = load_scenario(scenario(tmp_path, text, {}))
+    assert sc.n_steps == 48 and sc.profiles.source == SIMBENCH_CSV
+    run_scenario(sc, tmp_path / "run", progress=False)
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "completed"
+    demand = pd.read_csv(tmp_path / "run" / "load_demand_p_mw.csv")
     assert len(demand) == 48
     realised = stochastic_units(sc)["load_b18"].realised_mw[:48]
     np.testing.assert_allclose(demand["load_b18"], realised, rtol=1e-9)
