@@ -34,6 +34,7 @@ scenario's forecast-error model.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import warnings
 from collections.abc import Sequence
@@ -84,7 +85,7 @@ def convert(
         raise ConversionError(f"--days {days}: give a whole number of days >= 1")
     if unit not in ("pu", "MW"):
         raise ConversionError(f"--unit {unit!r}: use pu or MW")
-    net = _simbench_net(code)
+    net = simbench_net(code)
     data = data or load_network_data()
     types = _profile_types(net)
     window = _window(net.profiles, start, days)
@@ -110,7 +111,9 @@ def convert(
     return Conversion(out, mapping)
 
 
-def _simbench_net(code: str):
+@functools.cache
+def simbench_net(code: str):
+    """The SimBench grid ``code`` with its profiles (read once per process, from the package)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import simbench

@@ -238,6 +238,24 @@ def test_actuals_alone_get_a_forecast_from_the_error_model(tmp_path: Path) -> No
     assert 0.05 < error_pu.std() < 0.2  # sigma 0.10 pu of rating, clipped near 0
 
 
+def test_actuals_reach_the_grid_unchanged_in_the_cosimulation(tmp_path: Path) -> None:
+    """Through mosaik and pandapower: the demand the grid applies and records is the given
+    actual series times the load's nominal power (IEEE 33 bus 18: 0.09 MW, case33bw)."""
+    from mgcosim.sim.world import run_scenario
+
+    hours = np.arange(6)
+    actual = pd.DataFrame({"hour": hours, "load_b18_actual_pu": 0.5 + 0.1 * hours})
+    toml = "duration_h = 4\nphysical_step_min = 60\nhorizon_h = 2\n"
+    toml += "[profiles]\nsource = 'a.csv'\nrepeat = 'none'\n"
+    sc = load_scenario(scenario(tmp_path, toml, {"a.csv": actual.to_csv(index=False)}))
+    run_scenario(sc, tmp_path / "run", progress=False)
+    demand = pd.read_csv(tmp_path / "run" / "load_demand_p_mw.csv")
+    np.testing.assert_allclose(demand["load_b18"], 0.09 * actual.load_b18_actual_pu[:4], rtol=1e-12)
+    other = stochastic_units(sc)["load_b5"]  # no actuals: forecast plus noise
+    np.testing.assert_allclose(demand["load_b5"], other.realised_mw[:4], rtol=1e-12)
+    assert not np.allclose(demand["load_b5"], other.base_forecast_mw[:4], rtol=1e-6)
+
+
 # ----------------------------------------------------------------------------- refusals
 
 
@@ -399,14 +417,12 @@ def test_simbench_scenario_runs_in_the_cosimulation(tmp_path: Path) -> None:
 def test_simbench_converter_reproduces_the_shipped_file(tmp_path: Path) -> None:
     """The converter on the scenario's arguments gives the shipped CSV, and its columns are
     SimBench's own profiles (simbench's offline data, 15-min rows of 1-2 June 2016)."""
-    import simbench
-
-    from mgcosim.scenarios.simbench import convert, main
+    from mgcosim.scenarios.simbench import convert, main, simbench_net
 
     out = tmp_path / "sb.csv"
     assert main(["--days", "2", "--start", "2016-06-01", "--out", str(out)]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(SIMBENCH_CSV))
-    net = simbench.get_simbench_net("1-MV-rural--0-sw")
+    net = simbench_net("1-MV-rural--0-sw")  # simbench.get_simbench_net, read once
     result = convert("1-MV-rural--0-sw", pd.Timestamp("2016-06-01"), 2, unit="MW", actual=True)
     raw = net.profiles["renewables"]
     first = raw.index[raw.time == "01.06.2016 00:00"][0]
