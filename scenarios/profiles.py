@@ -432,21 +432,22 @@ def _datetime_hours(values: pd.Series, run: Run, lines: _Lines) -> np.ndarray:
     """Hours after midnight of the scenario's start day."""
     field = f"{FIELD}[time]"
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        raise ProfileError(field, "holds times with a UTC offset", _naive_fix())
+        raise ProfileError(field, f"{lines.name} holds times with a UTC offset", _naive_fix())
     if pd.api.types.is_datetime64_any_dtype(values):
         times = values
     else:
         times = pd.to_datetime(values.astype(str), errors="coerce", format="ISO8601")
-        bad = times.isna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise ProfileError(
-                field,
-                f"{lines(row)} has {values.iloc[row]!r}, not a date-time",
-                "give ISO date-times such as 2016-06-01 00:15:00",
-            )
         if isinstance(times.dtype, pd.DatetimeTZDtype):
-            raise ProfileError(field, "holds times with a UTC offset", _naive_fix())
+            raise ProfileError(field, f"{lines.name} holds times with a UTC offset", _naive_fix())
+    bad = times.isna() | values.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        shown = "an empty cell" if pd.isna(values.iloc[row]) else repr(values.iloc[row])
+        raise ProfileError(
+            field,
+            f"{lines(row)} has {shown}, not a date-time",
+            "give ISO date-times such as 2016-06-01 00:15:00",
+        )
     midnight = pd.Timestamp(run.start.date())
     seconds = (times - midnight).dt.total_seconds().to_numpy(dtype=float)
     _check_increasing(seconds, "time", lines, lambda s: str(midnight + pd.Timedelta(seconds=s)))

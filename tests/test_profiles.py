@@ -320,6 +320,7 @@ def test_unknown_unit_columns_are_refused(tmp_path: Path, column: str, hint: str
     [
         ("time,wind_pu\n2016-06-01 00:00,0.5\nnoon,0.5\n", "[time]", "line 3 has 'noon'"),
         ("time,wind_pu\n2016-06-01T00:00+02:00,0.5\n", "[time]", "UTC offset"),
+        ("time,wind_pu\n2016-06-01 00:00,0.5\n,0.5\n", "[time]", "line 3 has an empty cell"),
         (
             "time,wind_pu\n2016-06-01 01:00,0.5\n2016-06-01 00:00,0.5\n",
             "[time]",
