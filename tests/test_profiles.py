@@ -256,6 +256,21 @@ def test_actuals_reach_the_grid_unchanged_in_the_cosimulation(tmp_path: Path) ->
     assert not np.allclose(demand["load_b5"], other.base_forecast_mw[:4], rtol=1e-6)
 
 
+def test_implied_error_where_the_forecast_is_zero() -> None:
+    """PV forecast 0 with 0.1 MW actual: realised as given; the multiplicative error cannot
+    map 0 to 0.1, so it is 0 there (rolling forecasts stay at the forecast)."""
+    from mgcosim.sim.stochastic import StochasticProfile
+
+    pv = ErrorModel(0.08, 0.8, "multiplicative")
+    forecast, actual = np.array([0.0, 0.2, 0.2]), np.array([0.1, 0.3, 0.1])
+    prof = StochasticProfile("PV_b18", forecast, 1.0, pv, 0.4, seed=1, actual_mw=actual)
+    np.testing.assert_array_equal(prof.realised_mw, actual)
+    np.testing.assert_allclose(prof.error_pu, [0.0, 0.5, -0.5])
+    assert prof.forecast_mw(2, 1)[0] == pytest.approx(0.2 * (1 + 0.8 * 0.5))
+    with pytest.raises(ValueError, match="actual_mw must lie in"):
+        StochasticProfile("PV_b18", forecast, 1.0, pv, 0.4, seed=1, actual_mw=actual + 0.35)
+
+
 # ----------------------------------------------------------------------------- refusals
 
 
