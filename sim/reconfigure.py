@@ -42,7 +42,6 @@ import numpy as np
 
 from mgcosim.scenarios.loader import Scenario, default_scenario_path, load_scenario
 from mgcosim.sim.argtypes import positive_int, write_json_report
-from mgcosim.sim.stochastic import shape_at_steps
 
 if TYPE_CHECKING:  # heavy imports (pandapower, pyomo) stay out of the CLI's start-up
     from mgcosim.controllers.topology import ReconfigResult
@@ -79,9 +78,7 @@ def _start_h(scenario: Scenario) -> float:
 
 
 def _hourly(scenario: Scenario, unit: str, generic: str, n: int) -> np.ndarray:
-    table = scenario.profiles.table
-    column = f"{unit}_pu" if f"{unit}_pu" in table.columns else generic
-    return shape_at_steps(table, column, _start_h(scenario), 1.0, n)
+    return scenario.profiles.shape_pu(unit, generic, _start_h(scenario), 1.0, n)
 
 
 def build_case(scenario: Scenario, periods: int, microgrids: bool) -> Case:
