@@ -116,7 +116,12 @@ def simbench_net(code: str):
     """The SimBench grid ``code`` with its profiles (read once per process, from the package)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import simbench
+        try:
+            import simbench
+        except ImportError as err:
+            raise ConversionError(
+                "the simbench package is not installed: pip install 'mgcosim[simbench]'"
+            ) from err
 
         if code not in _all_codes(simbench):
             raise ConversionError(
