@@ -1,19 +1,17 @@
 """Run directory: result files written step by step, manifest and summary.
 
-Every table is a CSV with first column ``time_s`` (seconds since the scenario start),
-one row per grid step, appended and flushed as the run goes, so an interrupted run
-keeps every step already done. Files:
-
-``steps.csv`` (scalar figures per step; voltage violations counted against the DSO band, an
-internal microgrid bus against its own), ``bus_vm_pu.csv``, ``branch_loading_percent.csv``,
-``branch_p_from_mw.csv``, ``branch_q_from_mvar.csv``, ``switch_closed.csv``,
-``unit_p_mw.csv`` (applied), ``unit_setpoint_p_mw.csv`` (commanded), ``soc_mwh.csv``
-(SOC at the step start), ``exchange_p_mw.csv`` (microgrid import > 0),
-``available_p_mw.csv`` (wind/PV available, load demand), ``load_demand_p_mw.csv``,
-``load_served_p_mw.csv`` and ``load_shed_p_mw.csv`` (per load, named as in the net:
-``load_b{k}`` at IEEE bus k, ``{MG}_load``, internal ``{MG}_load.b{k}``; shed = demand -
-served, by command and on dark buses alike), ``manifest.json`` and, at the end,
-``summary.json``.
+Every table is a CSV with first column ``time_s`` (seconds since the scenario start) and
+last column ``time`` (its clock time), one row per grid step, appended and flushed as the
+run goes, so an interrupted run keeps every step already done. The files, their units and
+sign conventions are declared in :mod:`sim.schema`: ``steps.csv`` (scalar figures per step;
+voltage violations counted against the DSO band, an internal microgrid bus against its own),
+the per-bus and per-branch tables, the per-load tables ``load_demand_p_mw.csv``,
+``load_served_p_mw.csv`` and ``load_shed_p_mw.csv`` (named as in the net: ``load_b{k}`` at
+IEEE bus k, ``{MG}_load``, internal ``{MG}_load.b{k}``; shed = demand - served, by command
+and on dark buses alike), the split unit tables (renewables, turbines, storage: one sign
+convention each, :func:`sim.run_files.split_units`) beside the mixed ``unit_p_mw.csv`` and
+``available_p_mw.csv``, ``net.json`` (written at the start) and, at the end,
+``summary.json``, ``schema.json`` and ``results.parquet`` (:mod:`sim.run_files`).
 
 Load accounting: ``steps.csv`` holds ``load_demand_mw``, ``load_served_mw``,
 ``load_unserved_mw``, ``load_not_computed_mw`` and, per priority tier t
