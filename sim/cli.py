@@ -146,16 +146,19 @@ def _mark_manifest(out_dir: Path, status: str, **extra: object) -> dict | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from mgcosim.sim.controller_sim import check_controller
-    from mgcosim.sim.results import summarise
-    from mgcosim.sim.run_state import prepare_out_dir
-    from mgcosim.sim.world import run_scenario
+    from mgcosim.sim.run_state import check_out_dir, prepare_out_dir
 
     scenario = load_scenario(args.scenario or default_scenario_path())
+    out_dir = Path(args.out or Path("runs") / scenario.name)
+    old_files = check_out_dir(out_dir, args.overwrite)
+    from mgcosim.sim.controller_sim import check_controller  # pandapower: once --out is good
+
     check_controller(scenario)
     print_warnings(scenario)
-    out_dir = Path(args.out or Path("runs") / scenario.name)
-    prepare_out_dir(out_dir, args.overwrite)
+    prepare_out_dir(out_dir, old_files)
+    from mgcosim.sim.results import summarise  # the simulation's stack: once --out is good
+    from mgcosim.sim.world import run_scenario
+
     _quiet_mosaik_logs()
     print(
         f"Running {scenario.name!r} ({scenario.n_steps} steps of {scenario.physical_step_s} s, "

@@ -7,8 +7,8 @@ The writer (:class:`sim.results.RunWriter`) records ``pid``, ``host``, ``started
 here and counts as running. No dependency beyond the standard library, so that
 :mod:`sim.report` stays light.
 
-The CLI's checks of run directories live here too: :func:`check_run_dir` (a directory to
-report on), :func:`missing_files` and :func:`prepare_out_dir` (a directory to run into).
+The CLI's checks of run directories live here too: :func:`check_run_files` (a directory
+to report on) and :func:`check_out_dir`, :func:`prepare_out_dir` (a directory to run into).
 """
 
 from __future__ import annotations
@@ -166,10 +166,10 @@ def run_files_in(directory: Path) -> list[str]:
     return [name for name in names if (directory / name).exists()]
 
 
-def prepare_out_dir(out: Path, overwrite: bool) -> None:
-    """Make ``out`` ready for a run, or refuse it with a one-line :class:`RunDirError`: a
-    file, a path under a file, an unwritable place, a run directory (unless ``overwrite``:
-    its run's files are removed, the report included) or a run still writing there."""
+def check_out_dir(out: Path, overwrite: bool) -> list[str]:
+    """Refuse ``out`` as a run directory with a one-line :class:`RunDirError`, without
+    touching anything: a file, a path under a file, a run directory (unless ``overwrite``)
+    or a run still writing there. Returns the old run's files (to remove)."""
     for path in [out, *out.parents]:
         if path.exists():
             if not path.is_dir():
@@ -187,8 +187,14 @@ def prepare_out_dir(out: Path, overwrite: bool) -> None:
                 f"{', ...' if len(found) > 3 else ''}); add --overwrite to replace it, "
                 "or give another --out"
             )
+    return found
+
+
+def prepare_out_dir(out: Path, old_files: list[str]) -> None:
+    """Remove the old run's files (:func:`check_out_dir`), create ``out`` and check that it
+    takes a file; an unwritable place is a one-line :class:`RunDirError`."""
     try:
-        for name in found:
+        for name in old_files:
             (out / name).unlink()
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".mgcosim-write-test"

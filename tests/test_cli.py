@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
@@ -183,12 +182,6 @@ def test_run_overwrite_clears_the_old_run(finished_run, one_hour, tmp_path):
     new = json.loads((out / "manifest.json").read_text())
     assert new["status"] == "completed" and new["pid"] != old["pid"]
     assert len(pd.read_csv(out / "steps.csv")) == 4
-
-
-def test_version_is_the_installed_one():
-    result = cli("--version")
-    assert result.returncode == 0 and "Traceback" not in result.stderr
-    assert result.stdout.strip() == f"mgcosim {metadata.version('mgcosim')}"
 
 
 JARGON = ("seed 00", "C&CG", "Gamma", " DP", "vertex", "``")

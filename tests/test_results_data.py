@@ -18,10 +18,10 @@ import pytest
 from conftest import write_scenario
 
 from mgcosim.networks.storage import soc_change_mwh
-from mgcosim.scenarios.loader import load_scenario
-from mgcosim.sim.results import read_table
+from mgcosim.scenarios.loader import default_scenario_path, load_scenario
+from mgcosim.sim.results import plan_row, read_table, validation_row
 from mgcosim.sim.run_files import read_long_table, tidy_files
-from mgcosim.sim.schema import BY_FILE, BY_KEY, DATETIME_COLUMN, TIME_COLUMN
+from mgcosim.sim.schema import BY_FILE, BY_KEY, DATETIME_COLUMN, TIME_COLUMN, column_spec
 from mgcosim.sim.world import run_scenario
 
 START = pd.Timestamp("2026-06-01T18:00:00")
@@ -189,3 +189,21 @@ def test_split_tables_follow_the_schema_declaration(run_dir):
         assert (run_dir / f.file).is_file() and f.tidy and f.sign
     names = set(pd.read_csv(run_dir / "storage_discharge_p_mw.csv", nrows=0).columns)
     assert names == {TIME_COLUMN, DATETIME_COLUMN, "MG1_ess", "MG2_ess", "MG3_ess"}
+
+
+def test_the_optimisers_tables_are_declared_column_by_column():
+    """plans.csv and validation.csv (written by the optimisers only): every column their
+    writers give has a unit in sim.schema, so schema.json covers them too."""
+    scenario = load_scenario(default_scenario_path())
+    agents = ["DSO", *(mg.name for mg in scenario.data.microgrids)]
+    headers = {
+        "plans": list(plan_row({}, agents)),
+        "validation": list(validation_row({"vm_pu": {}, "loading_percent": {}}, {}, scenario)),
+        "p2p": ["MG1->MG2"],
+        "soc_plan": ["MG1_ess", "MESS_b23"],
+    }
+    for key, columns in headers.items():
+        for name in [TIME_COLUMN, *columns, DATETIME_COLUMN]:
+            spec = column_spec(BY_KEY[key], name)
+            assert spec is not None and spec.unit, (key, name)
+    assert column_spec(BY_KEY["plans"], "no_such_column") is None  # the check can fail
