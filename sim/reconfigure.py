@@ -316,7 +316,12 @@ def cmd_reconfigure(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``mgcosim reconfigure`` on the CLI's subparsers."""
-    p = sub.add_parser("reconfigure", help="DSO loss-minimising reconfiguration, checked by AC")
+    p = sub.add_parser(
+        "reconfigure",
+        help="open and close the feeder's switches to minimise losses, checked by AC power flow",
+        description="The DSO's loss-minimising switching alone (no co-simulation), each "
+        "topology checked by an AC power flow.",
+    )
     p.add_argument("scenario", nargs="?", help="scenario TOML file (default: the base day)")
     p.add_argument(
         "--no-microgrids",
@@ -333,7 +338,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--method",
         choices=METHODS,
         default="milp",
-        help="multi-period MILP (default), candidate topologies + DP, or both",
+        help="multi-period MILP (default), candidate topologies + dynamic programming, or both",
     )
     p.add_argument(
         "--node-limit",
