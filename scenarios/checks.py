@@ -26,7 +26,6 @@ from mgcosim.networks.checks import (
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.networks.params import DATA_DIR, MicrogridParams
 from mgcosim.scenarios.loader import Scenario
-from mgcosim.sim.stochastic import shape_at_steps
 
 
 @dataclass(frozen=True)
@@ -54,13 +53,12 @@ def _column(table: pd.DataFrame, unit: str, generic: str) -> str:
 
 
 def _peak(scenario: Scenario, nominal_mw: dict[str, float]) -> _Peak:
-    table, n = scenario.profiles.table, scenario.n_steps
-    start = scenario.start
+    n, start = scenario.n_steps, scenario.start
     start_h = start.hour + start.minute / 60 + start.second / 3600
     step_h = scenario.physical_step_s / 3600
 
     def shape(unit: str, generic: str) -> np.ndarray:
-        return shape_at_steps(table, _column(table, unit, generic), start_h, step_h, n)
+        return scenario.profiles.shape_pu(unit, generic, start_h, step_h, n)
 
     loads = {name: shape(name, "load_pu") for name in nominal_mw}
     total_mw = sum(nominal_mw[name] * values for name, values in loads.items())

@@ -15,7 +15,8 @@ A scenario file (see ``scenarios/base_day.toml`` for a commented example) looks 
     max_steps = 35040               # refuse runs of more physical steps (raise to allow)
 
     [profiles]
-    source = "builtin"              # or a CSV path relative to the scenario file
+    source = "builtin"              # or a CSV / Parquet path relative to the scenario file
+    repeat = "daily"                # hour tables: "daily" or "none" (default: see below)
     wind_sigma_pu = 0.10            # std of the wind forecast error, per unit of rating
     wind_phi_per_h = 0.85           # 1-hour autocorrelation of that error, in [0, 1)
     load_sigma_pu = 0.03            # load forecast error, per unit of the forecast
@@ -52,11 +53,15 @@ Every key is optional except a fault's ``start_h`` and ``repair_h``; defaults ar
 above (without overrides or faults). Durations may be fractional but must come to whole
 seconds; the physical step is at least :data:`MIN_PHYSICAL_STEP_S` (1 min) and a run at
 most ``max_steps`` physical steps (default :data:`MAX_STEPS_DEFAULT`, one year at 15 min).
-A profile CSV has a ``hour`` column (first 0, strictly increasing, < 24) and any of
-``load_pu``, ``wind_pu``, ``pv_pu`` (missing ones are interpolated from the built-in table),
-plus optional unit columns ``<unit>_pu`` (``MG1_wind_pu``, ``MG1_load_pu``, ``PV_b18_pu``,
-``load_b5_pu`` ...). Any mistake raises :class:`ScenarioError` naming the file (the scenario,
-or the built-in CSV a bad value comes from), the field and the fix.
+A profile file (format: :mod:`scenarios.profiles`) has a time column, ``hour`` (hours after
+midnight of the start day) or ``time`` (date-times), and any of ``load_pu``, ``wind_pu``,
+``pv_pu`` (missing ones are interpolated from the built-in daily table), plus optional unit
+columns ``<unit>_pu`` or ``<unit>_mw`` (``MG1_wind_pu``, ``MG1_load_mw``, ``PV_b18_pu``,
+``load_b5_pu`` ...) and actual series ``<unit>_actual_pu`` / ``_mw``. A daily shape (hours in
+[0, 24)) repeats only with ``repeat = "daily"`` or when the run lies within that day; any
+other table must cover the run. Any mistake raises :class:`ScenarioError` naming the file (the
+scenario, or the built-in CSV a bad value comes from), the field and the fix; a profile
+file's own name and line are in the message.
 """
 
 from __future__ import annotations
@@ -86,13 +91,14 @@ from mgcosim.networks.params import (
     load_network_data,
     with_overrides,
 )
+from mgcosim.scenarios import profiles
+from mgcosim.scenarios.profiles import ProfileSettings
 
 CONTROLLERS = ("rule_based", "centralised", "admm")
 MICROGRID_MODELS = ("lumped", "internal")
 NETWORKS = {"ieee33": DATA_DIR}
 FAULT_KINDS = ("branch", "main_grid")
 BUILTIN = "builtin"
-PROFILE_COLUMNS = ("load_pu", "wind_pu", "pv_pu")
 TOP_KEYS = (
     "name",
     "network",
@@ -184,22 +190,6 @@ class MessSettings:
 
     placement: str = "none"
     buses: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, eq=False)
-class ProfileSettings:
-    """Daily shapes (``table``) and the forecast-error / scenario settings."""
-
-    source: Path | None
-    table: pd.DataFrame
-    wind_sigma_pu: float = 0.10
-    wind_phi_per_h: float = 0.85
-    load_sigma_pu: float = 0.03
-    load_phi_per_h: float = 0.90
-    pv_sigma_pu: float = 0.08
-    pv_phi_per_h: float = 0.80
-    wind_samples: int = 100
-    wind_scenarios: int = 10
 
 
 @dataclass(frozen=True, eq=False)
@@ -295,6 +285,7 @@ def _build(raw: dict, path: Path | None, base_dir: Path) -> Scenario:
     _check_keys(raw, TOP_KEYS, "")
     network = _choice(raw.get("network", "ieee33"), "network", tuple(NETWORKS))
     duration_s, physical_s, controller_s, horizon_s = _read_timing(raw)
+    start = _read_start(raw.get("start", DEFAULT_START))
     data = _read_data(raw, load_network_data(NETWORKS[network]), NETWORKS[network])
     mess = _read_mess(raw.get("mess", {}), data)
     if mess.placement == "given":
@@ -306,7 +297,7 @@ def _build(raw: dict, path: Path | None, base_dir: Path) -> Scenario:
         path=path,
         name=_read_name(raw, path),
         network=network,
-        start=_read_start(raw.get("start", DEFAULT_START)),
+        start=start,
         duration_s=duration_s,
         physical_step_s=physical_s,
         controller_step_s=controller_s,
@@ -314,7 +305,13 @@ def _build(raw: dict, path: Path | None, base_dir: Path) -> Scenario:
         seed=_read_seed(raw.get("seed", DEFAULT_SEED)),
         controller=_choice(raw.get("controller", "rule_based"), "controller", CONTROLLERS),
         data=data,
-        profiles=_read_profiles(raw.get("profiles", {}), base_dir, data, NETWORKS[network]),
+        profiles=_read_profiles(
+            raw.get("profiles", {}),
+            base_dir,
+            data,
+            NETWORKS[network],
+            profiles.Run(start, duration_s, physical_s),
+        ),
         faults=_read_faults(raw.get("faults", []), duration_s, data),
         raw=raw,
         restoration=_read_restoration(raw.get("restoration", {}), physical_s),
@@ -872,23 +869,37 @@ def _branch_of_buses(value: Any, field: str, data: NetworkData) -> int:
 
 
 def _read_profiles(
-    value: Any, base_dir: Path, data: NetworkData, data_dir: Path
+    value: Any, base_dir: Path, data: NetworkData, data_dir: Path, run: profiles.Run
 ) -> ProfileSettings:
+    """The [profiles] table; the profile file is read and checked by :mod:`.profiles`."""
     table = _table(value, "profiles")
     defaults = {
-        f.name: f.default for f in fields(ProfileSettings) if f.name not in ("source", "table")
+        f.name: f.default
+        for f in fields(ProfileSettings)
+        if f.name not in ("source", "table", "repeat", "given")
     }
-    _check_keys(table, ["source", *defaults], "profiles")
+    _check_keys(table, ["source", "repeat", *defaults], "profiles")
     source = _profile_source(table.get("source", BUILTIN), base_dir)
+    repeat = table.get("repeat")
+    if repeat is not None:
+        repeat = _choice(repeat, "profiles.repeat", profiles.REPEATS)
+        if source is None and repeat != "daily":
+            raise _Invalid(
+                "profiles.repeat",
+                f"is {repeat!r}, but the built-in shapes are one day",
+                "drop repeat (the built-in day repeats daily), or give a source file",
+            )
     builtin = pd.read_csv(data_dir / "profiles_default.csv")
-    shapes = builtin if source is None else _read_csv(source)
-    shapes = _check_shapes(shapes, _unit_columns(data), builtin)
+    try:
+        shapes, repeat, given = profiles.read_table(source, repeat, data, builtin, run)
+    except profiles.ProfileError as err:
+        raise _Invalid(err.field, err.message, err.fix) from None
     settings = {
         key: _profile_number(table.get(key, default), key, type(default))
         for key, default in defaults.items()
     }
     _check_profile_settings(settings)
-    return ProfileSettings(source=source, table=shapes, **settings)
+    return ProfileSettings(source=source, table=shapes, repeat=repeat, given=given, **settings)
 
 
 def _profile_source(value: Any, base_dir: Path) -> Path | None:
@@ -901,134 +912,9 @@ def _profile_source(value: Any, base_dir: Path) -> Path | None:
         raise _Invalid(
             "profiles.source",
             f"file {path} does not exist",
-            f'give a CSV path relative to {base_dir} or "{BUILTIN}"',
+            f'give a CSV or Parquet path relative to {base_dir} or "{BUILTIN}"',
         )
     return path.resolve()
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError) as err:  # ParserError, EmptyDataError, UnicodeDecodeError
-        raise _Invalid(
-            "profiles.source",
-            f"{path} cannot be read as CSV ({err})",
-            "give a comma-separated text file with a header row, e.g. hour,load_pu,wind_pu,pv_pu",
-        ) from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
-
-
-def _unit_columns(data: NetworkData) -> list[str]:
-    units = [f"{mg.name}_{kind}" for mg in data.microgrids for kind in ("wind", "load")]
-    units += [pv.name for pv in data.pv]
-    units += [f"load_b{b}" for b in _buses(data) if b != 1]
-    return [f"{u}_pu" for u in units]
-
-
-def _is_capped(column: str) -> bool:
-    """Wind and PV shapes are per unit of rating, so at most 1."""
-    return column in ("wind_pu", "pv_pu") or column.endswith("_wind_pu") or column.startswith("PV_")
-
-
-def _check_shapes(frame: pd.DataFrame, unit_cols: list[str], builtin: pd.DataFrame) -> pd.DataFrame:
-    if "hour" not in frame.columns:
-        raise _Invalid(
-            "profiles.source",
-            "the profile table has no 'hour' column",
-            "add a first column 'hour' with the hours 0, 1, ..., 23",
-        )
-    valid = ["hour", *PROFILE_COLUMNS, *unit_cols]
-    unknown = [c for c in frame.columns if c not in valid]
-    if unknown:
-        units = [c[:-3] for c in unit_cols if not c.startswith("load_b")]
-        loads = [c[:-3] for c in unit_cols if c.startswith("load_b")]
-        raise _Invalid(
-            f"profiles.source[{unknown[0]}]",
-            "is not a known profile column",
-            f"use hour, {', '.join(PROFILE_COLUMNS)} or <unit>_pu for a unit in: "
-            f"{', '.join(units)}, {loads[0]} .. {loads[-1]}",
-        )
-    if frame.empty:
-        raise _Invalid(
-            "profiles.source[hour]",
-            "the table has no rows",
-            "give one row per hour, starting at hour 0",
-        )
-    for column in frame.columns:
-        _check_column(frame, column)
-    _check_hours(frame["hour"])
-    return _fill_missing(frame, builtin)
-
-
-def _check_column(frame: pd.DataFrame, column: str) -> None:
-    field = f"profiles.source[{column}]"
-    if frame[column].dtype == bool:
-        raise _Invalid(field, "holds true/false values", "give numbers")
-    values = pd.to_numeric(frame[column], errors="coerce")
-    bad = values.isna() | ~np.isfinite(values.astype(float))
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        cell = frame[column].iloc[row]
-        shown = repr(cell) if isinstance(cell, str) else "an empty cell" if pd.isna(cell) else cell
-        raise _Invalid(
-            field,
-            f"line {row + 2} has {shown}, not a finite number",
-            "give a finite number in every cell",
-        )
-    if column == "hour":
-        return
-    low = values < 0
-    if low.any():
-        row = int(np.flatnonzero(low.to_numpy())[0])
-        raise _Invalid(
-            field, f"line {row + 2} has {values.iloc[row]} (negative)", "give values >= 0"
-        )
-    if _is_capped(column) and (values > 1).any():
-        row = int(np.flatnonzero((values > 1).to_numpy())[0])
-        raise _Invalid(
-            field,
-            f"line {row + 2} has {values.iloc[row]} > 1",
-            "give wind and PV shapes per unit of rating, in [0, 1]",
-        )
-
-
-def _check_hours(hours: pd.Series) -> None:
-    field = "profiles.source[hour]"
-    h = pd.to_numeric(hours).to_numpy(dtype=float)
-    if h[0] != 0:
-        raise _Invalid(field, f"the first hour is {h[0]:g}", "start the table at hour 0")
-    if (np.diff(h) <= 0).any():
-        row = int(np.flatnonzero(np.diff(h) <= 0)[0]) + 1
-        raise _Invalid(
-            field,
-            f"line {row + 2} has hour {h[row]:g} after {h[row - 1]:g}",
-            "list the hours strictly increasing",
-        )
-    if h[-1] >= 24:
-        raise _Invalid(
-            field, f"hour {h[-1]:g} is not in [0, 24)", "give hours of one day, 0 <= hour < 24"
-        )
-
-
-def _fill_missing(frame: pd.DataFrame, builtin: pd.DataFrame) -> pd.DataFrame:
-    """Add absent standard columns, interpolated (periodically) from the built-in shapes."""
-    out = pd.DataFrame({"hour": frame["hour"]})
-    hours = frame["hour"].to_numpy(dtype=float)
-    for column in PROFILE_COLUMNS:
-        if column in frame.columns:
-            out[column] = frame[column].astype(float)
-        else:
-            out[column] = np.interp(
-                hours,
-                builtin["hour"].to_numpy(dtype=float),
-                builtin[column].to_numpy(dtype=float),
-                period=24.0,
-            )
-    for column in frame.columns:
-        if column not in out.columns:
-            out[column] = frame[column].astype(float)
-    return out.reset_index(drop=True)
 
 
 def _profile_number(value: Any, key: str, kind: type) -> float | int:

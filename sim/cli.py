@@ -1,4 +1,9 @@
-"""The ``mgcosim`` command line: run, report, validate."""
+"""mgcosim: co-simulation of the IEEE 33-bus distribution feeder with three wind-storage
+microgrids (mosaik, pandapower AC power flows, controllers solved with HiGHS).
+
+Start with `mgcosim run` (the built-in day), then `mgcosim report runs/<name>`. The other
+commands solve one planning problem on its own, without the co-simulation, and print or
+write their comparison."""
 
 from __future__ import annotations
 
@@ -11,20 +16,32 @@ from importlib import metadata
 from pathlib import Path
 
 from mgcosim.scenarios.loader import Scenario, ScenarioError, default_scenario_path, load_scenario
+from mgcosim.sim.run_state import RunDirError
 
 EXIT_FAILED_POWER_FLOWS = 3  # the run finished, but some power flows did not converge
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT): the steps done are kept
+EXIT_BAD_INPUT = 2  # refused before anything ran or was written
+EXIT_INCOMPLETE = 4  # report written, but the run directory lacks files
 RUN_EXIT_CODES = f"""exit codes:
   0    finished, every power flow converged
   1    an unexpected error (traceback; manifest status failed)
-  2    bad input, refused with the file, the field and the fix (or a ValueError
-       during the run: manifest status failed)
+  2    bad input, refused with the file, the field and the fix: the scenario,
+       or --out (a file, under a file, not writable, a run already there
+       without --overwrite); also a ValueError during the run (manifest
+       status failed)
   {EXIT_FAILED_POWER_FLOWS}    finished, but some power flows did not converge: their demand is
        counted as "not computed" (summary.json energy_not_computed_mwh,
        manifest status completed_with_failed_power_flows)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C): manifest status interrupted, the steps done kept
 A killed run (SIGKILL, machine down) leaves manifest status "running"; `mgcosim report`
 then says "stopped without finishing" once its process is gone."""
+
+
+REPORT_EXIT_CODES = f"""exit codes:
+  0    report written
+  {EXIT_BAD_INPUT}    nothing written: RUN_DIR or --compare missing, a file, or no run
+       (manifest.json or steps.csv missing: the missing files are named)
+  {EXIT_INCOMPLETE}    report written, but the run directory lacks files (named on stderr)"""
 
 
 def _quiet_mosaik_logs() -> None:
@@ -129,12 +146,19 @@ def _mark_manifest(out_dir: Path, status: str, **extra: object) -> dict | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from mgcosim.sim.results import summarise
-    from mgcosim.sim.world import run_scenario
+    from mgcosim.sim.run_state import check_out_dir, prepare_out_dir
 
     scenario = load_scenario(args.scenario or default_scenario_path())
-    print_warnings(scenario)
     out_dir = Path(args.out or Path("runs") / scenario.name)
+    old_files = check_out_dir(out_dir, args.overwrite)
+    from mgcosim.sim.controller_sim import check_controller  # pandapower: once --out is good
+
+    check_controller(scenario)
+    print_warnings(scenario)
+    prepare_out_dir(out_dir, old_files)
+    from mgcosim.sim.results import summarise  # the simulation's stack: once --out is good
+    from mgcosim.sim.world import run_scenario
+
     _quiet_mosaik_logs()
     print(
         f"Running {scenario.name!r} ({scenario.n_steps} steps of {scenario.physical_step_s} s, "
@@ -155,13 +179,28 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from mgcosim.sim.report import write_report
-    from mgcosim.sim.run_state import run_state
+    from mgcosim.sim.run_state import check_run_files, run_state
 
+    run_dir = Path(args.run_dir)
+    missing = check_run_files(run_dir)
     compare = Path(args.compare) if args.compare else None
-    path = write_report(Path(args.run_dir), Path(args.out) if args.out else None, compare=compare)
-    print(f"Run state: {run_state(Path(args.run_dir)).detail}")
+    if compare is not None:
+        check_run_files(compare, "--compare run directory")
+    out = Path(args.out) if args.out else None
+    if out is not None and out.is_dir():
+        raise RunDirError(f"--out {out} is a directory; give an HTML file name")
+    from mgcosim.sim.report import write_report  # matplotlib: only once the paths are good
+
+    path = write_report(run_dir, out, compare=compare)
+    print(f"Run state: {run_state(run_dir).detail}")
     print(f"Report written to {path}")
+    if missing:
+        print(
+            f"error: incomplete run directory {run_dir}: missing {', '.join(missing)} "
+            "(the report leaves out what they hold)",
+            file=sys.stderr,
+        )
+        return EXIT_INCOMPLETE
     return 0
 
 
@@ -192,7 +231,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mgcosim", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="mgcosim", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--version", action="version", version=f"mgcosim {metadata.version('mgcosim')}")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
@@ -205,6 +246,11 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("scenario", nargs="?", help="scenario TOML file")
     run.add_argument("--out", help="run directory (default: runs/<scenario name>)")
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out (its files and report.html are removed)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
     report = sub.add_parser(
@@ -213,13 +259,19 @@ def parser() -> argparse.ArgumentParser:
         description="Write the HTML report of a run directory and print the run's state "
         "(finished, interrupted, failed, running, or stopped without finishing: the manifest "
         "says running but its process on this host is gone).",
+        epilog=REPORT_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    report.add_argument("run_dir")
+    report.add_argument("run_dir", help="a run directory (mgcosim run --out)")
     report.add_argument("--out", help="HTML file (default: RUN_DIR/report.html)")
     report.add_argument("--compare", help="another run directory to compare costs with")
     report.set_defaults(func=cmd_report)
-    validate = sub.add_parser("validate", help="check a scenario file without running it")
-    validate.add_argument("scenario")
+    validate = sub.add_parser(
+        "validate",
+        help="check a scenario file without running it",
+        description="Check a scenario file: every field, and the warnings a run would print.",
+    )
+    validate.add_argument("scenario", help="scenario TOML file")
     validate.set_defaults(func=cmd_validate)
     from mgcosim.sim.reconfigure import add_parser as add_reconfigure_parser
 
@@ -242,7 +294,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (ScenarioError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except OSError as err:  # a file the command reads or writes: one line, no traceback
+        where = f": {err.filename}" if err.filename else ""
+        print(f"error: {err.strerror or err}{where}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

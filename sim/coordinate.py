@@ -221,8 +221,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``mgcosim coordinate`` on the CLI's subparsers."""
     p = subparsers.add_parser(
         "coordinate",
-        help="restoration after a main-grid loss: no sharing vs central dispatch vs microgrid "
-        "feasible-region projection (seed 003)",
+        help="restoration after the main grid is lost: microgrids on their own vs central "
+        "dispatch vs sharing each microgrid's feasible region (a projection)",
     )
     p.add_argument("--hour", type=int, default=18, help="hour of the profiles (default 18)")
     p.add_argument(
@@ -245,7 +245,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--threshold-mw",
         type=positive_float,
         default=1e-3,
-        help="vertex-search threshold (default 0.001 MW)",
+        help="tolerance of the feasible-region search (default 0.001 MW)",
     )
     p.add_argument(
         "--samples", type=positive_int, default=200, help="inside points checked per microgrid"

@@ -49,7 +49,7 @@ def scenario_event(scenario, default) -> tuple[frozenset[int], bool, float, int]
     main_grid = not any(f.kind == "main_grid" for f in now)
     repair_h = max(f.repair_s for f in now) / 3600
     t0 = scenario.start
-    start_h = (t0.hour + t0.minute / 60 + t0.second / 3600 + start / 3600) % 24  # clock hour
+    start_h = t0.hour + t0.minute / 60 + t0.second / 3600 + start / 3600  # after midnight, day 1
     return damaged, main_grid, start_h, max(1, math.ceil(repair_h - 1e-9))
 
 
@@ -67,7 +67,7 @@ def scenario_case(scenario, mess, event, start_h: float, periods: int):
         event,
         start_hour=start_h,
         n_periods=periods,
-        profiles=scenario.profiles.table,
+        profiles=scenario.profiles.hourly_table(start_h, periods),
     )
 
 

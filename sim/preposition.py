@@ -118,15 +118,24 @@ def cmd_preposition(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``mgcosim preposition`` on the CLI's subparsers."""
     p = sub.add_parser(
-        "preposition", help="MESS pre-positioning: robust vs deterministic, with/without MESS"
+        "preposition",
+        help="place mobile storage (MESS) before an outage: robust vs deterministic "
+        "placement, with and without mobile storage",
     )
     p.add_argument("scenario", nargs="?", help="scenario TOML file (default: the base day)")
     p.add_argument(
-        "--gap", type=positive_float, default=1e-3, help="relative C&CG gap (default 1e-3)"
+        "--gap",
+        type=positive_float,
+        default=1e-3,
+        help="relative optimality gap of the robust solve (default 1e-3)",
     )
-    p.add_argument("--fleet", type=_non_negative_int, help="MESS units (default: mess.csv)")
     p.add_argument(
-        "--budget", type=_non_negative_int, help="Gamma, PV units down per period (mess.csv)"
+        "--fleet", type=_non_negative_int, help="mobile storage units (default: mess.csv)"
+    )
+    p.add_argument(
+        "--budget",
+        type=_non_negative_int,
+        help="uncertainty budget: PV units that may be lost per period (default: mess.csv)",
     )
     p.add_argument(
         "--damaged", type=_branch_list, help="damaged IEEE branches, e.g. 12,22,37 (default)"
@@ -147,7 +156,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="hourly periods (default: the fault's repair hours, else 4)",
     )
     p.add_argument(
-        "--max-iterations", type=positive_int, default=20, help="C&CG iterations (default 20)"
+        "--max-iterations",
+        type=positive_int,
+        default=20,
+        help="iterations of the robust solve (column-and-constraint generation) at most "
+        "(default 20)",
     )
     p.add_argument(
         "--node-limit",

@@ -42,7 +42,6 @@ import numpy as np
 
 from mgcosim.scenarios.loader import Scenario, default_scenario_path, load_scenario
 from mgcosim.sim.argtypes import positive_int, write_json_report
-from mgcosim.sim.stochastic import shape_at_steps
 
 if TYPE_CHECKING:  # heavy imports (pandapower, pyomo) stay out of the CLI's start-up
     from mgcosim.controllers.topology import ReconfigResult
@@ -79,9 +78,7 @@ def _start_h(scenario: Scenario) -> float:
 
 
 def _hourly(scenario: Scenario, unit: str, generic: str, n: int) -> np.ndarray:
-    table = scenario.profiles.table
-    column = f"{unit}_pu" if f"{unit}_pu" in table.columns else generic
-    return shape_at_steps(table, column, _start_h(scenario), 1.0, n)
+    return scenario.profiles.shape_pu(unit, generic, _start_h(scenario), 1.0, n)
 
 
 def build_case(scenario: Scenario, periods: int, microgrids: bool) -> Case:
@@ -319,7 +316,12 @@ def cmd_reconfigure(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``mgcosim reconfigure`` on the CLI's subparsers."""
-    p = sub.add_parser("reconfigure", help="DSO loss-minimising reconfiguration, checked by AC")
+    p = sub.add_parser(
+        "reconfigure",
+        help="open and close the feeder's switches to minimise losses, checked by AC power flow",
+        description="The DSO's loss-minimising switching alone (no co-simulation), each "
+        "topology checked by an AC power flow.",
+    )
     p.add_argument("scenario", nargs="?", help="scenario TOML file (default: the base day)")
     p.add_argument(
         "--no-microgrids",
@@ -336,7 +338,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--method",
         choices=METHODS,
         default="milp",
-        help="multi-period MILP (default), candidate topologies + DP, or both",
+        help="multi-period MILP (default), candidate topologies + dynamic programming, or both",
     )
     p.add_argument(
         "--node-limit",

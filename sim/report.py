@@ -192,7 +192,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise ValueError("empty file") from exc
     if "time_s" not in df.columns:
         raise ValueError("no time_s column")
-    df = df.set_index("time_s")
+    df = df.set_index("time_s").drop(columns="time", errors="ignore")  # clock time: manifest
     df.columns = [str(c) for c in df.columns]
     return df
 

@@ -907,7 +907,9 @@ def _branch_list(text: str) -> list[int]:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``mgcosim restore`` on the CLI's subparsers."""
     p = sub.add_parser(
-        "restore", help="restoration of a scenario's fault: independent vs centralised"
+        "restore",
+        help="restore supply after a scenario's fault: uncoordinated, ADMM-coordinated "
+        "and central plans compared",
     )
     p.add_argument("scenario", help="scenario TOML file with at least one [[faults]] table")
     p.add_argument(

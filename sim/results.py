@@ -1,19 +1,17 @@
 """Run directory: result files written step by step, manifest and summary.
 
-Every table is a CSV with first column ``time_s`` (seconds since the scenario start),
-one row per grid step, appended and flushed as the run goes, so an interrupted run
-keeps every step already done. Files:
-
-``steps.csv`` (scalar figures per step; voltage violations counted against the DSO band, an
-internal microgrid bus against its own), ``bus_vm_pu.csv``, ``branch_loading_percent.csv``,
-``branch_p_from_mw.csv``, ``branch_q_from_mvar.csv``, ``switch_closed.csv``,
-``unit_p_mw.csv`` (applied), ``unit_setpoint_p_mw.csv`` (commanded), ``soc_mwh.csv``
-(SOC at the step start), ``exchange_p_mw.csv`` (microgrid import > 0),
-``available_p_mw.csv`` (wind/PV available, load demand), ``load_demand_p_mw.csv``,
-``load_served_p_mw.csv`` and ``load_shed_p_mw.csv`` (per load, named as in the net:
-``load_b{k}`` at IEEE bus k, ``{MG}_load``, internal ``{MG}_load.b{k}``; shed = demand -
-served, by command and on dark buses alike), ``manifest.json`` and, at the end,
-``summary.json``.
+Every table is a CSV with first column ``time_s`` (seconds since the scenario start) and
+last column ``time`` (its clock time), one row per grid step, appended and flushed as the
+run goes, so an interrupted run keeps every step already done. The files, their units and
+sign conventions are declared in :mod:`sim.schema`: ``steps.csv`` (scalar figures per step;
+voltage violations counted against the DSO band, an internal microgrid bus against its own),
+the per-bus and per-branch tables, the per-load tables ``load_demand_p_mw.csv``,
+``load_served_p_mw.csv`` and ``load_shed_p_mw.csv`` (named as in the net: ``load_b{k}`` at
+IEEE bus k, ``{MG}_load``, internal ``{MG}_load.b{k}``; shed = demand - served, by command
+and on dark buses alike), the split unit tables (renewables, turbines, storage: one sign
+convention each, :func:`sim.run_files.split_units`) beside the mixed ``unit_p_mw.csv`` and
+``available_p_mw.csv``, ``net.json`` (written at the start) and, at the end,
+``summary.json``, ``schema.json`` and ``results.parquet`` (:mod:`sim.run_files`).
 
 Load accounting: ``steps.csv`` holds ``load_demand_mw``, ``load_served_mw``,
 ``load_unserved_mw``, ``load_not_computed_mw`` and, per priority tier t
@@ -45,15 +43,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mgcosim.networks.ieee33 import internal_bus_name
+from mgcosim.networks.ieee33 import build_ieee33, internal_bus_name
 from mgcosim.scenarios.loader import Scenario
 from mgcosim.sim.accounting import count_outside, count_outside_bands, extremes, step_costs
+from mgcosim.sim.run_files import (
+    clock_time,
+    describe_run,
+    element_index,
+    read_table,
+    save_net,
+    split_units,
+    unit_kinds,
+    write_long_table,
+)
 from mgcosim.sim.run_state import STATUS_COMPLETED, STATUS_FAILED_FLOWS, utc_now
-from mgcosim.sim.schema import FILES, recorded_tables
+from mgcosim.sim.schema import DATETIME_COLUMN, FILES, TIME_COLUMN, recorded_tables
 
 TABLES = recorded_tables()  # recorded quantity -> file (sim.schema)
 BALANCE_REL_TOL = 1e-9  # demand = served + unserved + not computed, relative to the demand
 EXTRA_FILES = [f.file for f in FILES if f.source is None and f.key != "manifest"]
+__all__ = ["RunWriter", "read_steps", "read_table", "summarise"]  # read_table: sim.run_files
 PACKAGES = (
     "mgcosim",
     "mosaik",
@@ -63,6 +72,7 @@ PACKAGES = (
     "highspy",
     "numpy",
     "pandas",
+    "pyarrow",
 )
 
 
@@ -118,16 +128,24 @@ class RunWriter:
         }
         for name in list(TABLES.values()) + EXTRA_FILES:
             (self.out_dir / name).unlink(missing_ok=True)
+        net = run_net(scenario, self.out_dir)
+        save_net(net, self.out_dir / "net.json")
+        self.unit_kinds = unit_kinds(net)
+        self.elements = element_index(net)
         write_json(self.out_dir / "manifest.json", self.manifest)
 
     def _append(self, file_name: str, time_s: int, row: dict) -> None:
         if file_name not in self.files:
             handle = open(self.out_dir / file_name, "w", newline="")  # noqa: SIM115
-            writer = csv.DictWriter(handle, fieldnames=["time_s", *row.keys()])
+            columns = [TIME_COLUMN, *row.keys(), DATETIME_COLUMN]
+            writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
             self.files[file_name] = (handle, writer)
         handle, writer = self.files[file_name]
-        writer.writerow({"time_s": time_s, **{k: _cell(v) for k, v in row.items()}})
+        clock = clock_time(self.scenario.start, time_s)
+        writer.writerow(
+            {TIME_COLUMN: time_s, **{k: _cell(v) for k, v in row.items()}, DATETIME_COLUMN: clock}
+        )
         handle.flush()
 
     def write_step(
@@ -141,6 +159,7 @@ class RunWriter:
         """Record one grid step: the tables, the plan (once per plan) and the validation."""
         tables = dict(grid, setpoints_mw=setpoints, available_p_mw=available)
         tables["load_shed_p_mw"] = shed_p_mw(grid)
+        tables |= split_units(grid.get("unit_p_mw") or {}, available, self.unit_kinds)
         for attr, file_name in TABLES.items():
             if tables.get(attr):
                 self._append(file_name, time_s, tables[attr])
@@ -229,6 +248,8 @@ class RunWriter:
         summary = summarise(self.out_dir, self.scenario.physical_step_s) if self.steps_done else {}
         if summary:
             write_json(self.out_dir / "summary.json", summary)
+            write_json(self.out_dir / "schema.json", describe_run(self.out_dir, self.elements))
+            write_long_table(self.out_dir, self.out_dir / "results.parquet")
         if status == STATUS_COMPLETED and summary.get("n_not_converged", 0) > 0:
             status = STATUS_FAILED_FLOWS
         self.manifest.update(
@@ -239,6 +260,17 @@ class RunWriter:
         )
         write_json(self.out_dir / "manifest.json", self.manifest)
         return summary
+
+
+def run_net(scenario: Scenario, out_dir: Path):
+    """The net the grid simulates: the scenario's, with the mobile storage the world placed
+    (``mess_placement.json``, written before the recorder starts)."""
+    from mgcosim.sim.mess import with_mess
+
+    placement = out_dir / "mess_placement.json"
+    if placement.is_file():
+        scenario = with_mess(scenario, json.loads(placement.read_text())["buses"])
+    return build_ieee33(scenario.data, scenario.microgrid_networks())
 
 
 def shed_p_mw(grid: dict) -> dict[str, float]:
@@ -439,6 +471,7 @@ def soc_plan_error(run_dir: Path) -> float:
     """Largest |planned - realised| SOC at the end of each plan's first period."""
     plan = pd.read_csv(run_dir / "soc_plan.csv").set_index("time_s")
     real = pd.read_csv(run_dir / "soc_mwh.csv").set_index("time_s")
+    plan = plan.drop(columns=DATETIME_COLUMN, errors="ignore")
     period_s = int(np.diff(plan.index).min()) if len(plan) > 1 else 3600
     ends = [t + period_s for t in plan.index if t + period_s in real.index]
     if not ends:

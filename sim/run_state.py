@@ -6,6 +6,9 @@ The writer (:class:`sim.results.RunWriter`) records ``pid``, ``host``, ``started
 ``heartbeat`` (UTC, rewritten at every step). A run on another host cannot be checked from
 here and counts as running. No dependency beyond the standard library, so that
 :mod:`sim.report` stays light.
+
+The CLI's checks of run directories live here too: :func:`check_run_files` (a directory
+to report on) and :func:`check_out_dir`, :func:`prepare_out_dir` (a directory to run into).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from mgcosim.sim.schema import ESSENTIAL_FILES, FILES, OTHER_RUN_FILES, expected_files
 
 STATUS_RUNNING = "running"
 STATUS_COMPLETED = "completed"
@@ -120,3 +125,80 @@ def _proc_stat(pid: int) -> tuple[str, float | None] | None:
 def utc_now() -> str:
     """The current UTC time, ISO 8601 to the second (the manifest's clock)."""
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class RunDirError(ValueError):
+    """A path that cannot be a run directory (one line: the path, what is wrong, the fix)."""
+
+
+def check_run_dir(path: Path, what: str = "run directory") -> None:
+    """Refuse a missing path, or one that is a file, as a run directory to read."""
+    if not path.exists():
+        raise RunDirError(f"{what} {path} does not exist")
+    if not path.is_dir():
+        raise RunDirError(f"{what} {path} is a file, not a directory")
+
+
+def missing_files(run_dir: Path) -> list[str]:
+    """The files a run directory lacks: every declared non-optional file, except those
+    written at the end (summary.json, schema.json, results.parquet) while a run is
+    unfinished (interrupted, failed, killed, still running)."""
+    finished = run_state(run_dir).state == FINISHED
+    return [name for name in expected_files(finished) if not (run_dir / name).is_file()]
+
+
+def check_run_files(run_dir: Path, what: str = "run directory") -> list[str]:
+    """The missing files of a run directory to report on; refuses one without the
+    essential files (nothing to report: not a run, or stopped before its first step)."""
+    check_run_dir(run_dir, what)
+    missing = sorted(missing_files(run_dir), key=lambda name: name not in ESSENTIAL_FILES)
+    if any(name in missing for name in ESSENTIAL_FILES):
+        raise RunDirError(
+            f"{what} {run_dir} holds no run (or its run stopped before the first step): "
+            f"missing {', '.join(missing)}"
+        )
+    return missing
+
+
+def run_files_in(directory: Path) -> list[str]:
+    """The files of a run (declared ones, the report, the MESS placement) in a directory."""
+    names = [f.file for f in FILES] + list(OTHER_RUN_FILES)
+    return [name for name in names if (directory / name).exists()]
+
+
+def check_out_dir(out: Path, overwrite: bool) -> list[str]:
+    """Refuse ``out`` as a run directory with a one-line :class:`RunDirError`, without
+    touching anything: a file, a path under a file, a run directory (unless ``overwrite``)
+    or a run still writing there. Returns the old run's files (to remove)."""
+    for path in [out, *out.parents]:
+        if path.exists():
+            if not path.is_dir():
+                where = "is a file" if path == out else f"lies under the file {path}"
+                raise RunDirError(f"--out {out} {where}; give a directory")
+            break
+    found = run_files_in(out) if out.is_dir() else []
+    if found:
+        state = run_state(out)
+        if state.state == RUNNING:
+            raise RunDirError(f"--out {out}: a run is writing there ({state.detail})")
+        if not overwrite:
+            raise RunDirError(
+                f"--out {out} holds a run already ({', '.join(found[:3])}"
+                f"{', ...' if len(found) > 3 else ''}); add --overwrite to replace it, "
+                "or give another --out"
+            )
+    return found
+
+
+def prepare_out_dir(out: Path, old_files: list[str]) -> None:
+    """Remove the old run's files (:func:`check_out_dir`), create ``out`` and check that it
+    takes a file; an unwritable place is a one-line :class:`RunDirError`."""
+    try:
+        for name in old_files:
+            (out / name).unlink()
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".mgcosim-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise RunDirError(f"--out {out}: cannot write there ({err.strerror or err})") from err

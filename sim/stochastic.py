@@ -45,6 +45,15 @@ unit draws its realisation from the stream ``unit_seed(seed, name)`` and its sce
 ``k0`` from ``unit_seed(seed, name, k0)``; these streams are independent of one another, so
 the realisation is never one of the samples and the scenarios do not depend on call order.
 Stream keys use ``zlib.crc32(name)``, never ``hash()``, which is salted per Python process.
+
+Given actuals: when the scenario's profile file gives a unit's actual series
+(``<unit>_actual_pu``), the realisation *is* that series, with no noise added
+(``StochasticProfile(..., actual_mw=...)``); ``error_pu`` is then the error implied by the
+forecast and the actual (additive: ``(a - f) / cap_mw``; multiplicative: ``a / f - 1``, 0
+where ``f = 0``), so the rolling forecasts and the scenarios condition on what happened.
+Without a given forecast, :func:`forecast_around` draws the day-ahead forecast from the same
+error model around the actuals: ``f = a - e cap_mw`` (additive) or ``f = a (1 - e)``
+(multiplicative), clipped like a realisation, from the unit's realisation stream.
 """
 
 from __future__ import annotations
@@ -191,6 +200,7 @@ class StochasticProfile:
         error: ErrorModel,
         cap_mw: float | None,
         seed: int,
+        actual_mw: np.ndarray | None = None,
     ) -> None:
         base = np.asarray(forecast_mw, dtype=float)
         if base.ndim != 1 or base.size == 0 or not np.all(np.isfinite(base)):
@@ -210,6 +220,10 @@ class StochasticProfile:
         self.seed = seed
         self.base_forecast_mw = base
         self._phi = error.phi(self.step_h)
+        if actual_mw is not None:
+            self.realised_mw = _checked_actual(name, actual_mw, base.size, cap_mw)
+            self.error_pu = _implied_error(base, self.realised_mw, error.mode, cap_mw)
+            return
         eps = np.random.default_rng(unit_seed(seed, name)).standard_normal(base.size)
         self.error_pu = ar1_paths(eps, self._phi, error.sigma_pu)
         self.realised_mw = self._to_mw(base, self.error_pu)
@@ -263,3 +277,39 @@ class StochasticProfile:
         else:
             p = base * (1.0 + e)
         return np.clip(p, 0.0, np.inf if self.cap_mw is None else self.cap_mw)
+
+
+def forecast_around(
+    name: str,
+    actual_mw: np.ndarray,
+    step_h: float,
+    error: ErrorModel,
+    cap_mw: float | None,
+    seed: int,
+) -> np.ndarray:
+    """A day-ahead forecast drawn around given actuals: the unit's AR(1) error path ``e``
+    (its realisation stream) applied with the opposite sign, clipped to ``[0, cap_mw]``."""
+    a = _checked_actual(name, actual_mw, np.size(actual_mw), cap_mw)
+    eps = np.random.default_rng(unit_seed(seed, name)).standard_normal(a.size)
+    e = ar1_paths(eps, error.phi(step_h), error.sigma_pu)
+    f = a - e * cap_mw if error.mode == "additive" else a * (1.0 - e)
+    return np.clip(f, 0.0, np.inf if cap_mw is None else cap_mw)
+
+
+def _checked_actual(name: str, actual_mw, n: int, cap_mw: float | None) -> np.ndarray:
+    a = np.asarray(actual_mw, dtype=float)
+    if a.shape != (n,) or not np.all(np.isfinite(a)):
+        raise ValueError(f"{name}: actual_mw must be {n} finite values")
+    if np.any(a < 0) or (cap_mw is not None and np.any(a > cap_mw)):
+        raise ValueError(f"{name}: actual_mw must lie in [0, cap_mw]")
+    return a
+
+
+def _implied_error(
+    forecast: np.ndarray, actual: np.ndarray, mode: str, cap_mw: float | None
+) -> np.ndarray:
+    """The pu error that maps ``forecast`` to ``actual`` (0 where a forecast of 0 cannot)."""
+    if mode == "additive":
+        return (actual - forecast) / cap_mw
+    safe = np.where(forecast > 0, forecast, 1.0)
+    return np.where(forecast > 0, actual / safe - 1.0, 0.0)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.scenarios.loader import Scenario
-from mgcosim.sim.stochastic import ErrorModel, StochasticProfile, shape_at_steps
+from mgcosim.sim.stochastic import ErrorModel, StochasticProfile, forecast_around
 
 
 def horizon_steps(scenario: Scenario) -> int:
@@ -14,16 +12,16 @@ def horizon_steps(scenario: Scenario) -> int:
     return scenario.horizon_s // scenario.physical_step_s
 
 
-def _shape(table: pd.DataFrame, unit: str, generic: str, scenario: Scenario, n: int):
-    column = f"{unit}_pu" if f"{unit}_pu" in table.columns else generic
-    start_h = scenario.start.hour + scenario.start.minute / 60 + scenario.start.second / 3600
-    return shape_at_steps(table, column, start_h, scenario.physical_step_s / 3600, n)
+def start_hour(scenario: Scenario) -> float:
+    """Clock hour of the scenario start: hours after midnight of the start day."""
+    return scenario.start.hour + scenario.start.minute / 60 + scenario.start.second / 3600
 
 
 def stochastic_units(scenario: Scenario) -> dict[str, StochasticProfile]:
     """One :class:`StochasticProfile` per wind turbine, PV unit and load, by unit name.
 
-    Profiles cover the run plus one horizon, so that the last forecast is complete.
+    Profiles cover the run plus one horizon, so that the last forecast is complete. A unit
+    with a given actual series is realised exactly as given (:mod:`sim.stochastic`).
     """
     prof, data = scenario.profiles, scenario.data
     n = scenario.n_steps + horizon_steps(scenario)
@@ -32,9 +30,17 @@ def stochastic_units(scenario: Scenario) -> dict[str, StochasticProfile]:
     pv_err = ErrorModel(prof.pv_sigma_pu, prof.pv_phi_per_h, "multiplicative")
     load = ErrorModel(prof.load_sigma_pu, prof.load_phi_per_h, "multiplicative")
 
+    start_h, seed = start_hour(scenario), scenario.seed
+
     def unit(name: str, generic: str, scale_mw: float, error: ErrorModel, cap: float | None):
-        base = _shape(prof.table, name, generic, scenario, n) * scale_mw
-        return StochasticProfile(name, base, step_h, error, cap, scenario.seed)
+        base = prof.shape_pu(name, generic, start_h, step_h, n) * scale_mw
+        actual = prof.actual_pu(name, generic, start_h, step_h, n)
+        if actual is None:
+            return StochasticProfile(name, base, step_h, error, cap, seed)
+        actual_mw = actual * scale_mw
+        if not prof.has_forecast(name, generic):
+            base = forecast_around(name, actual_mw, step_h, error, cap, seed)
+        return StochasticProfile(name, base, step_h, error, cap, seed, actual_mw=actual_mw)
 
     units = {}
     for mg in data.microgrids:
