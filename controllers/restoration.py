@@ -73,7 +73,7 @@ import pyomo.environ as pyo
 
 from mgcosim.controllers import blocks
 from mgcosim.controllers.dso import DSOData
-from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_mip
+from mgcosim.controllers.solve import MipLimits, SolveRecord, persistent_highs, solve_mip
 from mgcosim.networks.params import MG_LOAD_TIER, MicrogridParams, NetworkData, q_per_p
 from mgcosim.networks.storage import energy_change_mwh
 
@@ -179,6 +179,7 @@ class RestorationResult:
     restored_value_cny: float
     switch_actions: int
     periods: tuple[RestorationPeriod, ...] = field(default_factory=tuple)
+    mip_nodes: int = 0  # branch-and-bound nodes (the deterministic measure of the work)
 
     def restored_mwh_by_tier(self, dt_h: float) -> dict[int, float]:
         out: dict[int, float] = {}
@@ -716,12 +717,11 @@ def solve_restoration(
     :class:`OptimisationError` for any other outcome without a usable solution.
     """
     rec = solve_mip(model, persistent_highs(), "restoration", limits)
-    return extract_result(model, rec.status, rec.objective, rec.bound, rec.gap, rec.time_s)
+    return extract_result(model, rec)
 
 
-def extract_result(
-    m: pyo.ConcreteModel, status: str, objective: float, bound: float, gap: float, elapsed: float
-) -> RestorationResult:
+def extract_result(m: pyo.ConcreteModel, rec: SolveRecord) -> RestorationResult:
+    """The plan of a solved model, with the solve's record."""
     inp: RestorationInputs = m.inp
     periods = []
     prev_closed = {
@@ -777,14 +777,15 @@ def extract_result(
         prev_closed = set(closed)
     actions = sum(len(p.switched_closed) + len(p.switched_open) for p in periods)
     return RestorationResult(
-        status=status,
-        objective_cny=objective,
-        best_bound_cny=bound,
-        mip_gap=gap,
-        solve_time_s=elapsed,
+        status=rec.status,
+        objective_cny=rec.objective,
+        best_bound_cny=rec.bound,
+        mip_gap=rec.gap,
+        solve_time_s=rec.time_s,
         restored_value_cny=pyo.value(m.restored_value),
         switch_actions=actions,
         periods=tuple(periods),
+        mip_nodes=rec.nodes,
     )
 
 

@@ -797,6 +797,7 @@ def merge_results(
         restored_value_cny=sum(r.restored_value_cny for r in values),
         switch_actions=sum(r.switch_actions for r in values),
         periods=tuple(periods),
+        mip_nodes=sum(r.mip_nodes for r in values),
     )
 
 

@@ -231,6 +231,7 @@ def restoration_info(result: RestorationResult) -> dict:
         "status": "optimal" if result.status == "optimal" else f"restoration_{result.status}",
         "objective_cny": result.objective_cny,
         "mip_gap": result.mip_gap,
+        "mip_nodes": result.mip_nodes,
         "restoration_time_s": result.solve_time_s,
         "switch_actions": result.switch_actions,
         "open_branches": sorted(set(range(1, 38)) - set(first.closed_branches)),

@@ -63,13 +63,17 @@ class MipLimits:
 @dataclass(frozen=True)
 class SolveRecord:
     """What a solve returned: ``status`` is ``optimal`` (an LP's optimum, or a MIP within
-    its gap) or ``node_limit`` (the incumbent at the node limit); ``gap`` is relative."""
+    its gap) or ``node_limit`` (the incumbent at the node limit); ``gap`` is relative.
+    The work, deterministic for a given model and thread count unlike ``time_s``:
+    branch-and-bound ``nodes`` (0 for an LP) and ``lp_iterations`` (simplex)."""
 
     status: str
     objective: float
     bound: float
     gap: float
     time_s: float
+    nodes: int = 0
+    lp_iterations: int = 0
 
 
 def solve_mip(model: pyo.Block, solver, what: str, limits: MipLimits) -> SolveRecord:
@@ -110,7 +114,16 @@ def _solve(
     bound = results.objective_bound
     bound = float(bound) if bound is not None else objective
     gap = abs(objective - bound) / max(abs(objective), 1e-9)
-    return SolveRecord(status, objective, bound, gap, elapsed)
+    nodes, iterations = _work(results)
+    return SolveRecord(status, objective, bound, gap, elapsed, nodes, iterations)
+
+
+def _work(results) -> tuple[int, int]:
+    """Branch-and-bound nodes and simplex iterations that HiGHS reported (0 when absent)."""
+    extra = results.extra_info
+    nodes = getattr(extra, "mip_node_count", None)
+    iterations = getattr(extra, "simplex_iteration_count", None)
+    return max(int(nodes or 0), 0), max(int(iterations or 0), 0)
 
 
 def highs_solver():

@@ -78,8 +78,13 @@ PLAN_COLUMNS: tuple[Column, ...] = (
     Column("mip_gap", "1", NONNEG, "relative MILP gap at the end of the solve"),
     Column("converged", "1/0", NONE, ""),
     Column("(outer|inner)_iterations", "count", NONNEG, ""),
-    Column(r"(admm|central|wall)_time_s", "s", NONNEG, "computing time"),
+    Column("mip_nodes", "count", NONNEG, "branch-and-bound nodes of the restoration MILP"),
     Column("p_loss_mw", "MW", NONNEG, "the plan's first-period losses"),
+)
+# wall-clock figures: they change with the machine and its load, so they are kept out of the
+# result tables (which are byte-identical for a scenario and seed on any machine load)
+TIMING_COLUMNS: tuple[Column, ...] = (
+    Column(r"(admm|central|restoration|wall)_time_s", "s", NONNEG, "wall-clock computing time"),
 )
 HISTORY_COLUMNS: tuple[Column, ...] = (
     Column("outer|inner", "count", NONNEG, "iteration"),
@@ -230,6 +235,14 @@ FILES: tuple[RunFile, ...] = (
         DISCHARGE,
     ),
     RunFile("plans", "plans.csv", "mixed", "one row per plan", optional=True, columns=PLAN_COLUMNS),
+    RunFile(
+        "timings",
+        "timings.csv",
+        "s",
+        "wall-clock times per plan (machine dependent)",
+        optional=True,
+        columns=TIMING_COLUMNS,
+    ),
     RunFile(
         "admm_history",
         "admm_history.csv",
