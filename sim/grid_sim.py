@@ -226,6 +226,7 @@ class UnitFeed:
                     f"units['load_b2'], ('p_mw', 'p_profile_mw')); units: {', '.join(self.units)}"
                 )
             put(unit, src, value)
+        _check_input_attrs(inputs, grid_eid)
         for eid, attrs in inputs.items():
             if eid == grid_eid or "p_profile_mw" not in attrs:
                 continue
@@ -250,6 +251,19 @@ class UnitFeed:
             f"a source to each unit entity's 'p_profile_mw', or start the grid with "
             f"unfed_units='zero' (unfed units then take 0 MW)"
         )
+
+
+def _check_input_attrs(inputs: dict, grid_eid: str) -> None:
+    """Refuse inputs into output attributes (mosaik's META does not tell them apart)."""
+    for eid, attrs in inputs.items():
+        allowed = INPUTS if eid == grid_eid else ["p_profile_mw"]
+        wrong = sorted(set(attrs) - set(allowed))
+        if wrong:
+            raise WiringError(
+                f"grid: entity {eid!r} got input {', '.join(wrong)}, which is an output. Fix: "
+                f"a Unit entity takes p_profile_mw (MW), the Grid entity {', '.join(INPUTS)}; "
+                f"Bus and Branch entities take no input"
+            )
 
 
 def _checked_mw(unit: str, src: str, value: object, time_s: int) -> float:

@@ -146,11 +146,19 @@ def test_unfed_units_take_zero_when_asked(tmp_path):
         np.testing.assert_allclose(series["MgcosimGrid-0.grid/load_served_mw"][:], [0.05, 0.07])
 
 
-def test_a_unit_without_profile_refuses_one(tmp_path):
+@pytest.mark.parametrize(
+    "unit, attr, match",
+    [
+        ("MG1_mt", "p_profile_mw", r"unit 'MG1_mt' takes no profile"),  # follows set-points
+        ("load_b18", "p_mw", r"entity 'load_b18' got input p_mw, which is an output"),
+    ],
+)
+def test_inputs_the_grid_cannot_use_are_refused(tmp_path, unit, attr, match):
     world = _world()
     mg = add_mgcosim(world, SCENARIO, controller=False, unfed_units="zero")
-    _feed(world, _csv(tmp_path / "f.csv", {"p": [0.2]}), mg.units["MG1_mt"], "p")
-    _run_refused(world, r"unit 'MG1_mt' takes no profile")
+    feed = world.start("CSV", sim_start=START, datafile=str(_csv(tmp_path / "f.csv", {"p": [0.2]})))
+    world.connect(feed.Feed(), mg.units[unit], ("p", attr))
+    _run_refused(world, match)
 
 
 def test_admm_controller_without_forecasts_is_refused_before_planning(tmp_path):
