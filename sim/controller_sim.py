@@ -27,13 +27,21 @@ CONTROLLER_ATTRS: AttrDoc = {
     "forecast_mw": (
         "MW",
         f"list of floats, one per physical step over the horizon, {_PER_SOURCE}",
-        "point forecast: load demand or available wind/PV power",
+        "input: point forecast: load demand or available wind/PV power",
     ),
-    "scenarios_mw": ("MW", f"S x n nested list, {_PER_SOURCE}", "wind scenarios"),
-    "scenario_prob": ("-", f"list of S floats, {_PER_SOURCE}", "wind scenario probabilities"),
-    "soc_end_mwh": ("MWh", "dict storage -> float", "grid's state of charge (time-shifted)"),
-    "mt_p_mw": ("MW", "dict turbine -> float", "grid's applied turbine output (time-shifted)"),
-    "switch_closed": ("-", "dict IEEE branch (text) -> 0/1", "grid's switch states"),
+    "scenarios_mw": ("MW", f"S x n nested list, {_PER_SOURCE}", "input: wind scenarios"),
+    "scenario_prob": (
+        "-",
+        f"list of S floats, {_PER_SOURCE}",
+        "input: wind scenario probabilities",
+    ),
+    "soc_end_mwh": ("MWh", "dict storage -> float", "input: grid's state of charge (time-shifted)"),
+    "mt_p_mw": (
+        "MW",
+        "dict turbine -> float",
+        "input: grid's applied turbine output (time-shifted)",
+    ),
+    "switch_closed": ("-", "dict IEEE branch (text) -> 0/1", "input: grid's switch states"),
     "setpoints_mw": (
         "MW",
         "dict unit -> float",
@@ -43,7 +51,7 @@ CONTROLLER_ATTRS: AttrDoc = {
     "load_served_cmd": ("-", "dict load -> share in [0, 1], or None", "load pickup commands"),
     "grid_former_cmd": ("-", "list of names, or None", "preferred island grid formers"),
     "plan_info": ("-", "dict text -> value", "the current plan's figures (mode, status, ...)"),
-    "faults": ("-", "list of dicts", "faults in force (event input: re-plans at once)"),
+    "faults": ("-", "list of dicts", "input: faults in force (an event: re-plans at once)"),
 }
 PERSISTENT = [a for a in CONTROLLER_ATTRS if a != "faults"]
 META = {

@@ -45,21 +45,25 @@ GRID_INPUT_ATTRS: AttrDoc = {
     "p_mw": (
         "MW",
         "float per source entity",
-        "profile value of the unit named by the source entity's id (mgcosim's Profile "
+        "input: profile value of the unit named by the source entity's id (mgcosim's Profile "
         "entities); other sources feed the Unit entities' p_profile_mw",
     ),
     "setpoints_mw": (
         "MW",
         "dict unit -> float",
-        "controller set-points: turbine output, storage power (charging > 0), wind/PV caps",
+        "input: controller set-points: turbine output, storage power (charging > 0), wind/PV caps",
     ),
-    "switch_closed_cmd": ("-", "dict IEEE branch (text) -> 0/1, or None", "switch commands"),
-    "load_served_cmd": ("-", "dict load -> share in [0, 1], or None", "load pickup commands"),
-    "grid_former_cmd": ("-", "list of names, or None", "preferred island grid formers"),
+    "switch_closed_cmd": ("-", "dict IEEE branch (text) -> 0/1, or None", "input: switch commands"),
+    "load_served_cmd": (
+        "-",
+        "dict load -> share in [0, 1], or None",
+        "input: load pickup commands",
+    ),
+    "grid_former_cmd": ("-", "list of names, or None", "input: preferred island grid formers"),
     "faults": (
         "-",
         "list of dicts (name, kind, branch_ieee, repair_end_s)",
-        "faults in force from now on (event input: the grid steps at once)",
+        "input: faults in force from now on (an event: the grid steps at once)",
     ),
 }
 GRID_OUTPUT_ATTRS: AttrDoc = {

@@ -30,12 +30,13 @@ N_STEPS = 8  # 2 h of 15 min
 def example_run(tmp_path_factory) -> tuple[dict, pd.DataFrame]:
     """examples/own_world.py run as a user would: its HDF5 results and its CSV input."""
     out = tmp_path_factory.mktemp("own_world")
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, str(EXAMPLES / "own_world.py"), "--out", str(out)],
         cwd=REPO,
-        check=True,
         capture_output=True,
+        text=True,
     )
+    assert done.returncode == 0, done.stderr[-3000:]
     data = pd.read_csv(EXAMPLES / "own_world_data.csv", skiprows=1, index_col=0)
     with h5py.File(out / "results.hdf5") as db:
         series = {
