@@ -29,11 +29,13 @@ Run standalone with ``python -m mgcosim.sim.grid_sim HOST:PORT``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import mosaik_api_v3
 
 from mgcosim.networks.ieee33 import build_ieee33
+from mgcosim.networks.params import load_network_data
 from mgcosim.scenarios.loader import load_scenario
 from mgcosim.sim.attrdoc import AttrDoc, names
 from mgcosim.sim.grid import GridInputs, GridModel, measure
@@ -169,8 +171,19 @@ def profile_units(model: GridModel) -> list[str]:
 
 
 def profile_unit_names(scenario) -> list[str]:
-    """The profile units of a scenario's grid (what the controller needs forecasts of)."""
-    return profile_units(GridModel(build_ieee33(scenario.data), scenario.data))
+    """The profile units of a scenario's grid (what the controller needs forecasts of), in
+    the order of :func:`profile_units`, without building the net again."""
+    data = scenario.data
+    mg_loads = [f"{mg.name}_load" for mg in data.microgrids]
+    renewables = [pv.name for pv in data.pv] + [f"{mg.name}_wind" for mg in data.microgrids]
+    return [*_dso_load_names(), *mg_loads, *renewables]
+
+
+@functools.cache
+def _dso_load_names() -> tuple[str, ...]:
+    """The IEEE 33-bus case's loads (``load_b2`` ...): the same for every scenario."""
+    net = build_ieee33(load_network_data())
+    return tuple(str(n) for n in net.load.name if str(n).startswith("load_b"))
 
 
 def all_units(model: GridModel) -> list[str]:

@@ -15,7 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mgcosim.networks.ieee33 import build_ieee33
+from mgcosim.scenarios.loader import load_scenario
 from mgcosim.sim import controller_sim, fault_sim, grid_sim, profile_sim, recorder_sim
+from mgcosim.sim.grid import GridModel
 from mgcosim.sim.grid_sim import WiringError
 from mgcosim.sim.mosaik_world import add_mgcosim, attribute_tables
 
@@ -190,6 +193,13 @@ def test_every_meta_attribute_is_documented_with_unit_and_shape():
             for attr in desc["attrs"]:
                 unit, shape, meaning = docs[model][attr]
                 assert unit and shape and meaning, (model, attr)
+
+
+def test_the_controllers_unit_list_is_the_grids():
+    scenario = load_scenario(SCENARIO)
+    model = GridModel(build_ieee33(scenario.data), scenario.data)
+    assert grid_sim.profile_unit_names(scenario) == grid_sim.profile_units(model)
+    assert len(grid_sim.profile_units(model)) == 41  # 32 DSO + 3 microgrid loads, 3 PV, 3 wind
 
 
 def test_readme_carries_the_attribute_tables():
