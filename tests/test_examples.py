@@ -175,6 +175,30 @@ def test_admm_controller_without_forecasts_is_refused_before_planning(tmp_path):
     _run_refused(world, r"controller: no forecast_mw for 41 unit\(s\): load_b2, load_b3")
 
 
+def test_faults_reach_the_grid_in_a_users_world(tmp_path):
+    scenario = tmp_path / "fault.toml"
+    fault = '[[faults]]\nname = "f6"\nkind = "branch"\nbranch = 6\nstart_h = 0.25\nrepair_h = 2\n'
+    scenario.write_text(SCENARIO.read_text() + fault)
+    world = mosaik.World(
+        {"DB": {"python": "mosaik_hdf5:MosaikHdf5"}}, time_resolution=1.0, skip_greetings=True
+    )
+    mg = add_mgcosim(world, scenario, controller=False, scenario_feeds=_all_units(scenario))
+    assert mg.faults is not None
+    db = world.start("DB", step_size=900, duration=2700).Database(filename=str(tmp_path / "r.h5"))
+    world.connect(mg.branches["6"], db, "p_from_mw")
+    world.connect(mg.branches["5"], db, "p_from_mw")
+    world.run(until=2700, print_progress=False)
+    with h5py.File(tmp_path / "r.h5") as h5:
+        p6 = h5["Series/MgcosimGrid-0.branch_6/p_from_mw"][:]
+        p5 = h5["Series/MgcosimGrid-0.branch_5/p_from_mw"][:]
+    assert p6[0] > 0.5 and np.all(p6[1:] == 0.0)  # the faulted line carries nothing
+    assert np.all(p5[1:] < p5[0])  # upstream of it, less flows (downstream is cut off)
+
+
+def _all_units(scenario: Path) -> list[str]:
+    return grid_sim.profile_unit_names(load_scenario(scenario))
+
+
 def test_every_meta_attribute_is_documented_with_unit_and_shape():
     metas = [grid_sim.META, controller_sim.META, fault_sim.META, profile_sim.META]
     docs = {
