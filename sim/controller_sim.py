@@ -4,7 +4,9 @@ Model ``Controller`` (one entity). At every controller step it turns the latest
 measurements (a time-shifted connection from the grid closes the loop) and forecasts
 (from the profile entities) into a :class:`controllers.base.Plan`; at every physical
 step it sends that plan's current set-points to the grid (``setpoints_mw``, and
-``switch_closed_cmd`` when the plan changes the topology).
+``switch_closed_cmd`` when the plan changes the topology). Its first step refuses forecasts
+that miss a load, wind or PV unit, or name none (:func:`check_forecasts`). Every attribute
+with its unit and value shape: :data:`CONTROLLER_ATTRS`.
 Run standalone with ``python -m mgcosim.sim.controller_sim HOST:PORT``.
 """
 
@@ -16,22 +18,42 @@ import numpy as np
 from mgcosim.controllers.base import Controller, Forecasts, Measurements, Plan
 from mgcosim.controllers.rule_based import RuleBasedController
 from mgcosim.scenarios.loader import Scenario, load_scenario
-from mgcosim.sim.grid_sim import first, unit_of
+from mgcosim.sim.attrdoc import AttrDoc, names
+from mgcosim.sim.grid_sim import WiringError, first, profile_unit_names, unit_of
 from mgcosim.sim.mess import with_mess
 
-PERSISTENT = [
-    "forecast_mw",
-    "scenarios_mw",
-    "scenario_prob",
-    "soc_end_mwh",
-    "mt_p_mw",
-    "switch_closed",
-    "setpoints_mw",
-    "switch_closed_cmd",
-    "load_served_cmd",
-    "grid_former_cmd",
-    "plan_info",
-]
+_PER_SOURCE = "per source entity (id = unit name)"
+CONTROLLER_ATTRS: AttrDoc = {
+    "forecast_mw": (
+        "MW",
+        f"list of floats, one per physical step over the horizon, {_PER_SOURCE}",
+        "input: point forecast: load demand or available wind/PV power",
+    ),
+    "scenarios_mw": ("MW", f"S x n nested list, {_PER_SOURCE}", "input: wind scenarios"),
+    "scenario_prob": (
+        "-",
+        f"list of S floats, {_PER_SOURCE}",
+        "input: wind scenario probabilities",
+    ),
+    "soc_end_mwh": ("MWh", "dict storage -> float", "input: grid's state of charge (time-shifted)"),
+    "mt_p_mw": (
+        "MW",
+        "dict turbine -> float",
+        "input: grid's applied turbine output (time-shifted)",
+    ),
+    "switch_closed": ("-", "dict IEEE branch (text) -> 0/1", "input: grid's switch states"),
+    "setpoints_mw": (
+        "MW",
+        "dict unit -> float",
+        "set-points: turbine output, storage power (charging > 0), wind/PV caps",
+    ),
+    "switch_closed_cmd": ("-", "dict IEEE branch (text) -> 0/1, or None", "switch commands"),
+    "load_served_cmd": ("-", "dict load -> share in [0, 1], or None", "load pickup commands"),
+    "grid_former_cmd": ("-", "list of names, or None", "preferred island grid formers"),
+    "plan_info": ("-", "dict text -> value", "the current plan's figures (mode, status, ...)"),
+    "faults": ("-", "list of dicts", "input: faults in force (an event: re-plans at once)"),
+}
+PERSISTENT = [a for a in CONTROLLER_ATTRS if a != "faults"]
 META = {
     "api_version": "3.0",
     "type": "hybrid",
@@ -39,7 +61,7 @@ META = {
         "Controller": {
             "public": True,
             "params": [],
-            "attrs": [*PERSISTENT, "faults"],
+            "attrs": names(CONTROLLER_ATTRS),
             "trigger": ["faults"],
             "persistent": PERSISTENT,
             "non-persistent": ["faults"],
@@ -111,6 +133,8 @@ class ControllerSim(mosaik_api_v3.Simulator):
         if mess_buses:  # the placement the world resolved (sim.world.place_mess)
             self.scenario = with_mess(self.scenario, mess_buses)
         self.controller = make_controller(self.scenario)
+        self.needed_forecasts = profile_unit_names(self.scenario)
+        self.checked = False
         if self.scenario.faults:
             from mgcosim.controllers.restoration_controller import RestorationController
             from mgcosim.controllers.solve import MipLimits
@@ -137,6 +161,9 @@ class ControllerSim(mosaik_api_v3.Simulator):
 
     def step(self, time, inputs, max_advance):
         attrs = inputs.get(self.eid, {})
+        if not self.checked:
+            check_forecasts(attrs, self.needed_forecasts)
+            self.checked = True
         event = self._take_faults(attrs)
         meas = measurements(time, attrs, self.faults)
         if self.faults:
@@ -206,6 +233,25 @@ class ControllerSim(mosaik_api_v3.Simulator):
 
     def get_data(self, outputs):
         return {eid: {attr: self.out.get(attr) for attr in attrs} for eid, attrs in outputs.items()}
+
+
+def check_forecasts(attrs: dict, needed: list[str]) -> None:
+    """Refuse, before the first plan, forecasts that name no unit or miss a unit."""
+    given = {unit_of(src) for src, v in attrs.get("forecast_mw", {}).items() if v is not None}
+    unknown = sorted(given - set(needed))
+    if unknown:
+        raise WiringError(
+            f"controller: forecast_mw from {', '.join(unknown)} matches no unit (the controller "
+            f"takes the unit name from the source entity's id). Units: {', '.join(needed)}"
+        )
+    missing = [u for u in needed if u not in given]
+    if missing:
+        raise WiringError(
+            f"controller: no forecast_mw for {len(missing)} unit(s): {', '.join(missing)}. Every "
+            f"controller plans with a forecast of every load, wind and PV unit. Fix: connect "
+            f"mgcosim's Profile entities (add_mgcosim(..., forecasts='scenario') does it), or "
+            f"one source per unit whose entity id is the unit name"
+        )
 
 
 def measurements(time: int, attrs: dict, faults: tuple[dict, ...] = ()) -> Measurements:

@@ -11,11 +11,19 @@ from __future__ import annotations
 import mosaik_api_v3
 
 from mgcosim.scenarios.loader import FaultEvent, load_scenario
+from mgcosim.sim.attrdoc import AttrDoc, names
 
+FAULT_ATTRS: AttrDoc = {
+    "faults": (
+        "-",
+        "list of dicts (name, kind 'branch' or 'main_grid', branch_ieee, repair_end_s in s)",
+        "faults active from this time on (output at each fault start and repair)",
+    ),
+}
 META = {
     "api_version": "3.0",
     "type": "event-based",
-    "models": {"FaultInjector": {"public": True, "params": [], "attrs": ["faults"]}},
+    "models": {"FaultInjector": {"public": True, "params": [], "attrs": names(FAULT_ATTRS)}},
 }
 
 

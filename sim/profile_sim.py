@@ -13,18 +13,31 @@ from __future__ import annotations
 import mosaik_api_v3
 
 from mgcosim.scenarios.loader import load_scenario
+from mgcosim.sim.attrdoc import AttrDoc, names
 from mgcosim.sim.units import horizon_steps, is_wind, stochastic_units
 
+PROFILE_ATTRS: AttrDoc = {
+    "p_mw": ("MW", "float", "realisation: load demand or available wind/PV power"),
+    "forecast_mw": (
+        "MW",
+        "list of floats, one per physical step over the horizon",
+        "rolling point forecast from this step on",
+    ),
+    "scenarios_mw": (
+        "MW",
+        "S x n nested list, or None",
+        "wind only, at controller steps: reduced scenario set",
+    ),
+    "scenario_prob": (
+        "-",
+        "list of S floats, or None",
+        "wind only, at controller steps: scenario probabilities",
+    ),
+}
 META = {
     "api_version": "3.0",
     "type": "time-based",
-    "models": {
-        "Profile": {
-            "public": True,
-            "params": ["unit"],
-            "attrs": ["p_mw", "forecast_mw", "scenarios_mw", "scenario_prob"],
-        }
-    },
+    "models": {"Profile": {"public": True, "params": ["unit"], "attrs": names(PROFILE_ATTRS)}},
 }
 
 

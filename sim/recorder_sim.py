@@ -13,10 +13,17 @@ from pathlib import Path
 import mosaik_api_v3
 
 from mgcosim.scenarios.loader import load_scenario
+from mgcosim.sim.attrdoc import AttrDoc, names
+from mgcosim.sim.controller_sim import CONTROLLER_ATTRS
+from mgcosim.sim.grid_sim import GRID_OUTPUT_ATTRS, first, unit_of
 from mgcosim.sim.grid_sim import OUTPUTS as GRID_OUTPUTS
-from mgcosim.sim.grid_sim import first, unit_of
 from mgcosim.sim.results import RunWriter
 
+RECORDER_ATTRS: AttrDoc = GRID_OUTPUT_ATTRS | {
+    "setpoints_mw": CONTROLLER_ATTRS["setpoints_mw"],
+    "p_mw": ("MW", "float per source entity (id = unit name)", "profile realisation"),
+    "plan_info": CONTROLLER_ATTRS["plan_info"],
+}
 META = {
     "api_version": "3.0",
     "type": "event-based",
@@ -24,8 +31,8 @@ META = {
         "Recorder": {
             "public": True,
             "params": ["out_dir"],
-            "attrs": [*GRID_OUTPUTS, "setpoints_mw", "p_mw", "plan_info"],
-            "trigger": [*GRID_OUTPUTS, "setpoints_mw", "p_mw", "plan_info"],
+            "attrs": names(RECORDER_ATTRS),
+            "trigger": names(RECORDER_ATTRS),
         }
     },
 }

@@ -2,7 +2,8 @@
 
 Data flow per physical step ``t`` (time in seconds, ``time_resolution = 1``)::
 
-    Profile --p_mw--> Grid <--setpoints_mw, switch_closed_cmd-- Controller
+    Profile --p_mw--> Grid's Unit entity (p_profile_mw)
+    Grid <--setpoints_mw, switch_closed_cmd-- Controller
     Profile --forecast_mw, scenarios_mw, scenario_prob--------> Controller
     Grid --soc_end_mwh, mt_p_mw, switch_closed (time-shifted)--> Controller
     FaultInjector --faults (event, triggers the grid)--> Grid
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 
 import mosaik
+from mosaik.scenario import Entity
 
 from mgcosim.scenarios.loader import Scenario
 from mgcosim.sim.controller_sim import check_controller
@@ -71,9 +73,10 @@ def build_world(
     ctrl = world.start("Controller", scenario_path=path, mess_buses=buses).Controller()
     rec = world.start("Recorder", scenario_path=path).Recorder(out_dir=str(out_dir))
     profiles = world.start("Profiles", scenario_path=path)
+    units = unit_entities(grid)
     for unit in stochastic_units(scenario):
         entity = profiles.Profile(unit=unit)
-        world.connect(entity, grid, "p_mw")
+        world.connect(entity, units[unit], ("p_mw", "p_profile_mw"))
         world.connect(entity, rec, "p_mw")
         world.connect(entity, ctrl, "forecast_mw")
         if is_wind(unit):
@@ -98,6 +101,11 @@ def build_world(
         world.connect(injector, ctrl, "faults")
         world.set_initial_event(injector.sid, min(f.start_s for f in scenario.faults))
     return world
+
+
+def unit_entities(grid: Entity) -> dict[str, Entity]:
+    """The grid's Unit child entities by unit name (``eid``)."""
+    return {child.eid: child for child in grid.children if child.type == "Unit"}
 
 
 def place_mess(scenario: Scenario, out_dir: Path) -> tuple[Scenario, list[int]]:
