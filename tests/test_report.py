@@ -34,8 +34,12 @@ TIES = ["33", "34", "35", "36", "37"]
 HEADINGS = [
     "Summary",
     "Bus voltages",
+    "Feeder voltage profile at the worst step",
+    "Branch loading",
+    "Network diagram",
     "Storage state of charge",
     "Microgrid exchanges",
+    "Renewable curtailment",
     "Losses and substation import",
     "Switch states",
     "Power-flow convergence",
@@ -86,6 +90,10 @@ OPTIMISER_SUMMARY = {
     "soc_plan_vs_real_max_abs_mwh": 0.0123,
 }
 SOC_PLAN_ERROR_MWH = 0.0123  # planned minus realised SOC of MG2_ess after the first plan
+
+
+RAW_KEY = re.compile(r"<td>[a-z0-9]+(_[a-z0-9]+)+</td>")  # a summary.json key as a label
+SCIENTIFIC = re.compile(r"<td>-?[0-9.]+e[-+]?[0-9]+</td>")  # a value such as -1.44e-15
 
 
 def _frame(t: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -387,7 +395,7 @@ def test_completed_run_renders_all_sections(completed: tuple[Path, Path]) -> Non
     assert out == run_dir / "report.html" and out.is_file()
     text = out.read_text(encoding="utf-8")
     _assert_self_contained(text)
-    assert len(re.findall("data:image/png;base64,", text)) == 4
+    assert len(re.findall("data:image/png;base64,", text)) == 8
     assert _headings(text) == HEADINGS
     assert 'class="section-error"' not in text
     for value in ("ieee33_3mg_test", "rule_based", "42", "completed (8 of 8 steps)"):
@@ -396,11 +404,19 @@ def test_completed_run_renders_all_sections(completed: tuple[Path, Path]) -> Non
 
 
 def test_summary_figures_are_listed(completed: tuple[Path, Path]) -> None:
-    text = completed[1].read_text(encoding="utf-8")
-    for key in SUMMARY:
-        assert f"<td>{key}</td>" in text
-    for shown in ("7.4321", "0.2874", "0.91234", "12345.6", "<td>18</td>"):
-        assert shown in text
+    summary = _section_text(completed[1].read_text(encoding="utf-8"), "summary")
+    assert "<th>figure</th><th>value</th><th>unit</th>" in summary
+    for key in SUMMARY:  # labels, not the file's keys
+        assert key not in summary
+    assert not RAW_KEY.search(summary) and not SCIENTIFIC.search(summary)
+    for row in (
+        "<td>load demand</td><td>7.432</td><td>MWh</td>",
+        "<td>network losses</td><td>0.287</td><td>MWh</td>",
+        "<td>lowest bus voltage (bus 18, 2024-07-01 01:45)</td><td>0.9123</td><td>pu</td>",
+        "<td>cost: total</td><td>12,345.60</td><td>CNY</td>",
+        "<td>power flows not converged</td><td>1</td><td>steps</td>",
+    ):
+        assert row in summary
 
 
 def test_fixed_topology_and_all_converged_sentences(completed: tuple[Path, Path]) -> None:
@@ -449,7 +465,7 @@ def test_switch_changes_are_listed(tmp_path: Path) -> None:
     assert "2 switching actions on branches 7, 33." in text
     section = text[text.index('id="switches"') :]
     assert "<td>opened</td>" in section and "<td>closed</td>" in section
-    assert len(re.findall("data:image/png;base64,", text)) == 5
+    assert len(re.findall("data:image/png;base64,", text)) == 9
 
 
 def test_missing_files_load_as_none(tmp_path: Path) -> None:
@@ -464,6 +480,9 @@ def test_missing_files_load_as_none(tmp_path: Path) -> None:
     assert run.steps_total == N_STEPS and run.steps_done == N_STEPS
     text = render_report(run)
     assert _headings(text) == [
+        "Branch loading",
+        "Network diagram",
+        "Renewable curtailment",
         "Losses and substation import",
         "Switch states",
         "Power-flow convergence",
@@ -508,11 +527,15 @@ def test_admm_run_renders_optimiser_sections(admm_run: tuple[Path, str]) -> None
     _assert_self_contained(text)
     assert 'class="section-error"' not in text
     assert _headings(text) == HEADINGS[:-1] + OPTIMISER_HEADINGS + HEADINGS[-1:]
-    assert len(re.findall("data:image/png;base64,", text)) == 4 + 5
+    assert len(re.findall("data:image/png;base64,", text)) == 8 + 5
     assert 'class="flag"' not in text
     assert "Files absent" not in text
-    for key in OPTIMISER_SUMMARY:  # the generic summary table lists the new keys
-        assert f"<td>{key}</td>" in text
+    summary = _section_text(text, "summary")
+    for key in OPTIMISER_SUMMARY:  # every figure under its label
+        assert f"<td>{key}</td>" not in summary
+    assert not RAW_KEY.search(summary)
+    gap = "<td>ADMM gap to the centralised optimum, median</td><td>0.211</td><td>%</td>"
+    assert gap in summary
 
 
 def test_p2p_and_agent_cost_figures(admm_run: tuple[Path, str]) -> None:
@@ -549,10 +572,10 @@ def test_optimiser_vs_ac_figures(admm_run: tuple[Path, str]) -> None:
     assert '<p class="ok">' in val
     assert "0 steps with AC voltage violations or overloads the optimiser did not expect" in val
     assert "of 8 steps run on an optimiser plan" in val
-    assert "0.00410 pu (bus 18, 1.75 h)" in val
-    assert "<td>loss error AC − model, mean</td><td>0.00120 MW</td>" in val
-    assert f"MG2_ess</td><td>{SOC_PLAN_ERROR_MWH:.4f} MWh</td>" in val
-    assert "MG1_ess</td><td>&lt; 0.0001 MWh</td>" in val
+    assert "(bus 18, 2024-07-01 01:45)</td><td>0.00410</td><td>pu</td>" in val
+    assert "<td>loss error AC − model, mean</td><td>0.00120</td><td>MW</td>" in val
+    assert f"MG2_ess</td><td>{SOC_PLAN_ERROR_MWH:.4f}</td><td>MWh</td>" in val
+    assert "MG1_ess</td><td>&lt; 0.0001</td><td>MWh</td>" in val
 
 
 def test_rule_based_run_has_no_optimiser_sections(completed: tuple[Path, Path]) -> None:
@@ -619,9 +642,9 @@ def test_comparison_with_other_run(
     assert _headings(text) == ["Summary", "Comparison with admm"]
     cmp = _section_text(text, "comparison")
     assert "<th>this run (rule_based)</th><th>admm (admm)</th>" in cmp
-    assert "<td>cost_total_cny</td><td>12345.6</td><td>10000</td><td>2345.6</td>" in cmp
-    assert "<td>cost_mt_cny</td><td>–</td><td>321.5</td><td>–</td>" in cmp
-    assert "<td>energy_losses_mwh</td><td>0.2874</td><td>0.2874</td><td>0</td>" in cmp
+    assert "<td>cost: total [CNY]</td><td>12,345.60</td><td>10,000.00</td><td>2,345.60</td>" in cmp
+    assert "<td>cost: micro gas turbines [CNY]</td><td>–</td><td>321.50</td><td>–</td>" in cmp
+    assert "<td>network losses [MWh]</td><td>0.287</td><td>0.287</td><td>0.000</td>" in cmp
     assert 'class="section-error"' not in text
     with pytest.raises(FileNotFoundError):
         write_report(dirs["base"], tmp_path / "x.html", compare=tmp_path / "nope")
