@@ -161,7 +161,11 @@ def setpoint_figure(run: RunData) -> Figure | None:
     if not units:
         return None
     n_rows = math.ceil(len(units) / PANEL_COLUMNS)
-    fig = new_figure(11, 0.8 + 1.7 * n_rows)
+    height = 0.9 + 1.7 * n_rows
+    fig = Figure(figsize=(11, height))  # fixed margins: a constrained layout of many panels is slow
+    fig.subplots_adjust(
+        left=0.07, right=0.99, bottom=0.75 / height, top=1 - 0.5 / height, hspace=0.4, wspace=0.2
+    )
     axes = fig.subplots(n_rows, PANEL_COLUMNS, sharex=True, squeeze=False)
     sp, ap, avail = run.setpoints, run.unit_p, run.available
     for k, ax in enumerate(axes.flat):
@@ -195,7 +199,7 @@ def setpoint_figure(run: RunData) -> Figure | None:
         Line2D([], [], color="#1f77b4", label="applied (grid)"),
         Line2D([], [], color="#2ca02c", linestyle=":", label="available (wind/PV)"),
     ]
-    fig.legend(handles=handles, loc="outside upper center", ncol=3, frameon=False)
+    fig.legend(handles=handles, loc="upper center", ncol=3, frameon=False)
     return fig
 
 

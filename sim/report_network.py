@@ -12,6 +12,7 @@ energised buses, islands) comes from the run's tables.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -85,8 +86,13 @@ def _build_net(run: RunData) -> RunNet:
     saved = _saved_net(run.run_dir)
     if saved is not None:
         return RunNet(pp.from_json(str(saved)), f"net saved with the run ({saved.name})")
-    data = load_network_data()
-    return RunNet(build_ieee33(data), "built-in network data (scenario file not found)")
+    return RunNet(_builtin_net(), "built-in network data (scenario file not found)")
+
+
+@functools.cache
+def _builtin_net() -> pp.pandapowerNet:
+    """The net of the built-in network data, built once (never modified: see :func:`net_at`)."""
+    return build_ieee33(load_network_data())
 
 
 def _mess_buses(run: RunData) -> list[int]:
@@ -394,7 +400,7 @@ def _legend(groups: dict[int, str]) -> list:
             marker="X",
             markersize=9,
             markeredgecolor="black",
-            label="faulted line",
+            label="faulted line / main grid lost",
         ),
     ]
     for group, colour in colours.items():
