@@ -14,10 +14,10 @@ renders as before. ``write_report(run_dir, compare=other_dir)`` adds a section t
 sets the daily cost terms of both runs side by side.
 
 The sections live in ``sim/report_sections.py`` (every run), ``report_figures.py``
-(branch loading, set-points, curtailment), ``report_network.py`` (feeder voltage profile,
-network diagram), ``report_restoration.py``, ``report_optimiser.py`` and
-``report_summary.py``; shared helpers (the run's data, the clock-time axis) in
-``report_base.py``.
+(branch loading, set-points, curtailment), ``report_feeder.py`` (feeder voltage profile),
+``report_network.py`` (network diagram), ``report_restoration.py``, ``report_optimiser.py``
+(P2P, ADMM, costs), ``report_validation.py`` (optimiser vs AC) and ``report_summary.py``;
+shared helpers (the run's data, the clock-time axis) in ``report_base.py``.
 
 Extending: a section is a function ``(run: RunData) -> str | None`` returning an
 HTML fragment, or ``None`` when the run has no data for it. Append it to
@@ -31,17 +31,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mgcosim.sim.report_base import RunData, esc
+from mgcosim.sim.report_feeder import section_feeder_profile
 from mgcosim.sim.report_figures import (
     section_branch_loading,
     section_curtailment,
     section_setpoints,
 )
-from mgcosim.sim.report_network import section_feeder_profile, section_network
+from mgcosim.sim.report_network import section_network
 from mgcosim.sim.report_optimiser import (
     section_admm,
     section_agent_costs,
     section_p2p,
-    section_validation,
 )
 from mgcosim.sim.report_restoration import section_restoration
 from mgcosim.sim.report_sections import (
@@ -54,6 +54,7 @@ from mgcosim.sim.report_sections import (
     section_voltages,
 )
 from mgcosim.sim.report_summary import section_comparison, section_summary
+from mgcosim.sim.report_validation import section_validation
 
 __all__ = [
     "SECTIONS",

@@ -39,7 +39,7 @@ class Shown:
 
 
 SUMMARY_FIGURES: dict[str, Shown] = {
-    "steps": Shown("steps recorded", "", 0),
+    "steps": Shown("steps recorded", "steps", 0),
     "n_not_converged": Shown("power flows not converged", "steps", 0),
     "all_power_flows_converged": Shown("all power flows converged"),
     "energy_demand_mwh": Shown("load demand", "MWh"),

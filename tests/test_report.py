@@ -880,10 +880,10 @@ def test_summary_is_readable_with_units(real_run: tuple[Path, str, list]) -> Non
     assert not RAW_KEY.search(table) and not SCIENTIFIC.search(table)
     for key in summary:
         assert "_" not in key or f"<td>{key}</td>" not in table
-    assert "<td>steps recorded</td><td>4</td>" in table
+    assert "<td>steps recorded</td><td>4</td><td>steps</td>" in table
     rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", table)
     assert len(rows) >= 30
-    unitless = {"steps recorded", "all power flows converged"}
+    unitless = {"all power flows converged"}
     assert all(unit for label, _, unit in rows if label not in unitless)
     demand = summary["energy_demand_mwh"]
     assert ("load demand", f"{demand:,.3f}", "MWh") in rows
@@ -950,7 +950,7 @@ def test_setpoints_against_applied(real_run: tuple[Path, str, list]) -> None:
 
 def test_feeder_profile_at_the_worst_step(real_run: tuple[Path, str, list]) -> None:
     from mgcosim.networks.params import load_network_data
-    from mgcosim.sim.report_network import feeder_profile
+    from mgcosim.sim.report_feeder import feeder_profile
 
     run_dir, text, _ = real_run
     summary = json.loads((run_dir / "summary.json").read_text())
