@@ -351,17 +351,19 @@ def _bus_collections(net: pp.pandapowerNet, groups: dict[int, str]) -> list:
 
 
 def _label_buses(ax, net: pp.pandapowerNet) -> None:
+    """IEEE numbers above the buses; a microgrid's name in bold beside its PCC bus; its
+    internal buses (``MG1.b3``) by their short name."""
     for i in net.bus.index:
         x, y = json.loads(net.bus.at[i, "geo"])["coordinates"]
         label = bus_label(net, i)
-        bold = not label.isdigit()
+        bold = not label.isdigit() and "." not in label
         ax.annotate(
-            label,
+            label.rsplit(".", 1)[-1],
             (x, y),
-            xytext=(0, 6) if not bold else (9, -3),
+            xytext=(-5, 5) if bold else (0, 6),
             textcoords="offset points",
-            ha="center" if not bold else "left",
-            fontsize=7 if not bold else 8,
+            ha="right" if bold else "center",
+            fontsize=8 if bold else 7,
             fontweight="bold" if bold else "normal",
         )
 

@@ -1026,3 +1026,17 @@ def test_tables_with_a_datetime_column_read_as_before(tmp_path: Path) -> None:
         assert list(getattr(after, attr).columns) == list(getattr(before, attr).columns), attr
     text = render_report(after)
     assert 'class="section-error"' not in text and _headings(text) == HEADINGS
+
+
+def test_run_without_a_start_time_keeps_hours_axes(tmp_path: Path) -> None:
+    from mgcosim.sim.report_figures import branch_loading_figure
+
+    run_dir = make_run(tmp_path)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    del manifest["start"]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    run = RunData.load(run_dir)
+    assert run.start is None
+    ax = branch_loading_figure(run).axes[0]
+    assert ax.get_xlabel().startswith("hours since start (start time unknown")
+    assert ax.get_xlim() == pytest.approx((0.0, N_STEPS * STEP_S / 3600))
