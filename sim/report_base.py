@@ -54,7 +54,9 @@ CSV_FILES: dict[str, str] = {
 }
 # written by every current run, but not by older ones (nor by the synthetic test runs)
 EXTRA_CSV_FILES: dict[str, str] = {
-    key: BY_KEY[key].file for key in ("setpoints", "available") if key in BY_KEY
+    key: BY_KEY[key].file
+    for key in ("setpoints", "available", "renewable_available", "renewable_p")
+    if key in BY_KEY
 }
 OPTIONAL_CSV_FILES: dict[str, str] = csv_files(optional=True) | EXTRA_CSV_FILES
 JSON_FILES: dict[str, str] = json_files()
@@ -82,6 +84,8 @@ class RunData:
     unit_p: pd.DataFrame | None = None
     setpoints: pd.DataFrame | None = None
     available: pd.DataFrame | None = None
+    renewable_available: pd.DataFrame | None = None  # wind/PV only, generation > 0
+    renewable_p: pd.DataFrame | None = None
     soc: pd.DataFrame | None = None
     exchange: pd.DataFrame | None = None
     plans: pd.DataFrame | None = None

@@ -250,10 +250,15 @@ def section_setpoints(run: RunData) -> str | None:
 def curtailment_frames(run: RunData) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """(available, applied) per wind/PV unit in MW, on the rows of the available table.
 
-    Without per-unit tables it falls back to steps.csv's wind and PV totals.
+    From the renewable tables (renewable_available_p_mw.csv, renewable_p_mw.csv), else
+    the available and applied unit tables, else steps.csv's wind and PV totals.
     """
-    avail, ap = run.available, run.unit_p
-    if avail is not None and ap is not None:
+    for avail, ap in (
+        (run.renewable_available, run.renewable_p),
+        (run.available, run.unit_p),
+    ):
+        if avail is None or ap is None:
+            continue
         units = [c for c in avail.columns if is_renewable(c) and c in ap.columns]
         if units:
             a = _numeric(avail, units)
@@ -351,9 +356,10 @@ def section_curtailment(run: RunData) -> str | None:
     body = html_figure(
         fig,
         "renewable curtailment over time",
-        "Curtailed power = available − applied, per wind turbine and PV unit (available: "
-        "available_p_mw.csv, applied: unit_p_mw.csv). It includes what a controller's upper "
-        "limit held back and what units on a de-energised bus could not deliver.",
+        "Curtailed power = available − applied, per wind turbine and PV unit (the run's "
+        "renewable_available_p_mw.csv and renewable_p_mw.csv). It includes what a "
+        "controller's upper limit held back and what units on a de-energised bus could "
+        "not deliver.",
         fig_id="fig-curtailment",
     )
     body += html_table(

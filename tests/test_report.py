@@ -793,6 +793,11 @@ NEW_FIGURES = {  # figure id -> section heading
 }
 
 
+def _csv(run_dir: Path, name: str) -> pd.DataFrame:
+    """A run table indexed by time_s, without its clock-time column."""
+    return pd.read_csv(run_dir / name).set_index("time_s").drop(columns="time", errors="ignore")
+
+
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list]:
     """One hour through a real mosaik world (AC power flows, the restoration controller):
@@ -917,8 +922,8 @@ def test_curtailment_is_available_minus_applied(real_run: tuple[Path, str, list]
     run_dir, _, _ = real_run
     run = RunData.load(run_dir)
     curtailed = curtailment_mw(run)
-    avail = pd.read_csv(run_dir / "available_p_mw.csv").set_index("time_s")
-    applied = pd.read_csv(run_dir / "unit_p_mw.csv").set_index("time_s")
+    avail = _csv(run_dir, "available_p_mw.csv")
+    applied = _csv(run_dir, "unit_p_mw.csv")
     for unit in ("MG1_wind", "MG3_wind", "PV_b18", "PV_b25"):
         expected = (avail[unit] - applied[unit]).clip(lower=0)
         np.testing.assert_allclose(curtailed[unit].to_numpy(), expected.to_numpy(), atol=1e-12)
@@ -937,8 +942,8 @@ def test_setpoints_against_applied(real_run: tuple[Path, str, list]) -> None:
 
     run_dir, text, _ = real_run
     rows = {r[0]: r for r in setpoint_rows(RunData.load(run_dir))}
-    sp = pd.read_csv(run_dir / "unit_setpoint_p_mw.csv").set_index("time_s")
-    applied = pd.read_csv(run_dir / "unit_p_mw.csv").set_index("time_s")
+    sp = _csv(run_dir, "unit_setpoint_p_mw.csv")
+    applied = _csv(run_dir, "unit_p_mw.csv")
     assert set(rows) == set(sp.columns)
     for unit in sp.columns:
         diff = (applied[unit] - sp[unit]).abs()
@@ -959,11 +964,11 @@ def test_feeder_profile_at_the_worst_step(real_run: tuple[Path, str, list]) -> N
     assert profile.buses[0] == "1" and profile.source == "substation"
     assert profile.buses[-1] == summary["vm_min_bus"]
     assert profile.v_pu[-1] == pytest.approx(summary["vm_min_pu"], abs=1e-12)
-    vm = pd.read_csv(run_dir / "bus_vm_pu.csv").set_index("time_s").loc[profile.time_s]
+    vm = _csv(run_dir, "bus_vm_pu.csv").loc[profile.time_s]
     np.testing.assert_allclose(profile.v_pu, vm[profile.buses].to_numpy(), atol=1e-12)
     # consecutive buses are joined by a branch closed at that step
     branches = load_network_data().branches
-    closed = pd.read_csv(run_dir / "switch_closed.csv").set_index("time_s").loc[profile.time_s]
+    closed = _csv(run_dir, "switch_closed.csv").loc[profile.time_s]
     pairs = {
         frozenset((str(r.from_bus_ieee), str(r.to_bus_ieee))): str(r.branch_ieee)
         for r in branches.itertuples()
@@ -1004,7 +1009,7 @@ def test_network_diagram_state_at_the_fault(real_run: tuple[Path, str, list]) ->
     islands = {g for g in by_label.values() if g != DARK}
     assert islands == {f"island {', '.join(state.islands)}"}
     # the switch states drawn are the recorded ones
-    recorded = pd.read_csv(run_dir / "switch_closed.csv").set_index("time_s").loc[FAULT_S]
+    recorded = _csv(run_dir, "switch_closed.csv").loc[FAULT_S]
     assert {b for b, v in recorded.items() if v == 0} == {
         b for b, c in state.closed.items() if not c
     }
