@@ -34,8 +34,12 @@ TIES = ["33", "34", "35", "36", "37"]
 HEADINGS = [
     "Summary",
     "Bus voltages",
+    "Feeder voltage profile at the worst step",
+    "Branch loading",
+    "Network diagram",
     "Storage state of charge",
     "Microgrid exchanges",
+    "Renewable curtailment",
     "Losses and substation import",
     "Switch states",
     "Power-flow convergence",
@@ -86,6 +90,10 @@ OPTIMISER_SUMMARY = {
     "soc_plan_vs_real_max_abs_mwh": 0.0123,
 }
 SOC_PLAN_ERROR_MWH = 0.0123  # planned minus realised SOC of MG2_ess after the first plan
+
+
+RAW_KEY = re.compile(r"<td>[a-z0-9]+(_[a-z0-9]+)+</td>")  # a summary.json key as a label
+SCIENTIFIC = re.compile(r"<td>-?[0-9.]+e[-+]?[0-9]+</td>")  # a value such as -1.44e-15
 
 
 def _frame(t: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -387,7 +395,7 @@ def test_completed_run_renders_all_sections(completed: tuple[Path, Path]) -> Non
     assert out == run_dir / "report.html" and out.is_file()
     text = out.read_text(encoding="utf-8")
     _assert_self_contained(text)
-    assert len(re.findall("data:image/png;base64,", text)) == 4
+    assert len(re.findall("data:image/png;base64,", text)) == 8
     assert _headings(text) == HEADINGS
     assert 'class="section-error"' not in text
     for value in ("ieee33_3mg_test", "rule_based", "42", "completed (8 of 8 steps)"):
@@ -396,11 +404,19 @@ def test_completed_run_renders_all_sections(completed: tuple[Path, Path]) -> Non
 
 
 def test_summary_figures_are_listed(completed: tuple[Path, Path]) -> None:
-    text = completed[1].read_text(encoding="utf-8")
-    for key in SUMMARY:
-        assert f"<td>{key}</td>" in text
-    for shown in ("7.4321", "0.2874", "0.91234", "12345.6", "<td>18</td>"):
-        assert shown in text
+    summary = _section_text(completed[1].read_text(encoding="utf-8"), "summary")
+    assert "<th>figure</th><th>value</th><th>unit</th>" in summary
+    for key in SUMMARY:  # labels, not the file's keys
+        assert key not in summary
+    assert not RAW_KEY.search(summary) and not SCIENTIFIC.search(summary)
+    for row in (
+        "<td>load demand</td><td>7.432</td><td>MWh</td>",
+        "<td>network losses</td><td>0.287</td><td>MWh</td>",
+        "<td>lowest bus voltage (bus 18, 2024-07-01 01:45)</td><td>0.9123</td><td>pu</td>",
+        "<td>cost: total</td><td>12,345.60</td><td>CNY</td>",
+        "<td>power flows not converged</td><td>1</td><td>steps</td>",
+    ):
+        assert row in summary
 
 
 def test_fixed_topology_and_all_converged_sentences(completed: tuple[Path, Path]) -> None:
@@ -449,7 +465,7 @@ def test_switch_changes_are_listed(tmp_path: Path) -> None:
     assert "2 switching actions on branches 7, 33." in text
     section = text[text.index('id="switches"') :]
     assert "<td>opened</td>" in section and "<td>closed</td>" in section
-    assert len(re.findall("data:image/png;base64,", text)) == 5
+    assert len(re.findall("data:image/png;base64,", text)) == 9
 
 
 def test_missing_files_load_as_none(tmp_path: Path) -> None:
@@ -464,6 +480,9 @@ def test_missing_files_load_as_none(tmp_path: Path) -> None:
     assert run.steps_total == N_STEPS and run.steps_done == N_STEPS
     text = render_report(run)
     assert _headings(text) == [
+        "Branch loading",
+        "Network diagram",
+        "Renewable curtailment",
         "Losses and substation import",
         "Switch states",
         "Power-flow convergence",
@@ -508,11 +527,15 @@ def test_admm_run_renders_optimiser_sections(admm_run: tuple[Path, str]) -> None
     _assert_self_contained(text)
     assert 'class="section-error"' not in text
     assert _headings(text) == HEADINGS[:-1] + OPTIMISER_HEADINGS + HEADINGS[-1:]
-    assert len(re.findall("data:image/png;base64,", text)) == 4 + 5
+    assert len(re.findall("data:image/png;base64,", text)) == 8 + 5
     assert 'class="flag"' not in text
     assert "Files absent" not in text
-    for key in OPTIMISER_SUMMARY:  # the generic summary table lists the new keys
-        assert f"<td>{key}</td>" in text
+    summary = _section_text(text, "summary")
+    for key in OPTIMISER_SUMMARY:  # every figure under its label
+        assert f"<td>{key}</td>" not in summary
+    assert not RAW_KEY.search(summary)
+    gap = "<td>ADMM gap to the centralised optimum, median</td><td>0.211</td><td>%</td>"
+    assert gap in summary
 
 
 def test_p2p_and_agent_cost_figures(admm_run: tuple[Path, str]) -> None:
@@ -549,10 +572,10 @@ def test_optimiser_vs_ac_figures(admm_run: tuple[Path, str]) -> None:
     assert '<p class="ok">' in val
     assert "0 steps with AC voltage violations or overloads the optimiser did not expect" in val
     assert "of 8 steps run on an optimiser plan" in val
-    assert "0.00410 pu (bus 18, 1.75 h)" in val
-    assert "<td>loss error AC − model, mean</td><td>0.00120 MW</td>" in val
-    assert f"MG2_ess</td><td>{SOC_PLAN_ERROR_MWH:.4f} MWh</td>" in val
-    assert "MG1_ess</td><td>&lt; 0.0001 MWh</td>" in val
+    assert "(bus 18, 2024-07-01 01:45)</td><td>0.00410</td><td>pu</td>" in val
+    assert "<td>loss error AC − model, mean</td><td>0.00120</td><td>MW</td>" in val
+    assert f"MG2_ess</td><td>{SOC_PLAN_ERROR_MWH:.4f}</td><td>MWh</td>" in val
+    assert "MG1_ess</td><td>&lt; 0.0001</td><td>MWh</td>" in val
 
 
 def test_rule_based_run_has_no_optimiser_sections(completed: tuple[Path, Path]) -> None:
@@ -619,9 +642,9 @@ def test_comparison_with_other_run(
     assert _headings(text) == ["Summary", "Comparison with admm"]
     cmp = _section_text(text, "comparison")
     assert "<th>this run (rule_based)</th><th>admm (admm)</th>" in cmp
-    assert "<td>cost_total_cny</td><td>12345.6</td><td>10000</td><td>2345.6</td>" in cmp
-    assert "<td>cost_mt_cny</td><td>–</td><td>321.5</td><td>–</td>" in cmp
-    assert "<td>energy_losses_mwh</td><td>0.2874</td><td>0.2874</td><td>0</td>" in cmp
+    assert "<td>cost: total [CNY]</td><td>12,345.60</td><td>10,000.00</td><td>2,345.60</td>" in cmp
+    assert "<td>cost: micro gas turbines [CNY]</td><td>–</td><td>321.50</td><td>–</td>" in cmp
+    assert "<td>network losses [MWh]</td><td>0.287</td><td>0.287</td><td>0.000</td>" in cmp
     assert 'class="section-error"' not in text
     with pytest.raises(FileNotFoundError):
         write_report(dirs["base"], tmp_path / "x.html", compare=tmp_path / "nope")
@@ -755,3 +778,270 @@ def test_admm_run_with_fault_keeps_restoration_plans_apart(tmp_path: Path) -> No
     assert "All 2 horizons solved optimally." in admm and "ADMM converged in 2 of 2" in admm
     assert "3 restoration-mode plan(s) (fault steps) are not counted here" in admm
     assert "restoration</td>" not in admm  # no restoration row among the horizons
+
+
+# ------------------------------------------------------- a real run: the new figures
+
+REAL_START = "2026-06-01T11:30:00"
+FAULT_S = 900  # main grid lost and branches 17, 36 out at 11:45 for 30 min
+NEW_FIGURES = {  # figure id -> section heading
+    "fig-feeder-profile": "Feeder voltage profile at the worst step",
+    "fig-branch-loading": "Branch loading",
+    "fig-network": "Network diagram",
+    "fig-setpoints": "Set-point against applied power",
+    "fig-curtailment": "Renewable curtailment",
+}
+
+
+def _csv(run_dir: Path, name: str) -> pd.DataFrame:
+    """A run table indexed by time_s, without its clock-time column."""
+    return pd.read_csv(run_dir / name).set_index("time_s").drop(columns="time", errors="ignore")
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list]:
+    """One hour through a real mosaik world (AC power flows, the restoration controller):
+    at 11:45 the main grid is lost and branches 17 and 36 fail for 30 min, so MG3 energises
+    an island, bus 18 (with PV_b18) goes dark and its PV is curtailed. Returns the run
+    directory, its report and the matplotlib figures the report drew."""
+    from conftest import write_scenario
+    from matplotlib.figure import Figure
+
+    from mgcosim.scenarios.loader import load_scenario
+    from mgcosim.sim.world import run_scenario
+
+    folder = tmp_path_factory.mktemp("real")
+    faults = '[[faults]]\nname = "grid_loss"\nkind = "main_grid"\nstart_h = 0.25\nrepair_h = 0.5\n'
+    for branch in (17, 36):
+        faults += f'[[faults]]\nname = "f{branch}"\nbranch = {branch}\nstart_h = 0.25\n'
+        faults += "repair_h = 0.5\n"
+    path = write_scenario(
+        folder,
+        f"start = {REAL_START}\n[restoration]\nmargin_h = 0.0\n" + faults,
+        duration_h=1,
+        controller_step_min=15,
+        horizon_h=1,
+    )
+    out = folder / "run"
+    run_scenario(load_scenario(path), out, progress=False)
+    drawn = []
+    save = Figure.savefig
+
+    def record(fig, *args, **kwargs):
+        drawn.append(fig)
+        return save(fig, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Figure, "savefig", record)
+        text = write_report(out).read_text(encoding="utf-8")
+    return out, text, drawn
+
+
+def test_real_run_report_has_the_new_figures(real_run: tuple[Path, str, list]) -> None:
+    _, text, _ = real_run
+    _assert_self_contained(text)
+    assert 'class="section-error"' not in text
+    headings = _headings(text)
+    for fig_id, heading in NEW_FIGURES.items():
+        assert heading in headings
+        img = re.search(
+            f'<figure id="{fig_id}"><img alt="[^"]+" src="data:image/png;base64,([^"]+)"', text
+        )
+        assert img, fig_id
+        assert base64.b64decode(img.group(1)).startswith(b"\x89PNG")
+
+
+NOT_TIME = {"outer iteration", "cost over the run [CNY]"}
+
+
+def test_time_axes_are_clock_time(real_run: tuple[Path, str, list]) -> None:
+    import matplotlib.dates as mdates
+
+    figures = real_run[2]
+    start = pd.Timestamp(REAL_START)
+    timed = 0
+    for fig in figures:
+        for ax in fig.axes:
+            label = ax.get_xlabel()
+            assert "hours since" not in label
+            if label:  # a labelled x axis is clock time or not time at all
+                assert label.startswith("clock time") or label in NOT_TIME or "bus" in label
+            if not isinstance(ax.xaxis.get_major_formatter(), mdates.ConciseDateFormatter):
+                continue
+            timed += 1
+            lo, hi = (pd.Timestamp(mdates.num2date(x)).tz_localize(None) for x in ax.get_xlim())
+            assert start - pd.Timedelta("10min") <= lo and hi <= start + pd.Timedelta("70min")
+            ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+            assert not ticks or any(re.fullmatch(r"\d\d:\d\d", t) for t in ticks), ticks
+    # voltages, branch loading, SOC, exchanges, 12 set-point panels, curtailment, losses,
+    # switches, restoration, validation: every time axis is on the clock
+    assert timed >= 20
+
+
+def test_summary_is_readable_with_units(real_run: tuple[Path, str, list]) -> None:
+    run_dir, text, _ = real_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    table = _section_text(text, "summary")
+    assert not RAW_KEY.search(table) and not SCIENTIFIC.search(table)
+    for key in summary:
+        assert "_" not in key or f"<td>{key}</td>" not in table
+    assert "<td>steps recorded</td><td>4</td><td>steps</td>" in table
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", table)
+    assert len(rows) >= 30
+    unitless = {"all power flows converged"}
+    assert all(unit for label, _, unit in rows if label not in unitless)
+    demand = summary["energy_demand_mwh"]
+    assert ("load demand", f"{demand:,.3f}", "MWh") in rows
+    assert ("network losses", f"{summary['energy_losses_mwh']:,.3f}", "MWh") in rows
+
+
+def test_one_loss_error_definition(real_run: tuple[Path, str, list]) -> None:
+    from mgcosim.sim.report_base import LOSS_ERROR_LABEL
+    from mgcosim.sim.results import relative_loss_error_pct
+
+    run_dir, text, _ = real_run
+    val = pd.read_csv(run_dir / "validation.csv")
+    pct = relative_loss_error_pct(val)
+    assert pct == pytest.approx(
+        json.loads((run_dir / "summary.json").read_text())["ac_loss_error_pct_mean"]
+    )
+    # the mean of the per-step ratios (the validation table's old figure) is another number
+    per_step = float((100 * val.loss_error_mw / val.p_loss_ac_mw).mean())
+    assert abs(per_step - pct) > 0.01
+    shown = f"{pct:.2f}"
+    summary_row = f"<td>optimiser vs AC: {LOSS_ERROR_LABEL}</td><td>{shown}</td><td>%</td>"
+    assert summary_row in _section_text(text, "summary")
+    validation_row = f"<td>{LOSS_ERROR_LABEL}</td><td>{shown}</td><td>%</td>"
+    assert validation_row in _section_text(text, "validation")
+    assert "(AC − model) / AC over the run" in LOSS_ERROR_LABEL
+
+
+def test_curtailment_is_available_minus_applied(real_run: tuple[Path, str, list]) -> None:
+    from mgcosim.sim.report_figures import curtailment_mw, curtailment_rows
+
+    run_dir, _, _ = real_run
+    run = RunData.load(run_dir)
+    curtailed = curtailment_mw(run)
+    avail = _csv(run_dir, "available_p_mw.csv")
+    applied = _csv(run_dir, "unit_p_mw.csv")
+    for unit in ("MG1_wind", "MG3_wind", "PV_b18", "PV_b25"):
+        expected = (avail[unit] - applied[unit]).clip(lower=0)
+        np.testing.assert_allclose(curtailed[unit].to_numpy(), expected.to_numpy(), atol=1e-12)
+    # PV_b18 sits on bus 18, dark during the fault: its whole availability is curtailed
+    assert curtailed.at[FAULT_S, "PV_b18"] == pytest.approx(avail.at[FAULT_S, "PV_b18"])
+    assert curtailed.at[FAULT_S, "PV_b18"] > 0.1
+    # energy over the run against steps.csv's totals (written from the grid's outputs)
+    steps = pd.read_csv(run_dir / "steps.csv")
+    lost = steps.wind_avail_mw - steps.wind_used_mw + steps.pv_avail_mw - steps.pv_used_mw
+    total = next(r for r in curtailment_rows(run) if r[0] == "all")
+    assert total[3] == pytest.approx(float((lost * 0.25).sum()), abs=1e-3)
+
+
+def test_setpoints_against_applied(real_run: tuple[Path, str, list]) -> None:
+    from mgcosim.sim.report_figures import setpoint_rows
+
+    run_dir, text, _ = real_run
+    rows = {r[0]: r for r in setpoint_rows(RunData.load(run_dir))}
+    sp = _csv(run_dir, "unit_setpoint_p_mw.csv")
+    applied = _csv(run_dir, "unit_p_mw.csv")
+    assert set(rows) == set(sp.columns)
+    for unit in sp.columns:
+        diff = (applied[unit] - sp[unit]).abs()
+        assert rows[unit][2] == pytest.approx(round(diff.max(), 4), abs=1e-9)
+        assert rows[unit][3] == int((diff > 1e-3).sum())
+    assert rows["MG1_wind"][1] == "upper limit" and rows["MG1_ess"][1] == "set-point"
+    assert "<td>PV_b18</td><td>upper limit</td>" in _section_text(text, "setpoints")
+
+
+def test_feeder_profile_at_the_worst_step(real_run: tuple[Path, str, list]) -> None:
+    from mgcosim.networks.params import load_network_data
+    from mgcosim.sim.report_feeder import feeder_profile
+
+    run_dir, text, _ = real_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    profile = feeder_profile(RunData.load(run_dir))
+    assert profile.time_s == summary["vm_min_time_s"]
+    assert profile.buses[0] == "1" and profile.source == "substation"
+    assert profile.buses[-1] == summary["vm_min_bus"]
+    assert profile.v_pu[-1] == pytest.approx(summary["vm_min_pu"], abs=1e-12)
+    vm = _csv(run_dir, "bus_vm_pu.csv").loc[profile.time_s]
+    np.testing.assert_allclose(profile.v_pu, vm[profile.buses].to_numpy(), atol=1e-12)
+    # consecutive buses are joined by a branch closed at that step
+    branches = load_network_data().branches
+    closed = _csv(run_dir, "switch_closed.csv").loc[profile.time_s]
+    pairs = {
+        frozenset((str(r.from_bus_ieee), str(r.to_bus_ieee))): str(r.branch_ieee)
+        for r in branches.itertuples()
+    }
+    for a, b in zip(profile.buses, profile.buses[1:], strict=False):
+        assert closed[pairs[frozenset((a, b))]] == 1
+    assert (profile.v_min_pu, profile.v_max_pu) == (0.9, 1.1)  # networks/data/dso.csv
+    assert f"bus {summary['vm_min_bus']}" in _section_text(text, "feeder-profile")
+
+
+def test_network_diagram_state_at_the_fault(real_run: tuple[Path, str, list]) -> None:
+    from mgcosim.sim.report_network import (
+        DARK,
+        MAIN_GRID,
+        bus_groups,
+        diagram_step,
+        net_at,
+        run_net,
+        step_state,
+    )
+
+    run_dir, text, _ = real_run
+    run = RunData.load(run_dir)
+    assert diagram_step(run) == (FAULT_S, "first step with a fault in force")
+    state = step_state(run, FAULT_S)
+    assert state.faulted == {"17", "36"} and state.main_grid_lost
+    steps = pd.read_csv(run_dir / "steps.csv", dtype={"islands": str}).set_index("time_s")
+    assert state.islands == steps.at[FAULT_S, "islands"].split(";") and state.islands
+    rn = run_net(run)
+    assert rn.source.startswith("scenario ")  # built from the run's scenario file
+    net = net_at(rn, state)
+    groups = bus_groups(net, state)
+    by_label = {
+        (str(int(r.ieee)) if r.ieee > 0 else r.name): groups[i] for i, r in net.bus.iterrows()
+    }
+    assert by_label["18"] == DARK  # both its branches out
+    assert MAIN_GRID not in by_label.values()  # the main grid is lost
+    islands = {g for g in by_label.values() if g != DARK}
+    assert islands == {f"island {', '.join(state.islands)}"}
+    # the switch states drawn are the recorded ones
+    recorded = _csv(run_dir, "switch_closed.csv").loc[FAULT_S]
+    assert {b for b, v in recorded.items() if v == 0} == {
+        b for b, c in state.closed.items() if not c
+    }
+    caption = _section_text(text, "network")
+    assert "2026-06-01 11:45 (first step with a fault in force)" in caption
+    assert "pandapower.plotting" in caption
+
+
+def test_tables_with_a_datetime_column_read_as_before(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    before = RunData.load(run_dir)
+    start = pd.Timestamp("2024-07-01T00:00:00")
+    for path in run_dir.glob("*.csv"):
+        df = pd.read_csv(path)
+        df.insert(1, "datetime", (start + pd.to_timedelta(df.time_s, unit="s")).astype(str))
+        df.to_csv(path, index=False)
+    after = RunData.load(run_dir)
+    for attr in ("steps", "bus_vm", "soc", "exchange", "unit_p", "switch_closed"):
+        assert list(getattr(after, attr).columns) == list(getattr(before, attr).columns), attr
+    text = render_report(after)
+    assert 'class="section-error"' not in text and _headings(text) == HEADINGS
+
+
+def test_run_without_a_start_time_keeps_hours_axes(tmp_path: Path) -> None:
+    from mgcosim.sim.report_figures import branch_loading_figure
+
+    run_dir = make_run(tmp_path)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    del manifest["start"]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    run = RunData.load(run_dir)
+    assert run.start is None
+    ax = branch_loading_figure(run).axes[0]
+    assert ax.get_xlabel().startswith("hours since start (start time unknown")
+    assert ax.get_xlim() == pytest.approx((0.0, N_STEPS * STEP_S / 3600))
