@@ -65,6 +65,14 @@ JSON_FILES: dict[str, str] = json_files()
 # --------------------------------------------------------------------------- data
 
 
+def with_timings(plans: pd.DataFrame | None, timings: pd.DataFrame | None):
+    """The plans with their wall-clock times (kept apart in timings.csv) as columns."""
+    if plans is None or timings is None:
+        return plans
+    new = [c for c in timings.columns if c not in plans.columns]
+    return plans.join(timings[new])
+
+
 @dataclass
 class RunData:
     """Whatever files a run directory holds; a missing or unreadable file is ``None``.
@@ -89,6 +97,7 @@ class RunData:
     soc: pd.DataFrame | None = None
     exchange: pd.DataFrame | None = None
     plans: pd.DataFrame | None = None
+    timings: pd.DataFrame | None = None  # wall-clock times per plan (timings.csv)
     admm_history: pd.DataFrame | None = None
     p2p: pd.DataFrame | None = None
     soc_plan: pd.DataFrame | None = None
@@ -108,6 +117,9 @@ class RunData:
             setattr(run, attr, run._read(name, _read_csv))
         for attr, name in OPTIONAL_CSV_FILES.items():
             setattr(run, attr, run._read(name, _read_csv, optional=True))
+        run.plans = with_timings(run.plans, run.timings)
+        if run.summary is not None and run.manifest:
+            run.summary = run.summary | run.manifest.get("timing", {})
         return run
 
     def _read(self, name: str, reader: Callable[[Path], Any], optional: bool = False) -> Any:
