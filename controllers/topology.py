@@ -31,7 +31,7 @@ import pyomo.environ as pyo
 from mgcosim.controllers import dso
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.errors import InfeasibleError
-from mgcosim.controllers.loss_cuts import TightSolve, solve_tight
+from mgcosim.controllers.loss_cuts import RECONFIG_CUTS, CutSettings, TightSolve, solve_tight
 from mgcosim.controllers.solve import MipLimits, highs_solver, solve_mip
 
 Closed = dict[int, bool]
@@ -206,12 +206,17 @@ def _describe(dd: DSOData, inp: _Inputs, extra: str = "") -> str:
 
 # --- solving -------------------------------------------------------------------------------
 def _solve(
-    m: pyo.ConcreteModel, dd: DSOData, what: str, limits: MipLimits, solver=None
+    m: pyo.ConcreteModel,
+    dd: DSOData,
+    what: str,
+    limits: MipLimits,
+    solver=None,
+    cuts: CutSettings = RECONFIG_CUTS,
 ) -> TightSolve:
     """Solve with HiGHS, refined by loss cuts until the cone holds, and load the solution,
     or raise a named error."""
     solver = solver if solver is not None else highs_solver()
-    return solve_tight(m, dd, lambda: solve_mip(m, solver, what, limits), solver)
+    return solve_tight(m, dd, lambda: solve_mip(m, solver, what, limits), solver, cuts)
 
 
 def _period_losses(m: pyo.ConcreteModel, dd: DSOData, t: int) -> float:
@@ -264,6 +269,7 @@ def solve_reconfiguration(
     budget: int,
     limits: MipLimits = RECONFIG_LIMITS,
     mg_q_mvar: dict[str, np.ndarray] | None = None,
+    cuts: CutSettings = RECONFIG_CUTS,
 ) -> ReconfigResult:
     """Loss-minimising reconfiguration: the binary multi-period DSO MILP, solved by HiGHS.
 
@@ -278,7 +284,7 @@ def solve_reconfiguration(
     dso.set_initial_topology(m, initial)
     m.switch_budget = int(budget)
     what = _describe(dd, inp, f"reconfiguration (switching budget {budget}) ")
-    solved = _solve(m, dd, what, limits)
+    solved = _solve(m, dd, what, limits, cuts=cuts)
     closed = [dso.closed_branches(m, t) for t in m.T]
     return _result(m, dd, solved, closed, initial, solved.record.bound)
 
