@@ -59,7 +59,7 @@ class TightSolve:
     record: SolveRecord  # the last solve's, its time the total over all rounds
     rounds: int  # re-solves after the first
     cuts_added: int
-    max_rel_violation: float  # largest (P^2 / v - lp) / (P^2 / v) over all parts at the end
+    max_rel_violation: float  # largest (P^2 / v - lp - abs_tol) / (P^2 / v) at the end
 
 
 def _values(m: pyo.Block, dd: DSOData) -> dict[str, np.ndarray]:
@@ -114,14 +114,15 @@ def add_violated_cuts(m: pyo.Block, dd: DSOData, settings: CutSettings = CUTS) -
     return added
 
 
-def max_rel_violation(m: pyo.Block, dd: DSOData) -> float:
-    """Largest relative shortfall of the loss parts below the cone (0: on or above it)."""
+def max_rel_violation(m: pyo.Block, dd: DSOData, abs_tol: float = CUTS.abs_tol) -> float:
+    """Largest relative shortfall of the loss parts below the cone beyond ``abs_tol`` pu^2
+    (0: on or above it, or within ``abs_tol``: tiny flows)."""
     x = _values(m, dd)
     v = np.maximum(x["v"], 1e-6)
     worst = 0.0
     for flow, part in (("P", "lp"), ("Q", "lq")):
         exact = x[flow] ** 2 / v
-        short = np.where(exact > 1e-12, (exact - x[part]) / np.maximum(exact, 1e-12), 0.0)
+        short = np.maximum(exact - x[part] - abs_tol, 0.0) / np.maximum(exact, 1e-12)
         worst = max(worst, float(short.max(initial=0.0)))
     return worst
 
@@ -153,7 +154,7 @@ def solve_tight(
         record = solve()
         total_s += record.time_s
     record = dataclasses.replace(record, time_s=total_s)
-    return TightSolve(record, rounds, n_cuts, max_rel_violation(m, dd))
+    return TightSolve(record, rounds, n_cuts, max_rel_violation(m, dd, settings.abs_tol))
 
 
 def _scans_constraints(solver) -> bool:
