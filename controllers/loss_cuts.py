@@ -46,6 +46,7 @@ class CutSettings:
     max_rounds: int = 30
 
 
+_WORK = ("time_s", "nodes", "lp_iterations")  # summed over the rounds of a tight solve
 CUTS = CutSettings()  # dispatch: losses within 0.1 %
 # reconfiguration: the cone within 1e-4, so that the MILP's proven gap (1e-4) plus what the
 # cuts leave is within 0.1 % (of the objective, which holds the losses)
@@ -56,7 +57,7 @@ RECONFIG_CUTS = CutSettings(rel_tol=1e-4)
 class TightSolve:
     """A solve refined by cuts: the last solve's record, rounds and what is left."""
 
-    record: SolveRecord  # the last solve's, its time the total over all rounds
+    record: SolveRecord  # the last solve's; its time (and work counts) summed over rounds
     rounds: int  # re-solves after the first
     cuts_added: int
     max_rel_violation: float  # largest (P^2 / v - lp - abs_tol) / (P^2 / v) at the end
@@ -142,7 +143,7 @@ def solve_tight(
     """
     solve = _retrying(solve, solver)
     record, rounds, n_cuts = solve(), 0, 0
-    total_s = record.time_s
+    work = {f: getattr(record, f) for f in _WORK if hasattr(record, f)}
     while rounds < settings.max_rounds:
         new = add_violated_cuts(m, dd, settings)
         if not new:
@@ -152,8 +153,8 @@ def solve_tight(
         n_cuts += len(new)
         rounds += 1
         record = solve()
-        total_s += record.time_s
-    record = dataclasses.replace(record, time_s=total_s)
+        work = {f: total + getattr(record, f) for f, total in work.items()}
+    record = dataclasses.replace(record, **work)
     return TightSolve(record, rounds, n_cuts, max_rel_violation(m, dd, settings.abs_tol))
 
 
