@@ -50,6 +50,53 @@ def declare_loss_cuts(
     m.cut_q = pyo.Constraint(m.L, m.T, m.K, rule=cut(m.Q, ell_q))
 
 
+# --- losses on the DistFlow cone ----------------------------------------------------------
+def cone_cut(flow, part, v, ratio: float):
+    """Tangent cut ``part >= 2 c flow - c^2 v`` of ``part >= flow^2 / v`` at ``flow / v = c``.
+
+    ``flow^2 / v`` is convex and homogeneous in (flow, v), so its tangent plane depends on the
+    ratio ``c`` alone and is valid at every voltage (``v``: squared voltage, a variable).
+    """
+    return part >= 2 * ratio * flow - ratio * ratio * v
+
+
+def declare_cone_cuts(
+    m: pyo.Block,
+    s_max_pu: Mapping[int, float],
+    v_from: Callable[[int, int], object],
+    v_hat2: Callable[[int], float],
+    ell_p: pyo.Var,
+    ell_q: pyo.Var,
+) -> None:
+    """Initial outer approximation of ``ell_p >= P^2 / v``, ``ell_q >= Q^2 / v`` (the
+    DistFlow cone ``ell v >= P^2 + Q^2`` split in its P and Q parts) with the voltage a
+    variable: the cuts of :func:`declare_loss_cuts`, placed at ``c = a / v_hat2`` (exact at
+    flow ``a`` when ``v = v_hat2``). ``v_from(line, t)``: the squared voltage at the sending
+    end. :func:`cone_violations` and :func:`cone_cut` refine it where a solution lies.
+    """
+    points = loss_cut_offsets()
+    m.K = pyo.RangeSet(0, len(points) - 1)
+
+    def cut(flow, part):
+        def rule(_, line, t, k):
+            ratio = points[k] * s_max_pu[line] / v_hat2(line)
+            return cone_cut(flow[line, t], part[line, t], v_from(line, t), ratio)
+
+        return rule
+
+    m.cut_p = pyo.Constraint(m.L, m.T, m.K, rule=cut(m.P, ell_p))
+    m.cut_q = pyo.Constraint(m.L, m.T, m.K, rule=cut(m.Q, ell_q))
+
+
+def cone_violations(
+    flow: np.ndarray, part: np.ndarray, v: np.ndarray, rel_tol: float, abs_tol: float
+) -> np.ndarray:
+    """Mask of the points where ``part`` is below ``flow^2 / v`` by more than
+    ``rel_tol flow^2 / v + abs_tol`` (arrays of one shape; ``v`` squared voltage > 0)."""
+    exact = flow * flow / np.maximum(v, 1e-6)
+    return exact - part > rel_tol * exact + abs_tol
+
+
 # --- radiality -------------------------------------------------------------------------------
 def _at(component, first, rest):
     """``component[first, *rest]``, or ``component[first]`` in a single-period model."""

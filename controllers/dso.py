@@ -4,9 +4,11 @@ Per unit with S_base = 1 MVA (1 pu of power = 1 MW). For each period t and branc
 ln = (i, j), oriented as in the IEEE data, with switch state alpha_l,t:
 
 * flows P_l,t, Q_l,t (sending end at i), squared current ell_l,t, squared voltage v_i,t;
-* losses: ell >= (P^2 + Q^2) / v_hat, written as ell = lp + lq with tangent cuts
-  ``v_hat lp >= 2 a P - a^2`` (same for Q) at fixed points a (a linear outer approximation
-  of the DistFlow cone; with a positive loss price ell sits on the cuts);
+* losses: the DistFlow cone ell v_i >= P^2 + Q^2, written as ell = lp + lq with
+  lp >= P^2 / v_i and lq >= Q^2 / v_i, each by tangent cuts ``lp >= 2 c P - c^2 v_i``
+  (exact where P / v_i = c, valid at any voltage): a linear outer approximation, refined
+  at the solution by :mod:`controllers.loss_cuts` (Kelley) until the cone holds within a
+  tolerance; with a positive loss price ell sits on the cuts;
 * balance at bus j: sum_in (P - r ell) - sum_out P = p_load - p_pv + sum of microgrid
   exchanges at j (import of a microgrid is a withdrawal from the DSO network);
 * voltage: |v_j - v_i + 2 (r P + x Q) - (r^2 + x^2) ell| <= M (1 - alpha);
@@ -198,10 +200,21 @@ def ell(m: pyo.Block, line: int, t: int):
 
 # --- constraints -------------------------------------------------------------------------
 def declare_loss_cuts(m: pyo.Block, dd: DSOData) -> None:
-    """Losses estimated at the fixed voltage ``m.v_hat`` of each branch's from bus."""
+    """``lp >= P^2 / v``, ``lq >= Q^2 / v`` (v: the from bus's squared voltage, a variable)
+    by tangent cuts, first placed for flows at the base-case voltage ``m.v_hat``; the
+    empty list ``m.loss_refine`` takes the cuts of :mod:`controllers.loss_cuts` at solutions.
+    """
     frm = {b.ieee: b.from_bus for b in dd.branches}
     s_max = {b.ieee: b.s_max_pu for b in dd.branches}
-    blocks.declare_loss_cuts(m, s_max, lambda line: m.v_hat[frm[line]], m.lp, m.lq)
+    blocks.declare_cone_cuts(
+        m,
+        s_max,
+        lambda line, t: m.v[frm[line], t],
+        lambda line: pyo.value(m.v_hat[frm[line]]),
+        m.lp,
+        m.lq,
+    )
+    m.loss_refine = pyo.ConstraintList()
 
 
 def declare_balance(m: pyo.Block, dd: DSOData) -> None:
@@ -238,12 +251,18 @@ def declare_balance(m: pyo.Block, dd: DSOData) -> None:
     m.balance_q = pyo.Constraint(m.B, m.T, rule=q_rule)
 
 
+def voltage_big_m(dd: DSOData) -> float:
+    """Big-M of the voltage drop: an open branch carries no P, Q or current (flow and
+    current limits), so its drop term is v_j - v_i, within +-(v_max^2 - v_min^2)."""
+    return min(BIG_M_VOLTAGE, dd.v_max_pu**2 - dd.v_min_pu**2)
+
+
 def declare_voltage(m: pyo.Block, dd: DSOData) -> None:
     blocks.declare_voltage_drop(
         m,
         dd.branches,
         lambda ln, t: state(m, ln, t),
-        BIG_M_VOLTAGE,
+        voltage_big_m(dd),
         m.L,
         m.T,
         ell=lambda ln, t: ell(m, ln, t),

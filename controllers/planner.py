@@ -6,7 +6,8 @@ radial candidates (the default topology and single-period loss-minimising ones a
 valley, flat and peak load of the first horizon: :func:`controllers.topology.candidate_topologies`)
 is computed once per run; each horizon, every candidate's DSO cost in every period is
 evaluated with the microgrids' expected exchanges (one persistent fixed-topology LP per
-candidate), and :func:`controllers.topology.schedule_topologies` picks the cheapest
+candidate, its losses refined by :mod:`controllers.loss_cuts`; the cuts stay for the later
+horizons), and :func:`controllers.topology.schedule_topologies` picks the cheapest
 sequence within the remaining switching budget, switching cost included. The ADMM then
 runs on continuous subproblems with that schedule fixed.
 """
@@ -20,6 +21,7 @@ from mgcosim.controllers import dso as dso_mod
 from mgcosim.controllers.coupled import HorizonInputs, set_dso_inputs
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.errors import InfeasibleError
+from mgcosim.controllers.loss_cuts import solve_tight
 from mgcosim.controllers.solve import persistent_highs, solve_optimal
 from mgcosim.controllers.topology import (
     action_matrix,
@@ -59,7 +61,12 @@ class TopologyPlanner:
             for (g, t), var in m.pm.items():
                 var.fix(float(pm_mw[g][t]))
             try:
-                solve_optimal(m, solver, f"candidate topology {c}")
+                solve_tight(
+                    m,
+                    self.dd,
+                    lambda m=m, s=solver, c=c: solve_optimal(m, s, f"candidate topology {c}"),
+                    solver,
+                )
             except InfeasibleError:
                 continue
             r = {b.ieee: b.r_pu for b in self.dd.branches}

@@ -31,7 +31,8 @@ import pyomo.environ as pyo
 from mgcosim.controllers import dso
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.errors import InfeasibleError
-from mgcosim.controllers.solve import MipLimits, SolveRecord, highs_solver, solve_mip
+from mgcosim.controllers.loss_cuts import RECONFIG_CUTS, CutSettings, TightSolve, solve_tight
+from mgcosim.controllers.solve import MipLimits, highs_solver, solve_mip
 
 Closed = dict[int, bool]
 Profiles = dict[str, np.ndarray]
@@ -51,6 +52,8 @@ class ReconfigResult:
     model_losses_mw: list[float]  # per period, sum of r * ell
     v_pu: list[dict[int, float]]  # per period, model voltage magnitude per IEEE bus
     switch_actions: int  # from the initial topology through the last period
+    cut_rounds: int = 0  # Kelley re-solves of the last solve (controllers.loss_cuts)
+    cone_violation: float = 0.0  # largest relative shortfall of the losses below the cone
 
     @property
     def open_branches(self) -> list[list[int]]:
@@ -96,6 +99,38 @@ def open_set(closed: Closed) -> list[int]:
 def switch_actions(a: Closed, b: Closed) -> int:
     """Number of branches whose state differs between topologies ``a`` and ``b``."""
     return sum(1 for line in a if bool(a[line]) != bool(b[line]))
+
+
+def branch_exchanges(dd: DSOData, closed: Closed) -> list[Closed]:
+    """Radial topologies one branch exchange from radial ``closed``: close one open branch,
+    open another branch of the loop that closes (sorted by the pair, no repeats)."""
+    br = {b.ieee: b for b in dd.branches}
+    out: list[Closed] = []
+    for tie in open_set(closed):
+        for line in _loop(br, closed, br[tie].from_bus, br[tie].to_bus):
+            out.append({**closed, tie: True, line: False})
+    return out
+
+
+def _loop(br: dict, closed: Closed, start: int, goal: int) -> list[int]:
+    """Branches of the path from bus ``start`` to bus ``goal`` over closed branches."""
+    adjacent: dict[int, list[tuple[int, int]]] = {}
+    for line, b in br.items():
+        if closed[line]:
+            adjacent.setdefault(b.from_bus, []).append((b.to_bus, line))
+            adjacent.setdefault(b.to_bus, []).append((b.from_bus, line))
+    came: dict[int, tuple[int, int] | None] = {start: None}
+    queue = [start]
+    for bus in queue:  # breadth first; the list grows while it is read
+        for nxt, line in adjacent.get(bus, []):
+            if nxt not in came:
+                came[nxt] = (bus, line)
+                queue.append(nxt)
+    path, bus = [], goal
+    while came.get(bus) is not None:
+        bus, line = came[bus]
+        path.append(line)
+    return path[::-1]
 
 
 def action_matrix(candidates: Sequence[Closed]) -> np.ndarray:
@@ -144,6 +179,19 @@ def _set_inputs(m: pyo.ConcreteModel, dd: DSOData, inp: _Inputs) -> None:
             m.pm[g, t].fix(float(inp.pm_mw[g][t]))
 
 
+def set_fixed_inputs(
+    m: pyo.ConcreteModel,
+    dd: DSOData,
+    load_scale: np.ndarray,
+    pm_mw: dict[str, np.ndarray] | None = None,
+    pv_mw: dict[str, np.ndarray] | None = None,
+    mg_q_mvar: dict[str, np.ndarray] | None = None,
+) -> None:
+    """Put one case's inputs (as :func:`solve_reconfiguration` takes them) into a DSO model,
+    the microgrid exchanges fixed."""
+    _set_inputs(m, dd, _inputs(dd, load_scale, pm_mw, pv_mw, mg_q_mvar))
+
+
 def _describe(dd: DSOData, inp: _Inputs, extra: str = "") -> str:
     demand = [
         sum(dd.load_p_nom_mw.values()) * s + sum(p[t] for p in inp.pm_mw.values())
@@ -157,9 +205,18 @@ def _describe(dd: DSOData, inp: _Inputs, extra: str = "") -> str:
 
 
 # --- solving -------------------------------------------------------------------------------
-def _solve(m: pyo.ConcreteModel, what: str, limits: MipLimits, solver=None) -> SolveRecord:
-    """Solve with HiGHS and load the solution, or raise a named error."""
-    return solve_mip(m, solver if solver is not None else highs_solver(), what, limits)
+def _solve(
+    m: pyo.ConcreteModel,
+    dd: DSOData,
+    what: str,
+    limits: MipLimits,
+    solver=None,
+    cuts: CutSettings = RECONFIG_CUTS,
+) -> TightSolve:
+    """Solve with HiGHS, refined by loss cuts until the cone holds, and load the solution,
+    or raise a named error."""
+    solver = solver if solver is not None else highs_solver()
+    return solve_tight(m, dd, lambda: solve_mip(m, solver, what, limits), solver, cuts)
 
 
 def _period_losses(m: pyo.ConcreteModel, dd: DSOData, t: int) -> float:
@@ -181,21 +238,24 @@ def _voltages(m: pyo.ConcreteModel, t: int) -> dict[int, float]:
 def _result(
     m,
     dd: DSOData,
-    solved: SolveRecord,
+    solved: TightSolve,
     closed: list[Closed],
     initial: Closed,
     best_bound: float | None,
+    objective: float | None = None,
 ) -> ReconfigResult:
     path = [initial, *closed]
     return ReconfigResult(
         closed=closed,
-        objective=solved.objective,
+        objective=solved.record.objective if objective is None else objective,
         best_bound=best_bound,
-        status=solved.status,
-        solve_time_s=solved.time_s,
+        status=solved.record.status,
+        solve_time_s=solved.record.time_s,
         model_losses_mw=[_period_losses(m, dd, t) for t in m.T],
         v_pu=[_voltages(m, t) for t in m.T],
         switch_actions=sum(switch_actions(a, b) for a, b in zip(path, path[1:], strict=False)),
+        cut_rounds=solved.rounds,
+        cone_violation=solved.max_rel_violation,
     )
 
 
@@ -209,6 +269,7 @@ def solve_reconfiguration(
     budget: int,
     limits: MipLimits = RECONFIG_LIMITS,
     mg_q_mvar: dict[str, np.ndarray] | None = None,
+    cuts: CutSettings = RECONFIG_CUTS,
 ) -> ReconfigResult:
     """Loss-minimising reconfiguration: the binary multi-period DSO MILP, solved by HiGHS.
 
@@ -223,9 +284,9 @@ def solve_reconfiguration(
     dso.set_initial_topology(m, initial)
     m.switch_budget = int(budget)
     what = _describe(dd, inp, f"reconfiguration (switching budget {budget}) ")
-    solved = _solve(m, what, limits)
+    solved = _solve(m, dd, what, limits, cuts=cuts)
     closed = [dso.closed_branches(m, t) for t in m.T]
-    return _result(m, dd, solved, closed, initial, solved.bound)
+    return _result(m, dd, solved, closed, initial, solved.record.bound)
 
 
 # --- time decomposition: candidates, period costs, dynamic programme ------------------------
@@ -262,7 +323,7 @@ def candidate_topologies(
             m.switch_budget = int(budget)
             what = _describe(dd, inp.at(t), f"candidate of period {t} (budget {budget}) ")
             try:
-                _solve(m, what, limits, solver)
+                _solve(m, free, what, limits, solver)
             except InfeasibleError:
                 continue
             found.append(dso.closed_branches(m, 0))
@@ -294,7 +355,7 @@ def period_costs(
     for c, closed in enumerate(candidates):
         dso.set_topology(m, closed)
         try:
-            _solve(m, _describe(dd, inp, "fixed topology "), limits, solver=solver)
+            _solve(m, dd, _describe(dd, inp, "fixed topology "), limits, solver=solver)
             costs[:, c] = [_period_cost(m, dd, t) for t in m.T]
         except InfeasibleError:
             if single is None:
@@ -310,7 +371,7 @@ def _single_cost(single, dd: DSOData, inp: _Inputs, closed: Closed, limits: MipL
     _set_inputs(m, dd, inp)
     dso.set_topology(m, closed)
     try:
-        _solve(m, _describe(dd, inp, "fixed topology "), limits, solver=solver)
+        _solve(m, dd, _describe(dd, inp, "fixed topology "), limits, solver=solver)
     except InfeasibleError:
         return np.inf
     return _period_cost(m, dd, 0)
@@ -393,11 +454,11 @@ def evaluate_schedule(
     m = dso.build_dso_model(dd, inp.n_periods)
     _set_inputs(m, dd, inp)
     dso.set_topology(m, {line: [c[line] for c in closed] for line in closed[0]})
-    solved = _solve(m, _describe(dd, inp, "fixed topology schedule "), limits)
+    solved = _solve(m, dd, _describe(dd, inp, "fixed topology schedule "), limits)
     path = [initial, *closed]
     n_actions = sum(switch_actions(a, b) for a, b in zip(path, path[1:], strict=False))
-    solved = dataclasses.replace(solved, objective=solved.objective + dd.switch_cost * n_actions)
-    return _result(m, dd, solved, list(closed), initial, None)
+    objective = solved.record.objective + dd.switch_cost * n_actions
+    return _result(m, dd, solved, list(closed), initial, None, objective)
 
 
 def plan_by_candidates(

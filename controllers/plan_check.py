@@ -1,0 +1,101 @@
+"""Model error apart from forecast error: an AC power flow of a plan's own injections.
+
+``validation.csv`` compares a plan, made on forecasts, with AC on the realised wind and load,
+so it mixes the model's error with the forecast's. Here the first period *as planned* is
+put into pandapower: the DSO network with the plan's topology and, at every IEEE bus, the
+plan's net withdrawal (load - PV used + microgrid import, its reactive counterpart), the
+microgrid buses themselves idle. Whatever differs between the plan's losses and voltages
+and this power flow is the model's own error.
+
+:func:`plan_point` extracts that operating point from a solved DSO block
+(:mod:`controllers.dso`, ADMM or centralised); :func:`plan_ac_check` runs the power flow and
+returns the errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandapower as pp
+import pyomo.environ as pyo
+
+from mgcosim.controllers.dso import DSOData, state
+from mgcosim.networks.params import NetworkData
+
+
+@dataclass(frozen=True)
+class PlanPoint:
+    """One period of a plan, as the DSO model sees it (MW, Mvar, pu; IEEE numbering)."""
+
+    closed: dict[int, bool]  # branch -> closed
+    p_withdrawal_mw: dict[int, float]  # bus -> load - PV used + microgrid import
+    q_withdrawal_mvar: dict[int, float]
+    v_pu: dict[int, float]  # the model's voltage magnitudes
+    p_loss_mw: float  # the model's losses, sum r ell
+
+
+def plan_point(m: pyo.Block, dd: DSOData, t: int = 0) -> PlanPoint:
+    """Period ``t`` of a solved DSO block: its topology, injections, voltages and losses."""
+    p = {b: pyo.value(m.load_p[b, t]) for b in dd.buses}
+    q = {b: pyo.value(m.load_q[b, t]) for b in dd.buses}
+    for name, bus in dd.pv_bus.items():
+        p[bus] -= pyo.value(m.pv[name, t])
+    for name, bus in dd.mg_bus.items():
+        p[bus] += pyo.value(m.pm[name, t])
+        q[bus] += pyo.value(m.mg_q[name, t])
+    ell = {b.ieee: pyo.value(m.lp[b.ieee, t] + m.lq[b.ieee, t]) for b in dd.branches}
+    return PlanPoint(
+        closed={b.ieee: pyo.value(state(m, b.ieee, t)) > 0.5 for b in dd.branches},
+        p_withdrawal_mw={b: float(v) for b, v in p.items()},
+        q_withdrawal_mvar={b: float(v) for b, v in q.items()},
+        v_pu={b: float(max(pyo.value(m.v[b, t]), 0.0) ** 0.5) for b in dd.buses},
+        p_loss_mw=float(sum(b.r_pu * ell[b.ieee] for b in dd.branches)),
+    )
+
+
+def ac_net_of(data: NetworkData, point: PlanPoint) -> pp.pandapowerNet:
+    """The IEEE 33 net with the point's topology and withdrawals (every unit idle)."""
+    from mgcosim.networks.ieee33 import build_ieee33
+    from mgcosim.networks.topology import bus_index, switch_of_branch
+
+    net = build_ieee33(data)
+    for branch, on in point.closed.items():
+        net.switch.at[switch_of_branch(net, branch), "closed"] = bool(on)
+    net.load[["p_mw", "q_mvar"]] = 0.0
+    net.sgen[["p_mw", "q_mvar"]] = 0.0
+    net.storage["p_mw"] = 0.0
+    for bus, p_mw in point.p_withdrawal_mw.items():
+        q_mvar = point.q_withdrawal_mvar.get(bus, 0.0)
+        if p_mw or q_mvar:
+            pp.create_load(net, bus_index(net, bus), p_mw=p_mw, q_mvar=q_mvar, name=f"plan_{bus}")
+    return net
+
+
+def plan_ac_check(data: NetworkData, point: PlanPoint) -> dict:
+    """AC power flow of ``point``: losses and voltages of the plan against AC.
+
+    Keys: ``ac_converged``; ``ac_loss_mw``, ``model_loss_mw``, ``loss_error_mw`` (model - AC)
+    and ``loss_error_pct`` (of the AC losses); ``v_error_max_pu`` (max |V_model - V_ac| over
+    the IEEE buses), ``v_error_bus``; ``ac_vmin_pu``. Losses are those of the 37 IEEE branches.
+    """
+    net = ac_net_of(data, point)
+    try:
+        pp.runpp(net, numba=False)
+    except pp.LoadflowNotConverged:
+        return {"ac_converged": False, "model_loss_mw": point.p_loss_mw}
+    ieee = net.bus["ieee"] > 0
+    vm = net.res_bus.vm_pu[ieee].set_axis(net.bus.ieee[ieee].astype(int))
+    errors = {b: abs(v - float(vm[b])) for b, v in point.v_pu.items()}
+    worst = max(errors, key=errors.get)
+    ac_loss = float(net.res_line.pl_mw[net.line.ieee > 0].sum())
+    error = point.p_loss_mw - ac_loss
+    return {
+        "ac_converged": True,
+        "ac_loss_mw": ac_loss,
+        "model_loss_mw": point.p_loss_mw,
+        "loss_error_mw": error,
+        "loss_error_pct": 100 * error / ac_loss if ac_loss > 0 else 0.0,
+        "v_error_max_pu": errors[worst],
+        "v_error_bus": int(worst),
+        "ac_vmin_pu": float(vm.min()),
+    }
