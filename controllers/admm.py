@@ -31,6 +31,7 @@ import pyomo.environ as pyo
 from mgcosim.controllers import microgrid as mg_mod
 from mgcosim.controllers.coupled import HorizonInputs, neighbours, pairs, set_dso_inputs
 from mgcosim.controllers.dso import DSOData, add_dso
+from mgcosim.controllers.loss_cuts import tighten_agent
 from mgcosim.controllers.prox import add_prox, cut_lower_bounds, set_anchor
 from mgcosim.controllers.solve import FastLP, persistent_highs, solve_optimal
 from mgcosim.networks.params import NetworkData
@@ -244,6 +245,7 @@ class BilevelADMM:
     def _solve_dso(self, st: ADMMState, first: bool) -> np.ndarray:
         anchors, rho = self._dso_anchors(st)
         (self.dso.first_solve if first else self.dso.resolve)(anchors, rho)
+        tighten_agent(self.dso, self.dd)  # the loss cone tight at this iterate
         return self.dso.value("pm").reshape(len(self.names), self.T)
 
     def _solve_mg(self, g: str, st: ADMMState, first: bool) -> None:

@@ -39,6 +39,8 @@ from mgcosim.controllers.coupled import (
 from mgcosim.controllers.dso import DSOData, default_topology, dso_data
 from mgcosim.controllers.errors import InfeasibleError, NotConvergedError, OptimisationError
 from mgcosim.controllers.horizon import horizon_inputs
+from mgcosim.controllers.loss_cuts import solve_tight
+from mgcosim.controllers.plan_check import plan_ac_check, plan_point
 from mgcosim.controllers.planner import TopologyPlanner
 from mgcosim.controllers.rule_based import RuleBasedController
 from mgcosim.controllers.solve import persistent_highs, solve_optimal
@@ -153,7 +155,12 @@ class OptimalController:
     def _solve_central(self, h: HorizonInputs, info: dict) -> float:
         t0 = time.perf_counter()
         set_centralised_inputs(self.central, self.dd, h)
-        solve_optimal(self.central, self.central_solver, "centralised horizon")
+        solve_tight(
+            self.central.dso,
+            self.dd,
+            lambda: solve_optimal(self.central, self.central_solver, "centralised horizon"),
+            self.central_solver,
+        )
         info["central_time_s"] = time.perf_counter() - t0
         info["central_objective_cny"] = pyo.value(self.central.obj)
         info["central_costs_cny"] = {"DSO": pyo.value(self.central.dso.cost)} | {
@@ -170,6 +177,8 @@ class OptimalController:
             g: np.array([pyo.value(mg_ms[g].mt[t]) for t in range(self.T)]) for g in h.mg
         }
         info.update(predictions(dso_m, mg_ms, self.dd, self.data))
+        # the model's own error: an AC power flow of the plan's first-period injections
+        info["plan_ac"] = plan_ac_check(self.data, plan_point(dso_m, self.dd, 0))
         switches = {b: np.array([h.topology[t][b] for t in range(self.T)]) for b in h.topology[0]}
         return Plan(
             time_s=fc.time_s,

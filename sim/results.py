@@ -474,6 +474,12 @@ def validation_figures(run_dir: Path) -> dict:
             "ac_loss_error_pct_mean": relative_loss_error_pct(val),
             "ac_unanticipated_violation_steps": int(val.unanticipated_violation.sum()),
         }
+        if "plan_ac_max_dv_pu" in val and val.plan_ac_max_dv_pu.notna().any():
+            rel = val.plan_ac_loss_error_mw / val.plan_ac_loss_mw
+            out |= {
+                "plan_ac_max_dv_pu": float(val.plan_ac_max_dv_pu.max()),
+                "plan_ac_loss_error_pct_max_abs": float(100 * rel.abs().max()),
+            }
     if (run_dir / "soc_plan.csv").exists():
         out["soc_plan_vs_real_max_abs_mwh"] = soc_plan_error(run_dir)
     return out
@@ -549,6 +555,18 @@ def validation_row(grid: dict, info: dict, scenario: Scenario) -> dict:
         "ac_v_violations": v_viol,
         "ac_overloads": overloads,
         "unanticipated_violation": int(v_viol + overloads > 0),
+    } | plan_ac_columns(info.get("plan_ac") or {})
+
+
+def plan_ac_columns(check: dict) -> dict:
+    """The model's own error: an AC power flow of the plan's first-period injections
+    (:func:`controllers.plan_check.plan_ac_check`), apart from the forecast error that the
+    columns above (plan against the realised step) include. NaN where no check was made."""
+    ac_mw = check.get("ac_loss_mw", math.nan)
+    return {
+        "plan_ac_max_dv_pu": check.get("v_error_max_pu", math.nan),
+        "plan_ac_loss_mw": ac_mw,
+        "plan_ac_loss_error_mw": ac_mw - check.get("model_loss_mw", math.nan),
     }
 
 

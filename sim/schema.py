@@ -99,6 +99,9 @@ VALIDATION_COLUMNS: tuple[Column, ...] = (
     Column("loss_error_mw", "MW", "> 0 the AC losses exceed the plan's"),
     Column("ac_v_violations|ac_overloads", "count", NONNEG, ""),
     Column("unanticipated_violation", "1/0", NONE, "1: an AC violation the plan did not expect"),
+    Column("plan_ac_max_dv_pu", "pu", NONNEG, "largest |V_plan - V_ac| of the plan's injections"),
+    Column("plan_ac_loss_mw", "MW", NONNEG, "AC losses of the plan's own first-period injections"),
+    Column("plan_ac_loss_error_mw", "MW", "> 0 AC of the plan's injections exceeds the plan"),
 )
 
 
