@@ -33,6 +33,7 @@ from mgcosim.controllers.coupled import (
 from mgcosim.controllers.dso import DSOData, default_topology, dso_data
 from mgcosim.controllers.errors import InfeasibleError
 from mgcosim.controllers.horizon import horizon_inputs
+from mgcosim.controllers.loss_cuts import solve_tight
 from mgcosim.controllers.solve import persistent_highs, solve_optimal
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.scenarios.loader import (
@@ -79,9 +80,11 @@ def small_horizon(scenario: Scenario, units: dict, dd: DSOData, hour: int) -> Ho
 
 
 def centralised(scenario: Scenario, dd: DSOData, h: HorizonInputs) -> pyo.ConcreteModel:
+    """The centralised optimum with its loss cones refined as the ADMM's DSO agent does."""
     m = build_centralised_model(dd, scenario.data, T, S)
     set_centralised_inputs(m, dd, h)
-    solve_optimal(m, persistent_highs(), "centralised test horizon")
+    solver = persistent_highs()
+    solve_tight(m.dso, dd, lambda: solve_optimal(m, solver, "centralised test horizon"), solver)
     return m
 
 
