@@ -51,6 +51,9 @@ class ADMMSettings:
     # a penalty below its start makes the iterates jump between vertices (seen: no convergence)
     relax: float = 1.6  # over-relaxation of the consensus updates (1 = plain ADMM)
     parallel: bool = False
+    # Kelley rounds on the DSO agent's loss cone after each of its solves
+    # (controllers.loss_cuts); False: the initial tangent cuts only (measured -4.3 % losses)
+    refine_losses: bool = True
 
 
 @dataclass
@@ -178,6 +181,7 @@ class BilevelADMM:
         dt_h: float = 1.0,
     ) -> None:
         self.dd, self.data, self.settings = dd, data, settings or ADMMSettings()
+        self.refine_rounds = 0  # Kelley rounds on the DSO agent so far (all horizons)
         self.names = sorted(mg.name for mg in data.microgrids)
         self.T, self.dt_h = n_periods, dt_h
         self.pairs = pairs(self.names)
@@ -245,7 +249,8 @@ class BilevelADMM:
     def _solve_dso(self, st: ADMMState, first: bool) -> np.ndarray:
         anchors, rho = self._dso_anchors(st)
         (self.dso.first_solve if first else self.dso.resolve)(anchors, rho)
-        tighten_agent(self.dso, self.dd)  # the loss cone tight at this iterate
+        if self.settings.refine_losses:  # the loss cone tight at this iterate
+            self.refine_rounds += tighten_agent(self.dso, self.dd)
         return self.dso.value("pm").reshape(len(self.names), self.T)
 
     def _solve_mg(self, g: str, st: ADMMState, first: bool) -> None:

@@ -70,11 +70,16 @@ SUMMARY_FIGURES: dict[str, Shown] = {
     "admm_inner_iterations_median": Shown("ADMM inner iterations, median", "iterations", 1),
     "admm_time_s_median": Shown("ADMM solve time, median", "s", 2),
     "central_time_s_median": Shown("centralised solve time, median", "s", 2),
+    "restoration_time_s_median": Shown("restoration solve time, median", "s", 2),
     "controller_time_s_total": Shown("controller time, total", "s", 1),
     "ac_max_dv_pu": Shown("optimiser vs AC: largest |V_opt − V_ac|", "pu", 4),
     "ac_loss_error_mw_mean": Shown("optimiser vs AC: loss error AC − model, mean", "MW", 4),
     "ac_loss_error_mw_max_abs": Shown("optimiser vs AC: loss error AC − model, max |·|", "MW", 4),
     "ac_loss_error_pct_mean": Shown(f"optimiser vs AC: {LOSS_ERROR_LABEL}", "%", 2),
+    "plan_ac_max_dv_pu": Shown("plan vs AC of its own injections: largest |V_opt − V_ac|", "pu", 6),
+    "plan_ac_loss_error_pct_max_abs": Shown(
+        "plan vs AC of its own injections: loss error, max |·|", "%", 3
+    ),
     "ac_unanticipated_violation_steps": Shown(
         "steps with AC violations the optimiser did not expect", "steps", 0
     ),

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from mgcosim.controllers import dso
-from mgcosim.controllers.admm import BilevelADMM
+from mgcosim.controllers.admm import ADMMSettings, BilevelADMM
 from mgcosim.controllers.base import Measurements
 from mgcosim.controllers.blocks import cone_cut
 from mgcosim.controllers.coupled import build_centralised_model, set_centralised_inputs
 from mgcosim.controllers.horizon import horizon_inputs
-from mgcosim.controllers.loss_cuts import CutSettings, solve_tight, tighten_agent
+from mgcosim.controllers.loss_cuts import CutSettings, solve_tight
 from mgcosim.controllers.plan_check import plan_ac_check, plan_point
 from mgcosim.controllers.solve import persistent_highs, solve_optimal
 from mgcosim.controllers.topology import set_fixed_inputs
@@ -82,18 +82,6 @@ def test_persistent_solver_gets_the_cuts(scenario):
     assert check["v_error_max_pu"] <= V_ERROR_PU
 
 
-class TightADMM(BilevelADMM):
-    """The ADMM with the DSO agent's losses refined after each of its solves: the hook
-    :func:`controllers.loss_cuts.tighten_agent` offers ``BilevelADMM._solve_dso``."""
-
-    rounds = 0
-
-    def _solve_dso(self, st, first):
-        super()._solve_dso(st, first)
-        self.rounds += tighten_agent(self.dso, self.dd)
-        return self.dso.value("pm").reshape(len(self.names), self.T)
-
-
 def test_admm_dso_agent_meets_the_ac_targets_with_the_hook(scenario):
     """One small ADMM horizon (4 h from 08:00, 3 wind scenarios) on the day's forecasts:
     the DSO agent's plan at its own point, with the hook (measured -0.006 %) and without
@@ -106,13 +94,13 @@ def test_admm_dso_agent_meets_the_ac_targets_with_the_hook(scenario):
     meas = Measurements(time_s=fc.time_s, soc_mwh={})
     h = horizon_inputs(fc, meas, data, dd, 0.0, 1.0, 4, [dso.default_topology(dd)] * 4)
     errors, results = {}, {}
-    for cls in (BilevelADMM, TightADMM):
-        admm = cls(dd, data, 4, 3)
+    for refine in (False, True):  # the DSO agent refined by controllers.loss_cuts.tighten_agent
+        admm = BilevelADMM(dd, data, 4, 3, ADMMSettings(refine_losses=refine))
         res = admm.solve(h)
         assert res.converged
-        errors[cls] = plan_ac_check(data, plan_point(admm.dso.model, dd, 0))
-        results[cls] = res
-    assert admm.rounds >= 1
+        errors[refine] = plan_ac_check(data, plan_point(admm.dso.model, dd, 0))
+        results[refine] = res
+    assert admm.refine_rounds >= 1
     # the centralised reference refined the same way (its DSO block, its persistent solver)
     central, solver = build_centralised_model(dd, data, 4, 3), persistent_highs()
     set_centralised_inputs(central, dd, h)
@@ -121,8 +109,8 @@ def test_admm_dso_agent_meets_the_ac_targets_with_the_hook(scenario):
     )
     assert tight.rounds >= 1 and tight.max_rel_violation <= CutSettings().rel_tol
     reference = tight.record.objective
-    gap = abs(results[TightADMM].objective - reference) / abs(reference)
+    gap = abs(results[True].objective - reference) / abs(reference)
     assert gap <= 0.01  # the ADMM issue's acceptance gap
-    assert abs(errors[TightADMM]["loss_error_pct"]) <= LOSS_ERROR_PCT
-    assert errors[TightADMM]["v_error_max_pu"] <= V_ERROR_PU
-    assert errors[BilevelADMM]["loss_error_pct"] < -1.0
+    assert abs(errors[True]["loss_error_pct"]) <= LOSS_ERROR_PCT
+    assert errors[True]["v_error_max_pu"] <= V_ERROR_PU
+    assert errors[False]["loss_error_pct"] < -1.0
