@@ -99,13 +99,16 @@ from mgcosim.controllers.projection import (
     project_microgrid,
     window_conditions,
 )
+from mgcosim.controllers.robust import declare_symmetric_limit
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.networks.microgrid_internal import TIERS, MicrogridNetwork, load_microgrid_networks
 from mgcosim.networks.params import (
+    AT_LEAST_ZERO,
     DATA_DIR,
     NetworkData,
     ParameterError,
+    checked_records,
     load_network_data,
     q_per_p,
 )
@@ -171,25 +174,18 @@ class CoordinationCase:
 
 def load_dso_generators(path: Path = DATA_DIR / DSO_DG_FILE) -> tuple[DSOGenerator, ...]:
     """The DSO's dispatchable units of the seed 003 case (checked)."""
-    frame = pd.read_csv(path)
-    out = []
-    for i, row in frame.iterrows():
-        where = f"{path.name} row {i + 2} ({row['name']})"
-        if not 1 <= int(row.bus_ieee) <= 33:
-            raise ParameterError(f"{where} bus_ieee", f"is {row.bus_ieee}", "use an IEEE bus 1..33")
-        for name in ("p_max_mw", "q_max_mvar"):
-            if not float(row[name]) >= 0:
-                raise ParameterError(f"{where} {name}", f"is {row[name]}", "use a value >= 0")
-        out.append(
-            DSOGenerator(
-                name=str(row["name"]),
-                bus_ieee=int(row.bus_ieee),
-                p_max_mw=float(row.p_max_mw),
-                q_max_mvar=float(row.q_max_mvar),
-                grid_forming=bool(int(row.grid_forming)),
-            )
+    checks = {
+        "bus_ieee": (lambda v: 1 <= int(v) <= 33, "use an IEEE bus 1..33"),
+        "p_max_mw": AT_LEAST_ZERO,
+        "q_max_mvar": AT_LEAST_ZERO,
+    }
+
+    def error(row, column, message, fix):
+        return ParameterError(
+            f"{path.name} row {row.name + 2} ({row['name']}) {column}", message, fix
         )
-    return tuple(out)
+
+    return checked_records(pd.read_csv(path), DSOGenerator, checks, error)
 
 
 def main_grid_loss_case(
@@ -384,11 +380,8 @@ def declare_units(m: pyo.Block, ev: DSOEvent) -> None:
     m.dg_cap = pyo.Constraint(
         m.G, rule=lambda _, g: m.dg_p[g] <= gen[g].p_max_mw * m.e[gen[g].bus_ieee]
     )
-    m.dg_q_up = pyo.Constraint(
-        m.G, rule=lambda _, g: m.dg_q[g] <= gen[g].q_max_mvar * m.e[gen[g].bus_ieee]
-    )
-    m.dg_q_dn = pyo.Constraint(
-        m.G, rule=lambda _, g: m.dg_q[g] >= -gen[g].q_max_mvar * m.e[gen[g].bus_ieee]
+    declare_symmetric_limit(
+        m, "dg_q", [m.G], lambda g: m.dg_q[g], lambda g: gen[g].q_max_mvar * m.e[gen[g].bus_ieee]
     )
 
 
@@ -396,23 +389,14 @@ def declare_tie_lines(m: pyo.Block, ports: Mapping[str, TiePort]) -> None:
     """Exchange only with an energised bus; the PCC band on an energised microgrid bus."""
     lim = {g: ports[g].limit_mw for g in m.M}
     bus = {g: ports[g].bus_ieee for g in m.M}
-    for name, var in (("p", m.tie_p), ("q", m.tie_q)):
-        setattr(
-            m,
-            f"tie_{name}_up",
-            pyo.Constraint(m.M, rule=lambda _, g, v=var: v[g] <= lim[g] * m.e[bus[g]]),
-        )
-        setattr(
-            m,
-            f"tie_{name}_dn",
-            pyo.Constraint(m.M, rule=lambda _, g, v=var: v[g] >= -lim[g] * m.e[bus[g]]),
+    for name, v in (("p", m.tie_p), ("q", m.tie_q)):
+        declare_symmetric_limit(
+            m, f"tie_{name}", [m.M], v.__getitem__, lambda g: lim[g] * m.e[bus[g]]
         )
     m.tie_abs_p = pyo.Var(m.M, within=pyo.NonNegativeReals)
     m.tie_abs_q = pyo.Var(m.M, within=pyo.NonNegativeReals)
-    m.tie_abs_p_up = pyo.Constraint(m.M, rule=lambda _, g: m.tie_abs_p[g] >= m.tie_p[g])
-    m.tie_abs_p_dn = pyo.Constraint(m.M, rule=lambda _, g: m.tie_abs_p[g] >= -m.tie_p[g])
-    m.tie_abs_q_up = pyo.Constraint(m.M, rule=lambda _, g: m.tie_abs_q[g] >= m.tie_q[g])
-    m.tie_abs_q_dn = pyo.Constraint(m.M, rule=lambda _, g: m.tie_abs_q[g] >= -m.tie_q[g])
+    for name, v, size in (("p", m.tie_p, m.tie_abs_p), ("q", m.tie_q, m.tie_abs_q)):
+        declare_symmetric_limit(m, f"tie_abs_{name}", [m.M], v.__getitem__, size.__getitem__)
     m.exchange = pyo.Expression(expr=pyo.quicksum(m.tie_abs_p[g] + m.tie_abs_q[g] for g in m.M))
     m.pcc_v_min = pyo.Constraint(
         m.M, rule=lambda _, g: m.v[bus[g]] >= ports[g].pcc_v_band_pu[0] ** 2 * m.e[bus[g]]
@@ -428,8 +412,7 @@ def declare_pickup_and_switching(m: pyo.Block, ev: DSOEvent) -> None:
     def before(ln):
         return 0.0 if ln in ev.faulted else float(bool(ev.initial_closed.get(ln, False)))
 
-    m.sw_up = pyo.Constraint(m.L, rule=lambda _, ln: m.sw[ln] >= m.alpha[ln] - before(ln))
-    m.sw_dn = pyo.Constraint(m.L, rule=lambda _, ln: m.sw[ln] >= before(ln) - m.alpha[ln])
+    declare_symmetric_limit(m, "sw", [m.L], lambda ln: m.alpha[ln] - before(ln), m.sw.__getitem__)
 
 
 def declare_dso_value(m: pyo.Block, ev: DSOEvent) -> None:

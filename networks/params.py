@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -260,8 +260,33 @@ class NetworkData:
 
 def _typed(cls: type, values: dict) -> object:
     """Build ``cls`` from a dict, casting each value to the field's declared type."""
-    cast = {"int": int, "float": float, "str": str}
+    cast = {"int": int, "float": float, "str": str, "bool": lambda v: bool(int(v))}
     return cls(**{f.name: cast[f.type](values[f.name]) for f in fields(cls) if f.name in values})
+
+
+AT_LEAST_ZERO = (lambda v: float(v) >= 0, "use a value >= 0 (not negative)")
+ABOVE_ZERO = (lambda v: float(v) > 0, "use a value > 0")
+
+
+def check_row(row: pd.Series, checks: dict, error: Callable[..., Exception]) -> None:
+    """Raise ``error(column, message, fix)`` for the first value of ``row`` failing its test
+    (``checks``: column -> (test, fix))."""
+    for column, (ok, fix) in checks.items():
+        if not ok(row[column]):
+            value = row[column]
+            raise error(column, f"is {value!r}" if isinstance(value, str) else f"is {value}", fix)
+
+
+def checked_records(
+    frame: pd.DataFrame, cls: type, checks: dict, error: Callable[..., Exception], names=None
+) -> tuple:
+    """Rows of ``frame`` as ``cls`` instances (typed per its fields; ``names``: column ->
+    field), each checked by :func:`check_row` with ``error(row, column, message, fix)``."""
+    out = []
+    for _, row in frame.iterrows():
+        check_row(row, checks, lambda *args, r=row: error(r, *args))
+        out.append(_typed(cls, {(names or {}).get(c, c): v for c, v in row.items()}))
+    return tuple(out)
 
 
 def read_csv_records(path: Path, cls: type) -> list:
