@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pyomo.environ as pyo
@@ -70,6 +70,7 @@ from mgcosim.controllers.restoration import (
 )
 from mgcosim.controllers.solve import MipLimits
 from mgcosim.networks.params import NetworkData
+from mgcosim.networks.storage import energy_change_mwh
 
 QUANTITIES = ("p", "q", "v", "a")  # boundary consensus: power, reactive, voltage^2, switch
 
@@ -232,23 +233,13 @@ class SubNetwork:
         def val(var) -> float:
             return float(x[cols[id(var)]]) if id(var) in cols else float(pyo.value(var))
 
-        out = {
-            "p": np.array([val(m.port_p[k]) for k in self.keys]),
-            "q": np.array([val(m.port_q[k]) for k in self.keys]),
-            "v": np.array(
-                [val(m.v[lk.normal_bus, t]) for lk in self.links for t in m.T], dtype=float
-            ),
-            "a": np.array(
-                [
-                    val((m.alpha if self.importing else m.port_alpha)[lk.branch, t])
-                    for lk in self.links
-                    for t in m.T
-                ]
-            ),
-        }
-        out["s"] = np.array([val(m.ch[k]) - val(m.dis[k]) for k in self.storage_keys])
-        out["e"] = np.array([val(m.soc[k]) for k in self.storage_keys])
-        return out
+        switch = m.alpha if self.importing else m.port_alpha
+        coupled = {"p": m.port_p, "q": m.port_q, "a": switch}
+        out = {q: [val(var[k]) for k in self.keys] for q, var in coupled.items()}
+        out["v"] = [val(m.v[lk.normal_bus, t]) for lk in self.links for t in m.T]
+        out["s"] = [val(m.ch[k]) - val(m.dis[k]) for k in self.storage_keys]
+        out["e"] = [val(m.soc[k]) for k in self.storage_keys]
+        return {q: np.array(v, float) for q, v in out.items()}
 
     def solve(
         self,
@@ -312,8 +303,7 @@ class StorageLP:
             rule=lambda _, t: (
                 m.soc[t]
                 == (mg.soc_mwh if t == 0 else m.soc[t - 1])
-                + p.ess_eta_ch * m.ch[t] * dt
-                - m.dis[t] * dt / p.ess_eta_dis
+                + energy_change_mwh(m.ch[t], m.dis[t], p.ess_eta_ch, p.ess_eta_dis, dt)
             ),
         )
         m.net = pyo.Expression(m.T, rule=lambda _, t: m.ch[t] - m.dis[t])
@@ -815,32 +805,27 @@ def _sum_dicts(items) -> dict:
     return out
 
 
+GHOST_FIELDS = ("energised_buses", "source_buses")  # bus sets: ghost buses dropped
+
+
 def merge_period(parts: dict[str, RestorationPeriod], agents: dict[str, SubNetwork]):
-    ghosts = {a: agents[a].ghosts for a in parts}
-    ps = list(parts.values())
-    return RestorationPeriod(
-        closed_branches=_union(p.closed_branches for p in ps),
-        live_branches=_union(p.live_branches for p in ps),
-        energised_buses=_union(p.energised_buses - ghosts[a] for a, p in parts.items()),
-        source_buses=_union(p.source_buses - ghosts[a] for a, p in parts.items()),
-        grid_formers=_union(p.grid_formers for p in ps),
-        vm_pu={b: v for a, p in parts.items() for b, v in p.vm_pu.items() if b not in ghosts[a]},
-        p_loss_mw=sum(p.p_loss_mw for p in ps),
-        picked_up_buses=_union(p.picked_up_buses for p in ps),
-        restored_mw_by_tier=_sum_dicts(p.restored_mw_by_tier for p in ps),
-        unserved_mw_by_tier=_sum_dicts(p.unserved_mw_by_tier for p in ps),
-        mg_restored_mw=_sum_dicts(p.mg_restored_mw for p in ps),
-        mg_unserved_mw=_sum_dicts(p.mg_unserved_mw for p in ps),
-        substation_p_mw=parts["N"].substation_p_mw,
-        mg_exchange_mw=_sum_dicts(p.mg_exchange_mw for p in ps),
-        storage_p_mw=_sum_dicts(p.storage_p_mw for p in ps),
-        soc_mwh=_sum_dicts(p.soc_mwh for p in ps),
-        mt_p_mw=_sum_dicts(p.mt_p_mw for p in ps),
-        wind_curtailed_mw=_sum_dicts(p.wind_curtailed_mw for p in ps),
-        pv_curtailed_mw=_sum_dicts(p.pv_curtailed_mw for p in ps),
-        switched_closed=_union(p.switched_closed for p in ps),
-        switched_open=_union(p.switched_open for p in ps),
-    )
+    """One period of the network-wide plan: the parts' sets joined and figures added (without
+    their ghost buses); the substation's power is the normal sub-network's."""
+
+    def own(a: str, name: str):
+        value, ghosts = getattr(parts[a], name), agents[a].ghosts
+        if name == "vm_pu":
+            return {b: v for b, v in value.items() if b not in ghosts}
+        return value - ghosts if name in GHOST_FIELDS else value
+
+    def merged(name: str):
+        values = [own(a, name) for a in parts]
+        if isinstance(values[0], frozenset):
+            return _union(values)
+        return _sum_dicts(values) if isinstance(values[0], dict) else sum(values)
+
+    figures = {f.name: merged(f.name) for f in fields(RestorationPeriod)}
+    return RestorationPeriod(**figures | {"substation_p_mw": parts["N"].substation_p_mw})
 
 
 def radial_plan(dd: DSOData, period: RestorationPeriod, inp: RestorationInputs) -> tuple[bool, str]:
