@@ -249,14 +249,8 @@ class TiePort:
 
 
 def port_of_offer(offer: VirtualNodeOffer) -> TiePort:
-    p0, p1, q0, q1 = offer.hull.box()
-    return TiePort(
-        offer.name,
-        offer.bus_ieee,
-        offer.grid_forming,
-        offer.pcc_v_band_pu,
-        max(abs(p0), abs(p1), abs(q0), abs(q1)),
-    )
+    limit_mw = max(abs(x) for x in offer.hull.box())
+    return TiePort(offer.name, offer.bus_ieee, offer.grid_forming, offer.pcc_v_band_pu, limit_mw)
 
 
 def port_of_network(net: MicrogridNetwork) -> TiePort:
@@ -351,18 +345,18 @@ def declare_power_flow(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort])
     def load(bus, demand):
         return demand[bus] * m.x[bus] if bus in m.D else 0.0
 
-    def p_rule(_, bus):
-        supply = blocks.net_inflow(m.P, inc, bus) + sum(m.pv[p] for p in pv_at[bus])
-        supply += sum(m.dg_p[g] for g in at[bus]) + (m.P0 if bus == dd.root else 0.0)
-        return supply == load(bus, ev.demand_mw) + sum(m.tie_p[g] for g in mg_at[bus])
+    def balance(flow, pv, dg, root, demand, tie):
+        def rule(_, bus):
+            supply = blocks.net_inflow(flow, inc, bus) + sum(pv[p] for p in pv_at[bus])
+            supply += sum(dg[g] for g in at[bus]) + (root if bus == dd.root else 0.0)
+            return supply == load(bus, demand) + sum(tie[g] for g in mg_at[bus])
 
-    def q_rule(_, bus):
-        supply = blocks.net_inflow(m.Q, inc, bus) + sum(m.qpv[p] for p in pv_at[bus])
-        supply += sum(m.dg_q[g] for g in at[bus]) + (m.Q0 if bus == dd.root else 0.0)
-        return supply == load(bus, ev.demand_mvar) + sum(m.tie_q[g] for g in mg_at[bus])
+        return rule
 
-    m.balance_p = pyo.Constraint(m.B, rule=p_rule)
-    m.balance_q = pyo.Constraint(m.B, rule=q_rule)
+    m.balance_p = pyo.Constraint(m.B, rule=balance(m.P, m.pv, m.dg_p, m.P0, ev.demand_mw, m.tie_p))
+    m.balance_q = pyo.Constraint(
+        m.B, rule=balance(m.Q, m.qpv, m.dg_q, m.Q0, ev.demand_mvar, m.tie_q)
+    )
 
     blocks.declare_voltage_drop(m, dd.branches, lambda ln: m.live[ln], big_m, m.L)
     m.v_min = pyo.Constraint(m.B, rule=lambda _, b: m.v[b] >= dd.v_min_pu**2 * m.e[b])
@@ -612,12 +606,7 @@ def solve_milp(model: pyo.ConcreteModel, what: str, node_limit: int = NODE_LIMIT
     """Solve to a proven optimum (tight gaps) and return the wall time; a solve that stops
     at ``node_limit`` raises :class:`OptimisationError` (no unproven plan is used)."""
     start = time.perf_counter()
-    solve_optimal(
-        model,
-        persistent_highs(),
-        what,
-        MipLimits(MIP_REL_GAP, node_limit, MIP_ABS_GAP),
-    )
+    solve_optimal(model, persistent_highs(), what, MipLimits(MIP_REL_GAP, node_limit, MIP_ABS_GAP))
     return time.perf_counter() - start
 
 
