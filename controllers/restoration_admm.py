@@ -368,34 +368,23 @@ class RestorationADMM:
         internal = {
             b.ieee: b for b in dd.branches if self._part(b.from_bus) == self._part(b.to_bus)
         }
-        normal = self.parts[0]
-        n_ports = tuple(
-            BoundaryPort(lk.branch, lk.normal_bus, False, s_max[lk.branch]) for lk in self.links
-        )
-        n_lines = {ln for ln, b in internal.items() if b.from_bus in normal}
-        dd_n = sub_dso(dd, normal, n_lines, dd.root)
-        agents = {
-            "N": SubNetwork(
-                "N",
-                dd_n,
-                self.data,
-                sub_inputs(inp, dd_n, normal, n_ports, True),
-                self.links,
-                importing=False,
-            )
-        }
-        for k, lks in sorted(by_part.items()):
-            own = self.parts[k]
+
+        def agent(name: str, own: set[int], lks: list[Link], importing: bool) -> SubNetwork:
+            """N (the substation's part) or F_k (a faulted part with the boundary branches
+            and N's ends as ghost buses)."""
             ports = tuple(
-                BoundaryPort(lk.branch, lk.normal_bus, True, s_max[lk.branch]) for lk in lks
+                BoundaryPort(lk.branch, lk.normal_bus, importing, s_max[lk.branch]) for lk in lks
             )
             lines = {ln for ln, b in internal.items() if b.from_bus in own}
-            lines |= {lk.branch for lk in lks}
-            buses = own | {lk.normal_bus for lk in lks}
-            dd_f = sub_dso(dd, buses, lines, min(own))
-            agents[f"F{k}"] = SubNetwork(
-                f"F{k}", dd_f, self.data, sub_inputs(inp, dd_f, own, ports, False), lks, True
-            )
+            ghosts = {lk.normal_bus for lk in lks} if importing else set()
+            lines |= {lk.branch for lk in lks} if importing else set()
+            sub = sub_dso(dd, own | ghosts, lines, min(own) if importing else dd.root)
+            sub_inp = sub_inputs(inp, sub, own, ports, not importing)
+            return SubNetwork(name, sub, self.data, sub_inp, lks, importing)
+
+        agents = {"N": agent("N", self.parts[0], self.links, False)}
+        for k, lks in sorted(by_part.items()):
+            agents[f"F{k}"] = agent(f"F{k}", self.parts[k], lks, True)
         return agents
 
     def _part(self, bus: int) -> int:
