@@ -588,9 +588,6 @@ class StrategyResult:
             for t in TIERS
         }
 
-    def restored_mwh_by_tier(self) -> dict[int, float]:
-        return {t: mw * self.window_h for t, mw in self.restored_mw_by_tier().items()}
-
     def mg_weighted_mw(self, weights: Mapping[int, float]) -> dict[str, float]:
         return {g: sum(weights[t] * r[t] for t in TIERS) for g, r in self.mg_restored_mw.items()}
 

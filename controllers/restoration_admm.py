@@ -402,13 +402,8 @@ class RestorationADMM:
         # voltages start at the base case's (an unreachable anchor, e.g. 1 pu at a feeder end,
         # makes the first MILPs chase it by shedding loads: 30x slower there)
         v_hat = self.dd.v_hat_pu or {}
-        v0 = np.array(
-            [
-                v_hat.get(lk.normal_bus, self.dd.v_root_pu) ** 2
-                for lk in self.links
-                for _ in range(self.inp.n_periods)
-            ]
-        )
+        v0 = [v_hat.get(lk.normal_bus, self.dd.v_root_pu) ** 2 for lk in self.links]
+        v0 = np.repeat(v0, self.inp.n_periods)
         z = {"p": np.zeros(n), "q": np.zeros(n), "v": v0, "a": np.zeros(n)}
         u = {a: {q: np.zeros(len(ag.keys)) for q in QUANTITIES} for a, ag in self.agents.items()}
         zs, us_net, us_sto = {}, {}, {}

@@ -63,16 +63,7 @@ TIERS = (1, 2, 3)
 TOTAL_TOL_MW = 1e-6
 
 COLUMNS = {
-    BUSES_FILE: (
-        "microgrid",
-        "bus",
-        "is_pcc",
-        "tier",
-        "load_p_mw",
-        "vn_kv",
-        "v_min_pu",
-        "v_max_pu",
-    ),
+    BUSES_FILE: tuple("microgrid bus is_pcc tier load_p_mw vn_kv v_min_pu v_max_pu".split()),
     LINES_FILE: ("microgrid", "line", "from_bus", "to_bus", "r_ohm", "x_ohm", "max_i_ka"),
     UNITS_FILE: ("microgrid", "unit", "kind", "bus", "p_max_mw", "q_max_mvar", "grid_forming"),
 }
