@@ -248,13 +248,8 @@ class SubNetwork:
         first: bool,
         v_weight: np.ndarray,
     ) -> None:
-        """Solve with the penalties; the voltage penalty only where ``v_weight`` is 1.
-
-        A voltage consensus matters only across a closed boundary branch, and only the
-        faulted side is penalised: the normal side sets the boundary voltage (substation
-        side), the faulted side follows it. Penalising the normal side's voltage made its
-        MILP chase the anchor through its load pickups, 15-30x slower per solve.
-        """
+        """Solve with the penalties; the voltage penalty only where ``v_weight`` is 1 (the
+        faulted side of a closed boundary branch, see the module docstring)."""
         if first:  # the Pyomo solve that loads the model: no voltage penalty yet
             prox_solve(self.agent, anchors, rho | {"v": 0.0}, True)
             return
@@ -518,13 +513,9 @@ class RestorationADMM:
         return r, s, res
 
     def _start(self, st: Consensus, net: dict) -> None:
-        """Consensus after the free first iteration: what the faulted sides want to draw.
-
-        Starting from zero exchange, the penalties would charge a faulted sub-network for
-        any import before the normal side has moved, and a tie worth less than that (e.g.
-        for tier-3 loads) would never be tried. So the boundary powers and switches start
-        at the importing sides' own optimum, the voltages at the normal side's.
-        """
+        """Consensus after the free first iteration (see the module docstring): boundary
+        powers and switches at the importing sides' own optimum, voltages at the normal side's
+        (from zero exchange a tie worth less than the first penalties would never be tried)."""
         for a, ag in self.agents.items():
             rows = ag.rows
             if ag.importing:
@@ -537,11 +528,7 @@ class RestorationADMM:
                 st.u[a][q][:] = 0.0
 
     def _fix_switches(self, st: Consensus, net: dict) -> None:
-        """Integer repair: each boundary switch fixed at the faulted side's latest choice.
-
-        That choice is binary and radial within the faulted model (one source per island);
-        the normal side's relaxed copy follows. The loops then continue on P, Q, V only.
-        """
+        """Integer repair: each boundary switch fixed at the faulted side's latest choice."""
         alpha = np.zeros_like(st.z["a"])
         for a, ag in self.agents.items():
             if ag.importing:
@@ -646,14 +633,9 @@ class RestorationADMM:
 
     # --- integer repair --------------------------------------------------------------------
     def _repair(self, st: Consensus) -> tuple[RestorationResult, float]:
-        """Round the switches; faulted sides first, then the normal side supplies them.
-
-        Each faulted sub-network is re-solved (SOC dynamics back, no penalties) with its
-        boundary switches fixed at round(z_alpha) and its ghost voltages at the consensus
-        (freed if that is infeasible); it fixes the boundary powers it draws. The normal
-        sub-network is then re-solved with those powers fixed. Returns the merged plan and
-        the largest |v_N - v_ghost| (pu^2) left at a closed boundary.
-        """
+        """The final repair (see the module docstring): faulted sides first, then the normal
+        side supplies their powers. Returns the merged plan and the largest |v_N - v_ghost|
+        (pu^2) left at a closed boundary."""
         alpha = np.round(st.z["a"])  # fixed at the faulted sides' choice after fix_switches_after
         results: dict[str, RestorationResult] = {}
         drawn: dict[tuple[int, int], tuple[float, float]] = {}
