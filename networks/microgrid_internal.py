@@ -50,6 +50,7 @@ from mgcosim.networks.params import (
     DATA_DIR,
     MicrogridParams,
     NetworkData,
+    ParameterError,
     check_row,
     checked_records,
     load_network_data,
@@ -69,15 +70,12 @@ COLUMNS = {
 }
 
 
-class MicrogridDataError(ValueError):
+class MicrogridDataError(ParameterError):
     """Impossible internal-network data: which file, where, which field, and how to fix it."""
 
     def __init__(self, file: str, where: str, field: str, message: str, fix: str) -> None:
-        super().__init__(f"{file}, {where}, field {field}: {message}. Fix: {fix}")
-        self.file = file
-        self.where = where
-        self.field = field
-        self.fix = fix
+        super().__init__(f"{file}, {where}, field {field}", message, fix)
+        self.file, self.where = file, where
 
 
 @dataclass(frozen=True)
@@ -174,16 +172,10 @@ def internal_networks_from_tables(
     for file, frame in tables.items():
         _check_columns(file, frame)
     known = {mg.name for mg in data.microgrids}
+    checks = {"microgrid": (lambda v: v in known, f"use one of microgrids.csv: {sorted(known)}")}
     for file, frame in tables.items():
-        for i, name in enumerate(frame["microgrid"]):
-            if name not in known:
-                raise MicrogridDataError(
-                    file,
-                    f"row {i + 2}",
-                    "microgrid",
-                    f"{name!r} is not a microgrid of microgrids.csv",
-                    f"use one of {sorted(known)}",
-                )
+        for i, row in frame.iterrows():
+            check_row(row, checks, partial(MicrogridDataError, file, f"row {i + 2}"))
     weights = {t: data.tier_weight(t) for t in TIERS}
     out = {}
     for mg in data.microgrids:
