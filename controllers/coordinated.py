@@ -254,9 +254,8 @@ def port_of_offer(offer: VirtualNodeOffer) -> TiePort:
 
 
 def port_of_network(net: MicrogridNetwork) -> TiePort:
-    return TiePort(
-        net.name, net.bus_ieee, net.grid_forming, net.pcc_v_band_pu, net.params.pcc_p_max_mw
-    )
+    limit_mw = net.params.pcc_p_max_mw
+    return TiePort(net.name, net.bus_ieee, net.grid_forming, net.pcc_v_band_pu, limit_mw)
 
 
 def declare_dso_sets(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:
@@ -270,12 +269,6 @@ def declare_dso_sets(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -
     sources = [g.name for g in ev.generators if g.grid_forming]
     sources += [p.name for p in ports.values() if p.grid_forming]
     m.S = pyo.Set(initialize=sorted(sources))  # grid-forming candidates besides the substation
-
-
-def source_bus(ev: DSOEvent, ports: Mapping[str, TiePort]) -> dict[str, int]:
-    out = {g.name: g.bus_ieee for g in ev.generators}
-    out.update({p.name: p.bus_ieee for p in ports.values()})
-    return out
 
 
 def declare_dso_vars(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:
@@ -307,21 +300,17 @@ def declare_dso_vars(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -
         m.v[dd.root].fix(dd.v_root_pu**2)
 
 
-def source_count(m: pyo.Block, ev: DSOEvent, where: dict[str, int], bus: int):
-    """Active grid-forming sources at ``bus`` (substation, generators, microgrids)."""
-    count = sum(m.sigma[s] for s in m.S if where[s] == bus)
-    if bus == ev.dso.root and ev.main_grid_available:
-        count = count + 1
-    return count
-
-
 def declare_radiality(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:
     """Single-commodity flow with virtual sources: islands, one source each, no loop."""
-    where = source_bus(ev, ports)
+    where = {g.name: g.bus_ieee for g in ev.generators} | {
+        p.name: p.bus_ieee for p in ports.values()
+    }
     n_bus = len(ev.dso.buses)
 
     def sources(bus):
-        return source_count(m, ev, where, bus)
+        """Active grid-forming sources at ``bus`` (substation, generators, microgrids)."""
+        count = sum(m.sigma[s] for s in m.S if where[s] == bus)
+        return count + 1 if bus == ev.dso.root and ev.main_grid_available else count
 
     blocks.declare_commodity_vars(m, n_bus)
     blocks.declare_live_branches(m, ev.dso.branches)
