@@ -505,9 +505,10 @@ class RestorationADMM:
                 change = change * (np.maximum(closed, st.z["a"]) > 1e-6)
             s = float(np.max(change, initial=0.0))
             res[q] = (r, s)
-            self._balance(st, q, r, s)
+            self._set_rho(st, q, balanced(st.rho[q], self.settings.rho[q], r, s, self.settings))
         if res["a"][0] > self.settings.eps_primal:  # binary choices: tighten until they agree
-            self._raise_switch_penalty(st)
+            cfg = self.settings
+            self._set_rho(st, "a", min(st.rho["a"] * cfg.nu, cfg.rho["a"] * cfg.rho_range))
         r = max(v[0] for v in res.values())
         s = max(v[1] for v in res.values())
         return r, s, res
@@ -546,19 +547,11 @@ class RestorationADMM:
         st.z["a"] = alpha
         self.switches_fixed = True
 
-    def _raise_switch_penalty(self, st: Consensus) -> None:
-        cfg = self.settings
-        new = min(st.rho["a"] * cfg.nu, cfg.rho["a"] * cfg.rho_range)
+    def _set_rho(self, st: Consensus, q: str, new: float) -> None:
+        """Penalty of quantity ``q`` set to ``new``, the scaled duals rescaled."""
         for a in self.agents:
-            st.u[a]["a"] *= st.rho["a"] / new
-        st.rho["a"] = new
-
-    def _balance(self, st: Consensus, q: str, r: float, s: float) -> None:
-        new = balanced(st.rho[q], self.settings.rho[q], r, s, self.settings)
-        if new != st.rho[q]:
-            for a in self.agents:
-                st.u[a][q] *= st.rho[q] / new
-            st.rho[q] = new
+            st.u[a][q] *= st.rho[q] / new
+        st.rho[q] = new
 
     def solve(self) -> RestorationADMMResult:
         """Run both loops, repair, merge; raises :class:`RestorationADMMError`."""
