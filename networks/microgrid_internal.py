@@ -210,25 +210,12 @@ def _network(
     mg: MicrogridParams, parts: dict[str, pd.DataFrame], weights: dict[int, float]
 ) -> MicrogridNetwork:
     if parts[BUSES_FILE].empty:
-        raise MicrogridDataError(
-            BUSES_FILE,
-            mg.name,
-            "microgrid",
-            "has no internal buses",
-            f"add the buses of {mg.name} (one with is_pcc = 1)",
-        )
+        fix = f"add the buses of {mg.name} (one with is_pcc = 1)"
+        raise MicrogridDataError(BUSES_FILE, mg.name, "microgrid", "has no internal buses", fix)
     buses = _buses(mg, parts[BUSES_FILE])
     lines = _lines(mg, parts[LINES_FILE], {b.bus: b for b in buses})
     units = _units(mg, parts[UNITS_FILE], {b.bus for b in buses})
-    net = MicrogridNetwork(
-        name=mg.name,
-        bus_ieee=mg.bus_ieee,
-        params=mg,
-        buses=buses,
-        lines=lines,
-        units=units,
-        tier_weight=weights,
-    )
+    net = MicrogridNetwork(mg.name, mg.bus_ieee, mg, buses, lines, units, weights)
     _check_totals(net)
     return net
 
