@@ -249,6 +249,15 @@ class WorstCase:
 
 
 # --- column-and-constraint generation ------------------------------------------------------
+class WorstCaseTotal:
+    """``total_cny`` of a result with a ``first_stage`` and its ``worst_case``."""
+
+    @property
+    def total_cny(self) -> float:
+        """First-stage cost plus the worst-case recourse cost (the incumbent)."""
+        return self.first_stage.cost_cny + self.worst_case.value_cny
+
+
 @dataclass(frozen=True)
 class Iteration:
     """Bounds after one master and one subproblem solve."""
@@ -264,7 +273,7 @@ class Iteration:
 
 
 @dataclass(frozen=True)
-class RobustResult:
+class RobustResult(WorstCaseTotal):
     """Robust placement: first stage, its worst case (checked) and the C&CG trace."""
 
     first_stage: FirstStage
@@ -275,11 +284,6 @@ class RobustResult:
     gap: float
     iterations: tuple[Iteration, ...]
     time_s: float
-
-    @property
-    def total_cny(self) -> float:
-        """First-stage cost plus the worst-case recourse cost (the incumbent)."""
-        return self.first_stage.cost_cny + self.worst_case.value_cny
 
 
 @dataclass(frozen=True)
@@ -355,7 +359,7 @@ def solve_robust(
 
 
 @dataclass(frozen=True)
-class DeterministicResult:
+class DeterministicResult(WorstCaseTotal):
     """Placement for the PV forecast, then evaluated on its worst case."""
 
     first_stage: FirstStage
@@ -363,10 +367,6 @@ class DeterministicResult:
     worst_case: WorstCaseResult
     check: RecourseResult
     time_s: float
-
-    @property
-    def total_cny(self) -> float:
-        return self.first_stage.cost_cny + self.worst_case.value_cny
 
 
 def solve_deterministic(
@@ -393,7 +393,7 @@ def solve_deterministic(
 
 # --- the seed's comparison -----------------------------------------------------------------
 @dataclass(frozen=True)
-class ComparisonRow:
+class ComparisonRow(WorstCaseTotal):
     """One of the seed's four rows."""
 
     label: str
@@ -409,10 +409,6 @@ class ComparisonRow:
     @property
     def worst_case_recourse_cny(self) -> float:
         return self.worst_case.value_cny
-
-    @property
-    def total_cny(self) -> float:
-        return self.first_stage.cost_cny + self.worst_case.value_cny
 
 
 @dataclass(frozen=True)
