@@ -137,22 +137,15 @@ def declare_costs(m: pyo.Block, mg: MicrogridParams, dso: DSOParams) -> None:
     m.wheeling_cost = pyo.Expression(
         expr=0.5 * dso.wheeling_fee_cny_per_mwh * dt * pyo.quicksum(m.volume.values())
     )
-    m.degradation_cost = pyo.Expression(
-        expr=mg.ess_deg_cost_cny_per_mwh
-        * dt
-        * pyo.quicksum(m.prob[s] * (m.ch[s, t] + m.dis[s, t]) for s in m.S for t in m.T)
-    )
+    throughput = pyo.quicksum(m.prob[s] * (m.ch[s, t] + m.dis[s, t]) for s in m.S for t in m.T)
+    m.degradation_cost = pyo.Expression(expr=mg.ess_deg_cost_cny_per_mwh * dt * throughput)
+
+    def imbalance(s, t):
+        buy = dso.imbalance_buy_factor * m.buy_price[t] * m.imb_buy[s, t]
+        return m.prob[s] * (buy - dso.imbalance_sell_factor * m.sell_price[t] * m.imb_sell[s, t])
+
     m.imbalance_cost = pyo.Expression(
-        expr=dt
-        * pyo.quicksum(
-            m.prob[s]
-            * (
-                dso.imbalance_buy_factor * m.buy_price[t] * m.imb_buy[s, t]
-                - dso.imbalance_sell_factor * m.sell_price[t] * m.imb_sell[s, t]
-            )
-            for s in m.S
-            for t in m.T
-        )
+        expr=dt * pyo.quicksum(imbalance(s, t) for s in m.S for t in m.T)
     )
     terms = ("fuel", "grid", "p2p", "wheeling", "degradation", "imbalance")
     m.cost = pyo.Expression(expr=sum(m.component(f"{name}_cost") for name in terms))

@@ -438,19 +438,11 @@ def declare_mess(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
 
 def declare_recourse_cost(b: pyo.Block, case: RobustCase) -> None:
     s, dt = b.model(), case.dt_h
-    b.shed_cost = pyo.Expression(
-        expr=dt
-        * pyo.quicksum(
-            case.shed_cost(x) * float(case.demand_mw[x][t]) * (1 - b.served[x, t])
-            for x in s.D
-            for t in s.T
-        )
-    )
-    b.throughput_cost = pyo.Expression(
-        expr=case.mess.throughput_cost_cny_per_mwh
-        * dt
-        * pyo.quicksum(b.ch[c, t] + b.dis[c, t] for c in s.C for t in s.T)
-    )
+    load = {(x, t): case.shed_cost(x) * float(case.demand_mw[x][t]) for x in s.D for t in s.T}
+    shed = pyo.quicksum(load[x, t] * (1 - b.served[x, t]) for x in s.D for t in s.T)
+    b.shed_cost = pyo.Expression(expr=dt * shed)
+    throughput = pyo.quicksum(b.ch[c, t] + b.dis[c, t] for c in s.C for t in s.T)
+    b.throughput_cost = pyo.Expression(expr=case.mess.throughput_cost_cny_per_mwh * dt * throughput)
     b.cost = pyo.Expression(expr=b.shed_cost + b.throughput_cost)
 
 
