@@ -74,15 +74,9 @@ class ADMMState:
         def shift(a: np.ndarray) -> np.ndarray:
             return np.concatenate([a[..., periods:], np.repeat(a[..., -1:], periods, -1)], -1)
 
-        return ADMMState(
-            shift(self.z),
-            shift(self.u_dso),
-            shift(self.u_mg),
-            {k: shift(v) for k, v in self.zeta.items()},
-            {k: shift(v) for k, v in self.y.items()},
-            self.rho_outer,
-            self.rho_inner,
-        )
+        zeta, y = ({k: shift(v) for k, v in d.items()} for d in (self.zeta, self.y))
+        arrays = (shift(self.z), shift(self.u_dso), shift(self.u_mg), zeta, y)
+        return ADMMState(*arrays, self.rho_outer, self.rho_inner)
 
 
 @dataclass
@@ -217,15 +211,8 @@ class BilevelADMM:
         z = np.array([h.mg[g].load_mw - h.mg[g].prob @ h.mg[g].wind_mw for g in self.names])
         zero = np.zeros((len(self.names), self.T))
         directed = [(a, b) for a, b in self.pairs] + [(b, a) for a, b in self.pairs]
-        return ADMMState(
-            z,
-            zero.copy(),
-            zero.copy(),
-            {p: np.zeros(self.T) for p in self.pairs},
-            {d: np.zeros(self.T) for d in directed},
-            s.rho_outer,
-            s.rho_inner,
-        )
+        zeta, y = ({p: np.zeros(self.T) for p in keys} for keys in (self.pairs, directed))
+        return ADMMState(z, zero.copy(), zero.copy(), zeta, y, s.rho_outer, s.rho_inner)
 
     def _zeta(self, st: ADMMState, m: str, n: str) -> np.ndarray:
         """Consensus value of trade_mn (what m buys from n)."""
@@ -358,28 +345,16 @@ class BilevelADMM:
                     "objective": self.objective(),
                 }
             )
-            if (
-                r_out <= cfg.eps_primal_mw
-                and s_out <= cfg.eps_dual_mw
-                and r_in <= cfg.eps_primal_mw
-                and s_in <= cfg.eps_dual_mw
-            ):
+            if max(r_out, r_in) <= cfg.eps_primal_mw and max(s_out, s_in) <= cfg.eps_dual_mw:
                 converged = True
                 break
             self._balance(st, r_out, s_out, "outer")
             self._balance(st, r_in, s_in, "inner")
         for agent in [self.dso, *self.mgs.values()]:
             agent.load_solution()
-        costs = self.costs()
+        costs, elapsed = self.costs(), time.perf_counter() - t0
         return ADMMResult(
-            sum(costs.values()),
-            costs,
-            converged,
-            k,
-            inner_total,
-            history,
-            st,
-            time.perf_counter() - t0,
+            sum(costs.values()), costs, converged, k, inner_total, history, st, elapsed
         )
 
     def costs(self) -> dict[str, float]:

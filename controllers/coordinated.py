@@ -99,13 +99,16 @@ from mgcosim.controllers.projection import (
     project_microgrid,
     window_conditions,
 )
+from mgcosim.controllers.robust import declare_symmetric_limit
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.networks.microgrid_internal import TIERS, MicrogridNetwork, load_microgrid_networks
 from mgcosim.networks.params import (
+    AT_LEAST_ZERO,
     DATA_DIR,
     NetworkData,
     ParameterError,
+    checked_records,
     load_network_data,
     q_per_p,
 )
@@ -171,25 +174,18 @@ class CoordinationCase:
 
 def load_dso_generators(path: Path = DATA_DIR / DSO_DG_FILE) -> tuple[DSOGenerator, ...]:
     """The DSO's dispatchable units of the seed 003 case (checked)."""
-    frame = pd.read_csv(path)
-    out = []
-    for i, row in frame.iterrows():
-        where = f"{path.name} row {i + 2} ({row['name']})"
-        if not 1 <= int(row.bus_ieee) <= 33:
-            raise ParameterError(f"{where} bus_ieee", f"is {row.bus_ieee}", "use an IEEE bus 1..33")
-        for name in ("p_max_mw", "q_max_mvar"):
-            if not float(row[name]) >= 0:
-                raise ParameterError(f"{where} {name}", f"is {row[name]}", "use a value >= 0")
-        out.append(
-            DSOGenerator(
-                name=str(row["name"]),
-                bus_ieee=int(row.bus_ieee),
-                p_max_mw=float(row.p_max_mw),
-                q_max_mvar=float(row.q_max_mvar),
-                grid_forming=bool(int(row.grid_forming)),
-            )
+    checks = {
+        "bus_ieee": (lambda v: 1 <= int(v) <= 33, "use an IEEE bus 1..33"),
+        "p_max_mw": AT_LEAST_ZERO,
+        "q_max_mvar": AT_LEAST_ZERO,
+    }
+
+    def error(row, column, message, fix):
+        return ParameterError(
+            f"{path.name} row {row.name + 2} ({row['name']}) {column}", message, fix
         )
-    return tuple(out)
+
+    return checked_records(pd.read_csv(path), DSOGenerator, checks, error)
 
 
 def main_grid_loss_case(
@@ -253,20 +249,13 @@ class TiePort:
 
 
 def port_of_offer(offer: VirtualNodeOffer) -> TiePort:
-    p0, p1, q0, q1 = offer.hull.box()
-    return TiePort(
-        offer.name,
-        offer.bus_ieee,
-        offer.grid_forming,
-        offer.pcc_v_band_pu,
-        max(abs(p0), abs(p1), abs(q0), abs(q1)),
-    )
+    limit_mw = max(abs(x) for x in offer.hull.box())
+    return TiePort(offer.name, offer.bus_ieee, offer.grid_forming, offer.pcc_v_band_pu, limit_mw)
 
 
 def port_of_network(net: MicrogridNetwork) -> TiePort:
-    return TiePort(
-        net.name, net.bus_ieee, net.grid_forming, net.pcc_v_band_pu, net.params.pcc_p_max_mw
-    )
+    limit_mw = net.params.pcc_p_max_mw
+    return TiePort(net.name, net.bus_ieee, net.grid_forming, net.pcc_v_band_pu, limit_mw)
 
 
 def declare_dso_sets(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:
@@ -280,12 +269,6 @@ def declare_dso_sets(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -
     sources = [g.name for g in ev.generators if g.grid_forming]
     sources += [p.name for p in ports.values() if p.grid_forming]
     m.S = pyo.Set(initialize=sorted(sources))  # grid-forming candidates besides the substation
-
-
-def source_bus(ev: DSOEvent, ports: Mapping[str, TiePort]) -> dict[str, int]:
-    out = {g.name: g.bus_ieee for g in ev.generators}
-    out.update({p.name: p.bus_ieee for p in ports.values()})
-    return out
 
 
 def declare_dso_vars(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:
@@ -317,21 +300,17 @@ def declare_dso_vars(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -
         m.v[dd.root].fix(dd.v_root_pu**2)
 
 
-def source_count(m: pyo.Block, ev: DSOEvent, where: dict[str, int], bus: int):
-    """Active grid-forming sources at ``bus`` (substation, generators, microgrids)."""
-    count = sum(m.sigma[s] for s in m.S if where[s] == bus)
-    if bus == ev.dso.root and ev.main_grid_available:
-        count = count + 1
-    return count
-
-
 def declare_radiality(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:
     """Single-commodity flow with virtual sources: islands, one source each, no loop."""
-    where = source_bus(ev, ports)
+    where = {g.name: g.bus_ieee for g in ev.generators} | {
+        p.name: p.bus_ieee for p in ports.values()
+    }
     n_bus = len(ev.dso.buses)
 
     def sources(bus):
-        return source_count(m, ev, where, bus)
+        """Active grid-forming sources at ``bus`` (substation, generators, microgrids)."""
+        count = sum(m.sigma[s] for s in m.S if where[s] == bus)
+        return count + 1 if bus == ev.dso.root and ev.main_grid_available else count
 
     blocks.declare_commodity_vars(m, n_bus)
     blocks.declare_live_branches(m, ev.dso.branches)
@@ -355,18 +334,18 @@ def declare_power_flow(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort])
     def load(bus, demand):
         return demand[bus] * m.x[bus] if bus in m.D else 0.0
 
-    def p_rule(_, bus):
-        supply = blocks.net_inflow(m.P, inc, bus) + sum(m.pv[p] for p in pv_at[bus])
-        supply += sum(m.dg_p[g] for g in at[bus]) + (m.P0 if bus == dd.root else 0.0)
-        return supply == load(bus, ev.demand_mw) + sum(m.tie_p[g] for g in mg_at[bus])
+    def balance(flow, pv, dg, root, demand, tie):
+        def rule(_, bus):
+            supply = blocks.net_inflow(flow, inc, bus) + sum(pv[p] for p in pv_at[bus])
+            supply += sum(dg[g] for g in at[bus]) + (root if bus == dd.root else 0.0)
+            return supply == load(bus, demand) + sum(tie[g] for g in mg_at[bus])
 
-    def q_rule(_, bus):
-        supply = blocks.net_inflow(m.Q, inc, bus) + sum(m.qpv[p] for p in pv_at[bus])
-        supply += sum(m.dg_q[g] for g in at[bus]) + (m.Q0 if bus == dd.root else 0.0)
-        return supply == load(bus, ev.demand_mvar) + sum(m.tie_q[g] for g in mg_at[bus])
+        return rule
 
-    m.balance_p = pyo.Constraint(m.B, rule=p_rule)
-    m.balance_q = pyo.Constraint(m.B, rule=q_rule)
+    m.balance_p = pyo.Constraint(m.B, rule=balance(m.P, m.pv, m.dg_p, m.P0, ev.demand_mw, m.tie_p))
+    m.balance_q = pyo.Constraint(
+        m.B, rule=balance(m.Q, m.qpv, m.dg_q, m.Q0, ev.demand_mvar, m.tie_q)
+    )
 
     blocks.declare_voltage_drop(m, dd.branches, lambda ln: m.live[ln], big_m, m.L)
     m.v_min = pyo.Constraint(m.B, rule=lambda _, b: m.v[b] >= dd.v_min_pu**2 * m.e[b])
@@ -384,11 +363,8 @@ def declare_units(m: pyo.Block, ev: DSOEvent) -> None:
     m.dg_cap = pyo.Constraint(
         m.G, rule=lambda _, g: m.dg_p[g] <= gen[g].p_max_mw * m.e[gen[g].bus_ieee]
     )
-    m.dg_q_up = pyo.Constraint(
-        m.G, rule=lambda _, g: m.dg_q[g] <= gen[g].q_max_mvar * m.e[gen[g].bus_ieee]
-    )
-    m.dg_q_dn = pyo.Constraint(
-        m.G, rule=lambda _, g: m.dg_q[g] >= -gen[g].q_max_mvar * m.e[gen[g].bus_ieee]
+    declare_symmetric_limit(
+        m, "dg_q", [m.G], lambda g: m.dg_q[g], lambda g: gen[g].q_max_mvar * m.e[gen[g].bus_ieee]
     )
 
 
@@ -396,23 +372,14 @@ def declare_tie_lines(m: pyo.Block, ports: Mapping[str, TiePort]) -> None:
     """Exchange only with an energised bus; the PCC band on an energised microgrid bus."""
     lim = {g: ports[g].limit_mw for g in m.M}
     bus = {g: ports[g].bus_ieee for g in m.M}
-    for name, var in (("p", m.tie_p), ("q", m.tie_q)):
-        setattr(
-            m,
-            f"tie_{name}_up",
-            pyo.Constraint(m.M, rule=lambda _, g, v=var: v[g] <= lim[g] * m.e[bus[g]]),
-        )
-        setattr(
-            m,
-            f"tie_{name}_dn",
-            pyo.Constraint(m.M, rule=lambda _, g, v=var: v[g] >= -lim[g] * m.e[bus[g]]),
+    for name, v in (("p", m.tie_p), ("q", m.tie_q)):
+        declare_symmetric_limit(
+            m, f"tie_{name}", [m.M], v.__getitem__, lambda g: lim[g] * m.e[bus[g]]
         )
     m.tie_abs_p = pyo.Var(m.M, within=pyo.NonNegativeReals)
     m.tie_abs_q = pyo.Var(m.M, within=pyo.NonNegativeReals)
-    m.tie_abs_p_up = pyo.Constraint(m.M, rule=lambda _, g: m.tie_abs_p[g] >= m.tie_p[g])
-    m.tie_abs_p_dn = pyo.Constraint(m.M, rule=lambda _, g: m.tie_abs_p[g] >= -m.tie_p[g])
-    m.tie_abs_q_up = pyo.Constraint(m.M, rule=lambda _, g: m.tie_abs_q[g] >= m.tie_q[g])
-    m.tie_abs_q_dn = pyo.Constraint(m.M, rule=lambda _, g: m.tie_abs_q[g] >= -m.tie_q[g])
+    for name, v, size in (("p", m.tie_p, m.tie_abs_p), ("q", m.tie_q, m.tie_abs_q)):
+        declare_symmetric_limit(m, f"tie_abs_{name}", [m.M], v.__getitem__, size.__getitem__)
     m.exchange = pyo.Expression(expr=pyo.quicksum(m.tie_abs_p[g] + m.tie_abs_q[g] for g in m.M))
     m.pcc_v_min = pyo.Constraint(
         m.M, rule=lambda _, g: m.v[bus[g]] >= ports[g].pcc_v_band_pu[0] ** 2 * m.e[bus[g]]
@@ -428,8 +395,7 @@ def declare_pickup_and_switching(m: pyo.Block, ev: DSOEvent) -> None:
     def before(ln):
         return 0.0 if ln in ev.faulted else float(bool(ev.initial_closed.get(ln, False)))
 
-    m.sw_up = pyo.Constraint(m.L, rule=lambda _, ln: m.sw[ln] >= m.alpha[ln] - before(ln))
-    m.sw_dn = pyo.Constraint(m.L, rule=lambda _, ln: m.sw[ln] >= before(ln) - m.alpha[ln])
+    declare_symmetric_limit(m, "sw", [m.L], lambda ln: m.alpha[ln] - before(ln), m.sw.__getitem__)
 
 
 def declare_dso_value(m: pyo.Block, ev: DSOEvent) -> None:
@@ -611,9 +577,6 @@ class StrategyResult:
             for t in TIERS
         }
 
-    def restored_mwh_by_tier(self) -> dict[int, float]:
-        return {t: mw * self.window_h for t, mw in self.restored_mw_by_tier().items()}
-
     def mg_weighted_mw(self, weights: Mapping[int, float]) -> dict[str, float]:
         return {g: sum(weights[t] * r[t] for t in TIERS) for g, r in self.mg_restored_mw.items()}
 
@@ -629,12 +592,7 @@ def solve_milp(model: pyo.ConcreteModel, what: str, node_limit: int = NODE_LIMIT
     """Solve to a proven optimum (tight gaps) and return the wall time; a solve that stops
     at ``node_limit`` raises :class:`OptimisationError` (no unproven plan is used)."""
     start = time.perf_counter()
-    solve_optimal(
-        model,
-        persistent_highs(),
-        what,
-        MipLimits(MIP_REL_GAP, node_limit, MIP_ABS_GAP),
-    )
+    solve_optimal(model, persistent_highs(), what, MipLimits(MIP_REL_GAP, node_limit, MIP_ABS_GAP))
     return time.perf_counter() - start
 
 

@@ -96,20 +96,12 @@ def declare_constraints(m: pyo.Block, mg: MicrogridParams) -> None:
     )
     m.abs_up = pyo.Constraint(m.N, m.T, rule=lambda _, n, t: m.volume[n, t] >= m.trade[n, t])
     m.abs_dn = pyo.Constraint(m.N, m.T, rule=lambda _, n, t: m.volume[n, t] >= -m.trade[n, t])
-    m.balance = pyo.Constraint(
-        m.S,
-        m.T,
-        rule=lambda _, s, t: (
-            m.mt[t]
-            + m.wind[s, t]
-            - m.ch[s, t]
-            + m.dis[s, t]
-            + m.pm[t]
-            + m.imb_buy[s, t]
-            - m.imb_sell[s, t]
-            == m.demand[t]
-        ),
-    )
+
+    def balance(_, s, t):
+        supply = m.mt[t] + m.wind[s, t] - m.ch[s, t] + m.dis[s, t] + m.pm[t]
+        return supply + m.imb_buy[s, t] - m.imb_sell[s, t] == m.demand[t]
+
+    m.balance = pyo.Constraint(m.S, m.T, rule=balance)
     m.wind_cap = pyo.Constraint(m.S, m.T, rule=lambda _, s, t: m.wind[s, t] <= m.wind_fc[s, t])
 
     def soc(_, s, t):
@@ -145,31 +137,18 @@ def declare_costs(m: pyo.Block, mg: MicrogridParams, dso: DSOParams) -> None:
     m.wheeling_cost = pyo.Expression(
         expr=0.5 * dso.wheeling_fee_cny_per_mwh * dt * pyo.quicksum(m.volume.values())
     )
-    m.degradation_cost = pyo.Expression(
-        expr=mg.ess_deg_cost_cny_per_mwh
-        * dt
-        * pyo.quicksum(m.prob[s] * (m.ch[s, t] + m.dis[s, t]) for s in m.S for t in m.T)
-    )
+    throughput = pyo.quicksum(m.prob[s] * (m.ch[s, t] + m.dis[s, t]) for s in m.S for t in m.T)
+    m.degradation_cost = pyo.Expression(expr=mg.ess_deg_cost_cny_per_mwh * dt * throughput)
+
+    def imbalance(s, t):
+        buy = dso.imbalance_buy_factor * m.buy_price[t] * m.imb_buy[s, t]
+        return m.prob[s] * (buy - dso.imbalance_sell_factor * m.sell_price[t] * m.imb_sell[s, t])
+
     m.imbalance_cost = pyo.Expression(
-        expr=dt
-        * pyo.quicksum(
-            m.prob[s]
-            * (
-                dso.imbalance_buy_factor * m.buy_price[t] * m.imb_buy[s, t]
-                - dso.imbalance_sell_factor * m.sell_price[t] * m.imb_sell[s, t]
-            )
-            for s in m.S
-            for t in m.T
-        )
+        expr=dt * pyo.quicksum(imbalance(s, t) for s in m.S for t in m.T)
     )
-    m.cost = pyo.Expression(
-        expr=m.fuel_cost
-        + m.grid_cost
-        + m.p2p_cost
-        + m.wheeling_cost
-        + m.degradation_cost
-        + m.imbalance_cost
-    )
+    terms = ("fuel", "grid", "p2p", "wheeling", "degradation", "imbalance")
+    m.cost = pyo.Expression(expr=sum(m.component(f"{name}_cost") for name in terms))
 
 
 def add_microgrid(
@@ -187,22 +166,6 @@ def add_microgrid(
     declare_vars(m, mg, dso)
     declare_constraints(m, mg)
     declare_costs(m, mg, dso)
-    return m
-
-
-def build_microgrid_model(
-    mg: MicrogridParams,
-    dso: DSOParams,
-    n_periods: int,
-    n_scenarios: int,
-    neighbours: list[str],
-    dt_h: float = 1.0,
-) -> pyo.ConcreteModel:
-    """Stand-alone microgrid model minimising its expected cost (trades free)."""
-    m = add_microgrid(
-        pyo.ConcreteModel(name=mg.name), mg, dso, n_periods, n_scenarios, neighbours, dt_h
-    )
-    m.obj = pyo.Objective(expr=m.cost)
     return m
 
 

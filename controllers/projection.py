@@ -128,12 +128,9 @@ def declare_mg_sets(b: pyo.Block, net: MicrogridNetwork) -> None:
 def declare_mg_params(b: pyo.Block, net: MicrogridNetwork, cond: MicrogridConditions) -> None:
     bus = {n.bus: n for n in net.buses}
     cap = unit_p_max_mw(net, cond)
-    b.load_p = pyo.Param(
-        b.LD, mutable=True, initialize=lambda _, n: bus[n].load_p_mw * cond.load_pu
-    )
-    b.load_q = pyo.Param(
-        b.LD, mutable=True, initialize=lambda _, n: bus[n].load_q_mvar * cond.load_pu
-    )
+    for name, peak in (("load_p", "load_p_mw"), ("load_q", "load_q_mvar")):
+        init = {n: getattr(bus[n], peak) * cond.load_pu for n in b.LD}
+        b.add_component(name, pyo.Param(b.LD, mutable=True, initialize=init))
     b.unit_p_max = pyo.Param(b.U, mutable=True, initialize=cap)
 
 
@@ -189,18 +186,9 @@ def declare_mg_voltage(b: pyo.Block, net: MicrogridNetwork) -> None:
             == b.u[line[ln].from_bus] - 2 * (line[ln].r_pu * b.p[ln] + line[ln].x_pu * b.q[ln])
         ),
     )
-    b.u_min = pyo.Constraint(
-        b.N,
-        rule=lambda _, n: (
-            pyo.Constraint.Skip if n == net.pcc_bus else b.u[n] >= bus[n].v_min_pu ** 2 - lo**2
-        ),
-    )
-    b.u_max = pyo.Constraint(
-        b.N,
-        rule=lambda _, n: (
-            pyo.Constraint.Skip if n == net.pcc_bus else b.u[n] <= bus[n].v_max_pu ** 2 - hi**2
-        ),
-    )
+    inner = [n for n in b.N if n != net.pcc_bus]
+    b.u_min = pyo.Constraint(inner, rule=lambda _, n: b.u[n] >= bus[n].v_min_pu ** 2 - lo**2)
+    b.u_max = pyo.Constraint(inner, rule=lambda _, n: b.u[n] <= bus[n].v_max_pu ** 2 - hi**2)
 
 
 def circle_sides(p, q, s_max: float, k: int):
@@ -364,13 +352,8 @@ class TieLineHull:
 
     def box(self) -> tuple[float, float, float, float]:
         """(P min, P max, Q min, Q max) of the polygon."""
-        v = np.asarray(self.vertices)
-        return (
-            float(v[:, 0].min()),
-            float(v[:, 0].max()),
-            float(v[:, 1].min()),
-            float(v[:, 1].max()),
-        )
+        (p0, q0), (p1, q1) = np.min(self.vertices, axis=0), np.max(self.vertices, axis=0)
+        return float(p0), float(p1), float(q0), float(q1)
 
 
 def convex_hull(points: list[np.ndarray]) -> list[int]:
@@ -489,21 +472,19 @@ def virtual_node_offer(
     check_preference(preference)
     m = projector.model
     units = list(m.U)
+    ones = [1.0] * len(units)
     tier = {n.bus: n.tier for n in net.load_buses}
     tier_max = {}
     for t in TIERS:
         buses = [n for n in m.LD if tier[n] == t]
-        if buses:
-            loads = [pyo.value(m.load_p[n]) for n in buses]
-            tier_max[t] = projector.value_range([m.z[n] for n in buses], loads)[1]
-        else:
-            tier_max[t] = 0.0
+        loads = [pyo.value(m.load_p[n]) for n in buses]
+        tier_max[t] = projector.value_range([m.z[n] for n in buses], loads)[1] if buses else 0.0
     return VirtualNodeOffer(
         name=net.name,
         bus_ieee=net.bus_ieee,
         hull=hull,
-        source_p_mw=projector.value_range([m.gen_p[u] for u in units], [1.0] * len(units)),
-        source_q_mvar=projector.value_range([m.gen_q[u] for u in units], [1.0] * len(units)),
+        source_p_mw=projector.value_range([m.gen_p[u] for u in units], ones),
+        source_q_mvar=projector.value_range([m.gen_q[u] for u in units], ones),
         tier_max_mw=tier_max,
         load_q_per_p=q_per_p(net.params.load_pf),
         grid_forming=net.grid_forming,

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pyomo.environ as pyo
@@ -70,6 +70,7 @@ from mgcosim.controllers.restoration import (
 )
 from mgcosim.controllers.solve import MipLimits
 from mgcosim.networks.params import NetworkData
+from mgcosim.networks.storage import energy_change_mwh
 
 QUANTITIES = ("p", "q", "v", "a")  # boundary consensus: power, reactive, voltage^2, switch
 
@@ -232,23 +233,13 @@ class SubNetwork:
         def val(var) -> float:
             return float(x[cols[id(var)]]) if id(var) in cols else float(pyo.value(var))
 
-        out = {
-            "p": np.array([val(m.port_p[k]) for k in self.keys]),
-            "q": np.array([val(m.port_q[k]) for k in self.keys]),
-            "v": np.array(
-                [val(m.v[lk.normal_bus, t]) for lk in self.links for t in m.T], dtype=float
-            ),
-            "a": np.array(
-                [
-                    val((m.alpha if self.importing else m.port_alpha)[lk.branch, t])
-                    for lk in self.links
-                    for t in m.T
-                ]
-            ),
-        }
-        out["s"] = np.array([val(m.ch[k]) - val(m.dis[k]) for k in self.storage_keys])
-        out["e"] = np.array([val(m.soc[k]) for k in self.storage_keys])
-        return out
+        switch = m.alpha if self.importing else m.port_alpha
+        coupled = {"p": m.port_p, "q": m.port_q, "a": switch}
+        out = {q: [val(var[k]) for k in self.keys] for q, var in coupled.items()}
+        out["v"] = [val(m.v[lk.normal_bus, t]) for lk in self.links for t in m.T]
+        out["s"] = [val(m.ch[k]) - val(m.dis[k]) for k in self.storage_keys]
+        out["e"] = [val(m.soc[k]) for k in self.storage_keys]
+        return {q: np.array(v, float) for q, v in out.items()}
 
     def solve(
         self,
@@ -257,13 +248,8 @@ class SubNetwork:
         first: bool,
         v_weight: np.ndarray,
     ) -> None:
-        """Solve with the penalties; the voltage penalty only where ``v_weight`` is 1.
-
-        A voltage consensus matters only across a closed boundary branch, and only the
-        faulted side is penalised: the normal side sets the boundary voltage (substation
-        side), the faulted side follows it. Penalising the normal side's voltage made its
-        MILP chase the anchor through its load pickups, 15-30x slower per solve.
-        """
+        """Solve with the penalties; the voltage penalty only where ``v_weight`` is 1 (the
+        faulted side of a closed boundary branch, see the module docstring)."""
         if first:  # the Pyomo solve that loads the model: no voltage penalty yet
             prox_solve(self.agent, anchors, rho | {"v": 0.0}, True)
             return
@@ -312,8 +298,7 @@ class StorageLP:
             rule=lambda _, t: (
                 m.soc[t]
                 == (mg.soc_mwh if t == 0 else m.soc[t - 1])
-                + p.ess_eta_ch * m.ch[t] * dt
-                - m.dis[t] * dt / p.ess_eta_dis
+                + energy_change_mwh(m.ch[t], m.dis[t], p.ess_eta_ch, p.ess_eta_dis, dt)
             ),
         )
         m.net = pyo.Expression(m.T, rule=lambda _, t: m.ch[t] - m.dis[t])
@@ -378,34 +363,23 @@ class RestorationADMM:
         internal = {
             b.ieee: b for b in dd.branches if self._part(b.from_bus) == self._part(b.to_bus)
         }
-        normal = self.parts[0]
-        n_ports = tuple(
-            BoundaryPort(lk.branch, lk.normal_bus, False, s_max[lk.branch]) for lk in self.links
-        )
-        n_lines = {ln for ln, b in internal.items() if b.from_bus in normal}
-        dd_n = sub_dso(dd, normal, n_lines, dd.root)
-        agents = {
-            "N": SubNetwork(
-                "N",
-                dd_n,
-                self.data,
-                sub_inputs(inp, dd_n, normal, n_ports, True),
-                self.links,
-                importing=False,
-            )
-        }
-        for k, lks in sorted(by_part.items()):
-            own = self.parts[k]
+
+        def agent(name: str, own: set[int], lks: list[Link], importing: bool) -> SubNetwork:
+            """N (the substation's part) or F_k (a faulted part with the boundary branches
+            and N's ends as ghost buses)."""
             ports = tuple(
-                BoundaryPort(lk.branch, lk.normal_bus, True, s_max[lk.branch]) for lk in lks
+                BoundaryPort(lk.branch, lk.normal_bus, importing, s_max[lk.branch]) for lk in lks
             )
             lines = {ln for ln, b in internal.items() if b.from_bus in own}
-            lines |= {lk.branch for lk in lks}
-            buses = own | {lk.normal_bus for lk in lks}
-            dd_f = sub_dso(dd, buses, lines, min(own))
-            agents[f"F{k}"] = SubNetwork(
-                f"F{k}", dd_f, self.data, sub_inputs(inp, dd_f, own, ports, False), lks, True
-            )
+            ghosts = {lk.normal_bus for lk in lks} if importing else set()
+            lines |= {lk.branch for lk in lks} if importing else set()
+            sub = sub_dso(dd, own | ghosts, lines, min(own) if importing else dd.root)
+            sub_inp = sub_inputs(inp, sub, own, ports, not importing)
+            return SubNetwork(name, sub, self.data, sub_inp, lks, importing)
+
+        agents = {"N": agent("N", self.parts[0], self.links, False)}
+        for k, lks in sorted(by_part.items()):
+            agents[f"F{k}"] = agent(f"F{k}", self.parts[k], lks, True)
         return agents
 
     def _part(self, bus: int) -> int:
@@ -423,13 +397,8 @@ class RestorationADMM:
         # voltages start at the base case's (an unreachable anchor, e.g. 1 pu at a feeder end,
         # makes the first MILPs chase it by shedding loads: 30x slower there)
         v_hat = self.dd.v_hat_pu or {}
-        v0 = np.array(
-            [
-                v_hat.get(lk.normal_bus, self.dd.v_root_pu) ** 2
-                for lk in self.links
-                for _ in range(self.inp.n_periods)
-            ]
-        )
+        v0 = [v_hat.get(lk.normal_bus, self.dd.v_root_pu) ** 2 for lk in self.links]
+        v0 = np.repeat(v0, self.inp.n_periods)
         z = {"p": np.zeros(n), "q": np.zeros(n), "v": v0, "a": np.zeros(n)}
         u = {a: {q: np.zeros(len(ag.keys)) for q in QUANTITIES} for a, ag in self.agents.items()}
         zs, us_net, us_sto = {}, {}, {}
@@ -536,21 +505,18 @@ class RestorationADMM:
                 change = change * (np.maximum(closed, st.z["a"]) > 1e-6)
             s = float(np.max(change, initial=0.0))
             res[q] = (r, s)
-            self._balance(st, q, r, s)
+            self._set_rho(st, q, balanced(st.rho[q], self.settings.rho[q], r, s, self.settings))
         if res["a"][0] > self.settings.eps_primal:  # binary choices: tighten until they agree
-            self._raise_switch_penalty(st)
+            cfg = self.settings
+            self._set_rho(st, "a", min(st.rho["a"] * cfg.nu, cfg.rho["a"] * cfg.rho_range))
         r = max(v[0] for v in res.values())
         s = max(v[1] for v in res.values())
         return r, s, res
 
     def _start(self, st: Consensus, net: dict) -> None:
-        """Consensus after the free first iteration: what the faulted sides want to draw.
-
-        Starting from zero exchange, the penalties would charge a faulted sub-network for
-        any import before the normal side has moved, and a tie worth less than that (e.g.
-        for tier-3 loads) would never be tried. So the boundary powers and switches start
-        at the importing sides' own optimum, the voltages at the normal side's.
-        """
+        """Consensus after the free first iteration (see the module docstring): boundary
+        powers and switches at the importing sides' own optimum, voltages at the normal side's
+        (from zero exchange a tie worth less than the first penalties would never be tried)."""
         for a, ag in self.agents.items():
             rows = ag.rows
             if ag.importing:
@@ -563,11 +529,7 @@ class RestorationADMM:
                 st.u[a][q][:] = 0.0
 
     def _fix_switches(self, st: Consensus, net: dict) -> None:
-        """Integer repair: each boundary switch fixed at the faulted side's latest choice.
-
-        That choice is binary and radial within the faulted model (one source per island);
-        the normal side's relaxed copy follows. The loops then continue on P, Q, V only.
-        """
+        """Integer repair: each boundary switch fixed at the faulted side's latest choice."""
         alpha = np.zeros_like(st.z["a"])
         for a, ag in self.agents.items():
             if ag.importing:
@@ -585,19 +547,11 @@ class RestorationADMM:
         st.z["a"] = alpha
         self.switches_fixed = True
 
-    def _raise_switch_penalty(self, st: Consensus) -> None:
-        cfg = self.settings
-        new = min(st.rho["a"] * cfg.nu, cfg.rho["a"] * cfg.rho_range)
+    def _set_rho(self, st: Consensus, q: str, new: float) -> None:
+        """Penalty of quantity ``q`` set to ``new``, the scaled duals rescaled."""
         for a in self.agents:
-            st.u[a]["a"] *= st.rho["a"] / new
-        st.rho["a"] = new
-
-    def _balance(self, st: Consensus, q: str, r: float, s: float) -> None:
-        new = balanced(st.rho[q], self.settings.rho[q], r, s, self.settings)
-        if new != st.rho[q]:
-            for a in self.agents:
-                st.u[a][q] *= st.rho[q] / new
-            st.rho[q] = new
+            st.u[a][q] *= st.rho[q] / new
+        st.rho[q] = new
 
     def solve(self) -> RestorationADMMResult:
         """Run both loops, repair, merge; raises :class:`RestorationADMMError`."""
@@ -672,14 +626,9 @@ class RestorationADMM:
 
     # --- integer repair --------------------------------------------------------------------
     def _repair(self, st: Consensus) -> tuple[RestorationResult, float]:
-        """Round the switches; faulted sides first, then the normal side supplies them.
-
-        Each faulted sub-network is re-solved (SOC dynamics back, no penalties) with its
-        boundary switches fixed at round(z_alpha) and its ghost voltages at the consensus
-        (freed if that is infeasible); it fixes the boundary powers it draws. The normal
-        sub-network is then re-solved with those powers fixed. Returns the merged plan and
-        the largest |v_N - v_ghost| (pu^2) left at a closed boundary.
-        """
+        """The final repair (see the module docstring): faulted sides first, then the normal
+        side supplies their powers. Returns the merged plan and the largest |v_N - v_ghost|
+        (pu^2) left at a closed boundary."""
         alpha = np.round(st.z["a"])  # fixed at the faulted sides' choice after fix_switches_after
         results: dict[str, RestorationResult] = {}
         drawn: dict[tuple[int, int], tuple[float, float]] = {}
@@ -816,32 +765,27 @@ def _sum_dicts(items) -> dict:
     return out
 
 
+GHOST_FIELDS = ("energised_buses", "source_buses")  # bus sets: ghost buses dropped
+
+
 def merge_period(parts: dict[str, RestorationPeriod], agents: dict[str, SubNetwork]):
-    ghosts = {a: agents[a].ghosts for a in parts}
-    ps = list(parts.values())
-    return RestorationPeriod(
-        closed_branches=_union(p.closed_branches for p in ps),
-        live_branches=_union(p.live_branches for p in ps),
-        energised_buses=_union(p.energised_buses - ghosts[a] for a, p in parts.items()),
-        source_buses=_union(p.source_buses - ghosts[a] for a, p in parts.items()),
-        grid_formers=_union(p.grid_formers for p in ps),
-        vm_pu={b: v for a, p in parts.items() for b, v in p.vm_pu.items() if b not in ghosts[a]},
-        p_loss_mw=sum(p.p_loss_mw for p in ps),
-        picked_up_buses=_union(p.picked_up_buses for p in ps),
-        restored_mw_by_tier=_sum_dicts(p.restored_mw_by_tier for p in ps),
-        unserved_mw_by_tier=_sum_dicts(p.unserved_mw_by_tier for p in ps),
-        mg_restored_mw=_sum_dicts(p.mg_restored_mw for p in ps),
-        mg_unserved_mw=_sum_dicts(p.mg_unserved_mw for p in ps),
-        substation_p_mw=parts["N"].substation_p_mw,
-        mg_exchange_mw=_sum_dicts(p.mg_exchange_mw for p in ps),
-        storage_p_mw=_sum_dicts(p.storage_p_mw for p in ps),
-        soc_mwh=_sum_dicts(p.soc_mwh for p in ps),
-        mt_p_mw=_sum_dicts(p.mt_p_mw for p in ps),
-        wind_curtailed_mw=_sum_dicts(p.wind_curtailed_mw for p in ps),
-        pv_curtailed_mw=_sum_dicts(p.pv_curtailed_mw for p in ps),
-        switched_closed=_union(p.switched_closed for p in ps),
-        switched_open=_union(p.switched_open for p in ps),
-    )
+    """One period of the network-wide plan: the parts' sets joined and figures added (without
+    their ghost buses); the substation's power is the normal sub-network's."""
+
+    def own(a: str, name: str):
+        value, ghosts = getattr(parts[a], name), agents[a].ghosts
+        if name == "vm_pu":
+            return {b: v for b, v in value.items() if b not in ghosts}
+        return value - ghosts if name in GHOST_FIELDS else value
+
+    def merged(name: str):
+        values = [own(a, name) for a in parts]
+        if isinstance(values[0], frozenset):
+            return _union(values)
+        return _sum_dicts(values) if isinstance(values[0], dict) else sum(values)
+
+    figures = {f.name: merged(f.name) for f in fields(RestorationPeriod)}
+    return RestorationPeriod(**figures | {"substation_p_mw": parts["N"].substation_p_mw})
 
 
 def radial_plan(dd: DSOData, period: RestorationPeriod, inp: RestorationInputs) -> tuple[bool, str]:

@@ -73,6 +73,13 @@ class RobustInputError(ValueError):
     """Inputs of the robust model that do not fit the network or each other."""
 
 
+def declare_symmetric_limit(m: pyo.Block, name: str, sets, value, limit) -> None:
+    """``name_up``: value <= limit and ``name_dn``: value >= -limit over ``sets``
+    (``value(*index)``, ``limit(*index)``: expressions). A candidate for :mod:`blocks`."""
+    m.add_component(f"{name}_up", pyo.Constraint(*sets, rule=lambda _, *i: value(*i) <= limit(*i)))
+    m.add_component(f"{name}_dn", pyo.Constraint(*sets, rule=lambda _, *i: value(*i) >= -limit(*i)))
+
+
 # --- data ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Event:
@@ -214,26 +221,6 @@ class FirstStage:
         return self.placement_cost_cny + self.switch_cost_cny
 
 
-@dataclass(frozen=True)
-class _Topology:
-    """Incidence lists of the case's network (IEEE numbers)."""
-
-    into: dict[int, list[int]]  # bus -> branches ending there
-    out_of: dict[int, list[int]]  # bus -> branches starting there
-    dg_at: dict[int, list[str]]
-    pv_at: dict[int, list[str]]
-
-
-def _topology(case: RobustCase) -> _Topology:
-    dd = case.dd
-    return _Topology(
-        into={b: [ln.ieee for ln in dd.branches if ln.to_bus == b] for b in dd.buses},
-        out_of={b: [ln.ieee for ln in dd.branches if ln.from_bus == b] for b in dd.buses},
-        dg_at={b: [g for g, at in dd.mg_bus.items() if at == b] for b in dd.buses},
-        pv_at={b: [k for k in case.pv_forecast_mw if dd.pv_bus[k] == b] for b in dd.buses},
-    )
-
-
 # --- model: sets ---------------------------------------------------------------------------
 def declare_sets(m: pyo.Block, case: RobustCase) -> None:
     m.T = pyo.RangeSet(0, case.n_periods - 1)
@@ -353,21 +340,8 @@ def declare_recourse_vars(b: pyo.Block, case: RobustCase) -> None:
 
 
 def declare_flow_limits(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
-    s = b.model()
     s_max = {br.ieee: br.s_max_pu for br in case.dd.branches}
-    for name, flow in (("p", b.P), ("q", b.Q)):
-        b.add_component(
-            f"{name}_on_up",
-            pyo.Constraint(
-                s.L, s.T, rule=lambda _, ln, t, fl=flow: fl[ln, t] <= s_max[ln] * fs.live[ln]
-            ),
-        )
-        b.add_component(
-            f"{name}_on_dn",
-            pyo.Constraint(
-                s.L, s.T, rule=lambda _, ln, t, fl=flow: fl[ln, t] >= -s_max[ln] * fs.live[ln]
-            ),
-        )
+    blocks.declare_flow_limits(b, s_max, lambda ln, t: fs.live[ln], b.model().L, b.model().T)
 
 
 def declare_voltage(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
@@ -382,35 +356,32 @@ def declare_voltage(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
 
 def declare_balance(b: pyo.Block, case: RobustCase) -> None:
     s, dd = b.model(), case.dd
-    topo = _topology(case)
-    sub = case.event.main_grid_available
+    inc = blocks.Incidence.of(dd.branches, dd.buses)
+    dg_at = {x: [g for g, at in dd.mg_bus.items() if at == x] for x in dd.buses}
+    pv_at = {x: [k for k in case.pv_forecast_mw if dd.pv_bus[k] == x] for x in dd.buses}
 
-    inc = blocks.Incidence(topo.into, topo.out_of)
+    def balance(flow, pv, dg, storage, root, demand):
+        def rule(_, bus, t):
+            supply = blocks.net_inflow(flow, inc, bus, t)
+            supply += pyo.quicksum(pv[k, t] for k in pv_at[bus])
+            supply += pyo.quicksum(dg[g, t] for g in dg_at[bus])
+            if bus in s.C:
+                supply += storage(bus, t)
+            if case.event.main_grid_available and bus == dd.root:
+                supply += root[t]
+            return supply == (float(demand[bus][t]) * b.served[bus, t] if bus in s.D else 0.0)
 
-    def inflow(flow, bus, t):
-        return blocks.net_inflow(flow, inc, bus, t)
+        return rule
 
-    def p_rule(_, bus, t):
-        supply = inflow(b.P, bus, t) + pyo.quicksum(b.pv[k, t] for k in topo.pv_at[bus])
-        supply += pyo.quicksum(b.pdg[g, t] for g in topo.dg_at[bus])
-        if bus in s.C:
-            supply += b.dis[bus, t] - b.ch[bus, t]
-        if sub and bus == dd.root:
-            supply += b.P0[t]
-        demand = float(case.demand_mw[bus][t]) * b.served[bus, t] if bus in s.D else 0.0
-        return supply == demand
+    def p_mess(c, t):
+        return b.dis[c, t] - b.ch[c, t]
 
-    def q_rule(_, bus, t):
-        supply = inflow(b.Q, bus, t) + pyo.quicksum(b.qpv[k, t] for k in topo.pv_at[bus])
-        supply += pyo.quicksum(b.qdg[g, t] for g in topo.dg_at[bus])
-        if bus in s.C:
-            supply += b.qmess[bus, t]
-        if sub and bus == dd.root:
-            supply += b.Q0[t]
-        demand = float(case.demand_mvar[bus][t]) * b.served[bus, t] if bus in s.D else 0.0
-        return supply == demand
+    def q_mess(c, t):
+        return b.qmess[c, t]
 
+    p_rule = balance(b.P, b.pv, b.pdg, p_mess, b.find_component("P0"), case.demand_mw)
     b.balance_p = pyo.Constraint(s.B, s.T, rule=p_rule)
+    q_rule = balance(b.Q, b.qpv, b.qdg, q_mess, b.find_component("Q0"), case.demand_mvar)
     b.balance_q = pyo.Constraint(s.B, s.T, rule=q_rule)
 
 
@@ -426,8 +397,9 @@ def declare_pv(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
     b.pv_on = pyo.Constraint(
         s.K, s.T, rule=lambda _, k, t: b.pv[k, t] <= float(forecast[k][t]) * fs.e[bus[k]]
     )
-    b.pv_q_up = pyo.Constraint(s.K, s.T, rule=lambda _, k, t: b.qpv[k, t] <= ratio[k] * b.pv[k, t])
-    b.pv_q_dn = pyo.Constraint(s.K, s.T, rule=lambda _, k, t: b.qpv[k, t] >= -ratio[k] * b.pv[k, t])
+    declare_symmetric_limit(
+        b, "pv_q", (s.K, s.T), lambda k, t: b.qpv[k, t], lambda k, t: ratio[k] * b.pv[k, t]
+    )
 
 
 def declare_dg(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
@@ -436,35 +408,22 @@ def declare_dg(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
     b.dg_p_on = pyo.Constraint(
         s.G, s.T, rule=lambda _, g, t: b.pdg[g, t] <= p_max[g] * fs.e[bus[g]]
     )
-    b.dg_q_up = pyo.Constraint(
-        s.G, s.T, rule=lambda _, g, t: b.qdg[g, t] <= q_max[g] * fs.e[bus[g]]
-    )
-    b.dg_q_dn = pyo.Constraint(
-        s.G, s.T, rule=lambda _, g, t: b.qdg[g, t] >= -q_max[g] * fs.e[bus[g]]
+    declare_symmetric_limit(
+        b, "dg_q", (s.G, s.T), lambda g, t: b.qdg[g, t], lambda g, t: q_max[g] * fs.e[bus[g]]
     )
 
 
 def declare_mess(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
     s, u, dt = b.model(), case.mess, case.dt_h
-    for name, var, lim in (
-        ("ch", b.ch, u.p_max_mw),
-        ("dis", b.dis, u.p_max_mw),
-        ("q_up", b.qmess, u.q_max_mvar),
-    ):
-        b.add_component(
-            f"{name}_placed",
-            pyo.Constraint(s.C, s.T, rule=lambda _, c, t, v=var, x=lim: v[c, t] <= x * fs.z[c]),
-        )
-        b.add_component(
-            f"{name}_on",
-            pyo.Constraint(s.C, s.T, rule=lambda _, c, t, v=var, x=lim: v[c, t] <= x * fs.e[c]),
-        )
-    b.q_dn_placed = pyo.Constraint(
-        s.C, s.T, rule=lambda _, c, t: b.qmess[c, t] >= -u.q_max_mvar * fs.z[c]
-    )
-    b.q_dn_on = pyo.Constraint(
-        s.C, s.T, rule=lambda _, c, t: b.qmess[c, t] >= -u.q_max_mvar * fs.e[c]
-    )
+    p_max, q_max = u.p_max_mw, u.q_max_mvar
+    limits = (("ch", b.ch, p_max, 1), ("dis", b.dis, p_max, 1), ("q_up", b.qmess, q_max, 1))
+    for name, var, lim, sign in (*limits, ("q_dn", b.qmess, q_max, -1)):
+        for where, gate in (("placed", fs.z), ("on", fs.e)):
+
+            def rule(_, c, t, v=var, x=lim, g=gate, k=sign):
+                return v[c, t] <= x * g[c] if k > 0 else v[c, t] >= -x * g[c]
+
+            b.add_component(f"{name}_{where}", pyo.Constraint(s.C, s.T, rule=rule))
 
     def soc_rule(_, c, t):
         before = u.e_init_mwh * fs.z[c] if t == 0 else b.soc[c, t - 1]
@@ -479,19 +438,11 @@ def declare_mess(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
 
 def declare_recourse_cost(b: pyo.Block, case: RobustCase) -> None:
     s, dt = b.model(), case.dt_h
-    b.shed_cost = pyo.Expression(
-        expr=dt
-        * pyo.quicksum(
-            case.shed_cost(x) * float(case.demand_mw[x][t]) * (1 - b.served[x, t])
-            for x in s.D
-            for t in s.T
-        )
-    )
-    b.throughput_cost = pyo.Expression(
-        expr=case.mess.throughput_cost_cny_per_mwh
-        * dt
-        * pyo.quicksum(b.ch[c, t] + b.dis[c, t] for c in s.C for t in s.T)
-    )
+    load = {(x, t): case.shed_cost(x) * float(case.demand_mw[x][t]) for x in s.D for t in s.T}
+    shed = pyo.quicksum(load[x, t] * (1 - b.served[x, t]) for x in s.D for t in s.T)
+    b.shed_cost = pyo.Expression(expr=dt * shed)
+    throughput = pyo.quicksum(b.ch[c, t] + b.dis[c, t] for c in s.C for t in s.T)
+    b.throughput_cost = pyo.Expression(expr=case.mess.throughput_cost_cny_per_mwh * dt * throughput)
     b.cost = pyo.Expression(expr=b.shed_cost + b.throughput_cost)
 
 

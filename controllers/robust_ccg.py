@@ -249,6 +249,15 @@ class WorstCase:
 
 
 # --- column-and-constraint generation ------------------------------------------------------
+class WorstCaseTotal:
+    """``total_cny`` of a result with a ``first_stage`` and its ``worst_case``."""
+
+    @property
+    def total_cny(self) -> float:
+        """First-stage cost plus the worst-case recourse cost (the incumbent)."""
+        return self.first_stage.cost_cny + self.worst_case.value_cny
+
+
 @dataclass(frozen=True)
 class Iteration:
     """Bounds after one master and one subproblem solve."""
@@ -264,7 +273,7 @@ class Iteration:
 
 
 @dataclass(frozen=True)
-class RobustResult:
+class RobustResult(WorstCaseTotal):
     """Robust placement: first stage, its worst case (checked) and the C&CG trace."""
 
     first_stage: FirstStage
@@ -275,11 +284,6 @@ class RobustResult:
     gap: float
     iterations: tuple[Iteration, ...]
     time_s: float
-
-    @property
-    def total_cny(self) -> float:
-        """First-stage cost plus the worst-case recourse cost (the incumbent)."""
-        return self.first_stage.cost_cny + self.worst_case.value_cny
 
 
 @dataclass(frozen=True)
@@ -329,18 +333,9 @@ def solve_robust(
             upper = fs.cost_cny + worst.bound_cny
             best = (fs, worst)
         rel = (upper - lower) / max(abs(upper), 1e-9)
-        trace.append(
-            Iteration(
-                iteration=k,
-                lower_bound_cny=lower,
-                upper_bound_cny=upper,
-                gap=rel,
-                mess_buses=tuple(sorted(fs.mess_buses)),
-                worst_u={n: tuple(int(x) for x in v) for n, v in worst.u.items()},
-                master_time_s=t1 - t0,
-                subproblem_time_s=time.perf_counter() - t1,
-            )
-        )
+        worst_u = {n: tuple(int(x) for x in v) for n, v in worst.u.items()}
+        times = (t1 - t0, time.perf_counter() - t1)
+        trace.append(Iteration(k, lower, upper, rel, tuple(sorted(fs.mess_buses)), worst_u, *times))
         if rel <= gap:
             break
         add_scenario(master, case, worst.pv_mw)
@@ -364,7 +359,7 @@ def solve_robust(
 
 
 @dataclass(frozen=True)
-class DeterministicResult:
+class DeterministicResult(WorstCaseTotal):
     """Placement for the PV forecast, then evaluated on its worst case."""
 
     first_stage: FirstStage
@@ -372,10 +367,6 @@ class DeterministicResult:
     worst_case: WorstCaseResult
     check: RecourseResult
     time_s: float
-
-    @property
-    def total_cny(self) -> float:
-        return self.first_stage.cost_cny + self.worst_case.value_cny
 
 
 def solve_deterministic(
@@ -402,7 +393,7 @@ def solve_deterministic(
 
 # --- the seed's comparison -----------------------------------------------------------------
 @dataclass(frozen=True)
-class ComparisonRow:
+class ComparisonRow(WorstCaseTotal):
     """One of the seed's four rows."""
 
     label: str
@@ -418,10 +409,6 @@ class ComparisonRow:
     @property
     def worst_case_recourse_cny(self) -> float:
         return self.worst_case.value_cny
-
-    @property
-    def total_cny(self) -> float:
-        return self.first_stage.cost_cny + self.worst_case.value_cny
 
 
 @dataclass(frozen=True)
@@ -446,45 +433,20 @@ def compare(
     fleets = (("with", case), ("without", no_mess))
     rows: list[ComparisonRow] = []
     robust: dict[str, RobustResult] = {}
+
+    def row(label: str, fleet_case: RobustCase, r, forecast_cny: float, iterations: int):
+        figures = (r.first_stage, r.worst_case, r.check, forecast_cny, iterations, r.time_s)
+        fleet = fleet_case.mess.fleet_size_units
+        rows.append(ComparisonRow(label, label.startswith("robust"), fleet, *figures))
+
     for mess, fleet_case in fleets:
-        r = solve_robust(
-            fleet_case,
-            gap=gap,
-            max_iterations=max_iterations,
-            node_limit=node_limit,
-            models=models,
-        )
-        robust[mess] = r
-        rows.append(
-            ComparisonRow(
-                label=f"robust, {mess} MESS",
-                robust=True,
-                fleet_size_units=fleet_case.mess.fleet_size_units,
-                first_stage=r.first_stage,
-                worst_case=r.worst_case,
-                worst_case_check=r.check,
-                forecast_recourse_cny=models.recourse.solve(
-                    r.first_stage, case.pv_forecast_mw
-                ).cost_cny,
-                iterations=len(r.iterations),
-                time_s=r.time_s,
-            )
-        )
+        limits = {"gap": gap, "max_iterations": max_iterations, "node_limit": node_limit}
+        r = robust[mess] = solve_robust(fleet_case, **limits, models=models)
+        forecast = models.recourse.solve(r.first_stage, case.pv_forecast_mw).cost_cny
+        row(f"robust, {mess} MESS", fleet_case, r, forecast, len(r.iterations))
     for mess, fleet_case in fleets:
         d = solve_deterministic(fleet_case, gap=gap, node_limit=node_limit, models=models)
-        rows.append(
-            ComparisonRow(
-                label=f"deterministic, {mess} MESS",
-                robust=False,
-                fleet_size_units=fleet_case.mess.fleet_size_units,
-                first_stage=d.first_stage,
-                worst_case=d.worst_case,
-                worst_case_check=d.check,
-                forecast_recourse_cny=d.forecast.cost_cny,
-                iterations=1,
-                time_s=d.time_s,
-            )
-        )
+        row(f"deterministic, {mess} MESS", fleet_case, d, d.forecast.cost_cny, 1)
     cross = {
         a.label: {
             b.label: a.first_stage.cost_cny
@@ -556,15 +518,9 @@ def format_table(comparison: Comparison) -> str:
 
 
 def first_stage_dict(fs: FirstStage) -> dict:
+    """The first stage's fields, sets as sorted lists."""
     return {
-        "mess_buses": sorted(fs.mess_buses),
-        "closed_branches": sorted(fs.closed_branches),
-        "live_branches": sorted(fs.live_branches),
-        "energised_buses": sorted(fs.energised_buses),
-        "source_buses": sorted(fs.source_buses),
-        "placement_cost_cny": fs.placement_cost_cny,
-        "switch_actions": fs.switch_actions,
-        "switch_cost_cny": fs.switch_cost_cny,
+        k: sorted(v) if isinstance(v, frozenset) else v for k, v in dataclasses.asdict(fs).items()
     }
 
 

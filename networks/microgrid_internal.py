@@ -38,12 +38,23 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import networkx as nx
 import pandas as pd
 
-from mgcosim.networks.params import DATA_DIR, MicrogridParams, NetworkData, load_network_data
+from mgcosim.networks.params import (
+    ABOVE_ZERO,
+    AT_LEAST_ZERO,
+    DATA_DIR,
+    MicrogridParams,
+    NetworkData,
+    ParameterError,
+    check_row,
+    checked_records,
+    load_network_data,
+)
 
 BUSES_FILE = "mg_internal_buses.csv"
 LINES_FILE = "mg_internal_lines.csv"
@@ -53,30 +64,18 @@ TIERS = (1, 2, 3)
 TOTAL_TOL_MW = 1e-6
 
 COLUMNS = {
-    BUSES_FILE: (
-        "microgrid",
-        "bus",
-        "is_pcc",
-        "tier",
-        "load_p_mw",
-        "vn_kv",
-        "v_min_pu",
-        "v_max_pu",
-    ),
+    BUSES_FILE: tuple("microgrid bus is_pcc tier load_p_mw vn_kv v_min_pu v_max_pu".split()),
     LINES_FILE: ("microgrid", "line", "from_bus", "to_bus", "r_ohm", "x_ohm", "max_i_ka"),
     UNITS_FILE: ("microgrid", "unit", "kind", "bus", "p_max_mw", "q_max_mvar", "grid_forming"),
 }
 
 
-class MicrogridDataError(ValueError):
+class MicrogridDataError(ParameterError):
     """Impossible internal-network data: which file, where, which field, and how to fix it."""
 
     def __init__(self, file: str, where: str, field: str, message: str, fix: str) -> None:
-        super().__init__(f"{file}, {where}, field {field}: {message}. Fix: {fix}")
-        self.file = file
-        self.where = where
-        self.field = field
-        self.fix = fix
+        super().__init__(f"{file}, {where}, field {field}", message, fix)
+        self.file, self.where = file, where
 
 
 @dataclass(frozen=True)
@@ -173,16 +172,10 @@ def internal_networks_from_tables(
     for file, frame in tables.items():
         _check_columns(file, frame)
     known = {mg.name for mg in data.microgrids}
+    checks = {"microgrid": (lambda v: v in known, f"use one of microgrids.csv: {sorted(known)}")}
     for file, frame in tables.items():
-        for i, name in enumerate(frame["microgrid"]):
-            if name not in known:
-                raise MicrogridDataError(
-                    file,
-                    f"row {i + 2}",
-                    "microgrid",
-                    f"{name!r} is not a microgrid of microgrids.csv",
-                    f"use one of {sorted(known)}",
-                )
+        for i, row in frame.iterrows():
+            check_row(row, checks, partial(MicrogridDataError, file, f"row {i + 2}"))
     weights = {t: data.tier_weight(t) for t in TIERS}
     out = {}
     for mg in data.microgrids:
@@ -217,25 +210,12 @@ def _network(
     mg: MicrogridParams, parts: dict[str, pd.DataFrame], weights: dict[int, float]
 ) -> MicrogridNetwork:
     if parts[BUSES_FILE].empty:
-        raise MicrogridDataError(
-            BUSES_FILE,
-            mg.name,
-            "microgrid",
-            "has no internal buses",
-            f"add the buses of {mg.name} (one with is_pcc = 1)",
-        )
+        fix = f"add the buses of {mg.name} (one with is_pcc = 1)"
+        raise MicrogridDataError(BUSES_FILE, mg.name, "microgrid", "has no internal buses", fix)
     buses = _buses(mg, parts[BUSES_FILE])
     lines = _lines(mg, parts[LINES_FILE], {b.bus: b for b in buses})
     units = _units(mg, parts[UNITS_FILE], {b.bus for b in buses})
-    net = MicrogridNetwork(
-        name=mg.name,
-        bus_ieee=mg.bus_ieee,
-        params=mg,
-        buses=buses,
-        lines=lines,
-        units=units,
-        tier_weight=weights,
-    )
+    net = MicrogridNetwork(mg.name, mg.bus_ieee, mg, buses, lines, units, weights)
     _check_totals(net)
     return net
 
@@ -244,21 +224,16 @@ def _where(mg: MicrogridParams, kind: str, label: object) -> str:
     return f"{mg.name} {kind} {label}"
 
 
-def _non_negative(file: str, where: str, row: pd.Series, fields: tuple[str, ...]) -> None:
-    for name in fields:
-        value = float(row[name])
-        if not value >= 0:
-            raise MicrogridDataError(file, where, name, f"is {value} (negative)", "use >= 0")
+def _unique(file: str, mg: MicrogridParams, labels: list, field: str) -> None:
+    if duplicate := sorted({x for x in labels if labels.count(x) > 1}):
+        raise MicrogridDataError(
+            file, mg.name, field, f"{field} {duplicate[0]} listed twice", f"give each {field} once"
+        )
 
 
 def _buses(mg: MicrogridParams, frame: pd.DataFrame) -> tuple[InternalBus, ...]:
     f = BUSES_FILE
-    numbers = [int(b) for b in frame["bus"]]
-    duplicate = sorted({b for b in numbers if numbers.count(b) > 1})
-    if duplicate:
-        raise MicrogridDataError(
-            f, mg.name, "bus", f"bus {duplicate[0]} listed twice", "number the buses uniquely"
-        )
+    _unique(f, mg, [int(b) for b in frame["bus"]], "bus")
     n_pcc = int(frame["is_pcc"].astype(int).sum())
     if n_pcc != 1:
         raise MicrogridDataError(
@@ -268,7 +243,8 @@ def _buses(mg: MicrogridParams, frame: pd.DataFrame) -> tuple[InternalBus, ...]:
     out = []
     for _, row in frame.iterrows():
         where = _where(mg, "bus", int(row.bus))
-        _non_negative(f, where, row, ("load_p_mw",))
+        checks = {"load_p_mw": AT_LEAST_ZERO, "vn_kv": ABOVE_ZERO}
+        check_row(row, checks, partial(MicrogridDataError, f, where))
         is_pcc = bool(int(row.is_pcc))
         load = float(row.load_p_mw)
         tier = 0 if pd.isna(row.tier) else int(row.tier)
@@ -280,8 +256,6 @@ def _buses(mg: MicrogridParams, frame: pd.DataFrame) -> tuple[InternalBus, ...]:
             raise MicrogridDataError(
                 f, where, "tier", f"is {tier} for a load of {load} MW", "use tier 1, 2 or 3"
             )
-        if not float(row.vn_kv) > 0:
-            raise MicrogridDataError(f, where, "vn_kv", f"is {row.vn_kv}", "use a value > 0")
         if not 0 < float(row.v_min_pu) < float(row.v_max_pu):
             raise MicrogridDataError(
                 f,
@@ -334,9 +308,8 @@ def _lines(
                     f"bus {int(row[end])} is not a bus of {mg.name}",
                     f"use one of {sorted(buses)}",
                 )
-        _non_negative(f, where, row, ("r_ohm", "x_ohm"))
-        if not float(row.max_i_ka) > 0:
-            raise MicrogridDataError(f, where, "max_i_ka", f"is {row.max_i_ka}", "use > 0")
+        checks = {"r_ohm": AT_LEAST_ZERO, "x_ohm": AT_LEAST_ZERO, "max_i_ka": ABOVE_ZERO}
+        check_row(row, checks, partial(MicrogridDataError, f, where))
         graph.add_edge(int(row.from_bus), int(row.to_bus))
         raw.append(row)
     if len(raw) != len(buses) - 1 or not nx.is_connected(graph) or not nx.is_tree(graph):
@@ -370,40 +343,18 @@ def _lines(
 
 
 def _units(mg: MicrogridParams, frame: pd.DataFrame, buses: set[int]) -> tuple[InternalUnit, ...]:
-    f = UNITS_FILE
-    names = [str(u) for u in frame["unit"]]
-    duplicate = sorted({u for u in names if names.count(u) > 1})
-    if duplicate:
-        raise MicrogridDataError(
-            f, mg.name, "unit", f"unit {duplicate[0]} listed twice", "name the units uniquely"
-        )
-    out = []
-    for _, row in frame.iterrows():
-        where = _where(mg, "unit", row.unit)
-        if row.kind not in UNIT_KINDS:
-            raise MicrogridDataError(
-                f, where, "kind", f"is {row.kind!r}", f"use one of {list(UNIT_KINDS)}"
-            )
-        if int(row.bus) not in buses:
-            raise MicrogridDataError(
-                f,
-                where,
-                "bus",
-                f"bus {int(row.bus)} is not a bus of {mg.name}",
-                f"use one of {sorted(buses)}",
-            )
-        _non_negative(f, where, row, ("p_max_mw", "q_max_mvar"))
-        out.append(
-            InternalUnit(
-                name=str(row.unit),
-                kind=str(row.kind),
-                bus=int(row.bus),
-                p_max_mw=float(row.p_max_mw),
-                q_max_mvar=float(row.q_max_mvar),
-                grid_forming=bool(int(row.grid_forming)),
-            )
-        )
-    return tuple(out)
+    _unique(UNITS_FILE, mg, [str(u) for u in frame["unit"]], "unit")
+    checks = {
+        "kind": (lambda v: v in UNIT_KINDS, f"use one of {list(UNIT_KINDS)}"),
+        "bus": (lambda v: int(v) in buses, f"use a bus of {mg.name}: {sorted(buses)}"),
+        "p_max_mw": AT_LEAST_ZERO,
+        "q_max_mvar": AT_LEAST_ZERO,
+    }
+
+    def error(row, column, message, fix):
+        return MicrogridDataError(UNITS_FILE, _where(mg, "unit", row.unit), column, message, fix)
+
+    return checked_records(frame, InternalUnit, checks, error, names={"unit": "name"})
 
 
 def _check_totals(net: MicrogridNetwork) -> None:

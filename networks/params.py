@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -258,10 +258,37 @@ class NetworkData:
         raise KeyError(name)
 
 
-def _typed(cls: type, values: dict) -> object:
-    """Build ``cls`` from a dict, casting each value to the field's declared type."""
-    cast = {"int": int, "float": float, "str": str}
-    return cls(**{f.name: cast[f.type](values[f.name]) for f in fields(cls) if f.name in values})
+def _typed(cls: type, values: dict, **typed: object) -> object:
+    """Build ``cls`` from a dict, casting each value to the field's declared type (``typed``:
+    fields given as they are)."""
+    cast = {"int": int, "float": float, "str": str, "bool": lambda v: bool(int(v))}
+    plain = [f for f in fields(cls) if f.name in values and f.name not in typed]
+    return cls(**{f.name: cast[f.type](values[f.name]) for f in plain}, **typed)
+
+
+AT_LEAST_ZERO = (lambda v: float(v) >= 0, "use a value >= 0 (not negative)")
+ABOVE_ZERO = (lambda v: float(v) > 0, "use a value > 0")
+
+
+def check_row(row: pd.Series, checks: dict, error: Callable[..., Exception]) -> None:
+    """Raise ``error(column, message, fix)`` for the first value of ``row`` failing its test
+    (``checks``: column -> (test, fix))."""
+    for column, (ok, fix) in checks.items():
+        if not ok(row[column]):
+            value = row[column]
+            raise error(column, f"is {value!r}" if isinstance(value, str) else f"is {value}", fix)
+
+
+def checked_records(
+    frame: pd.DataFrame, cls: type, checks: dict, error: Callable[..., Exception], names=None
+) -> tuple:
+    """Rows of ``frame`` as ``cls`` instances (typed per its fields; ``names``: column ->
+    field), each checked by :func:`check_row` with ``error(row, column, message, fix)``."""
+    out = []
+    for _, row in frame.iterrows():
+        check_row(row, checks, lambda *args, r=row: error(r, *args))
+        out.append(_typed(cls, {(names or {}).get(c, c): v for c, v in row.items()}))
+    return tuple(out)
 
 
 def read_csv_records(path: Path, cls: type) -> list:
@@ -362,21 +389,10 @@ class MessParams:
 
     def units(self, buses_ieee: Iterable[int]) -> tuple[MessUnit, ...]:
         """One unit per bus (``MESS_b{bus}``), as the co-simulation places them."""
-        return tuple(
-            MessUnit(
-                name=f"MESS_b{bus}",
-                bus_ieee=int(bus),
-                ess_p_ch_max_mw=self.p_max_mw,
-                ess_p_dis_max_mw=self.p_max_mw,
-                ess_q_max_mvar=self.q_max_mvar,
-                ess_e_min_mwh=self.e_min_mwh,
-                ess_e_max_mwh=self.e_max_mwh,
-                ess_e_init_mwh=self.e_init_mwh,
-                ess_eta_ch=self.eta_ch,
-                ess_eta_dis=self.eta_dis,
-            )
-            for bus in sorted(buses_ieee)
-        )
+        ess = {f"ess_{k}": getattr(self, k) for k in ("q_max_mvar", "e_min_mwh", "e_max_mwh")}
+        ess |= {f"ess_{k}": getattr(self, k) for k in ("e_init_mwh", "eta_ch", "eta_dis")}
+        ess |= {"ess_p_ch_max_mw": self.p_max_mw, "ess_p_dis_max_mw": self.p_max_mw}
+        return tuple(MessUnit(f"MESS_b{bus}", int(bus), **ess) for bus in sorted(buses_ieee))
 
 
 def load_mess_params(path: Path | None = None) -> MessParams:
@@ -385,20 +401,10 @@ def load_mess_params(path: Path | None = None) -> MessParams:
     if len(frame) != 1:
         raise ParameterError("mess.csv", f"has {len(frame)} data rows", "give exactly one row")
     row = frame.iloc[0]
-    params = MessParams(
-        fleet_size_units=int(row.fleet_size_units),
-        p_max_mw=float(row.p_max_mw),
-        q_max_mvar=float(row.q_max_mvar),
-        e_max_mwh=float(row.e_max_mwh),
-        e_min_mwh=float(row.e_min_mwh),
-        e_init_mwh=float(row.e_init_mwh),
-        eta_ch=float(row.eta_ch),
-        eta_dis=float(row.eta_dis),
-        placement_cost_cny_per_unit=float(row.placement_cost_cny_per_unit),
-        throughput_cost_cny_per_mwh=float(row.throughput_cost_cny_per_mwh),
+    params = _typed(
+        MessParams,
+        row.to_dict(),
         candidate_buses_ieee=tuple(int(b) for b in str(row.candidate_buses_ieee).split()),
-        pv_dev_frac=float(row.pv_dev_frac),
-        pv_budget_per_period=int(row.pv_budget_per_period),
         shed_cost_cny_per_mwh={t: float(row[f"shed_cost_tier{t}_cny_per_mwh"]) for t in MESS_TIERS},
     )
     params.validate()
