@@ -103,6 +103,13 @@ def _at(component, first, rest):
     return component[(first, *rest)] if rest else component[first]
 
 
+def declare_symmetric_limit(m: pyo.Block, name: str, sets, value, limit) -> None:
+    """``name_up``: value <= limit and ``name_dn``: value >= -limit over ``sets``
+    (``value(*index)``, ``limit(*index)``: expressions)."""
+    m.add_component(f"{name}_up", pyo.Constraint(*sets, rule=lambda _, *i: value(*i) <= limit(*i)))
+    m.add_component(f"{name}_dn", pyo.Constraint(*sets, rule=lambda _, *i: value(*i) >= -limit(*i)))
+
+
 def declare_live_branches(m: pyo.Block, branches, *periods: pyo.Set) -> None:
     """live = alpha * e_from (linearised), and a closed branch joins buses of equal
     energisation. ``periods``: the period set of a multi-period model, none for one period
@@ -280,11 +287,12 @@ def declare_voltage_drop(
             expr = expr - (b.r_pu**2 + b.x_pu**2) * ell(ln, *rest)
         return expr
 
-    m.drop_up = pyo.Constraint(
-        lines, *periods, rule=lambda _, ln, *r: drop(ln, r) <= big_m * (1 - gate(ln, *r))
-    )
-    m.drop_dn = pyo.Constraint(
-        lines, *periods, rule=lambda _, ln, *r: drop(ln, r) >= -big_m * (1 - gate(ln, *r))
+    declare_symmetric_limit(
+        m,
+        "drop",
+        (lines, *periods),
+        lambda ln, *r: drop(ln, r),
+        lambda ln, *r: big_m * (1 - gate(ln, *r)),
     )
 
 
@@ -297,24 +305,23 @@ def declare_flow_limits(
 ) -> None:
     """``|P|, |Q| <= S_max gate`` on every branch: nothing flows through an open or dead
     branch (``gate`` as in :func:`declare_voltage_drop`)."""
-    for name, flow in (("p", m.P), ("q", m.Q)):
-
-        def up(_, ln, *r, fl=flow):
-            return _at(fl, ln, r) <= s_max_pu[ln] * gate(ln, *r)
-
-        def dn(_, ln, *r, fl=flow):
-            return _at(fl, ln, r) >= -s_max_pu[ln] * gate(ln, *r)
-
-        m.add_component(f"{name}_on_up", pyo.Constraint(lines, *periods, rule=up))
-        m.add_component(f"{name}_on_dn", pyo.Constraint(lines, *periods, rule=dn))
+    for name, flow in (("p_on", m.P), ("q_on", m.Q)):
+        declare_symmetric_limit(
+            m,
+            name,
+            (lines, *periods),
+            lambda ln, *r, fl=flow: _at(fl, ln, r),
+            lambda ln, *r: s_max_pu[ln] * gate(ln, *r),
+        )
 
 
 # --- units -----------------------------------------------------------------------------------
 def declare_pv_power_factor(m: pyo.Block, tan_phi: Mapping[str, float], *periods: pyo.Set) -> None:
     """PV reactive power within its power factor: ``|q_pv| <= tan(acos pf_min) p_pv``."""
-    m.pv_q_up = pyo.Constraint(
-        m.PV, *periods, rule=lambda _, p, *r: _at(m.qpv, p, r) <= tan_phi[p] * _at(m.pv, p, r)
-    )
-    m.pv_q_dn = pyo.Constraint(
-        m.PV, *periods, rule=lambda _, p, *r: _at(m.qpv, p, r) >= -tan_phi[p] * _at(m.pv, p, r)
+    declare_symmetric_limit(
+        m,
+        "pv_q",
+        (m.PV, *periods),
+        lambda p, *r: _at(m.qpv, p, r),
+        lambda p, *r: tan_phi[p] * _at(m.pv, p, r),
     )

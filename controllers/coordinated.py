@@ -99,7 +99,6 @@ from mgcosim.controllers.projection import (
     project_microgrid,
     window_conditions,
 )
-from mgcosim.controllers.robust import declare_symmetric_limit
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.networks.microgrid_internal import TIERS, MicrogridNetwork, load_microgrid_networks
@@ -363,7 +362,7 @@ def declare_units(m: pyo.Block, ev: DSOEvent) -> None:
     m.dg_cap = pyo.Constraint(
         m.G, rule=lambda _, g: m.dg_p[g] <= gen[g].p_max_mw * m.e[gen[g].bus_ieee]
     )
-    declare_symmetric_limit(
+    blocks.declare_symmetric_limit(
         m, "dg_q", [m.G], lambda g: m.dg_q[g], lambda g: gen[g].q_max_mvar * m.e[gen[g].bus_ieee]
     )
 
@@ -373,13 +372,13 @@ def declare_tie_lines(m: pyo.Block, ports: Mapping[str, TiePort]) -> None:
     lim = {g: ports[g].limit_mw for g in m.M}
     bus = {g: ports[g].bus_ieee for g in m.M}
     for name, v in (("p", m.tie_p), ("q", m.tie_q)):
-        declare_symmetric_limit(
+        blocks.declare_symmetric_limit(
             m, f"tie_{name}", [m.M], v.__getitem__, lambda g: lim[g] * m.e[bus[g]]
         )
     m.tie_abs_p = pyo.Var(m.M, within=pyo.NonNegativeReals)
     m.tie_abs_q = pyo.Var(m.M, within=pyo.NonNegativeReals)
     for name, v, size in (("p", m.tie_p, m.tie_abs_p), ("q", m.tie_q, m.tie_abs_q)):
-        declare_symmetric_limit(m, f"tie_abs_{name}", [m.M], v.__getitem__, size.__getitem__)
+        blocks.declare_symmetric_limit(m, f"tie_abs_{name}", [m.M], v.__getitem__, size.__getitem__)
     m.exchange = pyo.Expression(expr=pyo.quicksum(m.tie_abs_p[g] + m.tie_abs_q[g] for g in m.M))
     m.pcc_v_min = pyo.Constraint(
         m.M, rule=lambda _, g: m.v[bus[g]] >= ports[g].pcc_v_band_pu[0] ** 2 * m.e[bus[g]]
@@ -395,7 +394,9 @@ def declare_pickup_and_switching(m: pyo.Block, ev: DSOEvent) -> None:
     def before(ln):
         return 0.0 if ln in ev.faulted else float(bool(ev.initial_closed.get(ln, False)))
 
-    declare_symmetric_limit(m, "sw", [m.L], lambda ln: m.alpha[ln] - before(ln), m.sw.__getitem__)
+    blocks.declare_symmetric_limit(
+        m, "sw", [m.L], lambda ln: m.alpha[ln] - before(ln), m.sw.__getitem__
+    )
 
 
 def declare_dso_value(m: pyo.Block, ev: DSOEvent) -> None:

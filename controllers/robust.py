@@ -73,13 +73,6 @@ class RobustInputError(ValueError):
     """Inputs of the robust model that do not fit the network or each other."""
 
 
-def declare_symmetric_limit(m: pyo.Block, name: str, sets, value, limit) -> None:
-    """``name_up``: value <= limit and ``name_dn``: value >= -limit over ``sets``
-    (``value(*index)``, ``limit(*index)``: expressions). A candidate for :mod:`blocks`."""
-    m.add_component(f"{name}_up", pyo.Constraint(*sets, rule=lambda _, *i: value(*i) <= limit(*i)))
-    m.add_component(f"{name}_dn", pyo.Constraint(*sets, rule=lambda _, *i: value(*i) >= -limit(*i)))
-
-
 # --- data ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Event:
@@ -397,7 +390,7 @@ def declare_pv(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
     b.pv_on = pyo.Constraint(
         s.K, s.T, rule=lambda _, k, t: b.pv[k, t] <= float(forecast[k][t]) * fs.e[bus[k]]
     )
-    declare_symmetric_limit(
+    blocks.declare_symmetric_limit(
         b, "pv_q", (s.K, s.T), lambda k, t: b.qpv[k, t], lambda k, t: ratio[k] * b.pv[k, t]
     )
 
@@ -408,7 +401,7 @@ def declare_dg(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
     b.dg_p_on = pyo.Constraint(
         s.G, s.T, rule=lambda _, g, t: b.pdg[g, t] <= p_max[g] * fs.e[bus[g]]
     )
-    declare_symmetric_limit(
+    blocks.declare_symmetric_limit(
         b, "dg_q", (s.G, s.T), lambda g, t: b.qdg[g, t], lambda g, t: q_max[g] * fs.e[bus[g]]
     )
 
