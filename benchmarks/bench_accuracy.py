@@ -9,7 +9,7 @@ refinement) and after (Kelley refinement, :mod:`controllers.loss_cuts`):
 * the DSO dispatch model over the default day's hourly horizons (``--every``: every n-th
   hour), on the day's seeded forecasts, DSO alone (microgrid exchanges fixed at their
   expected net demand, default topology): each horizon's first period checked by an AC
-  power flow of its own injections (:func:`controllers.plan_check.plan_ac_check`); the
+  power flow of its own injections (:class:`controllers.plan_check.PlanACCheck`); the
   worst and mean |loss error| in % of AC losses and the worst voltage error over horizons.
 
 Targets: loss error <= 0.5 % of AC losses, max |V_opt - V_ac| <= 0.003 pu. Usage::

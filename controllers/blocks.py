@@ -37,7 +37,7 @@ def declare_loss_cuts(
     squared voltage the losses are estimated at (a number or a fixed parameter).
     """
     points = loss_cut_offsets()
-    m.K = pyo.RangeSet(0, len(points) - 1)
+    m.CUTS = pyo.RangeSet(0, len(points) - 1)
 
     def cut(flow, part):
         def rule(_, line, t, k):
@@ -46,8 +46,8 @@ def declare_loss_cuts(
 
         return rule
 
-    m.cut_p = pyo.Constraint(m.L, m.T, m.K, rule=cut(m.P, ell_p))
-    m.cut_q = pyo.Constraint(m.L, m.T, m.K, rule=cut(m.Q, ell_q))
+    m.cut_p = pyo.Constraint(m.L, m.T, m.CUTS, rule=cut(m.P, ell_p))
+    m.cut_q = pyo.Constraint(m.L, m.T, m.CUTS, rule=cut(m.Q, ell_q))
 
 
 # --- losses on the DistFlow cone ----------------------------------------------------------
@@ -75,7 +75,7 @@ def declare_cone_cuts(
     end. :func:`cone_violations` and :func:`cone_cut` refine it where a solution lies.
     """
     points = loss_cut_offsets()
-    m.K = pyo.RangeSet(0, len(points) - 1)
+    m.CUTS = pyo.RangeSet(0, len(points) - 1)
 
     def cut(flow, part):
         def rule(_, line, t, k):
@@ -84,8 +84,8 @@ def declare_cone_cuts(
 
         return rule
 
-    m.cut_p = pyo.Constraint(m.L, m.T, m.K, rule=cut(m.P, ell_p))
-    m.cut_q = pyo.Constraint(m.L, m.T, m.K, rule=cut(m.Q, ell_q))
+    m.cut_p = pyo.Constraint(m.L, m.T, m.CUTS, rule=cut(m.P, ell_p))
+    m.cut_q = pyo.Constraint(m.L, m.T, m.CUTS, rule=cut(m.Q, ell_q))
 
 
 def cone_violations(
@@ -103,17 +103,30 @@ def _at(component, first, rest):
     return component[(first, *rest)] if rest else component[first]
 
 
+def declare_symmetric_limit(m: pyo.Block, name: str, sets, value, limit) -> None:
+    """``name_up``: value <= limit and ``name_dn``: value >= -limit over ``sets``
+    (``value(*index)``, ``limit(*index)``: expressions)."""
+    m.add_component(f"{name}_up", pyo.Constraint(*sets, rule=lambda _, *i: value(*i) <= limit(*i)))
+    m.add_component(f"{name}_dn", pyo.Constraint(*sets, rule=lambda _, *i: value(*i) >= -limit(*i)))
+
+
+def _energised(m: pyo.Block) -> pyo.Component:
+    """Bus energisation ``m.energised`` (still ``m.e`` in :mod:`controllers.restoration`)."""
+    energised = m.component("energised")
+    return m.e if energised is None else energised
+
+
 def declare_live_branches(m: pyo.Block, branches, *periods: pyo.Set) -> None:
-    """live = alpha * e_from (linearised), and a closed branch joins buses of equal
+    """live = alpha * energised_from (linearised), and a closed branch joins buses of equal
     energisation. ``periods``: the period set of a multi-period model, none for one period
-    (then ``alpha``, ``live`` and ``e`` are indexed by branch or bus alone)."""
-    br = {b.ieee: b for b in branches}
+    (then ``alpha``, ``live`` and ``energised`` are indexed by branch or bus alone)."""
+    br, energised = {b.ieee: b for b in branches}, _energised(m)
 
     def e_from(ln, rest):
-        return _at(m.e, br[ln].from_bus, rest)
+        return _at(energised, br[ln].from_bus, rest)
 
     def e_to(ln, rest):
-        return _at(m.e, br[ln].to_bus, rest)
+        return _at(energised, br[ln].to_bus, rest)
 
     def live(ln, rest):
         return _at(m.live, ln, rest)
@@ -147,13 +160,13 @@ def declare_commodity_flow(
 ) -> None:
     """Single-commodity flow with virtual sources (seed 002): islands, one source each.
 
-    Every energised bus consumes ``e_b - sources_b`` units of the commodity, which only
+    Every energised bus consumes ``energised_b - sources_b`` units of the commodity, which only
     sources inject (``inj <= N sources``) and which moves only on live branches, and
-    ``sum live = sum (e - sources)``: each energised component holds exactly one source and
+    ``sum live = sum (energised - sources)``: each energised component holds exactly one source and
     is a tree. ``sources(bus, *t)`` is the number of active sources at a bus (an
     expression); ``periods`` as in :func:`declare_live_branches`.
     """
-    br = {b.ieee: b for b in branches}
+    br, energised = {b.ieee: b for b in branches}, _energised(m)
     buses = (m.B, *periods)
     lines = (m.L, *periods)
     m.f_up = pyo.Constraint(
@@ -169,13 +182,13 @@ def declare_commodity_flow(
     def consume(_, bus, *r):
         inflow = sum(_at(m.f, ln, r) for ln in m.L if br[ln].to_bus == bus)
         outflow = sum(_at(m.f, ln, r) for ln in m.L if br[ln].from_bus == bus)
-        return inflow - outflow + _at(m.inj, bus, r) == _at(m.e, bus, r) - sources(bus, *r)
+        return inflow - outflow + _at(m.inj, bus, r) == _at(energised, bus, r) - sources(bus, *r)
 
     m.consume = pyo.Constraint(*buses, rule=consume)
 
     def count(_, *r):
         live = sum(_at(m.live, ln, r) for ln in m.L)
-        return live == sum(_at(m.e, b, r) - sources(b, *r) for b in m.B)
+        return live == sum(_at(energised, b, r) - sources(b, *r) for b in m.B)
 
     if periods:
         m.count = pyo.Constraint(*periods, rule=count)
@@ -236,10 +249,11 @@ class Incidence:
     out_of: dict[int, list[int]]
 
     @classmethod
-    def of(cls, branches, buses) -> Incidence:
+    def of(cls, branches, buses, key: str = "ieee") -> Incidence:
+        """Branches named by their attribute ``key``."""
         return cls(
-            into={b: [br.ieee for br in branches if br.to_bus == b] for b in buses},
-            out_of={b: [br.ieee for br in branches if br.from_bus == b] for b in buses},
+            into={b: [getattr(br, key) for br in branches if br.to_bus == b] for b in buses},
+            out_of={b: [getattr(br, key) for br in branches if br.from_bus == b] for b in buses},
         )
 
 
@@ -280,11 +294,12 @@ def declare_voltage_drop(
             expr = expr - (b.r_pu**2 + b.x_pu**2) * ell(ln, *rest)
         return expr
 
-    m.drop_up = pyo.Constraint(
-        lines, *periods, rule=lambda _, ln, *r: drop(ln, r) <= big_m * (1 - gate(ln, *r))
-    )
-    m.drop_dn = pyo.Constraint(
-        lines, *periods, rule=lambda _, ln, *r: drop(ln, r) >= -big_m * (1 - gate(ln, *r))
+    declare_symmetric_limit(
+        m,
+        "drop",
+        (lines, *periods),
+        lambda ln, *r: drop(ln, r),
+        lambda ln, *r: big_m * (1 - gate(ln, *r)),
     )
 
 
@@ -297,24 +312,23 @@ def declare_flow_limits(
 ) -> None:
     """``|P|, |Q| <= S_max gate`` on every branch: nothing flows through an open or dead
     branch (``gate`` as in :func:`declare_voltage_drop`)."""
-    for name, flow in (("p", m.P), ("q", m.Q)):
-
-        def up(_, ln, *r, fl=flow):
-            return _at(fl, ln, r) <= s_max_pu[ln] * gate(ln, *r)
-
-        def dn(_, ln, *r, fl=flow):
-            return _at(fl, ln, r) >= -s_max_pu[ln] * gate(ln, *r)
-
-        m.add_component(f"{name}_on_up", pyo.Constraint(lines, *periods, rule=up))
-        m.add_component(f"{name}_on_dn", pyo.Constraint(lines, *periods, rule=dn))
+    for name, flow in (("p_on", m.P), ("q_on", m.Q)):
+        declare_symmetric_limit(
+            m,
+            name,
+            (lines, *periods),
+            lambda ln, *r, fl=flow: _at(fl, ln, r),
+            lambda ln, *r: s_max_pu[ln] * gate(ln, *r),
+        )
 
 
 # --- units -----------------------------------------------------------------------------------
 def declare_pv_power_factor(m: pyo.Block, tan_phi: Mapping[str, float], *periods: pyo.Set) -> None:
     """PV reactive power within its power factor: ``|q_pv| <= tan(acos pf_min) p_pv``."""
-    m.pv_q_up = pyo.Constraint(
-        m.PV, *periods, rule=lambda _, p, *r: _at(m.qpv, p, r) <= tan_phi[p] * _at(m.pv, p, r)
-    )
-    m.pv_q_dn = pyo.Constraint(
-        m.PV, *periods, rule=lambda _, p, *r: _at(m.qpv, p, r) >= -tan_phi[p] * _at(m.pv, p, r)
+    declare_symmetric_limit(
+        m,
+        "pv_q",
+        (m.PV, *periods),
+        lambda p, *r: _at(m.qpv, p, r),
+        lambda p, *r: tan_phi[p] * _at(m.pv, p, r),
     )

@@ -1,80 +1,43 @@
 """Coordinated restoration of the DSO network with microgrids by projection (seed 003).
 
-One restoration window of ``window_h`` hours at constant power (a single period, at the
-hour of the event). Per unit with S_base = 1 MVA (1 pu of power = 1 MW). Tie-line power
-(P, Q) > 0 when the microgrid imports (the project's convention).
+One restoration window of ``window_h`` hours at constant power (one period); per unit with
+S_base = 1 MVA; tie-line power (P, Q) > 0 when the microgrid imports.
 
-DSO model (the upper level; the same building blocks in every strategy), after
-:mod:`controllers.restoration`, for one period: switch states alpha_l in {0, 1} (faulted
-branches fixed open), switching actions sw_l >= |alpha_l - alpha_l^0|; bus energisation
-e_b; live branches lambda_l = alpha_l e_from (closed and energised); single-commodity-flow
-radiality with virtual sources, which allows islands, one grid-forming source each: the
-substation (when the main grid is available), the DSO's black-start generators
-(``networks/data/dso_black_start_generators.csv``) and the microgrids able to form a voltage
-(sigma_k <= e_bus); LinDistFlow on live branches, v_min^2 e_b <= v_b <= v_max^2; binary
-pickup x_d <= e_d of each DSO load (its Q at the nominal ratio); PV 0..available on an
-energised bus with |q| <= tan(acos pf_min) p; generators 0..p_max, |q| <= q_max on an
-energised bus; at a microgrid's bus its tie-line exchange (P_m, Q_m), zero when the bus is
-dead, and a voltage inside the microgrid's PCC band when energised (the band its internal
-voltage limits were made robust to, :mod:`controllers.projection`).
+DSO model (the upper level of every strategy), after :mod:`controllers.restoration`: switch
+states alpha (faulted branches open), actions sw >= |alpha - alpha^0|, bus energisation,
+live branches = alpha energised_from, single-commodity-flow radiality with islands around
+grid-forming sources (substation when available, the DSO's black-start generators of
+``dso_black_start_generators.csv``, grid-forming microgrids), LinDistFlow on live branches,
+binary pickup of each DSO load, PV and generators only on energised buses, and at a
+microgrid's bus its exchange (P_m, Q_m), zero when the bus is dead, within the PCC band
+its internal limits were made robust to (:mod:`controllers.projection`).
 
-Objective (weighted MW, maximised): sum_d w(tier d) p_d x_d + (the microgrids' term) -
-``switch_penalty`` sum_l sw_l - ``exchange_penalty`` sum_m (|P_m| + |Q_m|). The penalties
-(1e-4 per action, 1e-5 per MW or Mvar exchanged) only choose among equivalent plans (fewer
-switching actions, no needless transfers through the tie lines): both are far below the
-value of any load (the smallest, a 45 kW tier-3 load, is worth 0.009).
+Objective (weighted MW, maximised): sum_d w(tier d) p_d x_d + the microgrids' term -
+``switch_penalty`` sum sw - ``exchange_penalty`` sum_m (|P_m| + |Q_m|); the penalties (1e-4,
+1e-5) only break ties (the smallest load is worth 0.009).
 
-The three strategies on one event:
+Strategies: (a) ``no_sharing``: P_m = Q_m = 0, the DSO restores from its own sources, each
+microgrid its own loads; (b) ``central``: one MILP with every microgrid's full internal
+model (:func:`controllers.projection.add_microgrid`); (c) ``projection``: each microgrid
+shares a :class:`VirtualNodeOffer`; the upper level decides topology, DSO loads and
+(P_m, Q_m), then each lower level maximises its own load at the fixed (P_m, Q_m).
 
-(a) ``no_sharing``: the microgrids island (P_m = Q_m = 0, no microgrid forms a DSO island);
-    the DSO model restores from the DSO's own sources; each microgrid then restores its own
-    loads at (0, 0) (its lower level).
-(b) ``central``: one model holding the DSO network and every microgrid's full internal
-    model (:func:`controllers.projection.add_microgrid`), coupled by (P_m, Q_m); the
-    microgrids' term is sum_m sum_j w_j s_mj with their loads served as continuous
-    fractions, exactly as in the projection.
-(c) ``projection``: each microgrid shares a :class:`VirtualNodeOffer` only; the upper
-    level decides the topology, the DSO loads and (P_m, Q_m); each microgrid's lower level
-    then maximises its own weighted restored load with (P_m, Q_m) fixed.
+Virtual node of (c) (seed 003, section 1): sources g_m (projected range), reactive h_m,
+served tier loads s_mj, and non-negative virtual flows y_int (own sources to own loads),
+y_ext (DSO to own loads), export and import:
 
-Virtual node and virtual flow of (c) (seed 003, section 1). At microgrid m's virtual node
-the DSO sees the aggregated internal sources (output g_m in the projected range, reactive
-h_m in its range), the served load s_mj of each tier (0..projected maximum) and the tie
-line. The restoration energy is decomposed into non-negative virtual flows: internal
-sources to own tier-j loads y_int_mj, internal sources to the DSO (export) e_m, DSO to own
-tier-j loads y_ext_mj (import i_m):
+    g_m = sum_j y_int_mj + export_m     import_m = sum_j y_ext_mj    P_m = import_m - export_m
+    s_mj = y_int_mj + y_ext_mj           Q_m + h_m = tan(phi_m) sum_j s_mj
+    a_k . (P_m, Q_m) <= b_k for every facet k of the polygon.
 
-    g_m = sum_j y_int_mj + e_m        i_m = sum_j y_ext_mj        P_m = i_m - e_m
-    s_mj = y_int_mj + y_ext_mj        Q_m + h_m = tan(phi_m) sum_j s_mj
-    (P_m, Q_m) in the polygon:  a_k . (P_m, Q_m) <= b_k  for every facet k.
+The microgrids' term is sum_m sum_j w_j (theta_mj y_int_mj + y_ext_mj), theta >= 1 the
+preference for own loads from own sources; with theta = 1 it is the central objective and
+(c) equals (b) whenever the binding internal constraints depend on (P, Q) alone (as in
+``networks/data/mg_internal_*.csv``; the tests check it), up to the hull's ``threshold_mw``.
+The realised plan of (c) is always feasible for (b); where the internal network binds on
+the tier mix, :attr:`StrategyResult.mg_promised_weighted_mw` shows what was promised.
 
-The microgrids' term of the objective is sum_m sum_j w_j (theta_mj y_int_mj + y_ext_mj):
-a tier-j load of microgrid m supplied by its own sources is worth theta_mj >= 1 times a
-tier-j load elsewhere (the preference; a better incentive from the DSO lowers it). With
-theta >= 1 circulating flows (i_m > 0 and e_m > 0 together) never pay, so the split is
-the natural one: import serves the loads the microgrid cares least about. With theta = 1
-the term is sum_j w_j s_mj, the central objective.
-
-Why (c) equals (b) when every theta is 1. (b) = max over the DSO and (P_m, Q_m) of the DSO
-value + sum_m V_m(P_m, Q_m), where V_m is the microgrid's best weighted load at a given tie
-point (-inf outside the polygon Omega_m). The virtual node reproduces V_m exactly when the
-binding internal constraints are functions of (P, Q) alone (tie line, feeder head, PCC
-drop) and the rest of the internal network carries any dispatch: then the set of (P, Q,
-s_1, s_2, s_3) the microgrid can realise is the virtual node's balance over the projected
-source and tier ranges, intersected with Omega_m. The data of
-``networks/data/mg_internal_*.csv`` are built that way (internal lines rated above any
-internal flow, short lines whose drops are far inside the robust band), and the test
-checks the equality of the two optima. Omega_m is the vertex-search hull, inside the true
-polygon and within ``threshold_mw`` of it, so (c) is at most the weight of a threshold's
-worth of load below (b) (a corner cut off by less than the threshold). Whatever the
-preferences, the realised plan of (c) (upper level plus lower levels) is a feasible point of
-(b), so its weighted load is never above (b)'s beyond the tie-breaking penalties. Where
-the internal network does bind on the tier mix, the virtual node promises more than the
-lower level delivers: :attr:`StrategyResult.mg_promised_weighted_mw` against the realised
-value shows it.
-
-:func:`main_grid_loss_case` builds the seed's case from the default data. Builders return models
-and never solve; ``solve_*`` solve them.
+Builders return models and never solve; ``solve_*`` solve them.
 """
 
 from __future__ import annotations
@@ -99,7 +62,6 @@ from mgcosim.controllers.projection import (
     project_microgrid,
     window_conditions,
 )
-from mgcosim.controllers.robust import declare_symmetric_limit
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.networks.microgrid_internal import TIERS, MicrogridNetwork, load_microgrid_networks
@@ -196,14 +158,10 @@ def main_grid_loss_case(
     faulted: tuple[int, ...] = (12, 22),
     data_dir: Path = DATA_DIR,
 ) -> CoordinationCase:
-    """The seed 003 case from the default data.
-
-    IEEE 33 with microgrids MG1/MG2/MG3 at buses 2/11/27; the main grid lost; branches 12
-    (12-13) and 22 (3-23) damaged (the seed's "22-23" is not an IEEE 33 bus pair; branch 22,
-    which feeds bus 23, is the reading of ``tests/test_restoration.py``). One window of
-    ``window_h`` hours at ``hour`` of the built-in profiles (18 h: the DSO's peak load,
-    wind at 0.52 of its rating, PV at 0.121); storage at its initial SOC; the DSO's
-    black-start generators of ``dso_black_start_generators.csv``. Tier weights 100 / 10 / 0.2.
+    """The seed 003 case: IEEE 33 with MG1/MG2/MG3 at buses 2/11/27, the main grid lost,
+    branches 12 (12-13) and 22 (3-23, the reading of the seed's "22-23") damaged; one window
+    of ``window_h`` hours at ``hour`` of the built-in profiles (18 h: the DSO's peak load);
+    storage at its initial SOC; the DSO's black-start generators; tier weights 100/10/0.2.
     """
     data = data or load_network_data(data_dir)
     dd = dso_data(build_ieee33(data), data)
@@ -248,14 +206,8 @@ class TiePort:
     limit_mw: float  # bound on |P|, |Q| (zero exchange when the bus is dead)
 
 
-def port_of_offer(offer: VirtualNodeOffer) -> TiePort:
-    limit_mw = max(abs(x) for x in offer.hull.box())
-    return TiePort(offer.name, offer.bus_ieee, offer.grid_forming, offer.pcc_v_band_pu, limit_mw)
-
-
-def port_of_network(net: MicrogridNetwork) -> TiePort:
-    limit_mw = net.params.pcc_p_max_mw
-    return TiePort(net.name, net.bus_ieee, net.grid_forming, net.pcc_v_band_pu, limit_mw)
+def port_of(mg: VirtualNodeOffer | MicrogridNetwork, limit_mw: float) -> TiePort:
+    return TiePort(mg.name, mg.bus_ieee, mg.grid_forming, mg.pcc_v_band_pu, limit_mw)
 
 
 def declare_dso_sets(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:
@@ -278,7 +230,7 @@ def declare_dso_vars(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -
     m.alpha = pyo.Var(m.L, within=pyo.Binary)
     m.live = pyo.Var(m.L, bounds=(0, 1))
     m.sw = pyo.Var(m.L, within=pyo.NonNegativeReals)
-    m.e = pyo.Var(m.B, within=pyo.Binary)
+    m.energised = pyo.Var(m.B, within=pyo.Binary)
     m.sigma = pyo.Var(m.S, within=pyo.Binary)
     m.P = pyo.Var(m.L, bounds=lambda _, ln: (-s_max[ln], s_max[ln]))
     m.Q = pyo.Var(m.L, bounds=lambda _, ln: (-s_max[ln], s_max[ln]))
@@ -296,7 +248,7 @@ def declare_dso_vars(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -
     for ln in ev.faulted:
         m.alpha[ln].fix(0)
     if ev.main_grid_available:
-        m.e[dd.root].fix(1)
+        m.energised[dd.root].fix(1)
         m.v[dd.root].fix(dd.v_root_pu**2)
 
 
@@ -314,7 +266,7 @@ def declare_radiality(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) 
 
     blocks.declare_commodity_vars(m, n_bus)
     blocks.declare_live_branches(m, ev.dso.branches)
-    m.sigma_e = pyo.Constraint(m.S, rule=lambda _, s: m.sigma[s] <= m.e[where[s]])
+    m.sigma_e = pyo.Constraint(m.S, rule=lambda _, s: m.sigma[s] <= m.energised[where[s]])
     shared = {b for b in m.B if sum(w == b for w in where.values()) + (b == ev.dso.root) > 1}
     m.one_source_per_bus = pyo.Constraint(sorted(shared), rule=lambda _, b: sources(b) <= 1)
     blocks.declare_commodity_flow(m, ev.dso.branches, n_bus, sources)
@@ -348,7 +300,7 @@ def declare_power_flow(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort])
     )
 
     blocks.declare_voltage_drop(m, dd.branches, lambda ln: m.live[ln], big_m, m.L)
-    m.v_min = pyo.Constraint(m.B, rule=lambda _, b: m.v[b] >= dd.v_min_pu**2 * m.e[b])
+    m.v_min = pyo.Constraint(m.B, rule=lambda _, b: m.v[b] >= dd.v_min_pu**2 * m.energised[b])
     s_max = {ln: br[ln].s_max_pu for ln in m.L}
     blocks.declare_flow_limits(m, s_max, lambda ln: m.live[ln], m.L)
 
@@ -358,13 +310,19 @@ def declare_units(m: pyo.Block, ev: DSOEvent) -> None:
     dd = ev.dso
     gen = {g.name: g for g in ev.generators}
     tan_pv = {p: q_per_p(ev.pv_pf_min.get(p, 1.0)) for p in m.PV}
-    m.pv_cap = pyo.Constraint(m.PV, rule=lambda _, p: m.pv[p] <= ev.pv_mw[p] * m.e[dd.pv_bus[p]])
+    m.pv_cap = pyo.Constraint(
+        m.PV, rule=lambda _, p: m.pv[p] <= ev.pv_mw[p] * m.energised[dd.pv_bus[p]]
+    )
     blocks.declare_pv_power_factor(m, tan_pv)
     m.dg_cap = pyo.Constraint(
-        m.G, rule=lambda _, g: m.dg_p[g] <= gen[g].p_max_mw * m.e[gen[g].bus_ieee]
+        m.G, rule=lambda _, g: m.dg_p[g] <= gen[g].p_max_mw * m.energised[gen[g].bus_ieee]
     )
-    declare_symmetric_limit(
-        m, "dg_q", [m.G], lambda g: m.dg_q[g], lambda g: gen[g].q_max_mvar * m.e[gen[g].bus_ieee]
+    blocks.declare_symmetric_limit(
+        m,
+        "dg_q",
+        [m.G],
+        lambda g: m.dg_q[g],
+        lambda g: gen[g].q_max_mvar * m.energised[gen[g].bus_ieee],
     )
 
 
@@ -373,16 +331,16 @@ def declare_tie_lines(m: pyo.Block, ports: Mapping[str, TiePort]) -> None:
     lim = {g: ports[g].limit_mw for g in m.M}
     bus = {g: ports[g].bus_ieee for g in m.M}
     for name, v in (("p", m.tie_p), ("q", m.tie_q)):
-        declare_symmetric_limit(
-            m, f"tie_{name}", [m.M], v.__getitem__, lambda g: lim[g] * m.e[bus[g]]
+        blocks.declare_symmetric_limit(
+            m, f"tie_{name}", [m.M], v.__getitem__, lambda g: lim[g] * m.energised[bus[g]]
         )
     m.tie_abs_p = pyo.Var(m.M, within=pyo.NonNegativeReals)
     m.tie_abs_q = pyo.Var(m.M, within=pyo.NonNegativeReals)
     for name, v, size in (("p", m.tie_p, m.tie_abs_p), ("q", m.tie_q, m.tie_abs_q)):
-        declare_symmetric_limit(m, f"tie_abs_{name}", [m.M], v.__getitem__, size.__getitem__)
+        blocks.declare_symmetric_limit(m, f"tie_abs_{name}", [m.M], v.__getitem__, size.__getitem__)
     m.exchange = pyo.Expression(expr=pyo.quicksum(m.tie_abs_p[g] + m.tie_abs_q[g] for g in m.M))
     m.pcc_v_min = pyo.Constraint(
-        m.M, rule=lambda _, g: m.v[bus[g]] >= ports[g].pcc_v_band_pu[0] ** 2 * m.e[bus[g]]
+        m.M, rule=lambda _, g: m.v[bus[g]] >= ports[g].pcc_v_band_pu[0] ** 2 * m.energised[bus[g]]
     )
     m.pcc_v_max = pyo.Constraint(
         m.M, rule=lambda _, g: m.v[bus[g]] <= ports[g].pcc_v_band_pu[1] ** 2
@@ -390,12 +348,14 @@ def declare_tie_lines(m: pyo.Block, ports: Mapping[str, TiePort]) -> None:
 
 
 def declare_pickup_and_switching(m: pyo.Block, ev: DSOEvent) -> None:
-    m.x_e = pyo.Constraint(m.D, rule=lambda _, b: m.x[b] <= m.e[b])
+    m.x_e = pyo.Constraint(m.D, rule=lambda _, b: m.x[b] <= m.energised[b])
 
     def before(ln):
         return 0.0 if ln in ev.faulted else float(bool(ev.initial_closed.get(ln, False)))
 
-    declare_symmetric_limit(m, "sw", [m.L], lambda ln: m.alpha[ln] - before(ln), m.sw.__getitem__)
+    blocks.declare_symmetric_limit(
+        m, "sw", [m.L], lambda ln: m.alpha[ln] - before(ln), m.sw.__getitem__
+    )
 
 
 def declare_dso_value(m: pyo.Block, ev: DSOEvent) -> None:
@@ -482,7 +442,9 @@ def build_upper_model(event: DSOEvent, offers: Mapping[str, VirtualNodeOffer]) -
     for offer in offers.values():
         check_preference(offer.preference)
     m = pyo.ConcreteModel(name="coordinated_upper")
-    add_dso_restoration(m, event, {g: port_of_offer(o) for g, o in offers.items()})
+    add_dso_restoration(
+        m, event, {g: port_of(o, max(map(abs, o.hull.box()))) for g, o in offers.items()}
+    )
     if offers:
         declare_virtual_nodes(m, event.tier_weight, offers)
     else:
@@ -523,7 +485,9 @@ def build_central_model(
 ) -> pyo.ConcreteModel:
     """(b) The DSO network and every microgrid's full internal model in one MILP."""
     m = pyo.ConcreteModel(name="coordinated_central")
-    add_dso_restoration(m, event, {g: port_of_network(n) for g, n in microgrids.items()})
+    add_dso_restoration(
+        m, event, {g: port_of(n, n.params.pcc_p_max_mw) for g, n in microgrids.items()}
+    )
     m.mg = pyo.Block(m.M, rule=lambda b, g: add_microgrid(b, microgrids[g], conditions[g]))
     m.tie_p_link = pyo.Constraint(m.M, rule=lambda _, g: m.tie_p[g] == m.mg[g].tie_p)
     m.tie_q_link = pyo.Constraint(m.M, rule=lambda _, g: m.tie_q[g] == m.mg[g].tie_q)
@@ -588,12 +552,17 @@ def _tier_sum(ev: DSOEvent, buses) -> dict[int, float]:
     return out
 
 
+def _timed(fn, *args) -> tuple[object, float]:
+    """``fn(*args)`` and its wall time (s)."""
+    start = time.perf_counter()
+    return fn(*args), time.perf_counter() - start
+
+
 def solve_milp(model: pyo.ConcreteModel, what: str, node_limit: int = NODE_LIMIT) -> float:
     """Solve to a proven optimum (tight gaps) and return the wall time; a solve that stops
     at ``node_limit`` raises :class:`OptimisationError` (no unproven plan is used)."""
-    start = time.perf_counter()
-    solve_optimal(model, persistent_highs(), what, MipLimits(MIP_REL_GAP, node_limit, MIP_ABS_GAP))
-    return time.perf_counter() - start
+    limits = MipLimits(MIP_REL_GAP, node_limit, MIP_ABS_GAP)
+    return _timed(solve_optimal, model, persistent_highs(), what, limits)[1]
 
 
 def solve_lower(
@@ -601,9 +570,8 @@ def solve_lower(
 ) -> tuple[dict[int, float], float]:
     """The lower level: restored MW per tier at the command, and the solve time."""
     m = build_lower_model(net, cond, p_mw, q_mvar)
-    start = time.perf_counter()
-    solve_optimal(m, persistent_highs(), f"{net.name} lower level")
-    return {t: pyo.value(m.served_mw[t]) for t in TIERS}, time.perf_counter() - start
+    seconds = _timed(solve_optimal, m, persistent_highs(), f"{net.name} lower level")[1]
+    return {t: pyo.value(m.served_mw[t]) for t in TIERS}, seconds
 
 
 def _result(
@@ -639,7 +607,7 @@ def _result(
         + sum(w[t] * r[t] for r in mg_restored.values() for t in TIERS),
         objective=-pyo.value(m.obj),
         closed_ties=tuple(sorted(ln for ln in ties if pyo.value(m.alpha[ln]) > 0.5)),
-        energised_buses=tuple(b for b in m.B if pyo.value(m.e[b]) > 0.5),
+        energised_buses=tuple(b for b in m.B if pyo.value(m.energised[b]) > 0.5),
         live_branches=tuple(ln for ln in m.L if pyo.value(m.live[ln]) > 0.5),
         switch_actions=round(pyo.value(m.switch_actions)),
         island_sources=tuple(s for s in m.S if pyo.value(m.sigma[s]) > 0.5),
@@ -652,19 +620,20 @@ def _result(
 def _lower_levels(
     case: CoordinationCase, tie: dict[str, tuple[float, float]]
 ) -> tuple[dict[str, dict[int, float]], float]:
-    restored, seconds = {}, 0.0
-    for g, net in case.microgrids.items():
-        restored[g], s = solve_lower(net, case.conditions[g], *tie[g])
-        seconds += s
-    return restored, seconds
+    solved = {
+        g: solve_lower(net, case.conditions[g], *tie[g]) for g, net in case.microgrids.items()
+    }
+    return {g: r for g, (r, _) in solved.items()}, sum(s for _, s in solved.values())
+
+
+def _tie_points(m: pyo.Block) -> dict[str, tuple[float, float]]:
+    return {g: (pyo.value(m.tie_p[g]), pyo.value(m.tie_q[g])) for g in m.M}
 
 
 # --- the three strategies ------------------------------------------------------------------
 def solve_no_sharing(case: CoordinationCase, node_limit: int = NODE_LIMIT) -> StrategyResult:
     """(a) Microgrids islanded at (0, 0); the DSO restores from its own sources."""
-    start = time.perf_counter()
-    m = build_upper_model(case.event, {})
-    build_s = time.perf_counter() - start
+    m, build_s = _timed(build_upper_model, case.event, {})
     upper_s = solve_milp(m, "no-sharing DSO restoration", node_limit)
     tie = dict.fromkeys(case.microgrids, (0.0, 0.0))
     restored, lower_s = _lower_levels(case, tie)
@@ -674,13 +643,11 @@ def solve_no_sharing(case: CoordinationCase, node_limit: int = NODE_LIMIT) -> St
 
 def solve_central(case: CoordinationCase, node_limit: int = NODE_LIMIT) -> StrategyResult:
     """(b) One MILP over the DSO network and the microgrids' internal networks."""
-    start = time.perf_counter()
-    m = build_central_model(case.event, case.microgrids, case.conditions)
-    build_s = time.perf_counter() - start
+    m, build_s = _timed(build_central_model, case.event, case.microgrids, case.conditions)
     upper_s = solve_milp(m, "central restoration", node_limit)
     restored = {g: {t: pyo.value(m.mg[g].served_mw[t]) for t in TIERS} for g in m.M}
-    tie = {g: (pyo.value(m.tie_p[g]), pyo.value(m.tie_q[g])) for g in m.M}
-    return _result(case, "central", m, restored, tie, {"build": build_s, "upper": upper_s})
+    times = {"build": build_s, "upper": upper_s}
+    return _result(case, "central", m, restored, _tie_points(m), times)
 
 
 def project_all(
@@ -717,18 +684,12 @@ def solve_projection(
     if projections is None:
         projections = project_all(case, preference, threshold_mw)
     offers = {g: p.offer.with_preference(dict(preference[g])) for g, p in projections.items()}
-    start = time.perf_counter()
-    m = build_upper_model(case.event, offers)
-    build_s = time.perf_counter() - start
+    m, build_s = _timed(build_upper_model, case.event, offers)
     upper_s = solve_milp(m, "projection upper level", node_limit)
-    tie = {g: (pyo.value(m.tie_p[g]), pyo.value(m.tie_q[g])) for g in m.M}
+    tie = _tie_points(m)
     restored, lower_s = _lower_levels(case, tie)
-    times = {
-        "projection": sum(p.time_s for p in projections.values()),
-        "build": build_s,
-        "upper": upper_s,
-        "lower": lower_s,
-    }
+    projection_s = sum(p.time_s for p in projections.values())
+    times = {"projection": projection_s, "build": build_s, "upper": upper_s, "lower": lower_s}
     return _result(case, "projection", m, restored, tie, times)
 
 
@@ -754,36 +715,29 @@ def format_table(results: Mapping[str, StrategyResult]) -> str:
     """The strategies side by side: restored load per tier, tie lines, tier-1 buses, times."""
     first = next(iter(results.values()))
     mgs = list(first.tie_p_mw)
-    head = (
-        f"  {'strategy':<16s} {'DSO T1':>7s} {'T2':>7s} {'T3':>7s} {'MG T1':>7s} {'T2':>7s} "
-        f"{'T3':>7s} {'total':>7s} {'weighted':>9s} "
-        + " ".join(f"{'P ' + g:>7s}" for g in mgs)
-        + f" {'solve s':>8s}"
-    )
+
+    def kw(values) -> str:
+        return " ".join(f"{1000 * v:7.1f}" for v in values)
+
+    def mg_sum(per_mg: dict[str, dict[int, float]]) -> list[float]:
+        return [sum(x[t] for x in per_mg.values()) for t in TIERS]
+
     lines = [
         f"Restored load (kW over the {first.window_h:g} h window; weighted = sum of tier "
         "weight x MW; P > 0: the microgrid imports, kW)",
-        head,
+        f"  {'strategy':<16s} {'DSO T1':>7s} {'T2':>7s} {'T3':>7s} {'MG T1':>7s} {'T2':>7s} "
+        f"{'T3':>7s} {'total':>7s} {'weighted':>9s} "
+        + " ".join(f"{'P ' + g:>7s}" for g in mgs)
+        + f" {'solve s':>8s}",
     ]
     for name, r in results.items():
-        mg = {t: sum(x[t] for x in r.mg_restored_mw.values()) for t in TIERS}
-        total = sum(r.dso_restored_mw.values()) + sum(mg.values())
-        kw = [1000 * r.dso_restored_mw[t] for t in TIERS] + [1000 * mg[t] for t in TIERS]
+        tiers = [r.dso_restored_mw[t] for t in TIERS] + mg_sum(r.mg_restored_mw)
         lines.append(
-            f"  {name:<16s} "
-            + " ".join(f"{v:7.1f}" for v in kw)
-            + f" {1000 * total:7.1f} {r.weighted_mw:9.3f} "
-            + " ".join(f"{1000 * r.tie_p_mw[g]:7.1f}" for g in mgs)
-            + f" {r.solve_time_s['total']:8.2f}"
+            f"  {name:<16s} {kw(tiers)} {kw([sum(tiers)])} {r.weighted_mw:9.3f} "
+            f"{kw(r.tie_p_mw[g] for g in mgs)} {r.solve_time_s['total']:8.2f}"
         )
-    demand = first
-    mg_d = {t: sum(x[t] for x in demand.mg_demand_mw.values()) for t in TIERS}
-    lines.append(
-        f"  {'demand':<16s} "
-        + " ".join(f"{1000 * demand.dso_demand_mw[t]:7.1f}" for t in TIERS)
-        + " "
-        + " ".join(f"{1000 * mg_d[t]:7.1f}" for t in TIERS)
-    )
+    demand = [first.dso_demand_mw[t] for t in TIERS] + mg_sum(first.mg_demand_mw)
+    lines.append(f"  {'demand':<16s} {kw(demand)}")
     lines.append("  DSO tier-1 buses served / microgrid tier-1 served / ties closed / sources:")
     for name, r in results.items():
         mg1 = ", ".join(

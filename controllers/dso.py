@@ -1,27 +1,20 @@
 """DSO (upper level): multi-period DistFlow with losses, switch states and radiality.
 
-Per unit with S_base = 1 MVA (1 pu of power = 1 MW). For each period t and branch
-ln = (i, j), oriented as in the IEEE data, with switch state alpha_l,t:
+Per unit with S_base = 1 MVA; for each period t and branch (i, j) with switch state alpha:
+flows P, Q at the sending end i, squared current ell = lp + lq, squared voltage v, and
 
-* flows P_l,t, Q_l,t (sending end at i), squared current ell_l,t, squared voltage v_i,t;
-* losses: the DistFlow cone ell v_i >= P^2 + Q^2, written as ell = lp + lq with
-  lp >= P^2 / v_i and lq >= Q^2 / v_i, each by tangent cuts ``lp >= 2 c P - c^2 v_i``
-  (exact where P / v_i = c, valid at any voltage): a linear outer approximation, refined
-  at the solution by :mod:`controllers.loss_cuts` (Kelley) until the cone holds within a
-  tolerance; with a positive loss price ell sits on the cuts;
-* balance at bus j: sum_in (P - r ell) - sum_out P = p_load - p_pv + sum of microgrid
-  exchanges at j (import of a microgrid is a withdrawal from the DSO network);
+* losses: the cone ell v_i >= P^2 + Q^2 as lp >= P^2 / v_i, lq >= Q^2 / v_i by tangent cuts
+  (:func:`controllers.blocks.declare_cone_cuts`), refined at solutions by
+  :mod:`controllers.loss_cuts` until the cone holds within a tolerance;
+* balance: sum_in (P - r ell) - sum_out P = load - PV + microgrid imports (and Q alike);
 * voltage: |v_j - v_i + 2 (r P + x Q) - (r^2 + x^2) ell| <= M (1 - alpha);
-* limits: |P|, |Q| <= S_max alpha, ell <= I_max^2 alpha, v_min^2 <= v <= v_max^2,
-  |P_m| <= PCC limit, substation import within its limit;
-* with binary switches: parent-child spanning-tree radiality and the switching budget
-  ``sum_t sum_l |alpha_t - alpha_t-1| <= N_sw`` (|.| by sw >= +-(alpha_t - alpha_t-1)).
+* limits: |P|, |Q| <= S_max alpha, ell <= I_max^2 alpha, v_min^2 <= v <= v_max^2, the PCC
+  and substation limits;
+* binary switches: spanning-tree radiality and ``sum_t sum_l |alpha_t - alpha_t-1| <= N_sw``.
 
-Objective (CNY): loss cost + switching cost + PV curtailment penalty. The wheeling fee is a
-transfer from microgrids to the DSO (it cancels in the coupled problem) and is settled in
-the accounts, see :mod:`controllers.microgrid`.
-
-:func:`dso_data` extracts the data; :func:`build_dso_model` returns a model and never solves.
+Objective (CNY): losses + switching + PV curtailment (the wheeling fee is a transfer settled
+in the accounts, :mod:`controllers.microgrid`). :func:`dso_data` extracts the data;
+:func:`build_dso_model` returns a model and never solves.
 """
 
 from __future__ import annotations
@@ -82,18 +75,17 @@ def dso_data(net: pp.pandapowerNet, data: NetworkData) -> DSOData:
     branches = tuple(_branch(net, row, int(row.ieee) in ties) for _, row in ieee_lines.iterrows())
     dso_loads = net.load[net.load.name.str.startswith("load_b")]
     bus_of = net.bus["ieee"]
+
+    def per_bus(column: str) -> dict[int, float]:
+        pairs = zip(dso_loads.bus, dso_loads[column], strict=True)
+        return {int(bus_of.at[b]): float(v) for b, v in pairs}
+
     return DSOData(
         buses=tuple(sorted(int(b) for b in bus_of if b > 0)),
         root=int(bus_of.at[int(net.ext_grid.bus.iloc[0])]),
         branches=branches,
-        load_p_nom_mw={
-            int(bus_of.at[b]): float(p)
-            for b, p in zip(dso_loads.bus, dso_loads.p_nom_mw, strict=False)
-        },
-        load_q_nom_mvar={
-            int(bus_of.at[b]): float(q)
-            for b, q in zip(dso_loads.bus, dso_loads.q_nom_mvar, strict=False)
-        },
+        load_p_nom_mw=per_bus("p_nom_mw"),
+        load_q_nom_mvar=per_bus("q_nom_mvar"),
         pv_bus={pv.name: pv.bus_ieee for pv in data.pv},
         mg_bus={mg.name: mg.bus_ieee for mg in data.microgrids},
         mg_p_max_mw={mg.name: mg.pcc_p_max_mw for mg in data.microgrids},
@@ -218,37 +210,34 @@ def declare_loss_cuts(m: pyo.Block, dd: DSOData) -> None:
 
 
 def declare_balance(m: pyo.Block, dd: DSOData) -> None:
+    """DistFlow balance: inflow less its loss at the receiving end, minus outflow, plus the
+    substation at the root, equals the withdrawal (load - PV + microgrid import)."""
     br = {b.ieee: b for b in dd.branches}
     mg_at = {bus: [mg for mg, b in dd.mg_bus.items() if b == bus] for bus in dd.buses}
     pv_at = {bus: [pv for pv, b in dd.pv_bus.items() if b == bus] for bus in dd.buses}
-
     inc = blocks.Incidence.of(dd.branches, dd.buses)
 
-    def net_inflow(flow, loss_coef, bus, t):
-        """Inflow minus outflow, the loss withdrawn at the receiving end (DistFlow)."""
-        inflow = sum(
-            flow[ln, t] - getattr(br[ln], loss_coef) * ell(m, ln, t) for ln in inc.into[bus]
-        )
-        return inflow - sum(flow[ln, t] for ln in inc.out_of[bus])
+    def balance(flow, loss_coef, root, withdrawal):
+        def rule(_, bus, t):
+            inflow = sum(
+                flow[ln, t] - getattr(br[ln], loss_coef) * ell(m, ln, t) for ln in inc.into[bus]
+            )
+            net_inflow = inflow - sum(flow[ln, t] for ln in inc.out_of[bus])
+            if bus == dd.root:
+                return root[t] + net_inflow == withdrawal(bus, t)
+            return net_inflow == withdrawal(bus, t)
 
-    def p_rule(_, bus, t):
-        withdrawal = (
-            m.load_p[bus, t]
-            - sum(m.pv[p, t] for p in pv_at[bus])
-            + sum(m.pm[g, t] for g in mg_at[bus])
-        )
-        if bus == dd.root:
-            return m.P0[t] + net_inflow(m.P, "r_pu", bus, t) == withdrawal
-        return net_inflow(m.P, "r_pu", bus, t) == withdrawal
+        return rule
 
-    def q_rule(_, bus, t):
-        withdrawal = m.load_q[bus, t] + sum(m.mg_q[g, t] for g in mg_at[bus])
-        if bus == dd.root:
-            return m.Q0[t] + net_inflow(m.Q, "x_pu", bus, t) == withdrawal
-        return net_inflow(m.Q, "x_pu", bus, t) == withdrawal
+    def p_out(bus, t):
+        pv = sum(m.pv[p, t] for p in pv_at[bus])
+        return m.load_p[bus, t] - pv + sum(m.pm[g, t] for g in mg_at[bus])
 
-    m.balance_p = pyo.Constraint(m.B, m.T, rule=p_rule)
-    m.balance_q = pyo.Constraint(m.B, m.T, rule=q_rule)
+    def q_out(bus, t):
+        return m.load_q[bus, t] + sum(m.mg_q[g, t] for g in mg_at[bus])
+
+    m.balance_p = pyo.Constraint(m.B, m.T, rule=balance(m.P, "r_pu", m.P0, p_out))
+    m.balance_q = pyo.Constraint(m.B, m.T, rule=balance(m.Q, "x_pu", m.Q0, q_out))
 
 
 def voltage_big_m(dd: DSOData) -> float:
@@ -296,17 +285,14 @@ def declare_radiality(m: pyo.Block, dd: DSOData) -> None:
         return sum(as_child) == 1
 
     m.one_parent = pyo.Constraint(m.B, m.T, rule=one_parent)
-    m.root_no_parent = pyo.Constraint(
-        m.L,
-        m.T,
-        rule=lambda _, ln, t: (
-            m.beta[ln, t, 1] == 0
-            if br[ln].from_bus == dd.root
-            else m.beta[ln, t, 0] == 0
-            if br[ln].to_bus == dd.root
-            else pyo.Constraint.Skip
-        ),
-    )
+
+    def root_no_parent(_, ln, t):
+        """The root is nobody's child: a branch at the root points away from it."""
+        if dd.root not in (br[ln].from_bus, br[ln].to_bus):
+            return pyo.Constraint.Skip
+        return m.beta[ln, t, 1 if br[ln].from_bus == dd.root else 0] == 0
+
+    m.root_no_parent = pyo.Constraint(m.L, m.T, rule=root_no_parent)
 
 
 def declare_switching(m: pyo.Block) -> None:

@@ -40,7 +40,7 @@ from mgcosim.controllers.dso import DSOData, default_topology, dso_data
 from mgcosim.controllers.errors import InfeasibleError, NotConvergedError, OptimisationError
 from mgcosim.controllers.horizon import horizon_inputs
 from mgcosim.controllers.loss_cuts import solve_tight
-from mgcosim.controllers.plan_check import plan_ac_check, plan_point
+from mgcosim.controllers.plan_check import PlanACCheck, plan_point
 from mgcosim.controllers.planner import TopologyPlanner
 from mgcosim.controllers.rule_based import RuleBasedController
 from mgcosim.controllers.solve import persistent_highs, solve_optimal
@@ -71,6 +71,7 @@ class OptimalController:
         self.data, self.method, self.start_hour = data, method, start_hour
         self.T, self.period_h, self.S = n_periods, period_h, n_scenarios
         self.dd: DSOData = dso_data(net, data)
+        self.plan_ac = PlanACCheck(data)  # one AC net for every plan
         self.planner = TopologyPlanner(self.dd, n_periods)
         self.admm = (
             BilevelADMM(self.dd, data, n_periods, n_scenarios, settings, period_h)
@@ -178,7 +179,7 @@ class OptimalController:
         }
         info.update(predictions(dso_m, mg_ms, self.dd, self.data))
         # the model's own error: an AC power flow of the plan's first-period injections
-        info["plan_ac"] = plan_ac_check(self.data, plan_point(dso_m, self.dd, 0))
+        info["plan_ac"] = self.plan_ac(plan_point(dso_m, self.dd, 0))
         switches = {b: np.array([h.topology[t][b] for t in range(self.T)]) for b in h.topology[0]}
         return Plan(
             time_s=fc.time_s,

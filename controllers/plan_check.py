@@ -8,8 +8,9 @@ microgrid buses themselves idle. Whatever differs between the plan's losses and 
 and this power flow is the model's own error.
 
 :func:`plan_point` extracts that operating point from a solved DSO block
-(:mod:`controllers.dso`, ADMM or centralised); :func:`plan_ac_check` runs the power flow and
-returns the errors.
+(:mod:`controllers.dso`, ADMM or centralised); a :class:`PlanACCheck` builds the IEEE 33 net
+once and, for every plan, sets its switches and withdrawals, runs the power flow and returns
+the errors.
 """
 
 from __future__ import annotations
@@ -53,49 +54,60 @@ def plan_point(m: pyo.Block, dd: DSOData, t: int = 0) -> PlanPoint:
     )
 
 
-def ac_net_of(data: NetworkData, point: PlanPoint) -> pp.pandapowerNet:
-    """The IEEE 33 net with the point's topology and withdrawals (every unit idle)."""
-    from mgcosim.networks.ieee33 import build_ieee33
-    from mgcosim.networks.topology import bus_index, switch_of_branch
+class PlanACCheck:
+    """The IEEE 33 net of one caller, every unit idle and a zero load ``plan_{bus}`` at
+    each IEEE bus; :meth:`__call__` puts a plan's topology and withdrawals into it."""
 
-    net = build_ieee33(data)
-    for branch, on in point.closed.items():
-        net.switch.at[switch_of_branch(net, branch), "closed"] = bool(on)
-    net.load[["p_mw", "q_mvar"]] = 0.0
-    net.sgen[["p_mw", "q_mvar"]] = 0.0
-    net.storage["p_mw"] = 0.0
-    for bus, p_mw in point.p_withdrawal_mw.items():
-        q_mvar = point.q_withdrawal_mvar.get(bus, 0.0)
-        if p_mw or q_mvar:
-            pp.create_load(net, bus_index(net, bus), p_mw=p_mw, q_mvar=q_mvar, name=f"plan_{bus}")
-    return net
+    def __init__(self, data: NetworkData) -> None:
+        from mgcosim.networks.ieee33 import build_ieee33
+        from mgcosim.networks.topology import bus_index, switch_of_branch
 
+        self.net = net = build_ieee33(data)
+        net.load[["p_mw", "q_mvar"]] = 0.0
+        net.sgen[["p_mw", "q_mvar"]] = 0.0
+        net.storage["p_mw"] = 0.0
+        ieee = net.bus.ieee[net.bus.ieee > 0].astype(int)
+        self.load = {b: pp.create_load(net, bus_index(net, b), 0.0, name=f"plan_{b}") for b in ieee}
+        self.switch = {
+            int(ln): switch_of_branch(net, int(ln)) for ln in net.line.ieee[net.line.ieee > 0]
+        }
 
-def plan_ac_check(data: NetworkData, point: PlanPoint) -> dict:
-    """AC power flow of ``point``: losses and voltages of the plan against AC.
+    def set_point(self, point: PlanPoint) -> pp.pandapowerNet:
+        """The net with the point's topology and withdrawals."""
+        net = self.net
+        for branch, on in point.closed.items():
+            net.switch.at[self.switch[branch], "closed"] = bool(on)
+        for bus, index in self.load.items():
+            net.load.at[index, "p_mw"] = point.p_withdrawal_mw.get(bus, 0.0)
+            net.load.at[index, "q_mvar"] = point.q_withdrawal_mvar.get(bus, 0.0)
+        return net
 
-    Keys: ``ac_converged``; ``ac_loss_mw``, ``model_loss_mw``, ``loss_error_mw`` (model - AC)
-    and ``loss_error_pct`` (of the AC losses); ``v_error_max_pu`` (max |V_model - V_ac| over
-    the IEEE buses), ``v_error_bus``; ``ac_vmin_pu``. Losses are those of the 37 IEEE branches.
-    """
-    net = ac_net_of(data, point)
-    try:
-        pp.runpp(net, numba=False)
-    except pp.LoadflowNotConverged:
-        return {"ac_converged": False, "model_loss_mw": point.p_loss_mw}
-    ieee = net.bus["ieee"] > 0
-    vm = net.res_bus.vm_pu[ieee].set_axis(net.bus.ieee[ieee].astype(int))
-    errors = {b: abs(v - float(vm[b])) for b, v in point.v_pu.items()}
-    worst = max(errors, key=errors.get)
-    ac_loss = float(net.res_line.pl_mw[net.line.ieee > 0].sum())
-    error = point.p_loss_mw - ac_loss
-    return {
-        "ac_converged": True,
-        "ac_loss_mw": ac_loss,
-        "model_loss_mw": point.p_loss_mw,
-        "loss_error_mw": error,
-        "loss_error_pct": 100 * error / ac_loss if ac_loss > 0 else 0.0,
-        "v_error_max_pu": errors[worst],
-        "v_error_bus": int(worst),
-        "ac_vmin_pu": float(vm.min()),
-    }
+    def __call__(self, point: PlanPoint) -> dict:
+        """AC power flow of ``point``: losses and voltages of the plan against AC.
+
+        Keys: ``ac_converged``; ``ac_loss_mw``, ``model_loss_mw``, ``loss_error_mw`` (model -
+        AC) and ``loss_error_pct`` (of the AC losses); ``v_error_max_pu`` (max |V_model -
+        V_ac| over the IEEE buses), ``v_error_bus``; ``ac_vmin_pu``. Losses are those of the
+        37 IEEE branches.
+        """
+        net = self.set_point(point)
+        try:
+            pp.runpp(net, numba=False)
+        except pp.LoadflowNotConverged:
+            return {"ac_converged": False, "model_loss_mw": point.p_loss_mw}
+        ieee = net.bus["ieee"] > 0
+        vm = net.res_bus.vm_pu[ieee].set_axis(net.bus.ieee[ieee].astype(int))
+        errors = {b: abs(v - float(vm[b])) for b, v in point.v_pu.items()}
+        worst = max(errors, key=errors.get)
+        ac_loss = float(net.res_line.pl_mw[net.line.ieee > 0].sum())
+        error = point.p_loss_mw - ac_loss
+        return {
+            "ac_converged": True,
+            "ac_loss_mw": ac_loss,
+            "model_loss_mw": point.p_loss_mw,
+            "loss_error_mw": error,
+            "loss_error_pct": 100 * error / ac_loss if ac_loss > 0 else 0.0,
+            "v_error_max_pu": errors[worst],
+            "v_error_bus": int(worst),
+            "ac_vmin_pu": float(vm.min()),
+        }

@@ -1,37 +1,26 @@
 """A microgrid's restoration feasible set, projected onto its tie line (seed 003).
 
-Per unit with S_base = 1 MVA (1 pu of power = 1 MW). One restoration window of ``window_h``
-hours at constant power (a single period). The microgrid's *full model*, on its internal
-network (:mod:`networks.microgrid_internal`), with the tie-line exchange (P, Q) > 0 when the
-microgrid imports (the project's sign convention):
+Per unit with S_base = 1 MVA; one window of ``window_h`` hours at constant power; tie-line
+(P, Q) > 0 when the microgrid imports. The microgrid's full model on its internal network
+(:mod:`networks.microgrid_internal`):
 
-* units: turbines 0 <= p <= p_max; storage discharging only, 0 <= p <= min(p_max,
-  (E0 - E_min) eta_dis / window_h) (the energy above its minimum spread over the window;
-  charging never restores load within one window, and leaving it out keeps the virtual flow
-  of :mod:`controllers.coordinated` well defined); wind 0 <= p <= available; reactive
-  power within each unit's symmetric capability |q| <= q_max (independent of p);
-* loads: a continuous served fraction z_n in [0, 1] per load bus, its Q at the load's power
-  factor. Continuous fractions make the set a polytope (convex), so its projection is a
-  convex polygon; the lower level of :mod:`controllers.coordinated` uses the same fractions
-  (a feeder can be partly shed by its sub-feeder breakers);
-* LinDistFlow (lossless, lines oriented away from the PCC bus): P and Q balance at each bus,
-  u_to = u_from - 2 (r p + x q) with u_n = v_n^2 - v_pcc^2 the squared-voltage deviation
-  from the PCC, u_pcc = 0. The PCC voltage is the DSO's: anywhere in the PCC band
-  [V_pcc_min, V_pcc_max] (the DSO model holds it there), so the internal band is imposed
-  robustly: V_min^2 - V_pcc_min^2 <= u_n <= V_max^2 - V_pcc_max^2. The set then does not
-  depend on the DSO's voltage and (P, Q) is the only coupling;
-* line and tie-line limits: p^2 + q^2 <= S_max^2 by its inscribed 12-gon (inner, so safe);
-  |P|, |Q| <= ``pcc_p_max_mw`` on the tie line.
+* units: turbines 0 .. p_max; storage discharging only, 0 .. min(p_max, (E0 - E_min)
+  eta_dis / window_h) (charging restores nothing within one window, and leaving it out
+  keeps the virtual flow of :mod:`controllers.coordinated` well defined); wind 0 ..
+  available; reactive power |q| <= q_max;
+* loads: a continuous served fraction in [0, 1] per load bus, Q at the load's power factor,
+  so the set is a polytope and its projection a convex polygon;
+* LinDistFlow from the PCC bus: balance per bus, u_to = u_from - 2 (r p + x q) with u_n =
+  v_n^2 - v_pcc^2; the internal band held for any PCC voltage in the PCC band,
+  V_min^2 - V_pcc_min^2 <= u_n <= V_max^2 - V_pcc_max^2, so (P, Q) is the only coupling;
+* p^2 + q^2 <= S_max^2 of lines and tie line by the inscribed 12-gon (inner, so safe);
+  |P|, |Q| <= ``pcc_p_max_mw``.
 
-The projection Omega = {(P, Q) : the full model is feasible} is a convex polygon. Vertex
-search (the seed's algorithm): maximise d.(P, Q) for d in the four axis directions; then,
-repeatedly, for every edge of the current hull not yet confirmed, maximise along its outward
-unit normal n; a point farther than ``threshold_mw`` beyond the edge joins the vertex set,
-otherwise the edge is a facet. The hull returned is inside Omega (its vertices are solver
-points), and Omega lies inside every facet moved out by the threshold (the support along
-each facet normal was checked), so a point beyond a facet by more than the threshold is
-infeasible. One persistent HiGHS instance; between directions only the two objective
-coefficients change (warm-started simplex).
+Vertex search (the seed's algorithm) of Omega = {(P, Q): the full model is feasible}: the
+support points along the four axes, then along the outward normal of every unconfirmed hull
+edge; a point beyond the edge by more than ``threshold_mw`` joins the vertices, else the
+edge is a facet. The hull is inside Omega, and Omega inside every facet moved out by the
+threshold. One persistent HiGHS; between directions only two costs change (warm start).
 
 Builders return models and never solve; :class:`TieLineProjector` solves.
 """
@@ -47,6 +36,7 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 
+from mgcosim.controllers import blocks
 from mgcosim.controllers.errors import OptimisationError
 from mgcosim.controllers.solve import FastLP, persistent_highs, solve_optimal
 from mgcosim.networks.microgrid_internal import TIERS, MicrogridNetwork
@@ -122,7 +112,7 @@ def declare_mg_sets(b: pyo.Block, net: MicrogridNetwork) -> None:
     b.E = pyo.Set(initialize=[ln.name for ln in net.lines])
     b.U = pyo.Set(initialize=[u.name for u in net.units])
     b.LD = pyo.Set(initialize=[n.bus for n in net.load_buses])
-    b.K = pyo.RangeSet(0, N_SIDES - 1)
+    b.SIDES = pyo.RangeSet(0, N_SIDES - 1)
 
 
 def declare_mg_params(b: pyo.Block, net: MicrogridNetwork, cond: MicrogridConditions) -> None:
@@ -145,7 +135,7 @@ def declare_mg_vars(b: pyo.Block, net: MicrogridNetwork) -> None:
     b.u = pyo.Var(b.N)  # squared-voltage deviation from the PCC
     b.gen_p = pyo.Var(b.U, within=pyo.NonNegativeReals)  # injection; storage discharges
     b.gen_q = pyo.Var(b.U, bounds=lambda _, u: (-q_max[u], q_max[u]))
-    b.z = pyo.Var(b.LD, bounds=(0.0, 1.0))  # served fraction
+    b.served = pyo.Var(b.LD, bounds=(0.0, 1.0))  # served fraction
 
 
 def declare_mg_units(b: pyo.Block) -> None:
@@ -153,19 +143,15 @@ def declare_mg_units(b: pyo.Block) -> None:
 
 
 def declare_mg_balance(b: pyo.Block, net: MicrogridNetwork) -> None:
-    pcc = net.pcc_bus
-    lines = net.lines
+    inc = blocks.Incidence.of(net.lines, b.N, key="name")
     units_at = {n: [u.name for u in net.units if u.bus == n] for n in b.N}
 
     def balance(flow, gen, tie, load):
         def rule(_, n):
-            inflow = sum(flow[ln.name] for ln in lines if ln.to_bus == n)
-            outflow = sum(flow[ln.name] for ln in lines if ln.from_bus == n)
-            supply = inflow - outflow + sum(gen[u] for u in units_at[n])
-            if n == pcc:
+            supply = blocks.net_inflow(flow, inc, n) + sum(gen[u] for u in units_at[n])
+            if n == net.pcc_bus:
                 supply = supply + tie
-            demand = load[n] * b.z[n] if n in b.LD else 0.0
-            return supply == demand
+            return supply == (load[n] * b.served[n] if n in b.LD else 0.0)
 
         return rule
 
@@ -200,10 +186,10 @@ def circle_sides(p, q, s_max: float, k: int):
 def declare_mg_apparent_limits(b: pyo.Block, net: MicrogridNetwork) -> None:
     s_max = {ln.name: ln.s_max_mva for ln in net.lines}
     b.line_s = pyo.Constraint(
-        b.E, b.K, rule=lambda _, ln, k: circle_sides(b.p[ln], b.q[ln], s_max[ln], k)
+        b.E, b.SIDES, rule=lambda _, ln, k: circle_sides(b.p[ln], b.q[ln], s_max[ln], k)
     )
     b.tie_s = pyo.Constraint(
-        b.K, rule=lambda _, k: circle_sides(b.tie_p, b.tie_q, net.pcc_s_max_mva, k)
+        b.SIDES, rule=lambda _, k: circle_sides(b.tie_p, b.tie_q, net.pcc_s_max_mva, k)
     )
 
 
@@ -212,7 +198,7 @@ def declare_mg_value(b: pyo.Block, net: MicrogridNetwork) -> None:
     tier = {n.bus: n.tier for n in net.load_buses}
     b.served_mw = pyo.Expression(
         TIERS,
-        rule=lambda _, t: pyo.quicksum(b.load_p[n] * b.z[n] for n in b.LD if tier[n] == t),
+        rule=lambda _, t: pyo.quicksum(b.load_p[n] * b.served[n] for n in b.LD if tier[n] == t),
     )
     b.own_value = pyo.Expression(
         expr=pyo.quicksum(net.tier_weight[t] * b.served_mw[t] for t in TIERS)
@@ -283,27 +269,23 @@ class TieLineProjector:
 
     def contains(self, p_mw: float, q_mvar: float) -> bool:
         """Is the tie-line point (P, Q) feasible for the full model?"""
-        highs = self.lp.highs
-        lower = np.array([self.model.tie_p.lb, self.model.tie_q.lb], float)
-        upper = np.array([self.model.tie_p.ub, self.model.tie_q.ub], float)
-        point = np.array([p_mw, q_mvar], float)
+        highs, status = self.lp.highs, highspy.HighsModelStatus
+        tie, point = (self.model.tie_p, self.model.tie_q), np.array([p_mw, q_mvar], float)
+        lower, upper = (np.array([getattr(v, end) for v in tie], float) for end in ("lb", "ub"))
         self.lp.set_costs(self._cost_cols, np.zeros(len(self._cost_cols)))
         highs.changeColsBounds(2, self.tie_cols, point, point)
         self.n_solves += 1
         try:
             highs.setOptionValue("output_flag", False)
             highs.run()
-            status = highs.getModelStatus()
+            result = highs.getModelStatus()
         finally:
             highs.changeColsBounds(2, self.tie_cols, lower, upper)
-        if status == highspy.HighsModelStatus.kOptimal:
-            return True
-        if status in (
-            highspy.HighsModelStatus.kInfeasible,
-            highspy.HighsModelStatus.kUnboundedOrInfeasible,
-        ):
+        if result in (status.kInfeasible, status.kUnboundedOrInfeasible):
             return False
-        raise OptimisationError(f"{self.model.name} membership", str(status))
+        if result != status.kOptimal:
+            raise OptimisationError(f"{self.model.name} membership", str(result))
+        return True
 
 
 def is_feasible_point(
@@ -478,7 +460,9 @@ def virtual_node_offer(
     for t in TIERS:
         buses = [n for n in m.LD if tier[n] == t]
         loads = [pyo.value(m.load_p[n]) for n in buses]
-        tier_max[t] = projector.value_range([m.z[n] for n in buses], loads)[1] if buses else 0.0
+        tier_max[t] = (
+            projector.value_range([m.served[n] for n in buses], loads)[1] if buses else 0.0
+        )
     return VirtualNodeOffer(
         name=net.name,
         bus_ieee=net.bus_ieee,

@@ -1,53 +1,33 @@
 """Mobile energy storage (MESS) pre-positioning: the two-stage robust model (seed 002).
 
-Per unit with S_base = 1 MVA (1 pu of power = 1 MW); IEEE bus and branch numbers. Before a
-forecast extreme event (:class:`Event`: damaged branches, opened by the protection and
-unusable, and possibly the loss of the main grid) the operator decides *here and now*
-(first stage, x, binary):
+Per unit with S_base = 1 MVA; IEEE bus and branch numbers. Before a forecast extreme event
+(:class:`Event`: damaged branches, open and unusable, and possibly the loss of the main
+grid) the operator decides here and now (first stage, binary): ``placed_c``, a MESS unit at
+candidate bus c (at most the fleet size, one per bus); ``alpha_l``, each branch's state
+(damaged ones open, branches outside ``switchable`` at their normal state); and with them
+the islands, which the PV realisation cannot change: bus energisation, grid-forming flags
+sigma (microgrid DG at its PCC bus, a placed MESS, the substation when available) and live
+branches = alpha energised_from, radial by single-commodity flow with one source per island
+(:mod:`controllers.blocks`). First-stage cost (CNY): placement cost per unit + switch cost
+per branch away from its normal state.
 
-* z_c: a MESS unit placed at candidate bus c; sum_c z_c <= fleet size (identical units, at
-  most one per bus);
-* alpha_l: the state of branch l during the event (damaged branches open; branches outside
-  ``switchable`` keep their normal state); with it the island structure, which the PV
-  realisation cannot change: bus energisation e_b, grid-forming flags sigma of the sources
-  that form an island (the DG of a microgrid at its PCC bus, a placed MESS; the substation
-  when the main grid is available) and live branches lambda_l = alpha_l e_from. Radiality
-  by single-commodity flow with virtual sources, as in :mod:`controllers.restoration`:
-  each energised component holds exactly one grid-forming source and is a tree.
+Then the PV output is revealed, ``p_avail = forecast - dev u`` with ``dev = pv_dev_frac
+forecast``, u in [0, 1] and ``sum_k u_k,t <= Gamma`` in every period. The recourse (second
+stage, continuous) over T periods of dt hours: served share of each load (0 .. energised),
+shed at its tier's cost; DG 0 .. p_max and |q| <= PCC limit on an energised bus; MESS
+charge, discharge and |q| within its ratings where placed and energised, SOC from
+``e_init placed`` within ``[e_min, e_max] placed``, a small throughput cost; PV 0 ..
+p_avail (the uncertain row) and .. forecast on an energised bus, |q| <= tan(acos pf_min) p,
+free curtailment; LinDistFlow on live branches with v_min^2 energised <= v <= v_max^2 and
+the substation within its limits when available.
 
-First-stage cost (CNY): placement_cost sum_c z_c + switch_cost sum_l |alpha_l - normal_l|.
+For fixed first-stage decisions the recourse is an LP ``Q(x, u) = min c'y s.t. A y (>=, <=,
+=) b(x) - E u`` with complete recourse (shedding everything is feasible) and c >= 0. No
+charge/discharge binary: doing both at once only wastes energy, which free curtailment and
+the throughput cost make never worthwhile (checked by the tests).
 
-Then the PV output is revealed, ``p_avail_k,t = forecast_k,t - dev_k,t u_k,t`` with
-``dev = pv_dev_frac forecast``, u_k,t in [0, 1] and ``sum_k u_k,t <= Gamma`` in every
-period t (a spatial budget per period: at most Gamma units deviate at once, each period
-may pick others). The recourse (second stage, y, continuous) over T periods of dt hours:
-
-* served share s_b,t in [0, e_b] of each load (fixed power factor), shed cost
-  ``c_tier(b) p_b,t (1 - s_b,t) dt``;
-* DG of microgrid m at its PCC bus: 0 <= p <= p_max e_b with p_max its micro-turbine rating
-  (its wind and storage are taken to cover its own load), |q| <= PCC limit e_b (converter
-  reactive support, as in :mod:`controllers.restoration`);
-* MESS at candidate c: 0 <= ch, dis <= p_max z_c and <= p_max e_c, |q| <= q_max z_c and
-  <= q_max e_c, SOC_t = SOC_t-1 + eta_ch ch dt - dis dt / eta_dis from SOC_0 = e_init z_c,
-  e_min z_c <= SOC <= e_max z_c, a small throughput cost c_thr (ch + dis) dt;
-* PV: 0 <= p <= p_avail (the uncertain row), p <= forecast e_b, |q| <= tan(acos pf_min) p;
-  curtailment is free;
-* LinDistFlow (lossless) on live branches: P and Q balance per bus,
-  |v_j - v_i + 2 (r P + x Q)| <= M (1 - lambda), |P|, |Q| <= S_max lambda,
-  v_min^2 e_b <= v_b <= v_max^2, v_root = v_root^2 and |P0|, |Q0| <= substation limit when
-  the main grid is available.
-
-First-stage quantities appear only in right-hand sides, so for fixed x the recourse is an
-LP ``Q(x, u) = min c'y s.t. A y (>=, <=, =) b(x) - E u`` with complete recourse (shedding
-every load is always feasible) and c >= 0. There is no charge/discharge binary: the
-relaxation lets a unit charge and discharge at once, which only wastes energy; PV
-curtailment being free, that never lowers the shedding, and the throughput cost makes it
-strictly worse, so solutions do not do it (checked by the tests).
-
-:func:`build_master_model` and :func:`build_recourse_model` return models and never solve;
-:class:`Recourse` solves the recourse for a given first stage and PV realisation.
-:mod:`controllers.robust_ccg` holds the worst-case subproblem (the recourse's dual) and the
-column-and-constraint generation.
+Builders return models and never solve; :class:`Recourse` solves the recourse;
+:mod:`controllers.robust_ccg` holds the worst case (the recourse's dual) and C&CG.
 """
 
 from __future__ import annotations
@@ -61,7 +41,7 @@ import pyomo.environ as pyo
 
 from mgcosim.controllers import blocks
 from mgcosim.controllers.dso import DSOData
-from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
+from mgcosim.controllers.solve import persistent_highs, solve_optimal
 from mgcosim.networks.params import DATA_DIR, MessParams, NetworkData, load_mess_params, q_per_p
 from mgcosim.networks.storage import energy_change_mwh
 
@@ -71,13 +51,6 @@ TIERS = (1, 2, 3)
 
 class RobustInputError(ValueError):
     """Inputs of the robust model that do not fit the network or each other."""
-
-
-def declare_symmetric_limit(m: pyo.Block, name: str, sets, value, limit) -> None:
-    """``name_up``: value <= limit and ``name_dn``: value >= -limit over ``sets``
-    (``value(*index)``, ``limit(*index)``: expressions). A candidate for :mod:`blocks`."""
-    m.add_component(f"{name}_up", pyo.Constraint(*sets, rule=lambda _, *i: value(*i) <= limit(*i)))
-    m.add_component(f"{name}_dn", pyo.Constraint(*sets, rule=lambda _, *i: value(*i) >= -limit(*i)))
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -228,7 +201,7 @@ def declare_sets(m: pyo.Block, case: RobustCase) -> None:
     m.L = pyo.Set(initialize=[b.ieee for b in case.dd.branches])
     m.C = pyo.Set(initialize=case.mess.candidate_buses_ieee)  # MESS candidate buses
     m.G = pyo.Set(initialize=sorted(case.dg_p_max_mw))  # microgrid DG
-    m.K = pyo.Set(initialize=sorted(case.pv_forecast_mw))  # PV units
+    m.PV = pyo.Set(initialize=sorted(case.pv_forecast_mw))  # PV units
     m.D = pyo.Set(  # buses with a load
         initialize=[b for b in case.dd.buses if np.any(np.asarray(case.demand_mw.get(b, 0.0)) > 0)]
     )
@@ -237,9 +210,9 @@ def declare_sets(m: pyo.Block, case: RobustCase) -> None:
 # --- model: first stage --------------------------------------------------------------------
 def declare_first_stage_vars(m: pyo.Block, case: RobustCase) -> None:
     m.alpha = pyo.Var(m.L, within=pyo.Binary)  # branch closed
-    m.live = pyo.Var(m.L, bounds=(0, 1))  # closed and energised (= alpha e_from)
-    m.e = pyo.Var(m.B, within=pyo.Binary)  # bus energised
-    m.z = pyo.Var(m.C, within=pyo.Binary)  # MESS placed
+    m.live = pyo.Var(m.L, bounds=(0, 1))  # closed and energised (= alpha energised_from)
+    m.energised = pyo.Var(m.B, within=pyo.Binary)  # bus energised
+    m.placed = pyo.Var(m.C, within=pyo.Binary)  # MESS placed
     m.sigma_mess = pyo.Var(m.C, within=pyo.Binary)  # placed MESS forms an island
     m.sigma_dg = pyo.Var(m.G, within=pyo.Binary)  # microgrid DG forms an island
     for ln in m.L:
@@ -248,11 +221,13 @@ def declare_first_stage_vars(m: pyo.Block, case: RobustCase) -> None:
         elif ln not in case.switchable:
             m.alpha[ln].fix(int(case.normal_closed(ln)))
     if case.event.main_grid_available:
-        m.e[case.dd.root].fix(1)
+        m.energised[case.dd.root].fix(1)
 
 
 def declare_fleet(m: pyo.Block, case: RobustCase) -> None:
-    m.fleet = pyo.Constraint(expr=pyo.quicksum(m.z[c] for c in m.C) <= case.mess.fleet_size_units)
+    m.fleet = pyo.Constraint(
+        expr=pyo.quicksum(m.placed[c] for c in m.C) <= case.mess.fleet_size_units
+    )
 
 
 def source_count(m: pyo.Block, case: RobustCase, bus: int):
@@ -266,9 +241,11 @@ def source_count(m: pyo.Block, case: RobustCase, bus: int):
 
 
 def declare_sources(m: pyo.Block, case: RobustCase) -> None:
-    m.sigma_mess_placed = pyo.Constraint(m.C, rule=lambda _, c: m.sigma_mess[c] <= m.z[c])
-    m.sigma_mess_e = pyo.Constraint(m.C, rule=lambda _, c: m.sigma_mess[c] <= m.e[c])
-    m.sigma_dg_e = pyo.Constraint(m.G, rule=lambda _, g: m.sigma_dg[g] <= m.e[case.dd.mg_bus[g]])
+    m.sigma_mess_placed = pyo.Constraint(m.C, rule=lambda _, c: m.sigma_mess[c] <= m.placed[c])
+    m.sigma_mess_e = pyo.Constraint(m.C, rule=lambda _, c: m.sigma_mess[c] <= m.energised[c])
+    m.sigma_dg_e = pyo.Constraint(
+        m.G, rule=lambda _, g: m.sigma_dg[g] <= m.energised[case.dd.mg_bus[g]]
+    )
     several = [
         b
         for b in case.dd.buses
@@ -293,7 +270,7 @@ def declare_first_stage_cost(m: pyo.Block, case: RobustCase) -> None:
         return 1 - m.alpha[ln] if case.normal_closed(ln) else m.alpha[ln]
 
     m.placement_cost = pyo.Expression(
-        expr=case.mess.placement_cost_cny_per_unit * pyo.quicksum(m.z[c] for c in m.C)
+        expr=case.mess.placement_cost_cny_per_unit * pyo.quicksum(m.placed[c] for c in m.C)
     )
     m.switch_cost = pyo.Expression(
         expr=case.dd.switch_cost
@@ -313,8 +290,8 @@ def declare_first_stage(m: pyo.Block, case: RobustCase) -> None:
 def declare_first_stage_params(m: pyo.Block) -> None:
     """The first stage as data (for the recourse alone): same names as the variables."""
     m.live = pyo.Param(m.L, mutable=True, initialize=0.0)
-    m.e = pyo.Param(m.B, mutable=True, initialize=0.0)
-    m.z = pyo.Param(m.C, mutable=True, initialize=0.0)
+    m.energised = pyo.Param(m.B, mutable=True, initialize=0.0)
+    m.placed = pyo.Param(m.C, mutable=True, initialize=0.0)
 
 
 # --- model: recourse (second stage) --------------------------------------------------------
@@ -324,8 +301,8 @@ def declare_recourse_vars(b: pyo.Block, case: RobustCase) -> None:
     b.Q = pyo.Var(s.L, s.T)
     b.v = pyo.Var(s.B, s.T, bounds=(0.0, case.dd.v_max_pu**2), initialize=1.0)
     b.served = pyo.Var(s.D, s.T, within=pyo.NonNegativeReals)
-    b.pv = pyo.Var(s.K, s.T, within=pyo.NonNegativeReals)
-    b.qpv = pyo.Var(s.K, s.T)
+    b.pv = pyo.Var(s.PV, s.T, within=pyo.NonNegativeReals)
+    b.qpv = pyo.Var(s.PV, s.T)
     b.pdg = pyo.Var(s.G, s.T, within=pyo.NonNegativeReals)
     b.qdg = pyo.Var(s.G, s.T)
     b.ch = pyo.Var(s.C, s.T, within=pyo.NonNegativeReals)
@@ -336,7 +313,7 @@ def declare_recourse_vars(b: pyo.Block, case: RobustCase) -> None:
         p0 = case.dd.substation_p_max_mw
         b.P0 = pyo.Var(s.T, bounds=(-p0, p0))
         b.Q0 = pyo.Var(s.T, bounds=(-p0, p0))
-    b.pv_avail = pyo.Param(s.K, s.T, mutable=True, initialize=0.0)
+    b.pv_avail = pyo.Param(s.PV, s.T, mutable=True, initialize=0.0)
 
 
 def declare_flow_limits(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
@@ -349,7 +326,9 @@ def declare_voltage(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
     big_m = dd.v_max_pu**2 + 0.5  # > any |v_j - v_i + 2 (r P + x Q)| on a dead branch
 
     blocks.declare_voltage_drop(b, dd.branches, lambda ln, t: fs.live[ln], big_m, s.L, s.T)
-    b.v_min = pyo.Constraint(s.B, s.T, rule=lambda _, x, t: b.v[x, t] >= dd.v_min_pu**2 * fs.e[x])
+    b.v_min = pyo.Constraint(
+        s.B, s.T, rule=lambda _, x, t: b.v[x, t] >= dd.v_min_pu**2 * fs.energised[x]
+    )
     if case.event.main_grid_available:
         b.v_root = pyo.Constraint(s.T, rule=lambda _, t: b.v[dd.root, t] == dd.v_root_pu**2)
 
@@ -376,29 +355,29 @@ def declare_balance(b: pyo.Block, case: RobustCase) -> None:
     def p_mess(c, t):
         return b.dis[c, t] - b.ch[c, t]
 
-    def q_mess(c, t):
-        return b.qmess[c, t]
-
     p_rule = balance(b.P, b.pv, b.pdg, p_mess, b.find_component("P0"), case.demand_mw)
     b.balance_p = pyo.Constraint(s.B, s.T, rule=p_rule)
-    q_rule = balance(b.Q, b.qpv, b.qdg, q_mess, b.find_component("Q0"), case.demand_mvar)
+    q_mess = b.qmess
+    q_rule = balance(
+        b.Q, b.qpv, b.qdg, lambda c, t: q_mess[c, t], b.find_component("Q0"), case.demand_mvar
+    )
     b.balance_q = pyo.Constraint(s.B, s.T, rule=q_rule)
 
 
 def declare_service(b: pyo.Block, fs: pyo.Block) -> None:
     s = b.model()
-    b.served_e = pyo.Constraint(s.D, s.T, rule=lambda _, x, t: b.served[x, t] <= fs.e[x])
+    b.served_e = pyo.Constraint(s.D, s.T, rule=lambda _, x, t: b.served[x, t] <= fs.energised[x])
 
 
 def declare_pv(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
     s, bus = b.model(), case.dd.pv_bus
     forecast, ratio = case.pv_forecast_mw, case.pv_q_ratio
-    b.pv_cap = pyo.Constraint(s.K, s.T, rule=lambda _, k, t: b.pv[k, t] <= b.pv_avail[k, t])
+    b.pv_cap = pyo.Constraint(s.PV, s.T, rule=lambda _, k, t: b.pv[k, t] <= b.pv_avail[k, t])
     b.pv_on = pyo.Constraint(
-        s.K, s.T, rule=lambda _, k, t: b.pv[k, t] <= float(forecast[k][t]) * fs.e[bus[k]]
+        s.PV, s.T, rule=lambda _, k, t: b.pv[k, t] <= float(forecast[k][t]) * fs.energised[bus[k]]
     )
-    declare_symmetric_limit(
-        b, "pv_q", (s.K, s.T), lambda k, t: b.qpv[k, t], lambda k, t: ratio[k] * b.pv[k, t]
+    blocks.declare_symmetric_limit(
+        b, "pv_q", (s.PV, s.T), lambda k, t: b.qpv[k, t], lambda k, t: ratio[k] * b.pv[k, t]
     )
 
 
@@ -406,10 +385,14 @@ def declare_dg(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
     s, bus = b.model(), case.dd.mg_bus
     p_max, q_max = case.dg_p_max_mw, case.dg_q_max_mvar
     b.dg_p_on = pyo.Constraint(
-        s.G, s.T, rule=lambda _, g, t: b.pdg[g, t] <= p_max[g] * fs.e[bus[g]]
+        s.G, s.T, rule=lambda _, g, t: b.pdg[g, t] <= p_max[g] * fs.energised[bus[g]]
     )
-    declare_symmetric_limit(
-        b, "dg_q", (s.G, s.T), lambda g, t: b.qdg[g, t], lambda g, t: q_max[g] * fs.e[bus[g]]
+    blocks.declare_symmetric_limit(
+        b,
+        "dg_q",
+        (s.G, s.T),
+        lambda g, t: b.qdg[g, t],
+        lambda g, t: q_max[g] * fs.energised[bus[g]],
     )
 
 
@@ -418,7 +401,7 @@ def declare_mess(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
     p_max, q_max = u.p_max_mw, u.q_max_mvar
     limits = (("ch", b.ch, p_max, 1), ("dis", b.dis, p_max, 1), ("q_up", b.qmess, q_max, 1))
     for name, var, lim, sign in (*limits, ("q_dn", b.qmess, q_max, -1)):
-        for where, gate in (("placed", fs.z), ("on", fs.e)):
+        for where, gate in (("placed", fs.placed), ("on", fs.energised)):
 
             def rule(_, c, t, v=var, x=lim, g=gate, k=sign):
                 return v[c, t] <= x * g[c] if k > 0 else v[c, t] >= -x * g[c]
@@ -426,14 +409,18 @@ def declare_mess(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
             b.add_component(f"{name}_{where}", pyo.Constraint(s.C, s.T, rule=rule))
 
     def soc_rule(_, c, t):
-        before = u.e_init_mwh * fs.z[c] if t == 0 else b.soc[c, t - 1]
+        before = u.e_init_mwh * fs.placed[c] if t == 0 else b.soc[c, t - 1]
         return b.soc[c, t] == before + energy_change_mwh(
             b.ch[c, t], b.dis[c, t], u.eta_ch, u.eta_dis, dt
         )
 
     b.soc_dyn = pyo.Constraint(s.C, s.T, rule=soc_rule)
-    b.soc_max = pyo.Constraint(s.C, s.T, rule=lambda _, c, t: b.soc[c, t] <= u.e_max_mwh * fs.z[c])
-    b.soc_min = pyo.Constraint(s.C, s.T, rule=lambda _, c, t: b.soc[c, t] >= u.e_min_mwh * fs.z[c])
+    b.soc_max = pyo.Constraint(
+        s.C, s.T, rule=lambda _, c, t: b.soc[c, t] <= u.e_max_mwh * fs.placed[c]
+    )
+    b.soc_min = pyo.Constraint(
+        s.C, s.T, rule=lambda _, c, t: b.soc[c, t] >= u.e_min_mwh * fs.placed[c]
+    )
 
 
 def declare_recourse_cost(b: pyo.Block, case: RobustCase) -> None:
@@ -506,9 +493,9 @@ def set_first_stage(m: pyo.Block, fs: FirstStage) -> None:
     """Fix the first-stage data of a recourse model."""
     for ln, p in m.live.items():
         p.set_value(float(ln in fs.live_branches))
-    for x, p in m.e.items():
+    for x, p in m.energised.items():
         p.set_value(float(x in fs.energised_buses))
-    for c, p in m.z.items():
+    for c, p in m.placed.items():
         p.set_value(float(c in fs.mess_buses))
 
 
@@ -527,7 +514,7 @@ def first_stage_from(m: pyo.ConcreteModel, case: RobustCase) -> FirstStage:
         return pyo.value(var) > 0.5
 
     closed = frozenset(int(ln) for ln in m.L if on(m.alpha[ln]))
-    mess = frozenset(int(c) for c in m.C if on(m.z[c]))
+    mess = frozenset(int(c) for c in m.C if on(m.placed[c]))
     sources = {int(c) for c in m.C if on(m.sigma_mess[c])}
     sources |= {case.dd.mg_bus[g] for g in m.G if on(m.sigma_dg[g])}
     if case.event.main_grid_available:
@@ -541,7 +528,7 @@ def first_stage_from(m: pyo.ConcreteModel, case: RobustCase) -> FirstStage:
         mess_buses=mess,
         closed_branches=closed,
         live_branches=frozenset(int(ln) for ln in m.L if on(m.live[ln])),
-        energised_buses=frozenset(int(x) for x in m.B if on(m.e[x])),
+        energised_buses=frozenset(int(x) for x in m.B if on(m.energised[x])),
         source_buses=frozenset(sources),
         placement_cost_cny=case.mess.placement_cost_cny_per_unit * len(mess),
         switch_actions=int(actions),
@@ -550,14 +537,6 @@ def first_stage_from(m: pyo.ConcreteModel, case: RobustCase) -> FirstStage:
 
 
 # --- solving -------------------------------------------------------------------------------
-def solve_checked(
-    model: pyo.Block, solver, what: str, limits: MipLimits | None = None
-) -> tuple[float, float]:
-    """(objective, bound) of :func:`solve_optimal` (optimal only, else a named error)."""
-    rec = solve_optimal(model, solver, what, limits)
-    return rec.objective, rec.bound
-
-
 @dataclass(frozen=True)
 class RecourseResult:
     """The second stage for one first stage and one PV realisation."""
@@ -584,13 +563,13 @@ class Recourse:
         m, case = self.model, self.case
         set_first_stage(m, fs)
         set_pv_avail(m.rec, pv_mw)
-        cost, _ = solve_checked(m, self.solver, "MESS recourse")
+        cost = solve_optimal(m, self.solver, "MESS recourse").objective
         r = m.rec
         shed: dict[int, float] = dict.fromkeys(TIERS, 0.0)
-        for x in m.D:
-            for t in m.T:
-                p = float(case.demand_mw[x][t]) * (1 - pyo.value(r.served[x, t]))
-                shed[case.tier.get(x, 3)] += p * case.dt_h
+        for x, t in r.served:
+            shed[case.tier.get(x, 3)] += (
+                float(case.demand_mw[x][t]) * (1 - pyo.value(r.served[x, t])) * case.dt_h
+            )
 
         def series(var, c):
             return np.array([pyo.value(var[c, t]) for t in m.T])
@@ -599,7 +578,7 @@ class Recourse:
             cost_cny=cost,
             shed_cost_cny=pyo.value(r.shed_cost),
             shed_mwh_by_tier=shed,
-            pv_used_mwh=case.dt_h * sum(pyo.value(r.pv[k, t]) for k in m.K for t in m.T),
+            pv_used_mwh=case.dt_h * sum(pyo.value(r.pv[k, t]) for k in m.PV for t in m.T),
             dg_mwh=case.dt_h * sum(pyo.value(r.pdg[g, t]) for g in m.G for t in m.T),
             mess_ch_mw={c: series(r.ch, c) for c in sorted(fs.mess_buses)},
             mess_dis_mw={c: series(r.dis, c) for c in sorted(fs.mess_buses)},

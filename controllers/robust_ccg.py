@@ -2,35 +2,23 @@
 
 ``min_x c'x + max_u min_y Q(x, u)`` (the model of :mod:`controllers.robust`).
 
-Worst case (the subproblem) ``max_u Q(x, u)`` by strong duality of the recourse LP
-``Q(x, u) = min c'y s.t. A y (>=, <=, =) b(x) - E u`` (complete recourse, so its dual attains
-the same value): ``max_{u, lam} b(x)'lam + sum_k,t dev_k,t u_k,t mu_k,t`` subject to
-``A'lam = c`` and the sign of each row's multiplier, where mu = -lam >= 0 is the multiplier
-of the PV row ``p <= forecast - dev u`` (variable bounds are rows too). The dual is built
-mechanically from the recourse model's linear form (:func:`linear_form`), so the two cannot
-disagree; b(x) is re-evaluated for each first stage. u is binary: with an integer Gamma the
-vertices of the budgeted box are binary and Q(x, .) is convex in u (the value of an LP in
-its right-hand side), so the maximum sits at a vertex and the MILP is exact. The products
-w = u mu are linearised by ``w <= mu`` and ``w <= M u`` (w has a positive objective
-coefficient, so no lower bounds are needed). M starts at ``DUAL_BOUND_FACTOR`` times the
-highest shed cost of a period; where u = 1 and mu reaches M the solve doubles M and repeats
-until the value stops changing. M is not a proven bound (none is known a priori with
-voltage limits), so the worst case found is always re-solved as an LP.
+Worst case ``max_u Q(x, u)`` by strong duality of the recourse LP (complete recourse):
+``max_{u, lam} b(x)'lam + sum dev u mu`` subject to ``A'lam = c`` and each row's multiplier
+sign, mu = -lam >= 0 the multiplier of the PV row ``p <= forecast - dev u`` (variable
+bounds are rows too). The dual is built mechanically from the recourse model's linear form
+(:func:`linear_form`), so the two cannot disagree; b(x) is re-evaluated per first stage.
+u is binary: with an integer Gamma the budgeted box's vertices are binary and Q(x, .) is
+convex in u, so the MILP is exact. w = u mu is linearised by ``w <= mu``, ``w <= M u``; M
+starts at ``DUAL_BOUND_FACTOR`` times the highest shed cost of a period and doubles while
+it binds and moves the value. M is not a proven bound, so the worst case found is re-solved
+as an LP (:class:`~controllers.robust.Recourse`).
 
-C&CG iterates:
-
-1. master: the first stage with ``eta >= Q(x, u_l)`` for every PV realisation u_l found so
-   far, each with its own copy of the recourse variables (a column). It starts with the
-   forecast (u = 0), so its first solve is the deterministic problem. Its optimal value
-   (HiGHS' bound, solved to ``gap / 10``) is a lower bound LB;
-2. subproblem: the worst case of the master's x; ``c'x + max_u Q(x, u)`` (the MILP's upper
-   bound) is an upper bound UB, and the best x so far is kept;
-3. stop when ``(UB - LB) / |UB| <= gap``; otherwise add the worst u as a new column.
-
-Solver results are used only when optimal (else :class:`~controllers.errors.OptimisationError`
-or :class:`~controllers.errors.InfeasibleError`); reaching ``max_iterations`` above the gap
-raises :class:`~controllers.errors.NotConvergedError`. The worst case found is checked by
-re-solving the recourse LP with that PV fixed (:class:`~controllers.robust.Recourse`).
+C&CG: (1) master, the first stage with ``eta >= Q(x, u_l)`` for every realisation found so
+far (own recourse columns each), starting with the forecast; its bound (solved to ``gap /
+10``) is LB; (2) the worst case of its x gives UB = c'x + max_u Q(x, u) (the MILP's bound),
+best x kept; (3) stop at ``(UB - LB) / |UB| <= gap``, else add the worst u. Only optimal
+solves are used (else the named errors of :mod:`controllers.errors`); ``max_iterations``
+above the gap raises :class:`~controllers.errors.NotConvergedError`.
 
 :func:`compare` gives the seed's four rows (robust / deterministic, with / without MESS),
 each placement evaluated on its own worst case and on the others'.
@@ -60,9 +48,8 @@ from mgcosim.controllers.robust import (
     pv_realisation,
     set_first_stage,
     set_pv_avail,
-    solve_checked,
 )
-from mgcosim.controllers.solve import MipLimits, persistent_highs
+from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal
 
 DEFAULT_GAP = 1e-3
 NODE_LIMIT = 20_000  # branch-and-bound nodes per master or worst-case MILP (deterministic)
@@ -163,18 +150,18 @@ def build_worst_case_model(case: RobustCase, form: LinearForm, big_m: float) -> 
     )
     dev = case.pv_dev_mw
     d.T = pyo.RangeSet(0, case.n_periods - 1)
-    d.K = pyo.Set(initialize=sorted(case.pv_forecast_mw))
-    d.u = pyo.Var(d.K, d.T, within=pyo.Binary)
-    d.w = pyo.Var(d.K, d.T, within=pyo.NonNegativeReals)  # = u * mu
+    d.PV = pyo.Set(initialize=sorted(case.pv_forecast_mw))
+    d.u = pyo.Var(d.PV, d.T, within=pyo.Binary)
+    d.w = pyo.Var(d.PV, d.T, within=pyo.NonNegativeReals)  # = u * mu
     d.big_m = pyo.Param(mutable=True, initialize=big_m)
-    d.w_mu = pyo.Constraint(d.K, d.T, rule=lambda _, k, t: d.w[k, t] <= -d.lam[form.rows_of[k, t]])
-    d.w_u = pyo.Constraint(d.K, d.T, rule=lambda _, k, t: d.w[k, t] <= d.big_m * d.u[k, t])
+    d.w_mu = pyo.Constraint(d.PV, d.T, rule=lambda _, k, t: d.w[k, t] <= -d.lam[form.rows_of[k, t]])
+    d.w_u = pyo.Constraint(d.PV, d.T, rule=lambda _, k, t: d.w[k, t] <= d.big_m * d.u[k, t])
     d.budget = pyo.Constraint(
-        d.T, rule=lambda _, t: pyo.quicksum(d.u[k, t] for k in d.K) <= case.budget
+        d.T, rule=lambda _, t: pyo.quicksum(d.u[k, t] for k in d.PV) <= case.budget
     )
     d.obj = pyo.Objective(
         expr=pyo.quicksum(d.b[i] * d.lam[i] for i in d.R)
-        + pyo.quicksum(float(dev[k][t]) * d.w[k, t] for k in d.K for t in d.T)
+        + pyo.quicksum(float(dev[k][t]) * d.w[k, t] for k in d.PV for t in d.T)
         + form.cost_constant,
         sense=pyo.maximize,
     )
@@ -214,9 +201,8 @@ class WorstCase:
         start = time.perf_counter()
         previous = None
         for _ in range(MAX_DUAL_BOUND_DOUBLINGS + 1):
-            value, bound = solve_checked(
-                d, self.solver, "MESS worst case", MipLimits(rel_gap, node_limit)
-            )
+            rec = solve_optimal(d, self.solver, "MESS worst case", MipLimits(rel_gap, node_limit))
+            value, bound = rec.objective, rec.bound
             if not self._bound_active():
                 break
             # mu may sit at M without cutting anything (with PV down to 0, p <= 0 and p >= 0
@@ -228,7 +214,7 @@ class WorstCase:
             d.big_m = 2 * pyo.value(d.big_m)
         else:
             raise OptimisationError("MESS worst case", "dual bound M still binding")
-        u = {k: np.array([round(pyo.value(d.u[k, t])) for t in d.T], float) for k in d.K}
+        u = {k: np.array([round(pyo.value(d.u[k, t])) for t in d.T], float) for k in d.PV}
         return WorstCaseResult(
             u=u,
             pv_mw=pv_realisation(case, u),
@@ -243,7 +229,7 @@ class WorstCase:
         big_m = pyo.value(d.big_m)
         return any(
             pyo.value(d.u[k, t]) > 0.5 and -pyo.value(d.lam[rows[k, t]]) >= big_m * (1 - 1e-6)
-            for k in d.K
+            for k in d.PV
             for t in d.T
         )
 
@@ -302,10 +288,8 @@ def solve_master(
     master, case: RobustCase, node_limit: int, rel_gap: float
 ) -> tuple[float, FirstStage]:
     """Solve the master; return its lower bound and the first stage."""
-    _, bound = solve_checked(
-        master, persistent_highs(), "MESS master", MipLimits(rel_gap, node_limit)
-    )
-    return bound, first_stage_from(master, case)
+    rec = solve_optimal(master, persistent_highs(), "MESS master", MipLimits(rel_gap, node_limit))
+    return rec.bound, first_stage_from(master, case)
 
 
 def solve_robust(

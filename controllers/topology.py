@@ -1,21 +1,16 @@
 """DSO topology planning: loss-minimising reconfiguration over one or a few periods.
 
-Two ways to choose the switch states of a horizon, both on the DSO model of
-:mod:`controllers.dso` with the microgrid exchanges fixed (``pm``):
+Both ways use the DSO model of :mod:`controllers.dso` with the microgrid exchanges fixed:
 
-* :func:`solve_reconfiguration`: the binary multi-period MILP (all 37 branches switchable,
-  spanning-tree radiality, switching budget). Exact up to the MIP gap, but its solve time
-  grows fast with the number of periods (DESIGN.md section 6).
-* the time decomposition of DESIGN.md section 6: a few radial candidate topologies
-  (:func:`candidate_topologies`: the default one plus single-period loss-minimising
-  reconfigurations at some load levels, cacheable across rolling horizons), their cost in
-  each period (:func:`period_costs`, one fixed-topology LP per candidate) and a dynamic
-  programme over (period, candidate, switching actions used) (:func:`schedule_topologies`),
-  exact within the candidate set. :func:`plan_by_candidates` chains the three.
+* :func:`solve_reconfiguration`: the binary multi-period MILP (spanning-tree radiality,
+  switching budget), exact up to the MIP gap but slow in the number of periods;
+* the time decomposition of DESIGN.md section 6 (:func:`plan_by_candidates`): a few radial
+  candidates (:func:`candidate_topologies`, cacheable across horizons), their cost per
+  period (:func:`period_costs`, one fixed-topology LP each) and a dynamic programme over
+  (period, candidate, actions used) (:func:`schedule_topologies`), exact within them.
 
-Inputs per period t: DSO loads = nominal x ``load_scale[t]``; PV available ``pv_mw``;
-microgrid PCC import ``pm_mw`` (MW, > 0 imports from the DSO network; 0 when not given) and
-``mg_q_mvar``. Costs are in CNY with hourly periods (``dt_h`` = 1).
+Inputs per period: DSO loads = nominal x ``load_scale[t]``, PV available ``pv_mw``,
+microgrid import ``pm_mw`` (MW, 0 when not given) and ``mg_q_mvar``; CNY, hourly periods.
 """
 
 from __future__ import annotations
@@ -25,6 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import networkx as nx
 import numpy as np
 import pyomo.environ as pyo
 
@@ -101,6 +97,12 @@ def switch_actions(a: Closed, b: Closed) -> int:
     return sum(1 for line in a if bool(a[line]) != bool(b[line]))
 
 
+def path_actions(initial: Closed, closed: Sequence[Closed]) -> int:
+    """Switching actions from ``initial`` through every topology of ``closed``."""
+    path = [initial, *closed]
+    return sum(switch_actions(a, b) for a, b in zip(path, path[1:], strict=False))
+
+
 def branch_exchanges(dd: DSOData, closed: Closed) -> list[Closed]:
     """Radial topologies one branch exchange from radial ``closed``: close one open branch,
     open another branch of the loop that closes (sorted by the pair, no repeats)."""
@@ -114,23 +116,13 @@ def branch_exchanges(dd: DSOData, closed: Closed) -> list[Closed]:
 
 def _loop(br: dict, closed: Closed, start: int, goal: int) -> list[int]:
     """Branches of the path from bus ``start`` to bus ``goal`` over closed branches."""
-    adjacent: dict[int, list[tuple[int, int]]] = {}
-    for line, b in br.items():
-        if closed[line]:
-            adjacent.setdefault(b.from_bus, []).append((b.to_bus, line))
-            adjacent.setdefault(b.to_bus, []).append((b.from_bus, line))
-    came: dict[int, tuple[int, int] | None] = {start: None}
-    queue = [start]
-    for bus in queue:  # breadth first; the list grows while it is read
-        for nxt, line in adjacent.get(bus, []):
-            if nxt not in came:
-                came[nxt] = (bus, line)
-                queue.append(nxt)
-    path, bus = [], goal
-    while came.get(bus) is not None:
-        bus, line = came[bus]
-        path.append(line)
-    return path[::-1]
+    graph = nx.Graph()
+    graph.add_edges_from((b.from_bus, b.to_bus, {"line": ln}) for ln, b in br.items() if closed[ln])
+    try:
+        path = nx.shortest_path(graph, start, goal)
+    except (nx.NodeNotFound, nx.NetworkXNoPath):
+        return []
+    return [graph.edges[a, b]["line"] for a, b in zip(path, path[1:], strict=False)]
 
 
 def action_matrix(candidates: Sequence[Closed]) -> np.ndarray:
@@ -168,6 +160,13 @@ def _inputs(dd: DSOData, load_scale, pm_mw, pv_mw, mg_q_mvar) -> _Inputs:
         profiles(pv_mw, dd.pv_bus, "pv_mw"),
         profiles(mg_q_mvar, dd.mg_bus, "mg_q_mvar"),
     )
+
+
+def _model(dd: DSOData, inp: _Inputs, binary: bool = False) -> pyo.ConcreteModel:
+    """The DSO model of the inputs' horizon, the inputs set."""
+    m = dso.build_dso_model(dd, inp.n_periods, binary)
+    _set_inputs(m, dd, inp)
+    return m
 
 
 def _set_inputs(m: pyo.ConcreteModel, dd: DSOData, inp: _Inputs) -> None:
@@ -244,7 +243,6 @@ def _result(
     best_bound: float | None,
     objective: float | None = None,
 ) -> ReconfigResult:
-    path = [initial, *closed]
     return ReconfigResult(
         closed=closed,
         objective=solved.record.objective if objective is None else objective,
@@ -253,7 +251,7 @@ def _result(
         solve_time_s=solved.record.time_s,
         model_losses_mw=[_period_losses(m, dd, t) for t in m.T],
         v_pu=[_voltages(m, t) for t in m.T],
-        switch_actions=sum(switch_actions(a, b) for a, b in zip(path, path[1:], strict=False)),
+        switch_actions=path_actions(initial, closed),
         cut_rounds=solved.rounds,
         cone_violation=solved.max_rel_violation,
     )
@@ -279,8 +277,7 @@ def solve_reconfiguration(
     radial topology serves the inputs, :class:`OptimisationError` without a usable solution.
     """
     inp = _inputs(dd, load_scale, pm_mw, pv_mw, mg_q_mvar)
-    m = dso.build_dso_model(dd, inp.n_periods, binary=True)
-    _set_inputs(m, dd, inp)
+    m = _model(dd, inp, binary=True)
     dso.set_initial_topology(m, initial)
     m.switch_budget = int(budget)
     what = _describe(dd, inp, f"reconfiguration (switching budget {budget}) ")
@@ -348,8 +345,7 @@ def period_costs(
     periods are solved one by one and the infeasible (period, candidate) pairs get +inf.
     """
     inp = _inputs(dd, load_scale, pm_mw, pv_mw, mg_q_mvar)
-    m = dso.build_dso_model(dd, inp.n_periods)
-    _set_inputs(m, dd, inp)
+    m = _model(dd, inp)
     solver, single = highs_solver(), None
     costs = np.full((inp.n_periods, len(candidates)), np.inf)
     for c, closed in enumerate(candidates):
@@ -451,13 +447,10 @@ def evaluate_schedule(
 ) -> ReconfigResult:
     """Fixed-topology LP of a given per-period topology; objective includes switching cost."""
     inp = _inputs(dd, load_scale, pm_mw, pv_mw, mg_q_mvar)
-    m = dso.build_dso_model(dd, inp.n_periods)
-    _set_inputs(m, dd, inp)
+    m = _model(dd, inp)
     dso.set_topology(m, {line: [c[line] for c in closed] for line in closed[0]})
     solved = _solve(m, dd, _describe(dd, inp, "fixed topology schedule "), limits)
-    path = [initial, *closed]
-    n_actions = sum(switch_actions(a, b) for a, b in zip(path, path[1:], strict=False))
-    objective = solved.record.objective + dd.switch_cost * n_actions
+    objective = solved.record.objective + dd.switch_cost * path_actions(initial, closed)
     return _result(m, dd, solved, list(closed), initial, None, objective)
 
 
@@ -486,16 +479,8 @@ def plan_by_candidates(
     costs = period_costs(dd, candidates, *args, limits=limits)
     first = np.array([switch_actions(initial, c) for c in candidates])
     path, _ = schedule_topologies(costs, action_matrix(candidates), first, budget, dd.switch_cost)
-    res = evaluate_schedule(
-        dd,
-        [candidates[c] for c in path],
-        load_scale,
-        pm_mw,
-        pv_mw,
-        initial,
-        mg_q_mvar,
-        limits,
-    )
+    schedule = [candidates[c] for c in path]
+    res = evaluate_schedule(dd, schedule, load_scale, pm_mw, pv_mw, initial, mg_q_mvar, limits)
     return dataclasses.replace(
         res, status="optimal_within_candidates", solve_time_s=time.perf_counter() - start
     )

@@ -1,33 +1,22 @@
 """Internal networks of the microgrids (seed 003), read from ``networks/data/mg_internal_*.csv``.
 
 Each microgrid of ``microgrids.csv`` is a small radial network behind its point of common
-coupling (PCC): a PCC bus (where the tie line to its IEEE bus ends, no load) and a few
-feeder buses carrying loads of priority tier 1..3, micro turbines (``mt``, grid-forming),
-storage (``ess``) and wind (``wind``). Three files, units in the column names:
+coupling (PCC): a PCC bus (the tie line's end, no load) and feeder buses with loads of tier
+1..3, micro turbines (``mt``, grid-forming), storage (``ess``) and wind (``wind``):
 
-* ``mg_internal_buses.csv``: ``microgrid, bus, is_pcc, tier, load_p_mw, vn_kv, v_min_pu,
-  v_max_pu``. ``load_p_mw`` is the peak load of the bus; its reactive power follows the
-  microgrid's ``load_pf`` (``microgrids.csv``). The PCC bus's band is the voltage the DSO
-  must hold at the tie; the other buses' bands must hold for *any* PCC voltage in it.
+* ``mg_internal_buses.csv``: ``microgrid, bus, is_pcc, tier, load_p_mw (peak), vn_kv,
+  v_min_pu, v_max_pu``; Q follows the microgrid's ``load_pf``. The PCC band is the voltage
+  the DSO must hold at the tie; the other bands must hold for any PCC voltage in it.
 * ``mg_internal_lines.csv``: ``microgrid, line, from_bus, to_bus, r_ohm, x_ohm, max_i_ka``
   (a tree rooted at the PCC bus).
 * ``mg_internal_units.csv``: ``microgrid, unit, kind, bus, p_max_mw, q_max_mvar,
-  grid_forming``. Storage energy (SOC bounds, start, efficiencies) stays in
-  ``microgrids.csv``, shared among a microgrid's storage units by power rating.
+  grid_forming``; storage energy stays in ``microgrids.csv``, shared by power rating.
 
-The lumped view (``microgrids.csv``) and the internal one agree: per microgrid, the bus
-loads sum to ``load_p_peak_mw``, the turbines to ``mt_p_max_mw``, the storage units to
-``ess_p_dis_max_mw`` and the wind units to ``wind_p_rated_mw`` (checked on loading).
-
-Parameters the seed does not give (chosen here, each file has a ``note`` column): five buses
-per microgrid, the load split over tiers (MG1 0.10/0.15/0.25 MW, MG2 0.15/0.30/0.15 MW,
-MG3 0.10/0.15/0.15 MW for tiers 1/2/3), the unit placement (MG1 has two turbines, G1 and
-G2, as in the seed), 12.66 kV lines of 0.2-0.35 ohm, reactive capability of turbines at
-pf 0.95 of their rating and of storage inverters at half their rating, wind at unity power
-factor, a PCC band of 0.95-1.05 pu, internal bands of 0.90-1.10 pu. The feeder-head line
-(PCC bus to the first feeder bus) carries exactly the tie-line flow and is rated below the
-microgrid's export capability, so it shapes the projected polygon; the other lines are
-rated above any internal flow.
+Per microgrid the bus loads, turbines, storage and wind units add up to the lumped
+``load_p_peak_mw``, ``mt_p_max_mw``, ``ess_p_dis_max_mw`` and ``wind_p_rated_mw`` (checked).
+The values the seed does not give are chosen in each file's ``note`` column; the feeder-head
+line carries the tie-line flow and is rated below the export capability, so it shapes the
+projected polygon, and the other lines are rated above any internal flow.
 
 :func:`load_microgrid_networks` returns frozen :class:`MicrogridNetwork` objects; bad data
 raise :class:`MicrogridDataError` naming the file, the row, the field and the fix.
@@ -123,19 +112,21 @@ class MicrogridNetwork:
     tier_weight: dict[int, float]  # restoration weight of each tier (seed 003: 100/10/0.2)
 
     @property
+    def pcc(self) -> InternalBus:
+        return next(b for b in self.buses if b.is_pcc)
+
+    @property
     def pcc_bus(self) -> int:
-        return next(b.bus for b in self.buses if b.is_pcc)
+        return self.pcc.bus
 
     @property
     def pcc_v_band_pu(self) -> tuple[float, float]:
-        pcc = next(b for b in self.buses if b.is_pcc)
-        return pcc.v_min_pu, pcc.v_max_pu
+        return self.pcc.v_min_pu, self.pcc.v_max_pu
 
     @property
     def pcc_s_max_mva(self) -> float:
         """Apparent-power rating of the tie line (its ``pcc_max_i_ka`` at nominal voltage)."""
-        pcc = next(b for b in self.buses if b.is_pcc)
-        return math.sqrt(3) * pcc.vn_kv * self.params.pcc_max_i_ka
+        return math.sqrt(3) * self.pcc.vn_kv * self.params.pcc_max_i_ka
 
     @property
     def load_buses(self) -> tuple[InternalBus, ...]:
@@ -232,55 +223,34 @@ def _unique(file: str, mg: MicrogridParams, labels: list, field: str) -> None:
 
 
 def _buses(mg: MicrogridParams, frame: pd.DataFrame) -> tuple[InternalBus, ...]:
-    f = BUSES_FILE
-    _unique(f, mg, [int(b) for b in frame["bus"]], "bus")
+    _unique(BUSES_FILE, mg, [int(b) for b in frame["bus"]], "bus")
     n_pcc = int(frame["is_pcc"].astype(int).sum())
     if n_pcc != 1:
-        raise MicrogridDataError(
-            f, mg.name, "is_pcc", f"{n_pcc} PCC buses", "mark exactly one bus with is_pcc = 1"
-        )
+        fix = "mark exactly one bus with is_pcc = 1"
+        raise MicrogridDataError(BUSES_FILE, mg.name, "is_pcc", f"{n_pcc} PCC buses", fix)
     tan_phi = math.tan(math.acos(mg.load_pf))
     out = []
     for _, row in frame.iterrows():
-        where = _where(mg, "bus", int(row.bus))
-        checks = {"load_p_mw": AT_LEAST_ZERO, "vn_kv": ABOVE_ZERO}
-        check_row(row, checks, partial(MicrogridDataError, f, where))
-        is_pcc = bool(int(row.is_pcc))
-        load = float(row.load_p_mw)
+        error = partial(MicrogridDataError, BUSES_FILE, _where(mg, "bus", int(row.bus)))
+        check_row(row, {"load_p_mw": AT_LEAST_ZERO, "vn_kv": ABOVE_ZERO}, error)
+        is_pcc, load = bool(int(row.is_pcc)), float(row.load_p_mw)
         tier = 0 if pd.isna(row.tier) else int(row.tier)
         if is_pcc and load > 0:
-            raise MicrogridDataError(
-                f, where, "load_p_mw", f"the PCC bus carries {load} MW", "move the load"
-            )
+            raise error("load_p_mw", f"the PCC bus carries {load} MW", "move the load")
         if load > 0 and tier not in TIERS:
-            raise MicrogridDataError(
-                f, where, "tier", f"is {tier} for a load of {load} MW", "use tier 1, 2 or 3"
-            )
-        if not 0 < float(row.v_min_pu) < float(row.v_max_pu):
-            raise MicrogridDataError(
-                f,
-                where,
-                "v_min_pu",
-                f"band [{row.v_min_pu}, {row.v_max_pu}] is empty",
-                "use 0 < v_min_pu < v_max_pu",
-            )
+            raise error("tier", f"is {tier} for a load of {load} MW", "use tier 1, 2 or 3")
+        band = float(row.v_min_pu), float(row.v_max_pu)
+        if not 0 < band[0] < band[1]:
+            raise error("v_min_pu", f"band {list(band)} is empty", "use 0 < v_min_pu < v_max_pu")
+        tier = tier if load > 0 else 0
         out.append(
-            InternalBus(
-                bus=int(row.bus),
-                is_pcc=is_pcc,
-                tier=tier if load > 0 else 0,
-                load_p_mw=load,
-                load_q_mvar=load * tan_phi,
-                vn_kv=float(row.vn_kv),
-                v_min_pu=float(row.v_min_pu),
-                v_max_pu=float(row.v_max_pu),
-            )
+            InternalBus(int(row.bus), is_pcc, tier, load, load * tan_phi, float(row.vn_kv), *band)
         )
     pcc = next(b for b in out if b.is_pcc)
     for b in out:
         if not b.is_pcc and not (b.v_min_pu <= pcc.v_min_pu and pcc.v_max_pu <= b.v_max_pu):
             raise MicrogridDataError(
-                f,
+                BUSES_FILE,
                 _where(mg, "bus", b.bus),
                 "v_min_pu",
                 f"band [{b.v_min_pu}, {b.v_max_pu}] does not contain the PCC band "
@@ -293,50 +263,35 @@ def _buses(mg: MicrogridParams, frame: pd.DataFrame) -> tuple[InternalBus, ...]:
 def _lines(
     mg: MicrogridParams, frame: pd.DataFrame, buses: dict[int, InternalBus]
 ) -> tuple[InternalLine, ...]:
-    f = LINES_FILE
     graph = nx.Graph()
     graph.add_nodes_from(buses)
-    raw = []
     for _, row in frame.iterrows():
-        where = _where(mg, "line", row.line)
+        error = partial(MicrogridDataError, LINES_FILE, _where(mg, "line", row.line))
         for end in ("from_bus", "to_bus"):
             if int(row[end]) not in buses:
-                raise MicrogridDataError(
-                    f,
-                    where,
-                    end,
-                    f"bus {int(row[end])} is not a bus of {mg.name}",
-                    f"use one of {sorted(buses)}",
-                )
-        checks = {"r_ohm": AT_LEAST_ZERO, "x_ohm": AT_LEAST_ZERO, "max_i_ka": ABOVE_ZERO}
-        check_row(row, checks, partial(MicrogridDataError, f, where))
+                bad = f"bus {int(row[end])} is not a bus of {mg.name}"
+                raise error(end, bad, f"use one of {sorted(buses)}")
+        check_row(
+            row, {"r_ohm": AT_LEAST_ZERO, "x_ohm": AT_LEAST_ZERO, "max_i_ka": ABOVE_ZERO}, error
+        )
         graph.add_edge(int(row.from_bus), int(row.to_bus))
-        raw.append(row)
-    if len(raw) != len(buses) - 1 or not nx.is_connected(graph) or not nx.is_tree(graph):
+    if len(frame) != len(buses) - 1 or not nx.is_connected(graph) or not nx.is_tree(graph):
         raise MicrogridDataError(
-            f,
+            LINES_FILE,
             mg.name,
             "from_bus/to_bus",
-            f"{len(raw)} lines over {len(buses)} buses do not form one radial tree",
+            f"{len(frame)} lines over {len(buses)} buses do not form one radial tree",
             "connect every bus to the PCC bus by exactly one path (n_buses - 1 lines)",
         )
-    pcc = next(b.bus for b in buses.values() if b.is_pcc)
-    depth = nx.shortest_path_length(graph, pcc)
+    depth = nx.shortest_path_length(graph, next(b.bus for b in buses.values() if b.is_pcc))
     out = []
-    for row in raw:
-        a, b = int(row.from_bus), int(row.to_bus)
-        if depth[a] > depth[b]:  # orient away from the PCC
-            a, b = b, a
-        vn = buses[a].vn_kv
-        z_base = vn**2  # S_base = 1 MVA
+    for _, row in frame.iterrows():
+        a, b = sorted((int(row.from_bus), int(row.to_bus)), key=depth.get)  # away from the PCC
+        vn = buses[a].vn_kv  # z_base = vn^2 with S_base = 1 MVA
+        s_max = math.sqrt(3) * vn * float(row.max_i_ka)
         out.append(
             InternalLine(
-                name=str(row.line),
-                from_bus=a,
-                to_bus=b,
-                r_pu=float(row.r_ohm) / z_base,
-                x_pu=float(row.x_ohm) / z_base,
-                s_max_mva=math.sqrt(3) * vn * float(row.max_i_ka),
+                str(row.line), a, b, float(row.r_ohm) / vn**2, float(row.x_ohm) / vn**2, s_max
             )
         )
     return tuple(out)
@@ -383,11 +338,9 @@ def _rating(net: MicrogridNetwork, kind: str) -> float:
 
 
 def feeder_head_s_max_mva(network: MicrogridNetwork) -> float:
-    """Apparent power the lines leaving the PCC bus carry at their rated current when the
-    PCC bus sits at the bottom of its band (``S = sqrt(3) V_min I_max``): the most a
-    microgrid can exchange through its internal network, whatever its units do. At the
-    band's lower voltage the same current carries less power than at nominal voltage, which
-    is the margin that keeps the AC loading within 100 % over the band."""
+    """Apparent power of the lines leaving the PCC bus at their rated current with the PCC
+    at the bottom of its band (``S = sqrt(3) V_min I_max``): the most the microgrid can
+    exchange, whatever its units do, with AC loading within 100 % over the whole band."""
     v_min_pu = network.pcc_v_band_pu[0]
     return v_min_pu * sum(ln.s_max_mva for ln in network.lines if ln.from_bus == network.pcc_bus)
 
@@ -400,11 +353,9 @@ def feeder_head_p_max_mw(network: MicrogridNetwork, pf: float = 0.95) -> float:
 def with_feeder_head_limits(
     data: NetworkData, networks: dict[str, MicrogridNetwork]
 ) -> NetworkData:
-    """The lumped data the controllers plan with when the grid runs the internal networks:
-    each microgrid's exchange limits capped at what its feeder head carries, ``pcc_p_max_mw``
-    at :func:`feeder_head_p_max_mw` and the apparent power ``pcc_s_max_mva`` at
-    :func:`feeder_head_s_max_mva` (the controllers see a microgrid only through its PCC,
-    seed 003; a grid-forming microgrid's reactive export is limited only by the latter)."""
+    """The lumped data the controllers plan with when the grid runs the internal networks
+    (they see a microgrid only through its PCC, seed 003): ``pcc_p_max_mw`` and
+    ``pcc_s_max_mva`` capped at :func:`feeder_head_p_max_mw` and :func:`feeder_head_s_max_mva`."""
     mgs = tuple(
         dataclasses.replace(
             mg,

@@ -6,7 +6,7 @@ builds them (the seeded forecasts of :func:`sim.units.forecasts_at`, hourly mean
 :func:`controllers.horizon.horizon_inputs`), the microgrid exchanges are fixed at the
 planner's first guess (each microgrid's expected net demand: load minus expected wind), the
 DSO LP is solved and its first period is checked by an AC power flow of its own injections
-(:func:`controllers.plan_check.plan_ac_check`). One model serves all horizons, as the ADMM's
+(:class:`controllers.plan_check.PlanACCheck`). One model serves all horizons, as the ADMM's
 DSO agent does, so cuts found in one horizon stay for the next. ``cuts=None``: the loss cuts
 are not refined (the initial tangent cuts alone: the model before refinement).
 """
@@ -22,7 +22,7 @@ def dso_day_errors(
     hours: range | None = None,
     closed: dict[int, bool] | None = None,
 ) -> list[dict]:
-    """Per horizon: the plan's first period against AC (see :func:`plan_ac_check`), with
+    """Per horizon: the plan's first period against AC (see :class:`PlanACCheck`), with
     ``hour``, ``cut_rounds`` and ``cuts_added``. ``closed``: the topology of every period
     (default: the normally open ties open); ``cuts``: a
     :class:`controllers.loss_cuts.CutSettings`, or None for no refinement."""
@@ -31,7 +31,7 @@ def dso_day_errors(
     from mgcosim.controllers.coupled import set_dso_inputs
     from mgcosim.controllers.horizon import horizon_inputs
     from mgcosim.controllers.loss_cuts import CutSettings, solve_tight
-    from mgcosim.controllers.plan_check import plan_ac_check, plan_point
+    from mgcosim.controllers.plan_check import PlanACCheck, plan_point
     from mgcosim.controllers.solve import highs_solver, solve_optimal
     from mgcosim.networks.ieee33 import build_ieee33
     from mgcosim.sim.units import forecasts_at, stochastic_units
@@ -45,6 +45,7 @@ def dso_day_errors(
     topology = [closed if closed is not None else dso.default_topology(dd)] * n_periods
     units = stochastic_units(scenario)
     m, solver = dso.build_dso_model(dd, n_periods), highs_solver()
+    ac_check = PlanACCheck(data)
     rows = []
     for hour in hours:
         fc = forecasts_at(scenario, units, hour * 3600 // scenario.physical_step_s)
@@ -56,7 +57,7 @@ def dso_day_errors(
                 m.pm[g, t].fix(float(inp.load_mw[t] - inp.prob @ inp.wind_mw[:, t]))
         what = f"DSO horizon at hour {hour}"
         tight = solve_tight(m, dd, lambda w=what: solve_optimal(m, solver, w), solver, settings)
-        check = plan_ac_check(data, plan_point(m, dd, 0))
+        check = ac_check(plan_point(m, dd, 0))
         rows.append(
             {"hour": hour, "cut_rounds": tight.rounds, "cuts_added": tight.cuts_added} | check
         )

@@ -560,7 +560,7 @@ def validation_row(grid: dict, info: dict, scenario: Scenario) -> dict:
 
 def plan_ac_columns(check: dict) -> dict:
     """The model's own error: an AC power flow of the plan's first-period injections
-    (:func:`controllers.plan_check.plan_ac_check`), apart from the forecast error that the
+    (:class:`controllers.plan_check.PlanACCheck`), apart from the forecast error that the
     columns above (plan against the realised step) include. NaN where no check was made."""
     ac_mw = check.get("ac_loss_mw", math.nan)
     return {

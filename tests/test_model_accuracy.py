@@ -18,7 +18,7 @@ from mgcosim.controllers.blocks import cone_cut
 from mgcosim.controllers.coupled import build_centralised_model, set_centralised_inputs
 from mgcosim.controllers.horizon import horizon_inputs
 from mgcosim.controllers.loss_cuts import CutSettings, solve_tight
-from mgcosim.controllers.plan_check import plan_ac_check, plan_point
+from mgcosim.controllers.plan_check import PlanACCheck, plan_point
 from mgcosim.controllers.solve import persistent_highs, solve_optimal
 from mgcosim.controllers.topology import set_fixed_inputs
 from mgcosim.networks.ieee33 import build_ieee33
@@ -77,7 +77,7 @@ def test_persistent_solver_gets_the_cuts(scenario):
     tight = solve_tight(m, dd, lambda: solve_optimal(m, solver, "DSO"), solver, settings)
     assert 1 <= tight.rounds < settings.max_rounds and tight.cuts_added > 0
     assert tight.max_rel_violation <= settings.rel_tol
-    check = plan_ac_check(data, plan_point(m, dd, 0))
+    check = PlanACCheck(data)(plan_point(m, dd, 0))
     assert abs(check["loss_error_pct"]) <= LOSS_ERROR_PCT
     assert check["v_error_max_pu"] <= V_ERROR_PU
 
@@ -93,12 +93,12 @@ def test_admm_dso_agent_meets_the_ac_targets_with_the_hook(scenario):
     fc = forecasts_at(scenario, units, 8 * 3600 // scenario.physical_step_s, 3)
     meas = Measurements(time_s=fc.time_s, soc_mwh={})
     h = horizon_inputs(fc, meas, data, dd, 0.0, 1.0, 4, [dso.default_topology(dd)] * 4)
-    errors, results = {}, {}
+    errors, results, ac_check = {}, {}, PlanACCheck(data)
     for refine in (False, True):  # the DSO agent refined by controllers.loss_cuts.tighten_agent
         admm = BilevelADMM(dd, data, 4, 3, ADMMSettings(refine_losses=refine))
         res = admm.solve(h)
         assert res.converged
-        errors[refine] = plan_ac_check(data, plan_point(admm.dso.model, dd, 0))
+        errors[refine] = ac_check(plan_point(admm.dso.model, dd, 0))
         results[refine] = res
     assert admm.refine_rounds >= 1
     # the centralised reference refined the same way (its DSO block, its persistent solver)
