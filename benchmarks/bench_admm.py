@@ -150,7 +150,7 @@ def run_horizons(args: argparse.Namespace, scenario_path: Path | None = None) ->
         solve_tight(  # the loss cone refined as the ADMM's DSO agent refines it
             central.dso,
             dd,
-            lambda: solve_optimal(central, solver, f"centralised horizon {hour}"),
+            lambda hour=hour: solve_optimal(central, solver, f"centralised horizon {hour}"),
             solver,
         )
         central_s = time.perf_counter() - t1
