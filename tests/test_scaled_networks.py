@@ -73,3 +73,12 @@ def test_forty_eight_microgrids_run_through_mosaik_and_pandapower(tmp_path, run)
     assert exchange.drop(columns=["time_s", "time"]).abs().max().max() <= limit + 1e-6
     vm = pd.read_csv(out / "bus_vm_pu.csv").drop(columns=["time_s", "time"])
     assert vm.min().min() >= 0.9  # the voltage band of networks/data/dso.csv
+
+
+@pytest.mark.parametrize("n", [12, 48])
+def test_shipped_scenarios_validate_without_warnings(n):
+    from mgcosim.scenarios.checks import scenario_warnings
+
+    sc = load_scenario(SCENARIOS / f"ieee33_mg{n}.toml")
+    assert sc.network == f"ieee33_mg{n}" and len(sc.data.microgrids) == n
+    assert scenario_warnings(sc) == []
