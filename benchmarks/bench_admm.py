@@ -5,7 +5,9 @@ wind scenarios, the default topology in every period), in one process side by si
 
 (a) :class:`controllers.admm.BilevelADMM`, warm-started from the previous horizon's state
     shifted by one period (cold on the first horizon);
-(b) the centralised model of the same fixed-topology problem (persistent HiGHS);
+(b) the centralised model of the same fixed-topology problem (persistent HiGHS), its loss
+    cone refined by the same Kelley cuts as the ADMM's DSO agent (controllers/loss_cuts.py),
+    as the running controller's reference is;
 (c) for the first ``--milp-horizons`` horizons, the centralised MILP with binary switches
     (initial topology = default, the scenario's switching budget) under a time limit: its
     incumbent and best bound.
@@ -41,6 +43,7 @@ from mgcosim.controllers.coupled import (
 )
 from mgcosim.controllers.dso import DSOData, default_topology, dso_data, set_initial_topology
 from mgcosim.controllers.horizon import horizon_inputs
+from mgcosim.controllers.loss_cuts import solve_tight
 from mgcosim.controllers.solve import MipLimits, highs_solver, persistent_highs, solve_optimal
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.scenarios.loader import Scenario, default_scenario_path, load_scenario
@@ -103,8 +106,8 @@ def fmt(x, spec: str = ".2f", width: int = 10) -> str:
     return f"{x:>{width}{spec}}"
 
 
-def run_horizons(args: argparse.Namespace) -> list[dict]:
-    scenario = load_scenario(default_scenario_path())
+def run_horizons(args: argparse.Namespace, scenario_path: Path | None = None) -> list[dict]:
+    scenario = load_scenario(scenario_path or default_scenario_path())
     units = stochastic_units(scenario)
     data = scenario.data
     dd = dso_data(build_ieee33(data), data)
@@ -113,7 +116,8 @@ def run_horizons(args: argparse.Namespace) -> list[dict]:
     S = scenario.profiles.wind_scenarios
     steps_per_hour = 3600 // scenario.physical_step_s
     print(
-        f"default scenario: {T} periods of {period_h:g} h, {S} wind scenarios, "
+        f"{scenario.name}: {len(data.microgrids)} microgrids, {T} periods of {period_h:g} h, "
+        f"{S} wind scenarios, "
         f"default topology fixed in every period; switching budget "
         f"{data.dso.switch_budget_per_horizon} for the MILP"
     )
@@ -143,7 +147,12 @@ def run_horizons(args: argparse.Namespace) -> list[dict]:
 
         t1 = time.perf_counter()
         set_centralised_inputs(central, dd, h)
-        solve_optimal(central, solver, f"centralised horizon {hour}")
+        solve_tight(  # the loss cone refined as the ADMM's DSO agent refines it
+            central.dso,
+            dd,
+            lambda hour=hour: solve_optimal(central, solver, f"centralised horizon {hour}"),
+            solver,
+        )
         central_s = time.perf_counter() - t1
         central_obj = float(pyo.value(central.obj))
 

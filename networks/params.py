@@ -297,17 +297,32 @@ def read_csv_records(path: Path, cls: type) -> list:
     return [_typed(cls, row) for row in frame.to_dict("records")]
 
 
+def data_file(data_dir: Path, name: str) -> Path:
+    """``data_dir / name``; a built-in folder inside ``networks/data`` (a feeder variant such
+    as ``ieee33_mg12``) takes the files it does not hold from ``networks/data``."""
+    path = data_dir / name
+    if not path.exists() and data_dir.parent == DATA_DIR:
+        return DATA_DIR / name
+    return path
+
+
 def load_network_data(data_dir: Path = DATA_DIR) -> NetworkData:
     """Read the built-in (or another folder's) parameter files."""
-    dso_rows = read_csv_records(data_dir / "dso.csv", DSOParams)
+
+    def records(name: str, cls: type) -> list:
+        return read_csv_records(data_file(data_dir, name), cls)
+
+    def table(name: str) -> pd.DataFrame:
+        return pd.read_csv(data_file(data_dir, name))
+
     return NetworkData(
-        branches=pd.read_csv(data_dir / "ieee33_branches.csv"),
-        microgrids=tuple(read_csv_records(data_dir / "microgrids.csv", MicrogridParams)),
-        pv=tuple(read_csv_records(data_dir / "pv.csv", PVParams)),
-        dso=dso_rows[0],
-        tariff=pd.read_csv(data_dir / "tariff.csv"),
-        load_tiers=pd.read_csv(data_dir / "load_tiers.csv"),
-        tier_weights=pd.read_csv(data_dir / "tier_weights.csv"),
+        branches=table("ieee33_branches.csv"),
+        microgrids=tuple(records("microgrids.csv", MicrogridParams)),
+        pv=tuple(records("pv.csv", PVParams)),
+        dso=records("dso.csv", DSOParams)[0],
+        tariff=table("tariff.csv"),
+        load_tiers=table("load_tiers.csv"),
+        tier_weights=table("tier_weights.csv"),
     )
 
 

@@ -88,6 +88,7 @@ from mgcosim.networks.params import (
     DATA_DIR,
     NetworkData,
     ParameterError,
+    data_file,
     load_network_data,
     with_overrides,
 )
@@ -96,7 +97,12 @@ from mgcosim.scenarios.profiles import ProfileSettings
 
 CONTROLLERS = ("rule_based", "centralised", "admm")
 MICROGRID_MODELS = ("lumped", "internal")
-NETWORKS = {"ieee33": DATA_DIR}
+# network name -> data folder; the feeders with 12 and 48 microgrids: networks/scaled.py
+NETWORKS = {
+    "ieee33": DATA_DIR,
+    "ieee33_mg12": DATA_DIR / "ieee33_mg12",
+    "ieee33_mg48": DATA_DIR / "ieee33_mg48",
+}
 FAULT_KINDS = ("branch", "main_grid")
 BUILTIN = "builtin"
 TOP_KEYS = (
@@ -521,7 +527,7 @@ def _read_data(raw: dict, base: NetworkData, data_dir: Path) -> NetworkData:
         dso=_override(raw.get("dso", {}), base.dso, "dso"),
     )
     _validate_params(data, raw, data_dir)
-    _check_tariff(data.tariff, data_dir / "tariff.csv")
+    _check_tariff(data.tariff, data_file(data_dir, "tariff.csv"))
     _check_buses(data, raw)
     return data
 
@@ -572,7 +578,7 @@ def _param_invalid(where: str, err: ParameterError, overrides: dict, data_dir: P
     table, _, unit = where.partition(".")
     row = f"{unit}." if unit else ""
     fix = f"{err.fix} (in the file, or override it in [{where}])"
-    return _Invalid(f"{row}{err.field}", err.message, fix, data_dir / f"{table}.csv")
+    return _Invalid(f"{row}{err.field}", err.message, fix, data_file(data_dir, f"{table}.csv"))
 
 
 def _check_tariff(tariff: pd.DataFrame, file: Path) -> None:
@@ -604,11 +610,14 @@ def _check_buses(data: NetworkData, raw: dict) -> None:
             raise _Invalid(
                 f"{where}.{unit.name}.bus_ieee", f"bus {unit.bus_ieee} does not exist", valid
             )
+    # A scenario may not move a microgrid onto another's bus (a typo, most likely); the
+    # network data may place several at one bus (the 48-microgrid feeder has two per bus).
+    moved_here = {n for n, t in raw.get("microgrids", {}).items() if "bus_ieee" in t}
     seen: dict[int, str] = {}
     for mg in data.microgrids:
         other = seen.setdefault(mg.bus_ieee, mg.name)
-        if other != mg.name:
-            moved = mg.name if "bus_ieee" in raw.get("microgrids", {}).get(mg.name, {}) else other
+        if other != mg.name and moved_here & {mg.name, other}:
+            moved = mg.name if mg.name in moved_here else other
             taken = ", ".join(
                 f"{m.name} at {m.bus_ieee}" for m in data.microgrids if m.name != moved
             )
@@ -625,6 +634,12 @@ def _check_buses(data: NetworkData, raw: dict) -> None:
 def _read_microgrid_model(value: Any, data: NetworkData, network: str) -> str:
     """``"lumped"`` or ``"internal"``; the internal networks must agree with ``data``."""
     model = _choice(value, "microgrid_model", MICROGRID_MODELS)
+    if model == "internal" and network != "ieee33":
+        raise _Invalid(
+            "microgrid_model",
+            f'network {network!r} has no internal microgrid networks (only "ieee33" has)',
+            'use microgrid_model = "lumped" with this network',
+        )
     if model == "internal":
         try:
             load_microgrid_networks(data, NETWORKS[network])
@@ -889,7 +904,7 @@ def _read_profiles(
                 f"is {repeat!r}, but the built-in shapes are one day",
                 "drop repeat (the built-in day repeats daily), or give a source file",
             )
-    builtin = pd.read_csv(data_dir / "profiles_default.csv")
+    builtin = pd.read_csv(data_file(data_dir, "profiles_default.csv"))
     try:
         shapes, repeat, given = profiles.read_table(source, repeat, data, builtin, run)
     except profiles.ProfileError as err:

@@ -15,6 +15,16 @@ def names(doc: AttrDoc) -> list[str]:
     return list(doc)
 
 
+def received(doc: AttrDoc, attrs: list[str], source: str) -> AttrDoc:
+    """``doc``'s entries for ``attrs`` as another model's inputs, credited to ``source``."""
+    return {a: (doc[a][0], doc[a][1], f"input from {source}: {doc[a][2]}") for a in attrs}
+
+
+def sent(doc: AttrDoc, attrs: list[str]) -> AttrDoc:
+    """``doc``'s input entries for ``attrs`` as the sending model's outputs."""
+    return {a: (doc[a][0], doc[a][1], doc[a][2].removeprefix("input: ")) for a in attrs}
+
+
 def markdown_table(model: str, doc: AttrDoc) -> str:
     """One Markdown table: model, attribute, unit, value shape, meaning."""
     rows = ["| model | attribute | unit | value | meaning |", "| --- | --- | --- | --- | --- |"]

@@ -18,8 +18,15 @@ import numpy as np
 from mgcosim.controllers.base import Controller, Forecasts, Measurements, Plan
 from mgcosim.controllers.rule_based import RuleBasedController
 from mgcosim.scenarios.loader import Scenario, load_scenario
-from mgcosim.sim.attrdoc import AttrDoc, names
-from mgcosim.sim.grid_sim import WiringError, first, profile_unit_names, unit_of
+from mgcosim.sim.attrdoc import AttrDoc, names, received, sent
+from mgcosim.sim.grid_sim import (
+    GRID_INPUT_ATTRS,
+    GRID_OUTPUT_ATTRS,
+    WiringError,
+    first,
+    profile_unit_names,
+    unit_of,
+)
 from mgcosim.sim.mess import with_mess
 
 _PER_SOURCE = "per source entity (id = unit name)"
@@ -35,21 +42,13 @@ CONTROLLER_ATTRS: AttrDoc = {
         f"list of S floats, {_PER_SOURCE}",
         "input: wind scenario probabilities",
     ),
-    "soc_end_mwh": ("MWh", "dict storage -> float", "input: grid's state of charge (time-shifted)"),
-    "mt_p_mw": (
-        "MW",
-        "dict turbine -> float",
-        "input: grid's applied turbine output (time-shifted)",
+    **received(
+        GRID_OUTPUT_ATTRS, ["soc_end_mwh", "mt_p_mw", "switch_closed"], "the grid, time-shifted"
     ),
-    "switch_closed": ("-", "dict IEEE branch (text) -> 0/1", "input: grid's switch states"),
-    "setpoints_mw": (
-        "MW",
-        "dict unit -> float",
-        "set-points: turbine output, storage power (charging > 0), wind/PV caps",
+    **sent(
+        GRID_INPUT_ATTRS,
+        ["setpoints_mw", "switch_closed_cmd", "load_served_cmd", "grid_former_cmd"],
     ),
-    "switch_closed_cmd": ("-", "dict IEEE branch (text) -> 0/1, or None", "switch commands"),
-    "load_served_cmd": ("-", "dict load -> share in [0, 1], or None", "load pickup commands"),
-    "grid_former_cmd": ("-", "list of names, or None", "preferred island grid formers"),
     "plan_info": ("-", "dict text -> value", "the current plan's figures (mode, status, ...)"),
     "faults": ("-", "list of dicts", "input: faults in force (an event: re-plans at once)"),
 }

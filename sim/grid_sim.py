@@ -85,7 +85,7 @@ GRID_OUTPUT_ATTRS: AttrDoc = {
     ),
     "exchange_p_mw": ("MW", "dict microgrid -> float", "PCC import of each microgrid"),
     "p_loss_mw": ("MW", "float", "line losses, whole net"),
-    "p_loss_ieee_mw": ("MW", "float", "line losses of the 32 IEEE branches"),
+    "p_loss_ieee_mw": ("MW", "float", "line losses of the 37 IEEE branches (5 are tie lines)"),
     "p_substation_mw": ("MW", "float", "main-grid import at the substation"),
     "q_substation_mvar": ("Mvar", "float", "main-grid reactive import at the substation"),
     "load_demand_mw": ("MW", "float", "total demand before shedding"),

@@ -332,6 +332,11 @@ def num(df: pd.DataFrame, col: str) -> pd.Series:
     return pd.to_numeric(df[col], errors="coerce").astype(float)
 
 
+def missing(df: pd.DataFrame | None) -> bool:
+    """The table was not written, or holds no values."""
+    return df is None or df.empty
+
+
 def has(df: pd.DataFrame | None, col: str) -> bool:
     """Whether ``df`` has column ``col`` with at least one number in it."""
     return df is not None and bool(num(df, col).notna().any())
@@ -402,7 +407,7 @@ def split_names(value: str) -> list[str]:
 def restoration_plans(run: RunData) -> pd.DataFrame | None:
     """Rows of plans.csv written in restoration mode (None when there are none)."""
     plans = run.plans
-    if plans is None or plans.empty or "mode" not in plans.columns:
+    if missing(plans) or "mode" not in plans.columns:
         return None
     rest = plans[label_column(plans, "mode") == RESTORATION_MODE]
     return rest if not rest.empty else None
@@ -411,7 +416,7 @@ def restoration_plans(run: RunData) -> pd.DataFrame | None:
 def optimiser_plans(run: RunData) -> pd.DataFrame | None:
     """Rows of plans.csv of the normal optimiser (restoration-mode rows left out)."""
     plans = run.plans
-    if plans is None or plans.empty:
+    if missing(plans):
         return None
     if "mode" in plans.columns:
         plans = plans[label_column(plans, "mode") != RESTORATION_MODE]

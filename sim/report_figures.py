@@ -24,6 +24,7 @@ from mgcosim.sim.report_base import (
     html_figure,
     html_section,
     html_table,
+    missing,
     new_figure,
     num,
     rounded,
@@ -59,7 +60,7 @@ def branch_columns(df: pd.DataFrame) -> list[str]:
 def branch_loading_figure(run: RunData) -> Figure | None:
     """Heat map of every branch's loading over clock time; open branches grey, overloads ×."""
     df = run.branch_loading
-    if df is None or df.empty or not len(df.columns):
+    if missing(df):
         return None
     cols = branch_columns(df)
     loading = _numeric(df, cols).to_numpy().T
@@ -109,7 +110,7 @@ def _open_mask(run: RunData, df: pd.DataFrame, cols: list[str]) -> np.ndarray:
     """True where a branch's switch was open (switch_closed.csv == 0) at that row."""
     mask = np.zeros((len(cols), len(df)), dtype=bool)
     sw = run.switch_closed
-    if sw is None or sw.empty:
+    if missing(sw):
         return mask
     states = sw.apply(pd.to_numeric, errors="coerce").reindex(df.index)
     for i, col in enumerate(cols):
@@ -150,7 +151,7 @@ def section_branch_loading(run: RunData) -> str | None:
 def setpoint_units(run: RunData) -> list[str]:
     """Units with both a controller set-point and an applied power."""
     sp, ap = run.setpoints, run.unit_p
-    if sp is None or ap is None or sp.empty or ap.empty:
+    if missing(sp) or missing(ap):
         return []
     return [c for c in sp.columns if c in ap.columns]
 
@@ -264,7 +265,7 @@ def curtailment_frames(run: RunData) -> tuple[pd.DataFrame, pd.DataFrame] | None
             a = _numeric(avail, units)
             return a, _numeric(ap, units).reindex(a.index)
     steps = run.steps
-    if steps is None or steps.empty:
+    if missing(steps):
         return None
     pairs = [(k, f"{k}_avail_mw", f"{k}_used_mw") for k in ("wind", "pv")]
     pairs = [(k, a, u) for k, a, u in pairs if a in steps.columns and u in steps.columns]

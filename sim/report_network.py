@@ -36,6 +36,7 @@ from mgcosim.sim.report_base import (
     html_figure,
     html_section,
     label_column,
+    missing,
     new_figure,
     split_names,
     timestamp,
@@ -423,7 +424,7 @@ def _legend(groups: dict[int, str]) -> list:
 
 def section_network(run: RunData) -> str | None:
     """Network diagram at one step: switch states, faults and islands."""
-    if run.switch_closed is None or run.switch_closed.empty:
+    if missing(run.switch_closed):
         return None
     chosen = diagram_step(run)
     if chosen is None:
@@ -451,7 +452,7 @@ def section_network(run: RunData) -> str | None:
 def worst_step(run: RunData) -> float | None:
     """Time of the step with the lowest IEEE bus voltage."""
     vm = run.bus_vm
-    if vm is None or vm.empty:
+    if missing(vm):
         return None
     cols = [c for c in vm.columns if c.isdigit()]
     low = vm[cols].apply(pd.to_numeric, errors="coerce").min(axis=1)

@@ -23,6 +23,7 @@ from mgcosim.sim.report_base import (
     html_figure,
     html_section,
     html_table,
+    missing,
     new_figure,
     not_optimal,
     num,
@@ -42,7 +43,7 @@ from mgcosim.sim.report_base import (
 def section_p2p(run: RunData) -> str | None:
     """Planned first-period P2P trade of each microgrid pair over time."""
     df = run.p2p
-    if df is None or df.empty or not len(df.columns):
+    if missing(df):
         return None
     step_s = run.controller_step_s
     fig = new_figure(10, 3.6)
@@ -310,7 +311,7 @@ def _horizon_table(run: RunData, plans: pd.DataFrame) -> str:
 def section_agent_costs(run: RunData) -> str | None:
     """Each agent's planned cost over the horizon of every plan."""
     plans = optimiser_plans(run)
-    if plans is None or plans.empty:
+    if missing(plans):
         return None
     cols = [
         c for c in plans.columns if c.startswith("cost_") and c.endswith("_cny") and has(plans, c)

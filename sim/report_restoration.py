@@ -28,6 +28,7 @@ from mgcosim.sim.report_base import (
     html_table,
     is_storage,
     label_column,
+    missing,
     new_figure,
     num,
     plan_statuses,
@@ -75,7 +76,7 @@ def _energised(run: RunData, index: pd.Index) -> pd.Series:
 def _switch_actions(run: RunData) -> dict[float, str]:
     """Per step: branches opened / closed against the previous step (ties marked)."""
     df = run.switch_closed
-    if df is None or df.empty:
+    if missing(df):
         return {}
     states = df.apply(pd.to_numeric, errors="coerce")
     delta = states.diff()
@@ -95,7 +96,7 @@ def _switch_actions(run: RunData) -> dict[float, str]:
 def section_restoration(run: RunData) -> str | None:
     """Fault periods: load served, energised buses, islands, switching and energies."""
     steps = run.steps
-    if steps is None or steps.empty or "active_faults" not in steps.columns:
+    if missing(steps) or "active_faults" not in steps.columns:
         return None
     faulted = (label_column(steps, "active_faults") != "").to_numpy()
     if not faulted.any():

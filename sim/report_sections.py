@@ -22,6 +22,7 @@ from mgcosim.sim.report_base import (
     html_figure,
     html_section,
     html_table,
+    missing,
     new_figure,
     number,
     step_series,
@@ -108,7 +109,7 @@ def _file_notes(run: RunData) -> str:
 def section_voltages(run: RunData) -> str | None:
     """Heat map of IEEE bus voltages over time."""
     df = run.bus_vm
-    if df is None or df.empty:
+    if missing(df):
         return None
     bus_cols = sorted((c for c in df.columns if c.isdigit()), key=int)
     if not bus_cols:
@@ -182,7 +183,7 @@ def _voltage_notes(df: pd.DataFrame, bus_cols: list[str], vm: np.ndarray) -> str
 def section_soc(run: RunData) -> str | None:
     """State-of-charge trajectories, one line per storage."""
     df = run.soc
-    if df is None or df.empty or not len(df.columns):
+    if missing(df):
         return None
     fig = new_figure(10, 3.5)
     ax = fig.add_subplot()
@@ -199,7 +200,7 @@ def section_soc(run: RunData) -> str | None:
 def section_exchange(run: RunData) -> str | None:
     """Import (> 0) / export (< 0) of each microgrid through its PCC."""
     df = run.exchange
-    if df is None or df.empty or not len(df.columns):
+    if missing(df):
         return None
     fig = new_figure(10, 1.2 + 1.8 * len(df.columns))
     axes = fig.subplots(len(df.columns), 1, sharex=True, squeeze=False)[:, 0]
@@ -226,7 +227,7 @@ def section_losses(run: RunData) -> str | None:
     """Network losses and substation import over time."""
     df = run.steps
     cols = [c for c in ("p_substation_mw", "p_loss_mw") if df is not None and c in df.columns]
-    if df is None or df.empty or not cols:
+    if missing(df) or not cols:
         return None
     labels = {"p_substation_mw": "substation import [MW]", "p_loss_mw": "losses [MW]"}
     fig = new_figure(10, 1.2 + 2.0 * len(cols))
@@ -244,7 +245,7 @@ def section_losses(run: RunData) -> str | None:
 def section_switches(run: RunData) -> str | None:
     """Switch changes (figure and event list), or the fixed topology in one sentence."""
     df = run.switch_closed
-    if df is None or df.empty:
+    if missing(df):
         return None
     states = df.apply(pd.to_numeric, errors="coerce")
     changed = [c for c in states.columns if states[c].dropna().nunique() > 1]

@@ -23,6 +23,7 @@ from mgcosim.sim.report_base import (
     html_figure,
     html_section,
     html_table,
+    missing,
     new_figure,
     num,
     rounded,
@@ -38,7 +39,7 @@ from mgcosim.sim.results import relative_loss_error_pct
 def section_validation(run: RunData) -> str | None:
     """The optimiser's first-period expectation against the AC power flow of each step."""
     val = run.validation
-    if val is None or val.empty:
+    if missing(val):
         return None
     unexpected = num(val, "unanticipated_violation").fillna(0) > 0
     n_bad = int(unexpected.sum())

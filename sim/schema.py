@@ -137,6 +137,12 @@ def _table(key, file, unit, content, source, element, sign=NONE, columns=()) -> 
     return RunFile(key, file, unit, content, source, False, element, sign, columns, tidy=True)
 
 
+def _quantity(key: str, source: str, element: str, sign: str, content: str) -> RunFile:
+    """A per-element table of the recorded quantity ``source``, in ``{source}.csv``."""
+    unit = {"mw": "MW", "mwh": "MWh"}[source.rsplit("_", 1)[1]]
+    return _table(key, f"{source}.csv", unit, content, source, element, sign)
+
+
 FILES: tuple[RunFile, ...] = (
     RunFile("steps", "steps.csv", "mixed", "scalar figures per step", columns=STEP_COLUMNS),
     _table("bus_vm", "bus_vm_pu.csv", "pu", "bus voltage magnitude", "vm_pu", "bus", NONNEG),
@@ -171,12 +177,8 @@ FILES: tuple[RunFile, ...] = (
         "unit",
         columns=_units(CHARGE, CAP),
     ),
-    _table(
-        "soc", "soc_mwh.csv", "MWh", "storage energy at the step start", "soc_mwh", "unit", NONNEG
-    ),
-    _table(
-        "exchange", "exchange_p_mw.csv", "MW", "PCC exchange", "exchange_p_mw", "microgrid", IMPORT
-    ),
+    _quantity("soc", "soc_mwh", "unit", NONNEG, "storage energy at the step start"),
+    _quantity("exchange", "exchange_p_mw", "microgrid", IMPORT, "PCC exchange"),
     RunFile(
         "available",
         "available_p_mw.csv",
@@ -186,57 +188,13 @@ FILES: tuple[RunFile, ...] = (
         element="unit",
         columns=_units(CHARGE),
     ),
-    _table(
-        "load_demand",
-        "load_demand_p_mw.csv",
-        "MW",
-        "demand per load",
-        "load_demand_p_mw",
-        "unit",
-        LOAD,
-    ),
-    _table(
-        "load_served",
-        "load_served_p_mw.csv",
-        "MW",
-        "served per load",
-        "load_served_p_mw",
-        "unit",
-        LOAD,
-    ),
-    _table(
-        "load_shed",
-        "load_shed_p_mw.csv",
-        "MW",
-        "shed = demand - served",
-        "load_shed_p_mw",
-        "unit",
-        LOAD,
-    ),
-    _table(
-        "renewable_available",
-        "renewable_available_p_mw.csv",
-        "MW",
-        "available wind/PV",
-        "renewable_available_p_mw",
-        "unit",
-        GEN,
-    ),
-    _table(
-        "renewable_p", "renewable_p_mw.csv", "MW", "injected wind/PV", "renewable_p_mw", "unit", GEN
-    ),
-    _table(
-        "turbine_p", "turbine_p_mw.csv", "MW", "micro-turbine output", "turbine_p_mw", "unit", GEN
-    ),
-    _table(
-        "storage_discharge",
-        "storage_discharge_p_mw.csv",
-        "MW",
-        "storage power",
-        "storage_discharge_p_mw",
-        "unit",
-        DISCHARGE,
-    ),
+    _quantity("load_demand", "load_demand_p_mw", "unit", LOAD, "demand per load"),
+    _quantity("load_served", "load_served_p_mw", "unit", LOAD, "served per load"),
+    _quantity("load_shed", "load_shed_p_mw", "unit", LOAD, "shed = demand - served"),
+    _quantity("renewable_available", "renewable_available_p_mw", "unit", GEN, "available wind/PV"),
+    _quantity("renewable_p", "renewable_p_mw", "unit", GEN, "injected wind/PV"),
+    _quantity("turbine_p", "turbine_p_mw", "unit", GEN, "micro-turbine output"),
+    _quantity("storage_discharge", "storage_discharge_p_mw", "unit", DISCHARGE, "storage power"),
     RunFile("plans", "plans.csv", "mixed", "one row per plan", optional=True, columns=PLAN_COLUMNS),
     RunFile(
         "timings",

@@ -35,6 +35,12 @@ SIMULATORS = {
 }
 
 
+# How long a simulator process may take to start and connect, and to stop. mosaik's default
+# (10 s) is shorter than a Python process importing pandapower and Pyomo takes on a loaded
+# machine; these limits only decide a failure, never a result.
+MOSAIK_CONFIG = {"start_timeout": 600.0, "stop_timeout": 60.0}
+
+
 def sim_config(separate: frozenset[str] = frozenset()) -> dict:
     """mosaik sim config; simulators named in ``separate`` run as their own processes."""
     config = {}
@@ -68,7 +74,9 @@ def build_world(
     check_controller(scenario)  # refuse an unavailable controller before anything starts
     path = str(scenario.path)
     scenario, buses = place_mess(scenario, out_dir)
-    world = mosaik.World(sim_config(separate), time_resolution=1.0, skip_greetings=True)
+    world = mosaik.World(
+        sim_config(separate), MOSAIK_CONFIG, time_resolution=1.0, skip_greetings=True
+    )
     grid = world.start("Grid", scenario_path=path, mess_buses=buses).Grid()
     ctrl = world.start("Controller", scenario_path=path, mess_buses=buses).Controller()
     rec = world.start("Recorder", scenario_path=path).Recorder(out_dir=str(out_dir))
