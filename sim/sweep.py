@@ -31,11 +31,14 @@ import signal
 import socket
 import sys
 import time
+import tomllib
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
+from mgcosim.scenarios.loader import DEFAULT_SEED
 from mgcosim.sim.argtypes import positive_int
 from mgcosim.sim.sweep_spec import SCENARIO_FILE, RunSpec, SweepSpec, load_sweep
 
@@ -111,7 +114,8 @@ def run_sweep(
             continue
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / SCENARIO_FILE).write_text(run.text)
-        future = client.submit(execute_run, str(run_dir), key=f"mgcosim-{run.name}", pure=False)
+        key = f"mgcosim-{run.name}-{uuid.uuid4().hex[:8]}"  # unique on a shared scheduler
+        future = client.submit(execute_run, str(run_dir), key=key, pure=False)
         futures[future] = run
     try:
         for future in as_completed(futures):
@@ -172,8 +176,12 @@ def execute_run(run_dir: str) -> dict:
     path = Path(run_dir)
     record = read_record(path)
     record.update(
-        attempts=record.get("attempts", 0) + 1, error="", worker=f"{socket.gethostname()}"
+        attempts=record.get("attempts", 0) + 1,
+        error="",
+        worker=socket.gethostname(),
+        wall_clock_s=None,
     )
+    write_record(path, record)  # an attempt killed on the way counts too
     start = time.perf_counter()
     try:
         _quiet_mosaik_logs()
@@ -202,7 +210,7 @@ def write_record(run_dir: Path, record: dict) -> None:
 def note_failure(run_dir: Path, error: str) -> None:
     """A task that failed outside :func:`execute_run` (its worker died): say so."""
     record = read_record(run_dir)
-    record.update(attempts=record.get("attempts", 0) + 1, error=error)
+    record["error"] = error
     write_record(run_dir, record)
 
 
@@ -223,7 +231,7 @@ def run_row(run: RunSpec, run_dir: Path, action: str) -> dict:
         "manifest_status": manifest.get("status", ""),
         **{key: _cell(value) for key, value in run.overrides.items()},
         "overrides": json.dumps(run.overrides, default=str, sort_keys=True),
-        "seed": manifest.get("seed"),
+        "seed": scenario_seed(run),
     }
     summary = _json(run_dir / "summary.json") if finished else {}
     row |= {key: summary.get(key, math.nan) for key in KEY_FIGURES}
@@ -232,8 +240,13 @@ def run_row(run: RunSpec, run_dir: Path, action: str) -> dict:
         "attempts": record.get("attempts", 0),
         "action": action,
         "run_dir": run.name,
-        "wall_clock_s": record.get("wall_clock_s", math.nan),
+        "wall_clock_s": record.get("wall_clock_s") or math.nan,
     }
+
+
+def scenario_seed(run: RunSpec) -> int:
+    """The seed of the run's scenario (the loader's default when it gives none)."""
+    return int(tomllib.loads(run.text).get("seed", DEFAULT_SEED))
 
 
 def _json(path: Path) -> dict:
@@ -348,7 +361,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out_dir = Path(args.out or Path("runs") / spec.name)
     check_out_dir(spec, out_dir)
     client = connect(args.workers, args.scheduler)
-    where = args.scheduler or f"a local cluster of {args.workers} worker processes"
+    plural = "es" * (args.workers > 1)
+    where = args.scheduler or f"a local cluster of {args.workers} worker process{plural}"
     n = len(spec.runs)
     print(f"Sweep {spec.name!r}: {n} run{'s' * (n > 1)} on {where} -> {out_dir}", flush=True)
     previous = signal.signal(signal.SIGTERM, _interrupt)

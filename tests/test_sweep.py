@@ -82,7 +82,7 @@ def test_a_failed_run_is_recorded_and_the_others_finish(swept):
     broken = df.set_index("run").loc["broken"]
     assert broken.status == "failed"
     assert "steps.csv" in broken.error and "IsADirectoryError" in broken.error
-    assert pd.isna(broken.cost_total_cny)
+    assert pd.isna(broken.cost_total_cny) and broken.seed == 7  # the scenario's seed
     assert (df.status == "finished").sum() == 2
     for name in ("a", "b"):
         manifest = json.loads((out / name / "manifest.json").read_text())
