@@ -391,11 +391,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sweep",
         help="run many scenarios in parallel on Dask (a grid of overrides, or several files)",
-        description="Run a sweep file (a base scenario and a grid of overrides, see "
-        "scenarios/sweep_n2.toml) or several scenario files in parallel on Dask distributed. "
-        "Each run writes its own run directory under --out; OUT/sweep.parquet and "
-        "OUT/sweep.csv hold a row per run. Started again on the same --out, finished runs "
-        "are skipped.",
+        description="Run a sweep file (a base scenario and a grid of overrides, see\n"
+        "scenarios/sweep_n2.toml) or several scenario files in parallel on Dask\n"
+        "distributed. Each run writes its own run directory under --out; OUT/sweep.parquet\n"
+        "and OUT/sweep.csv hold a row per run. Started again on the same --out, finished\n"
+        "runs are skipped.",
         epilog=SWEEP_EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
