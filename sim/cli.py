@@ -286,6 +286,9 @@ def parser() -> argparse.ArgumentParser:
     from mgcosim.sim.preposition import add_parser as add_preposition_parser
 
     add_preposition_parser(sub)
+    from mgcosim.sim.sweep import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub)
     return p
 
 

@@ -199,6 +199,7 @@ def test_help_texts_name_every_command_without_jargon():
         "restore",
         "coordinate",
         "preposition",
+        "sweep",
     }
     for name, sub in commands.choices.items():
         assert name in text
