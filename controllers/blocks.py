@@ -332,3 +332,43 @@ def declare_pv_power_factor(m: pyo.Block, tan_phi: Mapping[str, float], *periods
         lambda p, *r: _at(m.qpv, p, r),
         lambda p, *r: tan_phi[p] * _at(m.pv, p, r),
     )
+
+
+# --- restoration blocks ----------------------------------------------------------------------
+def declare_within(
+    m: pyo.Block, name: str, expr: Callable[..., object], bound: Callable[..., object], *sets
+) -> None:
+    """``|expr| <= bound`` as the rows ``<name>_up`` (expr <= bound) and ``<name>_dn``
+    (expr >= -bound), over the index ``sets``."""
+    m.add_component(f"{name}_up", pyo.Constraint(*sets, rule=lambda _, *i: expr(*i) <= bound(*i)))
+    m.add_component(f"{name}_dn", pyo.Constraint(*sets, rule=lambda _, *i: expr(*i) >= -bound(*i)))
+
+
+def declare_soc_dynamics(
+    m: pyo.Block,
+    name: str,
+    soc: pyo.Var,
+    before: Callable[..., object],
+    change: Callable[..., object],
+    *sets: pyo.Set,
+) -> None:
+    """Storage energy ``soc = before + change`` at every index of ``sets``: ``before(*i)`` the
+    energy at the period start (initial value or previous period), ``change(*i)`` the energy
+    charged less discharged over the period (:func:`networks.storage.energy_change_mwh`)."""
+
+    def rule(_, *i):
+        return _at(soc, i[0], i[1:]) == before(*i) + change(*i)
+
+    m.add_component(name, pyo.Constraint(*sets, rule=rule))
+
+
+def declare_load_pickup(m: pyo.Block, *periods: pyo.Set) -> None:
+    """Load pickup ``x_b <= e_b`` (only on an energised bus) over the loads ``m.D`` and,
+    over several periods, monotone: ``x_b,t >= x_b,t-1`` (a restored load stays)."""
+    m.x_e = pyo.Constraint(m.D, *periods, rule=lambda _, b, *r: _at(m.x, b, r) <= _at(m.e, b, r))
+    if periods:
+        m.x_monotone = pyo.Constraint(
+            m.D,
+            *periods,
+            rule=lambda _, b, t: m.x[b, t] >= m.x[b, t - 1] if t > 0 else pyo.Constraint.Skip,
+        )

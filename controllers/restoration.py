@@ -1,71 +1,42 @@
 """Multi-time-scale service restoration: the centralised reference (a MILP for HiGHS).
 
-Per unit with S_base = 1 MVA (1 pu of power = 1 MW). After a fault the faulted branches are
-open (the protection opened them: they start open and opening them is no switching
-action) and, for a substation fault, the main grid is lost. Over ``n_periods`` periods of
-``dt_h`` hours (15 min by default) the model decides, per period t:
+Per unit with S_base = 1 MVA. The faulted branches start open (opened by the protection: no
+switching action); a substation fault also loses the main grid. Per period t of ``dt_h``:
 
-* switch states alpha_l,t of the 37 IEEE branches (faulted ones fixed open, ``forced_open``
-  too), switching actions sw_l,t >= |alpha_l,t - alpha_l,t-1| (from the initial states),
-  optionally with a budget;
-* bus energisation e_b,t; a closed branch joins two buses of the same energisation state
-  and is *live* (lambda_l,t = alpha_l,t * e_i,t, a linearised product) only when both ends
-  are energised. The seed's rule "closed only if both ends are energised" would force every
-  switch of a dead section open at a switching cost for nothing, so dead closed branches
-  are allowed, but they carry no power and do not count in the radiality constraints;
-* radiality allowing islands (seed 002, single-commodity flow with virtual sources): the
-  sources are the substation (bus 1, only when the main grid is available) and the
-  microgrids, grid-forming at their IEEE bus (sigma_m,t; turbine or storage form the
-  voltage). With sigma_b the source count at bus b: every energised bus consumes
-  e_b - sigma_b units of a fictitious flow that only sources inject (<= N sigma_b) and that
-  moves only on live branches, and sum_l lambda_l = sum_b (e_b - sigma_b). Then each
-  energised component holds exactly one source and is a tree (edges >= |comp| - 1 and
-  sum over components of (|comp| - sources) = edges force one source and no loop);
-* DistFlow on live branches with losses estimated by tangent cuts of (P^2 + Q^2) / V^2
-  (:func:`declare_losses`; r ell withdrawn half at each end, so it holds for either flow
-  direction), voltage drop |v_j - v_i + 2 (r P + x Q)| <= M (1 - lambda) (the
-  (r^2 + x^2) ell term is dropped: conservative), |P|, |Q| <= S_max lambda; squared voltage
-  (v_min + v_margin)^2 e_b <= v_b <= v_max^2 (any voltage when de-energised), v_1 =
-  v_root^2 when the main grid is available. Checked against AC power flow over the N-1
-  sweep at peak load (``mgcosim restore --n1``, 64 plans): |V_model - V_ac| <= 5.4e-4 pu;
-* load pickup x_b,t in {0, 1} per DSO load, x_b,t <= e_b,t, monotone (x_b,t >= x_b,t-1:
-  once picked up a load stays); its Q follows its nominal ratio;
-* PV (not grid-forming): 0 <= p_pv <= available e_b, |q_pv| <= tan(acos pf_min) p_pv
-  (power factor >= 0.95);
-* substation: |P0|, |Q0| <= ``substation_p_max_mw``, both zero when the main grid is lost;
-* microgrid m behind its PCC at IEEE bus b_m: the microgrid bus itself is always energised
-  by its own units. The PCC is modelled as a closed branch with flow limits (no PCC
-  switch): exchange pm (> 0: the microgrid imports, the project's sign convention) with
-  |pm| <= PCC limit * e_b_m, so it is zero when the IEEE bus is dead. Its units run at
-  their power factors, so the reactive exchange follows the active powers
-  (qm = q_load - q_turbine - q_wind), except for a grid former, which covers its island's
-  reactive balance and holds its bus voltage at ``gf_vm_pu`` (the AC grid model's
-  grid-forming slack). A grid former also keeps ``reserve_frac`` of its export as headroom
-  (turbine margin + storage margin) for the error of the loss estimate and load deviations.
-  Turbine 0..max with ramp (from ``mt_prev_mw`` when
-  given); storage with a charge/discharge binary (no simultaneous charge and discharge),
-  SOC dynamics and bounds (no terminal SOC target: restoration may empty it); wind
-  0 <= used <= available; internal load served as a continuous fraction z in [0, 1],
-  valued as tier ``load_tier`` (2 by default: a microgrid's own load is supplied by its
-  own units and is shed only when it must support critical DSO loads).
+* switch states alpha (faulted and ``forced_open`` fixed open), actions
+  sw >= |alpha_t - alpha_t-1| from the initial states, optionally within a budget;
+* bus energisation e; a closed branch joins buses of equal energisation and is *live*
+  (lambda = alpha e_from) when they are energised: dead closed branches carry no power and
+  do not count for radiality (closing every dead switch would cost actions for nothing);
+* radiality with islands (seed 002, :func:`blocks.declare_commodity_flow`): the sources are
+  the substation (when available) and grid-forming microgrids (sigma); every energised
+  component holds exactly one source and is a tree;
+* DistFlow on live branches: losses by tangent cuts of (P^2 + Q^2) / V^2 at a low voltage
+  (:func:`declare_losses`; r ell withdrawn half at each end), voltage drop |v_j - v_i + 2 (r P + x Q)| <= M (1 - lambda) (the (r^2 + x^2) ell term
+  dropped: conservative), |P|, |Q| <= S_max lambda, (v_min + v_margin)^2 e <= v <= v_max^2;
+* load pickup x <= e, monotone, Q at the nominal ratio; PV on energised buses within its
+  power factor; substation |P0|, |Q0| <= its limit, zero without the main grid;
+* microgrid m behind its PCC at IEEE bus b_m (always energised by its own units):
+  |pm|, |qm| <= PCC limit e_b_m (pm > 0: import); its units at their power factors
+  (qm = q_load - q_mt - q_wind) unless it forms an island, then it covers the island's Q,
+  holds ``gf_vm_pu`` and keeps ``reserve_frac`` of its export as headroom; turbine with
+  ramps, storage with a charge/discharge binary and SOC dynamics (no terminal target), wind
+  0..available, own load served as a fraction valued at tier ``load_tier``.
 
-Objective (CNY, minimised): the negated value of the weighted restored energy
-``value_cny_per_weighted_mwh * sum_t sum_b w(tier(b)) p_b,t x_b,t dt`` (plus the microgrid
-loads), plus the switching cost (``switch_cost_cny_per_action`` per action) plus a small
-curtailment penalty on curtailed wind and PV energy. The tier weights (100 / 10 / 0.2,
-seed 003) are made CNY by ``value_cny_per_weighted_mwh`` (1000 by default: a tier-3 MWh is
-worth 200 CNY, a tier-1 MWh 100 000 CNY) so that they compare with switching costs.
+Objective (CNY, minimised): -value of the weighted restored energy
+(``value_cny_per_weighted_mwh`` x tier weight 100 / 10 / 0.2 x MWh, seed 003) + switching
++ losses + a small curtailment penalty.
 
-:func:`build_restoration_model` returns a model and never solves;
-:func:`solve_restoration` solves and extracts a :class:`RestorationResult`.
-:func:`solve_independent` is the uncoordinated reference (seed 001): the sub-networks of
-:func:`subnetworks` solved with every branch joining two of them forced open.
+:func:`build_restoration_model` returns a model and never solves; :func:`solve_restoration`
+solves and extracts a :class:`RestorationResult`; :func:`solve_independent` is the
+uncoordinated reference (seed 001): every branch joining two :func:`subnetworks` held open.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import networkx as nx
 import numpy as np
@@ -278,7 +249,7 @@ def build_restoration_model(
     declare_radiality(m, dd, inp)
     declare_power_flow(m, dd, data, inp)
     declare_switching(m, inp)
-    declare_pickup(m)
+    blocks.declare_load_pickup(m, m.T)
     declare_microgrids(m, inp)
     declare_pcc(m, dd, inp)
     declare_objective(m, dd, data, inp)
@@ -434,21 +405,19 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
             if p.bus == bus
         )
 
-    def p_rule(_, bus, t):
-        supply = lossy_inflow(m.P, bus, t, "r_pu") + sum(m.pv[p, t] for p in pv_at[bus])
-        supply = supply + port_supply(m.port_p, bus, t)
-        if bus == dd.root:
-            supply = supply + m.P0[t]
-        return supply == load(bus, t) + sum(m.mg_bus_pm[g, t] for g in mg_at[bus])
+    def balance(flow, coef, pv, port, substation, mg, q):
+        def rule(_, bus, t):
+            supply = lossy_inflow(flow, bus, t, coef) + sum(pv[p, t] for p in pv_at[bus])
+            supply = supply + port_supply(port, bus, t)
+            if bus == dd.root:
+                supply = supply + substation[t]
+            return supply == load(bus, t, q) + sum(mg[g, t] for g in mg_at[bus])
 
-    def q_rule(_, bus, t):
-        supply = lossy_inflow(m.Q, bus, t, "x_pu") + sum(m.qpv[p, t] for p in pv_at[bus])
-        supply = supply + port_supply(m.port_q, bus, t)
-        if bus == dd.root:
-            supply = supply + m.Q0[t]
-        return supply == load(bus, t, q=True) + sum(m.mg_bus_qm[g, t] for g in mg_at[bus])
+        return rule
 
+    p_rule = balance(m.P, "r_pu", m.pv, m.port_p, m.P0, m.mg_bus_pm, False)
     m.balance_p = pyo.Constraint(m.B, m.T, rule=p_rule)
+    q_rule = balance(m.Q, "x_pu", m.qpv, m.port_q, m.Q0, m.mg_bus_qm, True)
     m.balance_q = pyo.Constraint(m.B, m.T, rule=q_rule)
 
     blocks.declare_voltage_drop(m, dd.branches, lambda ln, t: m.live[ln, t], big_m, m.L, m.T)
@@ -497,23 +466,13 @@ def declare_pcc(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
     lim_p = {g: mgs[g].params.pcc_p_max_mw for g in m.M}
     lim_q = {g: lim_p[g] if mgs[g].q_max_mvar is None else mgs[g].q_max_mvar for g in m.M}
     for name, var, lim in (("pm", m.mg_bus_pm, lim_p), ("qm", m.mg_bus_qm, lim_q)):
-        setattr(
+        blocks.declare_within(
             m,
-            f"{name}_up",
-            pyo.Constraint(
-                m.M,
-                m.T,
-                rule=lambda _, g, t, v=var, lim=lim: v[g, t] <= lim[g] * m.e[dd.mg_bus[g], t],
-            ),
-        )
-        setattr(
-            m,
-            f"{name}_dn",
-            pyo.Constraint(
-                m.M,
-                m.T,
-                rule=lambda _, g, t, v=var, lim=lim: v[g, t] >= -lim[g] * m.e[dd.mg_bus[g], t],
-            ),
+            name,
+            lambda g, t, v=var: v[g, t],
+            lambda g, t, lim=lim: lim[g] * m.e[dd.mg_bus[g], t],
+            m.M,
+            m.T,
         )
 
     declare_pcc_apparent_power(m, dd, {g: mgs[g].params.pcc_s_max_mva for g in m.M})
@@ -530,17 +489,12 @@ def declare_pcc(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
     def free(g, t):  # 0 when the microgrid follows its power factors
         return Q_BIG_M * (m.sigma[g, t] + 1 - m.e[dd.mg_bus[g], t])
 
-    m.qm_pf_up = pyo.Constraint(m.M, m.T, rule=lambda _, g, t: q_mismatch(g, t) <= free(g, t))
-    m.qm_pf_dn = pyo.Constraint(m.M, m.T, rule=lambda _, g, t: q_mismatch(g, t) >= -free(g, t))
+    blocks.declare_within(m, "qm_pf", q_mismatch, free, m.M, m.T)
 
     def v_gap(g, t):
         return m.v[dd.mg_bus[g], t] - mgs[g].params.gf_vm_pu ** 2
 
-    def v_free(g, t):
-        return V_BIG_M * (1 - m.sigma[g, t])
-
-    m.v_gf_up = pyo.Constraint(m.M, m.T, rule=lambda _, g, t: v_gap(g, t) <= v_free(g, t))
-    m.v_gf_dn = pyo.Constraint(m.M, m.T, rule=lambda _, g, t: v_gap(g, t) >= -v_free(g, t))
+    blocks.declare_within(m, "v_gf", v_gap, lambda g, t: V_BIG_M * (1 - m.sigma[g, t]), m.M, m.T)
 
 
 S_POLYGON_SIDES = 16  # sides of the regular polygon inscribed in the PCC's S circle
@@ -578,13 +532,6 @@ def declare_switching(m: pyo.Block, inp: RestorationInputs) -> None:
     blocks.declare_switch_actions(m, previous, inp.switch_budget)
 
 
-def declare_pickup(m: pyo.Block) -> None:
-    m.x_e = pyo.Constraint(m.D, m.T, rule=lambda _, b, t: m.x[b, t] <= m.e[b, t])
-    m.x_monotone = pyo.Constraint(
-        m.D, m.T, rule=lambda _, b, t: m.x[b, t] >= m.x[b, t - 1] if t > 0 else pyo.Constraint.Skip
-    )
-
-
 def declare_microgrids(m: pyo.Block, inp: RestorationInputs) -> None:
     mgs = inp.microgrids
     dt = inp.dt_h
@@ -603,41 +550,41 @@ def declare_microgrids(m: pyo.Block, inp: RestorationInputs) -> None:
     m.wind_avail = pyo.Param(
         m.M, m.T, initialize=lambda _, g, t: float(mgs[g].wind_mw[t]), mutable=True
     )
-    m.wind_cap = pyo.Constraint(m.M, m.T, rule=lambda _, g, t: m.wind[g, t] <= m.wind_avail[g, t])
-    m.ch_on = pyo.Constraint(
-        m.M, m.T, rule=lambda _, g, t: m.ch[g, t] <= mgs[g].params.ess_p_ch_max_mw * m.u_ch[g, t]
-    )
-    m.dis_on = pyo.Constraint(
-        m.M,
-        m.T,
-        rule=lambda _, g, t: m.dis[g, t] <= mgs[g].params.ess_p_dis_max_mw * (1 - m.u_ch[g, t]),
-    )
+    par = {g: mgs[g].params for g in m.M}
+    m.wind_cap = per_mg(m, lambda g, t: m.wind[g, t] <= m.wind_avail[g, t])
+    m.ch_on = per_mg(m, lambda g, t: m.ch[g, t] <= par[g].ess_p_ch_max_mw * m.u_ch[g, t])
+    m.dis_on = per_mg(m, lambda g, t: m.dis[g, t] <= par[g].ess_p_dis_max_mw * (1 - m.u_ch[g, t]))
 
-    def soc_rule(_, g, t):
-        p = mgs[g].params
-        before = mgs[g].soc_mwh if t == 0 else m.soc[g, t - 1]
-        change = energy_change_mwh(m.ch[g, t], m.dis[g, t], p.ess_eta_ch, p.ess_eta_dis, dt)
-        return m.soc[g, t] == before + change
+    def change(g, t):
+        p = par[g]
+        return energy_change_mwh(m.ch[g, t], m.dis[g, t], p.ess_eta_ch, p.ess_eta_dis, dt)
 
-    m.soc_dyn = pyo.Constraint(m.M, m.T, rule=soc_rule)
+    def before(g, t):
+        return mgs[g].soc_mwh if t == 0 else m.soc[g, t - 1]
+
+    blocks.declare_soc_dynamics(m, "soc_dyn", m.soc, before, change, m.M, m.T)
 
     blocks.declare_ramp_limits(
         m,
         m.mt,
         lambda g, t: mgs[g].mt_prev_mw if t == 0 else m.mt[g, t - 1],
-        lambda g, t: mgs[g].params.mt_ramp_mw_per_h * dt,
+        lambda g, t: par[g].mt_ramp_mw_per_h * dt,
         m.M,
         m.T,
     )
     declare_island_reserve(m, inp)
-    m.mg_balance = pyo.Constraint(
-        m.M,
-        m.T,
-        rule=lambda _, g, t: (
+    m.mg_balance = per_mg(
+        m,
+        lambda g, t: (
             m.mt[g, t] + m.wind[g, t] + m.dis[g, t] - m.ch[g, t] + m.mg_bus_pm[g, t]
             == m.mg_load[g, t] * m.served[g, t]
         ),
     )
+
+
+def per_mg(m: pyo.Block, rule) -> pyo.Constraint:
+    """A constraint ``rule(g, t)`` for every microgrid and period."""
+    return pyo.Constraint(m.M, m.T, rule=lambda _, g, t: rule(g, t))
 
 
 def declare_island_reserve(m: pyo.Block, inp: RestorationInputs) -> None:
@@ -648,31 +595,25 @@ def declare_island_reserve(m: pyo.Block, inp: RestorationInputs) -> None:
     Headroom = turbine margin + storage margin (more discharge or less charge, within the
     power rating and the energy left above the minimum SOC at the period end).
     """
-    mgs = inp.microgrids
+    par = {g: mg.params for g, mg in inp.microgrids.items()}
     dt = inp.dt_h
     m.h_ess = pyo.Var(m.M, m.T, within=pyo.NonNegativeReals)
-    m.h_ess_p = pyo.Constraint(
-        m.M,
-        m.T,
-        rule=lambda _, g, t: (
-            m.h_ess[g, t] <= mgs[g].params.ess_p_dis_max_mw - m.dis[g, t] + m.ch[g, t]
-        ),
+    m.h_ess_p = per_mg(
+        m, lambda g, t: m.h_ess[g, t] <= par[g].ess_p_dis_max_mw - m.dis[g, t] + m.ch[g, t]
     )
-    m.h_ess_e = pyo.Constraint(
-        m.M,
-        m.T,
-        rule=lambda _, g, t: (
-            m.h_ess[g, t]
-            <= (m.soc[g, t] - mgs[g].params.ess_e_min_mwh) * mgs[g].params.ess_eta_dis / dt
+    m.h_ess_e = per_mg(
+        m,
+        lambda g, t: (
+            m.h_ess[g, t] <= (m.soc[g, t] - par[g].ess_e_min_mwh) * par[g].ess_eta_dis / dt
         ),
     )
 
-    def reserve(_, g, t):
-        headroom = mgs[g].params.mt_p_max_mw - m.mt[g, t] + m.h_ess[g, t]
+    def reserve(g, t):
+        headroom = par[g].mt_p_max_mw - m.mt[g, t] + m.h_ess[g, t]
         need = -inp.reserve_frac * m.mg_bus_pm[g, t]  # export > 0 when pm < 0
         return headroom >= need - RESERVE_BIG_M * (1 - m.sigma[g, t])
 
-    m.island_reserve = pyo.Constraint(m.M, m.T, rule=reserve)
+    m.island_reserve = per_mg(m, reserve)
 
 
 def declare_objective(m: pyo.Block, dd: DSOData, data: NetworkData, inp: RestorationInputs):

@@ -1,48 +1,31 @@
 """Two-layer restoration ADMM over the normal and faulted sub-networks (seed 001).
 
-The network left by the fault (:func:`controllers.restoration.subnetworks`) splits into
-the normal sub-network N (it holds the substation) and the faulted sub-networks F_k. Each
-is an agent with its own restoration model (:func:`build_restoration_model` on its buses,
-with :class:`BoundaryPort` s on the boundary branches, all of them tie switches open
-before the event): N sees a withdrawal at its boundary bus, F_k owns the branch and sees
-N's end as a ghost bus that is a source when energised.
+The network left by the fault (:func:`controllers.restoration.subnetworks`) splits into the
+normal sub-network N (with the substation) and faulted ones F_k, each an agent with its own
+:func:`build_restoration_model` and :class:`BoundaryPort` s on the boundary (tie) branches:
+N sees a withdrawal at its boundary bus; F_k owns the branch and sees N's end as a ghost bus,
+a source when energised.
 
-Outer loop (space), per boundary branch l and period t, consensus ``z`` on
-x = (P_l, Q_l, v_i, alpha_l): the power N sends into F_k, the squared voltage of N's
-boundary bus i and the switch state. In scaled form, with the quadratic penalties as LP
-epigraphs (:mod:`controllers.prox`):
+Outer loop (space): consensus ``z`` per boundary branch and period on (P, Q, v_i, alpha),
+scaled form with the quadratic penalties as LP epigraphs (:mod:`controllers.prox`):
+``min f_a(x_a) + sum rho/2 |x_a - z + u_a|^2``, ``z = mean_a(x_a + u_a)``, ``u_a += x_a - z``.
+The normal side sets the boundary voltage (z_v = its v_i); only the faulted side is penalised
+toward it, across closed branches only (a penalty on N's voltage made its MILP chase the
+anchor through load pickups, 15-30x slower). The first iteration is free (no penalty): the
+consensus starts at what the faulted sides want. The switch consensus is relaxed to [0, 1]
+and smoothed, ``z_a <- (1 - gamma) z_a + gamma clip(mean_a(alpha_a + u_a), 0, 1)``.
 
-    agent a:  min f_a(x_a) + sum rho/2 |x_a - z + u_a|^2
-    z = mean_a(x_a + u_a);  u_a += x_a - z.
+Inner loop (time): each agent's SOC dynamics are split off into one small LP per storage,
+coupled to the network part by consensus on (storage power, SOC) per period.
 
-The boundary voltage is the one exception: the normal side sets it (z_v = its v_i) and only
-the faulted side is penalised toward it, across closed boundary branches only (a penalty
-on the normal side's voltage made its MILP chase the anchor through load pickups, 15-30x
-slower). The first iteration is free (no boundary penalty): the consensus starts at what
-the faulted sides want to draw and the switches they want closed (from zero exchange, the
-penalties would charge a faulted side for any import before the normal side has moved).
-
-The switch consensus is relaxed to [0, 1] and smoothed by an exponential moving average,
-z_alpha <- (1 - gamma) z_alpha + gamma clip(mean_a(alpha_a + u_a), 0, 1), which damps the
-oscillation of the agents' binary choices, until the integer repair fixes the switches.
-
-Inner loop (time): each agent's storage SOC dynamics are split off. The network part keeps
-per-period storage power and an SOC copy without the dynamics; one small LP per microgrid
-storage holds the SOC dynamics. Consensus on (storage power, SOC) per period couples them
-(max_inner rounds per outer iteration).
-
-Residual balancing (seed: nu = 2, q = 10; see :func:`balanced` for the one change the
-piecewise-linear penalties need), with r = max |x_a - z| and s = max |z - z_prev|; stop when
-both are below 1e-3 (MW, Mvar, pu^2, switch share) in both loops.
+Residual balancing (seed: nu = 2, q = 10; :func:`balanced`), r = max |x_a - z|,
+s = max |z - z_prev|; stop when both are below 1e-3 in both loops.
 
 Integer repair: after ``fix_switches_after`` iterations the boundary switches are fixed at
-the faulted sides' latest (binary, radial) choice and the loops go on with P, Q, V only; at
-the end each F_k is re-solved with the SOC dynamics back, its ghost voltages at the
-consensus (freed if infeasible) and free boundary powers, then N supplies exactly those
-powers; the voltage mismatch left is reported. The merged plan is checked for radiality.
-The agents' subproblems keep their internal binaries (HiGHS solves small MILPs directly;
-the seed relaxed every switch to stay within SOCP); only the coupled switches are relaxed
-in the consensus.
+the faulted sides' latest choice; at the end each F_k is re-solved with its SOC dynamics, its
+ghost voltages at the consensus (freed if infeasible) and free boundary powers, then N
+supplies exactly those powers; the voltage mismatch left is reported and the merged plan is
+checked for radiality. The agents keep their internal binaries (small MILPs for HiGHS).
 """
 
 from __future__ import annotations
@@ -54,6 +37,7 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 import pyomo.environ as pyo
 
+from mgcosim.controllers import blocks
 from mgcosim.controllers.admm import Agent
 from mgcosim.controllers.dso import DSOData, default_topology
 from mgcosim.controllers.errors import InfeasibleError, OptimisationError
@@ -293,13 +277,13 @@ class StorageLP:
         m.ch = pyo.Var(m.T, bounds=(0.0, p.ess_p_ch_max_mw))
         m.dis = pyo.Var(m.T, bounds=(0.0, p.ess_p_dis_max_mw))
         m.soc = pyo.Var(m.T, bounds=(p.ess_e_min_mwh, p.ess_e_max_mwh))
-        m.dyn = pyo.Constraint(
+        blocks.declare_soc_dynamics(
+            m,
+            "dyn",
+            m.soc,
+            lambda t: mg.soc_mwh if t == 0 else m.soc[t - 1],
+            lambda t: energy_change_mwh(m.ch[t], m.dis[t], p.ess_eta_ch, p.ess_eta_dis, dt),
             m.T,
-            rule=lambda _, t: (
-                m.soc[t]
-                == (mg.soc_mwh if t == 0 else m.soc[t - 1])
-                + energy_change_mwh(m.ch[t], m.dis[t], p.ess_eta_ch, p.ess_eta_dis, dt)
-            ),
         )
         m.net = pyo.Expression(m.T, rule=lambda _, t: m.ch[t] - m.dis[t])
         keys = list(m.T)
@@ -604,11 +588,9 @@ class RestorationADMM:
                 converged = True
                 break
         result, mismatch = self._repair(st)
-        radial, why = radial_plan(self.dd, result.periods[0], self.inp)
-        for p in result.periods[1:]:
-            if not radial:
-                break
-            radial, why = radial_plan(self.dd, p, self.inp)
+        why = next(
+            filter(None, (radial_problem(self.dd, p, self.inp.faulted) for p in result.periods)), ""
+        )
         elapsed = time.perf_counter() - start
         return RestorationADMMResult(
             result=replace(result, solve_time_s=elapsed),
@@ -620,7 +602,7 @@ class RestorationADMM:
             parts=self.parts,
             boundary=[lk.branch for lk in self.links],
             voltage_mismatch_pu2=mismatch,
-            radial=radial,
+            radial=not why,
             radial_problem=why,
         )
 
@@ -732,37 +714,19 @@ def merge_results(
     inp: RestorationInputs, results: dict[str, RestorationResult], agents: dict[str, SubNetwork]
 ) -> RestorationResult:
     """One network-wide plan from the sub-networks' plans (ghost buses dropped)."""
-    periods = []
-    for t in range(inp.n_periods):
-        parts = {a: r.periods[t] for a, r in results.items()}
-        periods.append(merge_period(parts, agents))
+    periods = (
+        merge_period({a: r.periods[t] for a, r in results.items()}, agents)
+        for t in range(inp.n_periods)
+    )
     values = list(results.values())
+    summed = ("objective_cny", "best_bound_cny", "solve_time_s", "restored_value_cny")
+    summed += ("switch_actions", "mip_nodes")
     return RestorationResult(
         status="optimal" if all(r.status == "optimal" for r in values) else "node_limit",
-        objective_cny=sum(r.objective_cny for r in values),
-        best_bound_cny=sum(r.best_bound_cny for r in values),
         mip_gap=max(r.mip_gap for r in values),
-        solve_time_s=sum(r.solve_time_s for r in values),
-        restored_value_cny=sum(r.restored_value_cny for r in values),
-        switch_actions=sum(r.switch_actions for r in values),
         periods=tuple(periods),
-        mip_nodes=sum(r.mip_nodes for r in values),
+        **{f: sum(getattr(r, f) for r in values) for f in summed},
     )
-
-
-def _union(items) -> frozenset:
-    out: set = set()
-    for item in items:
-        out |= set(item)
-    return frozenset(out)
-
-
-def _sum_dicts(items) -> dict:
-    out: dict = {}
-    for item in items:
-        for key, value in item.items():
-            out[key] = out.get(key, 0.0) + value
-    return out
 
 
 GHOST_FIELDS = ("energised_buses", "source_buses")  # bus sets: ghost buses dropped
@@ -781,8 +745,11 @@ def merge_period(parts: dict[str, RestorationPeriod], agents: dict[str, SubNetwo
     def merged(name: str):
         values = [own(a, name) for a in parts]
         if isinstance(values[0], frozenset):
-            return _union(values)
-        return _sum_dicts(values) if isinstance(values[0], dict) else sum(values)
+            return frozenset().union(*values)
+        if isinstance(values[0], dict):
+            keys = dict.fromkeys(k for v in values for k in v)  # in order of appearance
+            return {k: sum(v.get(k, 0.0) for v in values) for k in keys}
+        return sum(values)
 
     figures = {f.name: merged(f.name) for f in fields(RestorationPeriod)}
     return RestorationPeriod(**figures | {"substation_p_mw": parts["N"].substation_p_mw})
