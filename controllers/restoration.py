@@ -12,8 +12,9 @@ switching action); a substation fault also loses the main grid. Per period t of 
   the substation (when available) and grid-forming microgrids (sigma); every energised
   component holds exactly one source and is a tree;
 * DistFlow on live branches: losses by tangent cuts of (P^2 + Q^2) / V^2 at a low voltage
-  (:func:`declare_losses`; r ell withdrawn half at each end), voltage drop |v_j - v_i + 2 (r P + x Q)| <= M (1 - lambda) (the (r^2 + x^2) ell term
-  dropped: conservative), |P|, |Q| <= S_max lambda, (v_min + v_margin)^2 e <= v <= v_max^2;
+  (:func:`declare_losses`; r ell withdrawn half at each end), voltage drop
+  |v_j - v_i + 2 (r P + x Q)| <= M (1 - lambda) (the (r^2 + x^2) ell term dropped:
+  conservative), |P|, |Q| <= S_max lambda, (v_min + v_margin)^2 e <= v <= v_max^2;
 * load pickup x <= e, monotone, Q at the nominal ratio; PV on energised buses within its
   power factor; substation |P0|, |Q0| <= its limit, zero without the main grid;
 * microgrid m behind its PCC at IEEE bus b_m (always energised by its own units):
@@ -36,7 +37,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from functools import partial
 
 import networkx as nx
 import numpy as np
