@@ -9,7 +9,7 @@ from importlib import metadata
 
 def python(code: str, cwd) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=600
     )
 
 
@@ -29,7 +29,7 @@ def test_version_is_the_installed_distributions():
         [sys.executable, "-m", "mgcosim.sim.cli", "--version"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
     )
     assert out.returncode == 0
     assert out.stdout.strip() == f"mgcosim {metadata.version('mgcosim')}"

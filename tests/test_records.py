@@ -153,7 +153,7 @@ def test_killed_run_is_told_from_a_live_one(scenario_file, tmp_path, capsys):
     proc = start_cli_run(path, out, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t_start = datetime.now(UTC).replace(microsecond=0)
     try:
-        manifest = _wait_for_steps(out / "manifest.json", 1, timeout_s=60)
+        manifest = _wait_for_steps(out / "manifest.json", 1, timeout_s=1800)  # loaded: minutes
         live = run_state(out)  # the process is alive: running, not stopped
     finally:
         proc.send_signal(signal.SIGKILL)
