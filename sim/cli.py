@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -161,6 +162,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mgcosim.sim.world import run_scenario
 
     _quiet_mosaik_logs()
+    # Ctrl-C (SIGINT) stops the run cleanly even when it was started as a background job,
+    # which inherits SIGINT ignored from a non-interactive shell.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print(
         f"Running {scenario.name!r} ({scenario.n_steps} steps of {scenario.physical_step_s} s, "
         f"seed {scenario.seed}, controller {scenario.controller}) -> {out_dir}"

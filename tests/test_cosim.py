@@ -196,6 +196,8 @@ def test_interrupted_run_keeps_the_steps_done(scenario_file, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        # as a background job of a non-interactive shell: SIGINT inherited ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     steps_csv = out / "steps.csv"
     # Wait for the sixth step however long the start takes (a loaded machine needs minutes
