@@ -335,15 +335,6 @@ def declare_pv_power_factor(m: pyo.Block, tan_phi: Mapping[str, float], *periods
 
 
 # --- restoration blocks ----------------------------------------------------------------------
-def declare_within(
-    m: pyo.Block, name: str, expr: Callable[..., object], bound: Callable[..., object], *sets
-) -> None:
-    """``|expr| <= bound`` as the rows ``<name>_up`` (expr <= bound) and ``<name>_dn``
-    (expr >= -bound), over the index ``sets``."""
-    m.add_component(f"{name}_up", pyo.Constraint(*sets, rule=lambda _, *i: expr(*i) <= bound(*i)))
-    m.add_component(f"{name}_dn", pyo.Constraint(*sets, rule=lambda _, *i: expr(*i) >= -bound(*i)))
-
-
 def declare_soc_dynamics(
     m: pyo.Block,
     name: str,

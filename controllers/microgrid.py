@@ -104,12 +104,13 @@ def declare_constraints(m: pyo.Block, mg: MicrogridParams) -> None:
     m.balance = pyo.Constraint(m.S, m.T, rule=balance)
     m.wind_cap = pyo.Constraint(m.S, m.T, rule=lambda _, s, t: m.wind[s, t] <= m.wind_fc[s, t])
 
-    def soc(_, s, t):
-        before = m.soc0 if t == 0 else m.e[s, t - 1]
-        change = energy_change_mwh(m.ch[s, t], m.dis[s, t], mg.ess_eta_ch, mg.ess_eta_dis, m.dt_h)
-        return m.e[s, t] == before + change
+    def change(s, t):
+        return energy_change_mwh(m.ch[s, t], m.dis[s, t], mg.ess_eta_ch, mg.ess_eta_dis, m.dt_h)
 
-    m.soc = pyo.Constraint(m.S, m.T, rule=soc)
+    def before(s, t):
+        return m.soc0 if t == 0 else m.e[s, t - 1]
+
+    blocks.declare_soc_dynamics(m, "soc", m.e, before, change, m.S, m.T)
     last = max(m.T)
     m.terminal = pyo.Constraint(m.S, rule=lambda _, s: m.e[s, last] >= m.e_terminal)
     m.na_ch = pyo.Constraint(m.S, rule=lambda _, s: m.ch[s, 0] == m.ch[0, 0])

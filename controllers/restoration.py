@@ -466,13 +466,12 @@ def declare_pcc(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
     lim_p = {g: mgs[g].params.pcc_p_max_mw for g in m.M}
     lim_q = {g: lim_p[g] if mgs[g].q_max_mvar is None else mgs[g].q_max_mvar for g in m.M}
     for name, var, lim in (("pm", m.mg_bus_pm, lim_p), ("qm", m.mg_bus_qm, lim_q)):
-        blocks.declare_within(
+        blocks.declare_symmetric_limit(
             m,
             name,
+            [m.M, m.T],
             lambda g, t, v=var: v[g, t],
             lambda g, t, lim=lim: lim[g] * m.e[dd.mg_bus[g], t],
-            m.M,
-            m.T,
         )
 
     declare_pcc_apparent_power(m, dd, {g: mgs[g].params.pcc_s_max_mva for g in m.M})
@@ -489,12 +488,14 @@ def declare_pcc(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
     def free(g, t):  # 0 when the microgrid follows its power factors
         return Q_BIG_M * (m.sigma[g, t] + 1 - m.e[dd.mg_bus[g], t])
 
-    blocks.declare_within(m, "qm_pf", q_mismatch, free, m.M, m.T)
+    blocks.declare_symmetric_limit(m, "qm_pf", [m.M, m.T], q_mismatch, free)
 
     def v_gap(g, t):
         return m.v[dd.mg_bus[g], t] - mgs[g].params.gf_vm_pu ** 2
 
-    blocks.declare_within(m, "v_gf", v_gap, lambda g, t: V_BIG_M * (1 - m.sigma[g, t]), m.M, m.T)
+    blocks.declare_symmetric_limit(
+        m, "v_gf", [m.M, m.T], v_gap, lambda g, t: V_BIG_M * (1 - m.sigma[g, t])
+    )
 
 
 S_POLYGON_SIDES = 16  # sides of the regular polygon inscribed in the PCC's S circle

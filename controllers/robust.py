@@ -408,13 +408,13 @@ def declare_mess(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
 
             b.add_component(f"{name}_{where}", pyo.Constraint(s.C, s.T, rule=rule))
 
-    def soc_rule(_, c, t):
-        before = u.e_init_mwh * fs.placed[c] if t == 0 else b.soc[c, t - 1]
-        return b.soc[c, t] == before + energy_change_mwh(
-            b.ch[c, t], b.dis[c, t], u.eta_ch, u.eta_dis, dt
-        )
+    def before(c, t):
+        return u.e_init_mwh * fs.placed[c] if t == 0 else b.soc[c, t - 1]
 
-    b.soc_dyn = pyo.Constraint(s.C, s.T, rule=soc_rule)
+    def change(c, t):
+        return energy_change_mwh(b.ch[c, t], b.dis[c, t], u.eta_ch, u.eta_dis, dt)
+
+    blocks.declare_soc_dynamics(b, "soc_dyn", b.soc, before, change, s.C, s.T)
     b.soc_max = pyo.Constraint(
         s.C, s.T, rule=lambda _, c, t: b.soc[c, t] <= u.e_max_mwh * fs.placed[c]
     )

@@ -8,9 +8,7 @@ write their comparison."""
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import signal
 import sys
 from importlib import metadata
@@ -43,14 +41,6 @@ REPORT_EXIT_CODES = f"""exit codes:
   {EXIT_BAD_INPUT}    nothing written: RUN_DIR or --compare missing, a file, or no run
        (manifest.json or steps.csv missing: the missing files are named)
   {EXIT_INCOMPLETE}    report written, but the run directory lacks files (named on stderr)"""
-
-
-def _quiet_mosaik_logs() -> None:
-    """mosaik logs every simulator start at INFO; keep warnings and errors only."""
-    from loguru import logger
-
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
 
 
 def _fmt(value: object) -> str:
@@ -132,22 +122,8 @@ def failed_flows_line(summary: dict) -> str:
     )
 
 
-def _mark_manifest(out_dir: Path, status: str, **extra: object) -> dict | None:
-    """Set the status of this process's run if still marked running (None: no manifest)."""
-    from mgcosim.sim.results import write_json
-
-    path = out_dir / "manifest.json"
-    if not path.is_file():
-        return None
-    manifest = json.loads(path.read_text())
-    if manifest.get("status") == "running" and manifest.get("pid", os.getpid()) == os.getpid():
-        manifest.update(status=status, **extra)
-        write_json(path, manifest)
-    return manifest
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from mgcosim.sim.run_state import check_out_dir, prepare_out_dir
+    from mgcosim.sim.run_state import check_out_dir, mark_manifest, prepare_out_dir
 
     scenario = load_scenario(args.scenario or default_scenario_path())
     out_dir = Path(args.out or Path("runs") / scenario.name)
@@ -159,9 +135,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     prepare_out_dir(out_dir, old_files)
     # the simulation's stack: once --out is good
     from mgcosim.sim.results import summarise, timing_figures
-    from mgcosim.sim.world import run_scenario
+    from mgcosim.sim.world import quiet_mosaik_logs, run_scenario
 
-    _quiet_mosaik_logs()
+    quiet_mosaik_logs()
     # Ctrl-C (SIGINT) stops the run cleanly even when it was started as a background job,
     # which inherits SIGINT ignored from a non-interactive shell.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -172,11 +148,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         run_scenario(scenario, out_dir, progress=not args.no_progress)
     except KeyboardInterrupt:
-        manifest = _mark_manifest(out_dir, "interrupted") or {"steps_done": 0}
+        manifest = mark_manifest(out_dir, "interrupted") or {"steps_done": 0}
         print(f"\nInterrupted: {manifest['steps_done']} steps kept in {out_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as err:
-        _mark_manifest(out_dir, "failed", error=repr(err))
+        mark_manifest(out_dir, "failed", error=repr(err))
         raise
     summary = summarise(out_dir, scenario.physical_step_s)
     print_summary(summary | timing_figures(out_dir), out_dir)

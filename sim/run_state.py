@@ -166,16 +166,21 @@ def run_files_in(directory: Path) -> list[str]:
     return [name for name in names if (directory / name).exists()]
 
 
-def check_out_dir(out: Path, overwrite: bool) -> list[str]:
-    """Refuse ``out`` as a run directory with a one-line :class:`RunDirError`, without
-    touching anything: a file, a path under a file, a run directory (unless ``overwrite``)
-    or a run still writing there. Returns the old run's files (to remove)."""
+def refuse_under_file(out: Path) -> None:
+    """Raise :class:`RunDirError` when ``--out`` ``out`` is a file or lies under one."""
     for path in [out, *out.parents]:
         if path.exists():
             if not path.is_dir():
                 where = "is a file" if path == out else f"lies under the file {path}"
                 raise RunDirError(f"--out {out} {where}; give a directory")
-            break
+            return
+
+
+def check_out_dir(out: Path, overwrite: bool) -> list[str]:
+    """Refuse ``out`` as a run directory with a one-line :class:`RunDirError`, without
+    touching anything: a file, a path under a file, a run directory (unless ``overwrite``)
+    or a run still writing there. Returns the old run's files (to remove)."""
+    refuse_under_file(out)
     found = run_files_in(out) if out.is_dir() else []
     if found:
         state = run_state(out)
@@ -202,3 +207,17 @@ def prepare_out_dir(out: Path, old_files: list[str]) -> None:
         probe.unlink()
     except OSError as err:
         raise RunDirError(f"--out {out}: cannot write there ({err.strerror or err})") from err
+
+
+def mark_manifest(out_dir: Path, status: str, **extra: object) -> dict | None:
+    """Set the status of this process's run if still marked running (None: no manifest)."""
+    from mgcosim.sim.results import write_json
+
+    path = out_dir / "manifest.json"
+    if not path.is_file():
+        return None
+    manifest = json.loads(path.read_text())
+    if manifest.get("status") == "running" and manifest.get("pid", os.getpid()) == os.getpid():
+        manifest.update(status=status, **extra)
+        write_json(path, manifest)
+    return manifest

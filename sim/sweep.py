@@ -143,14 +143,12 @@ def is_finished(run: RunSpec, run_dir: Path) -> bool:
 def check_out_dir(spec: SweepSpec, out_dir: Path) -> None:
     """Refuse ``out_dir`` (a file, under a file) or a run directory in it that is a file or
     holds a run still writing; nothing is touched."""
-    from mgcosim.sim.run_state import RUNNING, run_state
+    from mgcosim.sim.run_state import RUNNING, RunDirError, refuse_under_file, run_state
 
-    for path in [out_dir, *out_dir.parents]:
-        if path.exists():
-            if not path.is_dir():
-                where = "is a file" if path == out_dir else f"lies under the file {path}"
-                raise SweepError(f"--out {out_dir} {where}; give a directory")
-            break
+    try:
+        refuse_under_file(out_dir)
+    except RunDirError as err:
+        raise SweepError(str(err)) from None
     for run in spec.runs:
         run_dir = out_dir / run.name
         if run_dir.exists() and not run_dir.is_dir():
@@ -170,8 +168,8 @@ def execute_run(run_dir: str) -> dict:
     """On a worker: the run of ``run_dir/scenario.toml`` by the normal run path; an error is
     recorded (manifest status failed, ``sweep_run.json``), never raised. Returns the record."""
     from mgcosim.scenarios.loader import load_scenario
-    from mgcosim.sim.cli import _mark_manifest, _quiet_mosaik_logs
-    from mgcosim.sim.world import run_scenario
+    from mgcosim.sim.run_state import mark_manifest
+    from mgcosim.sim.world import quiet_mosaik_logs, run_scenario
 
     path = Path(run_dir)
     record = read_record(path)
@@ -184,10 +182,10 @@ def execute_run(run_dir: str) -> dict:
     write_record(path, record)  # an attempt killed on the way counts too
     start = time.perf_counter()
     try:
-        _quiet_mosaik_logs()
+        quiet_mosaik_logs()
         run_scenario(load_scenario(path / SCENARIO_FILE), path, progress=False)
     except Exception as err:
-        _mark_manifest(path, "failed", error=repr(err))
+        mark_manifest(path, "failed", error=repr(err))
         record["error"] = f"{type(err).__name__}: {err}"
     record["wall_clock_s"] = round(time.perf_counter() - start, 3)
     write_record(path, record)

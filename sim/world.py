@@ -137,3 +137,11 @@ def run_scenario(
     """Run the whole scenario; results are written to ``out_dir`` as the run goes."""
     world = build_world(scenario, out_dir, separate)
     world.run(until=scenario.duration_s, print_progress=progress)
+
+
+def quiet_mosaik_logs() -> None:
+    """mosaik logs every simulator start at INFO; keep warnings and errors only."""
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
