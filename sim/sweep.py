@@ -193,10 +193,7 @@ def execute_run(run_dir: str) -> dict:
 
 
 def read_record(run_dir: Path) -> dict:
-    try:
-        return json.loads((run_dir / RECORD_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
+    return _json(run_dir / RECORD_FILE)
 
 
 def write_record(run_dir: Path, record: dict) -> None:
