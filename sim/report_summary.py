@@ -27,6 +27,7 @@ from mgcosim.sim.report_base import (
     timestamp,
 )
 from mgcosim.sim.run_state import STATUS_COMPLETED, STATUS_FAILED_FLOWS
+from mgcosim.sim.schema import SUMMARY_KEY_FIGURES
 
 
 @dataclass(frozen=True)
@@ -181,18 +182,6 @@ def section_summary(run: RunData) -> str | None:
 
 # -------------------------------------------------------------------- comparison
 
-COMPARE_EXTRA_KEYS = (
-    "energy_unserved_mwh",
-    "energy_not_computed_mwh",
-    "energy_losses_mwh",
-    "energy_substation_mwh",
-    "wind_used_mwh",
-    "vm_min_pu",
-    "n_voltage_violations",
-    "n_overloads",
-)
-
-
 def section_comparison(run: RunData) -> str | None:
     """Daily cost terms of this run and of ``run.compare`` side by side."""
     other = run.compare
@@ -214,7 +203,7 @@ def section_comparison(run: RunData) -> str | None:
         )
     else:
         body += "<p>No cost figures (summary.json cost_*) to compare.</p>"
-    extra = [k for k in COMPARE_EXTRA_KEYS if k in this_s and k in other_s]
+    extra = [k for k in SUMMARY_KEY_FIGURES if k in this_s and k in other_s]
     if extra:
         body += html_table(
             ["figure", *names, "difference (this − other)"],

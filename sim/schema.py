@@ -258,6 +258,22 @@ TIME_COLUMNS = {
 }
 # the files without which a directory holds no run to report on
 ESSENTIAL_FILES = ("manifest.json", "steps.csv")
+# summary.json figures a run is judged by: the sweep's table columns and the report's comparison
+SUMMARY_KEY_FIGURES = (
+    "energy_demand_mwh",
+    "energy_served_mwh",
+    "energy_unserved_mwh",
+    "energy_not_computed_mwh",
+    "energy_losses_mwh",
+    "energy_substation_mwh",
+    "wind_used_mwh",
+    "vm_min_pu",
+    "vm_max_pu",
+    "loading_max_percent",
+    "n_voltage_violations",
+    "n_overloads",
+    "n_not_converged",
+)
 # written besides the declared files, cleared with them by `mgcosim run --overwrite`
 OTHER_RUN_FILES = ("report.html", "mess_placement.json")
 

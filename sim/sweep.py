@@ -40,6 +40,7 @@ import pandas as pd
 
 from mgcosim.scenarios.loader import DEFAULT_SEED
 from mgcosim.sim.argtypes import positive_int
+from mgcosim.sim.schema import SUMMARY_KEY_FIGURES
 from mgcosim.sim.sweep_spec import SCENARIO_FILE, RunSpec, SweepSpec, load_sweep
 
 RECORD_FILE = "sweep_run.json"  # per run directory: attempts, wall clock, error, worker
@@ -49,21 +50,6 @@ EXIT_RUNS_FAILED = 3
 EXIT_INTERRUPTED = 130
 CONNECT_TIMEOUT_S = 10
 # the key figures of summary.json in the table, by name or by prefix
-KEY_FIGURES = (
-    "energy_demand_mwh",
-    "energy_served_mwh",
-    "energy_unserved_mwh",
-    "energy_not_computed_mwh",
-    "energy_losses_mwh",
-    "energy_substation_mwh",
-    "wind_used_mwh",
-    "vm_min_pu",
-    "vm_max_pu",
-    "loading_max_percent",
-    "n_voltage_violations",
-    "n_overloads",
-    "n_not_converged",
-)
 KEY_PREFIXES = ("cost_", "energy_shed_tier", "ac_", "plan_ac_", "soc_plan_vs_real")
 SWEEP_EXIT_CODES = f"""exit codes:
   0    every run finished (skipped ones included)
@@ -229,7 +215,7 @@ def run_row(run: RunSpec, run_dir: Path, action: str) -> dict:
         "seed": scenario_seed(run),
     }
     summary = _json(run_dir / "summary.json") if finished else {}
-    row |= {key: summary.get(key, math.nan) for key in KEY_FIGURES}
+    row |= {key: summary.get(key, math.nan) for key in SUMMARY_KEY_FIGURES}
     row |= {k: v for k, v in summary.items() if k.startswith(KEY_PREFIXES)}
     return row | {
         "attempts": record.get("attempts", 0),
