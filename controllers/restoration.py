@@ -138,6 +138,8 @@ class RestorationPeriod:
     pv_curtailed_mw: dict[str, float]
     switched_closed: frozenset[int]  # actions at the start of the period
     switched_open: frozenset[int]
+    pv_q_mvar: dict[str, float] = field(default_factory=dict)  # > 0 injected
+    mg_exchange_mvar: dict[str, float] = field(default_factory=dict)  # > 0: the microgrid imports
 
 
 @dataclass(frozen=True)
@@ -714,6 +716,8 @@ def extract_result(m: pyo.ConcreteModel, rec: SolveRecord) -> RestorationResult:
                 pv_curtailed_mw={p: pyo.value(m.pv_avail[p, t] - m.pv[p, t]) for p in m.PV},
                 switched_closed=frozenset(closed - prev_closed),
                 switched_open=frozenset(prev_closed - closed),
+                pv_q_mvar={p: pyo.value(m.qpv[p, t]) for p in m.PV},
+                mg_exchange_mvar={g: pyo.value(m.mg_bus_qm[g, t]) for g in m.M},
             )
         )
         prev_closed = set(closed)

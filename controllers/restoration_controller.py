@@ -32,8 +32,11 @@ from mgcosim.controllers.restoration import (
     RestorationInputs,
     RestorationResult,
     build_restoration_model,
+    extract_result,
     solve_restoration,
 )
+from mgcosim.controllers.restoration_check import RestorationACCheck
+from mgcosim.controllers.restoration_losses import refine_plan_losses
 from mgcosim.controllers.solve import MipLimits
 from mgcosim.networks.params import MessUnit, MicrogridParams, NetworkData
 
@@ -59,6 +62,7 @@ class RestorationController:
         self.max_periods, self.limits = max_periods, limits
         self.method = method
         self.dd = with_mess_buses(dso_data(net, data), data.mess)
+        self.plan_ac = RestorationACCheck(data)  # one AC net for every plan
 
     def horizon(self, time_s: int, faults: tuple[dict, ...]) -> int:
         """Periods until the last repair plus the margin, at most ``max_periods``."""
@@ -115,6 +119,7 @@ class RestorationController:
                 time_s=fc.time_s, step_h=self.step_h, setpoints_mw=idle(self.data), info=info
             )
         info |= restoration_info(result)
+        info["plan_ac"] = self.plan_ac.check(result.periods[0], inp, self.dd)
         info["wall_time_s"] = time.perf_counter() - t0
         return plan_from_result(result, inp, self.data, fc.time_s, self.step_h, info)
 
@@ -143,7 +148,26 @@ class RestorationController:
                 info["admm_fallback"] = "not converged" if admm.radial else admm.radial_problem
                 log.warning("restoration ADMM %s; centralised plan used", info["admm_fallback"])
         model = build_restoration_model(self.dd, self.data, inp)
-        return solve_restoration(model, self.limits)
+        return tight_plan(model, self.dd, self.limits, info)
+
+
+def tight_plan(model, dd: DSOData, limits: MipLimits, info: dict) -> RestorationResult:
+    """The MILP's plan, its dispatch re-solved with exact losses
+    (:func:`controllers.restoration_losses.refine_plan_losses`). Fallback (logged and
+    recorded in ``info["loss_refine"]``): when the MILP's decisions cannot carry the exact
+    losses, the MILP's own plan."""
+    milp = solve_restoration(model, limits)
+    try:
+        record, rounds = refine_plan_losses(model, dd)
+    except OptimisationError as err:  # InfeasibleError included
+        log.warning("restoration loss refinement failed (%s); the MILP's plan is used", err)
+        info["loss_refine"] = f"failed: {err}"
+        return milp
+    info["loss_refine"] = f"optimal, {rounds} rounds"
+    refined = extract_result(model, record)
+    return dataclasses.replace(
+        milp, objective_cny=refined.objective_cny, periods=refined.periods
+    )
 
 
 def with_mess_buses(dd: DSOData, mess: tuple[MessUnit, ...]) -> DSOData:

@@ -567,6 +567,7 @@ def plan_ac_columns(check: dict) -> dict:
         "plan_ac_max_dv_pu": check.get("v_error_max_pu", math.nan),
         "plan_ac_loss_mw": ac_mw,
         "plan_ac_loss_error_mw": ac_mw - check.get("model_loss_mw", math.nan),
+        "plan_ac_v_violations": check.get("ac_v_violations", math.nan),
     }
 
 

@@ -102,6 +102,7 @@ VALIDATION_COLUMNS: tuple[Column, ...] = (
     Column("plan_ac_max_dv_pu", "pu", NONNEG, "largest |V_plan - V_ac| of the plan's injections"),
     Column("plan_ac_loss_mw", "MW", NONNEG, "AC losses of the plan's own first-period injections"),
     Column("plan_ac_loss_error_mw", "MW", "> 0 AC of the plan's injections exceeds the plan"),
+    Column("plan_ac_v_violations", "count", NONNEG, "buses outside the band in that AC flow"),
 )
 
 
