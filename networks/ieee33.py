@@ -27,6 +27,8 @@ of the largest grid-forming turbine, and ``net["mg_internal"]`` holds the networ
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from collections.abc import Mapping
 
@@ -80,8 +82,14 @@ def build_ieee33(
     return net
 
 
+@functools.cache
+def _case33bw() -> pp.pandapowerNet:
+    """pandapower's case33bw, read once per process (reading it takes seconds)."""
+    return pn.case33bw()
+
+
 def _base_case33() -> pp.pandapowerNet:
-    net = pn.case33bw()
+    net = copy.deepcopy(_case33bw())
     net.bus["ieee"] = net.bus.index + 1
     net.line["ieee"] = net.line.index + 1
     net.line["in_service"] = True  # open/closed state is carried by the switches
