@@ -110,22 +110,16 @@ def declare_symmetric_limit(m: pyo.Block, name: str, sets, value, limit) -> None
     m.add_component(f"{name}_dn", pyo.Constraint(*sets, rule=lambda _, *i: value(*i) >= -limit(*i)))
 
 
-def _energised(m: pyo.Block) -> pyo.Component:
-    """Bus energisation ``m.energised`` (still ``m.e`` in :mod:`controllers.restoration`)."""
-    energised = m.component("energised")
-    return m.e if energised is None else energised
-
-
 def declare_live_branches(m: pyo.Block, branches, *periods: pyo.Set) -> None:
     """live = alpha * energised_from (linearised), and a closed branch joins buses of equal
     energisation. ``periods``: the period set of a multi-period model, none for one period
     (then ``alpha``, ``live`` and ``energised`` are indexed by branch or bus alone)."""
-    br, energised = {b.ieee: b for b in branches}, _energised(m)
+    br, energised = {b.ieee: b for b in branches}, m.energised
 
-    def e_from(ln, rest):
+    def on_from(ln, rest):
         return _at(energised, br[ln].from_bus, rest)
 
-    def e_to(ln, rest):
+    def on_to(ln, rest):
         return _at(energised, br[ln].to_bus, rest)
 
     def live(ln, rest):
@@ -135,16 +129,16 @@ def declare_live_branches(m: pyo.Block, branches, *periods: pyo.Set) -> None:
         return _at(m.alpha, ln, rest)
 
     sets = (m.L, *periods)
-    m.live_a = pyo.Constraint(*sets, rule=lambda _, ln, *r: live(ln, r) <= alpha(ln, r))
-    m.live_e = pyo.Constraint(*sets, rule=lambda _, ln, *r: live(ln, r) <= e_from(ln, r))
-    m.live_ae = pyo.Constraint(
-        *sets, rule=lambda _, ln, *r: live(ln, r) >= alpha(ln, r) + e_from(ln, r) - 1
+    m.live_closed = pyo.Constraint(*sets, rule=lambda _, ln, *r: live(ln, r) <= alpha(ln, r))
+    m.live_energised = pyo.Constraint(*sets, rule=lambda _, ln, *r: live(ln, r) <= on_from(ln, r))
+    m.live_if_both = pyo.Constraint(
+        *sets, rule=lambda _, ln, *r: live(ln, r) >= alpha(ln, r) + on_from(ln, r) - 1
     )
-    m.same_e_up = pyo.Constraint(
-        *sets, rule=lambda _, ln, *r: e_from(ln, r) - e_to(ln, r) <= 1 - alpha(ln, r)
+    m.same_energisation_up = pyo.Constraint(
+        *sets, rule=lambda _, ln, *r: on_from(ln, r) - on_to(ln, r) <= 1 - alpha(ln, r)
     )
-    m.same_e_dn = pyo.Constraint(
-        *sets, rule=lambda _, ln, *r: e_to(ln, r) - e_from(ln, r) <= 1 - alpha(ln, r)
+    m.same_energisation_dn = pyo.Constraint(
+        *sets, rule=lambda _, ln, *r: on_to(ln, r) - on_from(ln, r) <= 1 - alpha(ln, r)
     )
 
 
@@ -166,7 +160,7 @@ def declare_commodity_flow(
     is a tree. ``sources(bus, *t)`` is the number of active sources at a bus (an
     expression); ``periods`` as in :func:`declare_live_branches`.
     """
-    br, energised = {b.ieee: b for b in branches}, _energised(m)
+    br, energised = {b.ieee: b for b in branches}, m.energised
     buses = (m.B, *periods)
     lines = (m.L, *periods)
     m.f_up = pyo.Constraint(
@@ -354,9 +348,11 @@ def declare_soc_dynamics(
 
 
 def declare_load_pickup(m: pyo.Block, *periods: pyo.Set) -> None:
-    """Load pickup ``x_b <= e_b`` (only on an energised bus) over the loads ``m.D`` and,
+    """Load pickup ``x_b <= energised_b`` (only on an energised bus) over the loads ``m.D`` and,
     over several periods, monotone: ``x_b,t >= x_b,t-1`` (a restored load stays)."""
-    m.x_e = pyo.Constraint(m.D, *periods, rule=lambda _, b, *r: _at(m.x, b, r) <= _at(m.e, b, r))
+    m.pickup_energised = pyo.Constraint(
+        m.D, *periods, rule=lambda _, b, *r: _at(m.x, b, r) <= _at(m.energised, b, r)
+    )
     if periods:
         m.x_monotone = pyo.Constraint(
             m.D,

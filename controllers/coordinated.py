@@ -266,7 +266,7 @@ def declare_radiality(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) 
 
     blocks.declare_commodity_vars(m, n_bus)
     blocks.declare_live_branches(m, ev.dso.branches)
-    m.sigma_e = pyo.Constraint(m.S, rule=lambda _, s: m.sigma[s] <= m.energised[where[s]])
+    m.source_energised = pyo.Constraint(m.S, rule=lambda _, s: m.sigma[s] <= m.energised[where[s]])
     shared = {b for b in m.B if sum(w == b for w in where.values()) + (b == ev.dso.root) > 1}
     m.one_source_per_bus = pyo.Constraint(sorted(shared), rule=lambda _, b: sources(b) <= 1)
     blocks.declare_commodity_flow(m, ev.dso.branches, n_bus, sources)
@@ -348,7 +348,7 @@ def declare_tie_lines(m: pyo.Block, ports: Mapping[str, TiePort]) -> None:
 
 
 def declare_pickup_and_switching(m: pyo.Block, ev: DSOEvent) -> None:
-    m.x_e = pyo.Constraint(m.D, rule=lambda _, b: m.x[b] <= m.energised[b])
+    m.pickup_energised = pyo.Constraint(m.D, rule=lambda _, b: m.x[b] <= m.energised[b])
 
     def before(ln):
         return 0.0 if ln in ev.faulted else float(bool(ev.initial_closed.get(ln, False)))

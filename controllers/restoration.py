@@ -5,8 +5,8 @@ switching action); a substation fault also loses the main grid. Per period t of 
 
 * switch states alpha (faulted and ``forced_open`` fixed open), actions
   sw >= |alpha_t - alpha_t-1| from the initial states, optionally within a budget;
-* bus energisation e; a closed branch joins buses of equal energisation and is *live*
-  (lambda = alpha e_from) when they are energised: dead closed branches carry no power and
+* bus energisation; a closed branch joins buses of equal energisation and is *live*
+  (live = alpha energised_from) when they are energised: dead closed branches carry no power and
   do not count for radiality (closing every dead switch would cost actions for nothing);
 * radiality with islands (seed 002, :func:`blocks.declare_commodity_flow`): the sources are
   the substation (when available) and grid-forming microgrids (sigma); every energised
@@ -14,11 +14,11 @@ switching action); a substation fault also loses the main grid. Per period t of 
 * DistFlow on live branches: losses by tangent cuts of (P^2 + Q^2) / V^2 at a low voltage
   (:func:`declare_losses`; r ell withdrawn half at each end), voltage drop
   |v_j - v_i + 2 (r P + x Q)| <= M (1 - lambda) (the (r^2 + x^2) ell term dropped:
-  conservative), |P|, |Q| <= S_max lambda, (v_min + v_margin)^2 e <= v <= v_max^2;
-* load pickup x <= e, monotone, Q at the nominal ratio; PV on energised buses within its
+  conservative), |P|, |Q| <= S_max lambda, (v_min + v_margin)^2 energised <= v <= v_max^2;
+* load pickup x <= energised, monotone, Q at the nominal ratio; PV on energised buses within its
   power factor; substation |P0|, |Q0| <= its limit, zero without the main grid;
 * microgrid m behind its PCC at IEEE bus b_m (always energised by its own units):
-  |pm|, |qm| <= PCC limit e_b_m (pm > 0: import); its units at their power factors
+  |pm|, |qm| <= PCC limit energised_b_m (pm > 0: import); its units at their power factors
   (qm = q_load - q_mt - q_wind) unless it forms an island, then it covers the island's Q,
   holds ``gf_vm_pu`` and keeps ``reserve_frac`` of its export as headroom; turbine with
   ramps, storage with a charge/discharge binary and SOC dynamics (no terminal target), wind
@@ -272,9 +272,9 @@ def declare_sets(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
 def declare_network_vars(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
     s_max = {b.ieee: b.s_max_pu for b in dd.branches}
     m.alpha = pyo.Var(m.L, m.T, within=pyo.Binary)
-    m.live = pyo.Var(m.L, m.T, bounds=(0, 1))  # = alpha * e_from (= alpha * e_to)
+    m.live = pyo.Var(m.L, m.T, bounds=(0, 1))  # = alpha * energised_from (= alpha * energised_to)
     m.sw = pyo.Var(m.L, m.T, within=pyo.NonNegativeReals)
-    m.e = pyo.Var(m.B, m.T, within=pyo.Binary)
+    m.energised = pyo.Var(m.B, m.T, within=pyo.Binary)
     m.sigma = pyo.Var(m.M, m.T, within=pyo.Binary)  # microgrid m forms an island at its bus
     m.P = pyo.Var(m.L, m.T, bounds=lambda _, ln, t: (-s_max[ln], s_max[ln]))
     m.Q = pyo.Var(m.L, m.T, bounds=lambda _, ln, t: (-s_max[ln], s_max[ln]))
@@ -290,7 +290,7 @@ def declare_network_vars(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> N
             m.alpha[ln, t].fix(0)
     if inp.main_grid_available:
         for t in m.T:
-            m.e[dd.root, t].fix(1)
+            m.energised[dd.root, t].fix(1)
             m.v[dd.root, t].fix(dd.v_root_pu**2)
 
 
@@ -311,7 +311,7 @@ def declare_ports(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
     m.port_alpha = pyo.Var(m.PORT, m.T, bounds=(0.0, 1.0))
 
     def on(ln, t):
-        return m.e[ports[ln].bus, t]
+        return m.energised[ports[ln].bus, t]
 
     def switch(ln, t):
         return m.alpha[ln, t] if ports[ln].imports else m.port_alpha[ln, t]
@@ -324,7 +324,7 @@ def declare_ports(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
 
     for name, flow in (("p", m.port_p), ("q", m.port_q)):
         for side, sign in (("up", 1), ("dn", -1)):
-            for gate_name, gate in (("e", on), ("a", switch)):
+            for gate_name, gate in (("energised", on), ("closed", switch)):
                 constraint = pyo.Constraint(m.PORT, m.T, rule=within(flow, gate, sign))
                 m.add_component(f"port_{name}_{gate_name}_{side}", constraint)
     for ln, port in ports.items():  # the importer's switch is its alpha; the copy is unused
@@ -339,7 +339,7 @@ def source_count(m: pyo.Block, dd: DSOData, inp: RestorationInputs, bus: int, t:
     if bus == dd.root and inp.main_grid_available:
         count = count + 1
     if any(port.imports and port.bus == bus for port in inp.ports):
-        count = count + m.e[bus, t]  # a ghost bus: fed by the neighbour when energised
+        count = count + m.energised[bus, t]  # a ghost bus: fed by the neighbour when energised
     return count
 
 
@@ -352,8 +352,8 @@ def declare_radiality(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None
 
     blocks.declare_commodity_vars(m, n_bus, m.T)
     blocks.declare_live_branches(m, dd.branches, m.T)
-    m.sigma_e = pyo.Constraint(
-        m.M, m.T, rule=lambda _, mg, t: m.sigma[mg, t] <= m.e[dd.mg_bus[mg], t]
+    m.source_energised = pyo.Constraint(
+        m.M, m.T, rule=lambda _, mg, t: m.sigma[mg, t] <= m.energised[dd.mg_bus[mg], t]
     )
     m.one_source_per_bus = pyo.Constraint(
         m.B,
@@ -422,7 +422,9 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
 
     blocks.declare_voltage_drop(m, dd.branches, lambda ln, t: m.live[ln, t], big_m, m.L, m.T)
     v_floor2 = (dd.v_min_pu + inp.v_margin_pu) ** 2
-    m.v_min = pyo.Constraint(m.B, m.T, rule=lambda _, b, t: m.v[b, t] >= v_floor2 * m.e[b, t])
+    m.v_min = pyo.Constraint(
+        m.B, m.T, rule=lambda _, b, t: m.v[b, t] >= v_floor2 * m.energised[b, t]
+    )
     s_max = {ln: b.s_max_pu for ln, b in br.items()}
     blocks.declare_flow_limits(m, s_max, lambda ln, t: m.live[ln, t], m.L, m.T)
     # PV: available only on an energised bus, power factor >= pf_min
@@ -431,7 +433,9 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
         m.PV, m.T, initialize=lambda _, p, t: float(inp.pv_mw[p][t]), mutable=True
     )
     m.pv_cap = pyo.Constraint(
-        m.PV, m.T, rule=lambda _, p, t: m.pv[p, t] <= m.pv_avail[p, t] * m.e[dd.pv_bus[p], t]
+        m.PV,
+        m.T,
+        rule=lambda _, p, t: m.pv[p, t] <= m.pv_avail[p, t] * m.energised[dd.pv_bus[p], t],
     )
     tan_pv = {p: q_per_p(pf_min.get(p, 1.0)) for p in m.PV}
     blocks.declare_pv_power_factor(m, tan_pv, m.T)
@@ -471,7 +475,7 @@ def declare_pcc(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
             name,
             [m.M, m.T],
             lambda g, t, v=var: v[g, t],
-            lambda g, t, lim=lim: lim[g] * m.e[dd.mg_bus[g], t],
+            lambda g, t, lim=lim: lim[g] * m.energised[dd.mg_bus[g], t],
         )
 
     declare_pcc_apparent_power(m, dd, {g: mgs[g].params.pcc_s_max_mva for g in m.M})
@@ -486,7 +490,7 @@ def declare_pcc(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
         return m.mg_bus_qm[g, t] - q_units
 
     def free(g, t):  # 0 when the microgrid follows its power factors
-        return Q_BIG_M * (m.sigma[g, t] + 1 - m.e[dd.mg_bus[g], t])
+        return Q_BIG_M * (m.sigma[g, t] + 1 - m.energised[dd.mg_bus[g], t])
 
     blocks.declare_symmetric_limit(m, "qm_pf", [m.M, m.T], q_mismatch, free)
 
@@ -505,7 +509,7 @@ def declare_pcc_apparent_power(m: pyo.Block, dd: DSOData, s_max_mva: dict[str, f
     """|pm + j qm| <= S_max at the PCCs with a finite rating, by the regular polygon of
     ``S_POLYGON_SIDES`` sides inscribed in the circle (an inner approximation: every point
     it allows is within the rating; it gives up at most 1 - cos(pi / N) = 1.9 % of S_max).
-    The facets are ``cos(theta_k) pm + sin(theta_k) qm <= S_max cos(pi / N) e``."""
+    The facets are ``cos(theta_k) pm + sin(theta_k) qm <= S_max cos(pi / N) energised``."""
     rated = [g for g in m.M if math.isfinite(s_max_mva[g])]
     if not rated:
         return
@@ -516,7 +520,7 @@ def declare_pcc_apparent_power(m: pyo.Block, dd: DSOData, s_max_mva: dict[str, f
     def facet(_, g, t, k):
         theta = 2 * math.pi * k / n
         flow = math.cos(theta) * m.mg_bus_pm[g, t] + math.sin(theta) * m.mg_bus_qm[g, t]
-        return flow <= s_max_mva[g] * reach * m.e[dd.mg_bus[g], t]
+        return flow <= s_max_mva[g] * reach * m.energised[dd.mg_bus[g], t]
 
     m.pcc_s_limit = pyo.Constraint(rated, m.T, m.S_FACETS, rule=facet)
 
@@ -673,7 +677,7 @@ def extract_result(m: pyo.ConcreteModel, rec: SolveRecord) -> RestorationResult:
     for t in m.T:
         closed = frozenset(int(ln) for ln in m.L if pyo.value(m.alpha[ln, t]) > 0.5)
         live = frozenset(int(ln) for ln in m.L if pyo.value(m.live[ln, t]) > 0.5)
-        energised = frozenset(int(b) for b in m.B if pyo.value(m.e[b, t]) > 0.5)
+        energised = frozenset(int(b) for b in m.B if pyo.value(m.energised[b, t]) > 0.5)
         formers = frozenset(str(g) for g in m.M if pyo.value(m.sigma[g, t]) > 0.5)
         sources = {int(m.mg_bus_of[g]) for g in formers}
         if inp.main_grid_available:

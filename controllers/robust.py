@@ -242,8 +242,10 @@ def source_count(m: pyo.Block, case: RobustCase, bus: int):
 
 def declare_sources(m: pyo.Block, case: RobustCase) -> None:
     m.sigma_mess_placed = pyo.Constraint(m.C, rule=lambda _, c: m.sigma_mess[c] <= m.placed[c])
-    m.sigma_mess_e = pyo.Constraint(m.C, rule=lambda _, c: m.sigma_mess[c] <= m.energised[c])
-    m.sigma_dg_e = pyo.Constraint(
+    m.sigma_mess_energised = pyo.Constraint(
+        m.C, rule=lambda _, c: m.sigma_mess[c] <= m.energised[c]
+    )
+    m.sigma_dg_energised = pyo.Constraint(
         m.G, rule=lambda _, g: m.sigma_dg[g] <= m.energised[case.dd.mg_bus[g]]
     )
     several = [
@@ -366,7 +368,9 @@ def declare_balance(b: pyo.Block, case: RobustCase) -> None:
 
 def declare_service(b: pyo.Block, fs: pyo.Block) -> None:
     s = b.model()
-    b.served_e = pyo.Constraint(s.D, s.T, rule=lambda _, x, t: b.served[x, t] <= fs.energised[x])
+    b.served_energised = pyo.Constraint(
+        s.D, s.T, rule=lambda _, x, t: b.served[x, t] <= fs.energised[x]
+    )
 
 
 def declare_pv(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
