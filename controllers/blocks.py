@@ -149,6 +149,33 @@ def declare_commodity_vars(m: pyo.Block, n_bus: int, *periods: pyo.Set) -> None:
     m.inj = pyo.Var(m.B, *periods, bounds=(0, n_bus))
 
 
+def declare_grid_forming(
+    m: pyo.Block, flags: Mapping[str, tuple], buses, fixed: Callable[..., object], *periods
+) -> Callable[..., object]:
+    """Grid-forming sources: a flag ``sigma_s`` only on an energised bus, and at most one
+    active source at each of ``buses``.
+
+    ``flags``: constraint name -> (sigma, its set, bus of each source); ``fixed(bus, *t)``:
+    the sources that need no flag (the substation). Returns ``sources(bus, *t)``, the number
+    of active sources at a bus, for :func:`declare_commodity_flow`.
+    """
+    for name, (sigma, index, bus_of) in flags.items():
+
+        def on(_, s, *r, sigma=sigma, bus_of=bus_of):
+            return _at(sigma, s, r) <= _at(m.energised, bus_of[s], r)
+
+        m.add_component(name, pyo.Constraint(index, *periods, rule=on))
+
+    def sources(bus, *r):
+        flagged = (_at(sg, s, r) for sg, index, at in flags.values() for s in index if at[s] == bus)
+        return sum(flagged) + fixed(bus, *r)
+
+    m.one_source_per_bus = pyo.Constraint(
+        buses, *periods, rule=lambda _, b, *r: sources(b, *r) <= 1
+    )
+    return sources
+
+
 def declare_commodity_flow(
     m: pyo.Block, branches, n_bus: int, sources: Callable[..., object], *periods: pyo.Set
 ) -> None:
@@ -256,6 +283,18 @@ def net_inflow(flow: pyo.Var, inc: Incidence, bus: int, *rest) -> object:
     return sum(_at(flow, ln, rest) for ln in inc.into[bus]) - sum(
         _at(flow, ln, rest) for ln in inc.out_of[bus]
     )
+
+
+def declare_bus_balance(
+    m: pyo.Block, name: str, inc: Incidence, flow, supply, demand, buses, *periods
+) -> None:
+    """DistFlow balance ``name``: inflow - outflow + supply == demand at every bus
+    (``supply(bus, *t)``: the bus's injections, ``demand(bus, *t)``: its withdrawals)."""
+
+    def rule(_, bus, *r):
+        return net_inflow(flow, inc, bus, *r) + supply(bus, *r) == demand(bus, *r)
+
+    m.add_component(name, pyo.Constraint(buses, *periods, rule=rule))
 
 
 def declare_voltage_drop(

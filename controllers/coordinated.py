@@ -257,19 +257,17 @@ def declare_radiality(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) 
     where = {g.name: g.bus_ieee for g in ev.generators} | {
         p.name: p.bus_ieee for p in ports.values()
     }
-    n_bus = len(ev.dso.buses)
+    dd, n_bus = ev.dso, len(ev.dso.buses)
+    shared = {b for b in m.B if sum(w == b for w in where.values()) + (b == dd.root) > 1}
 
-    def sources(bus):
-        """Active grid-forming sources at ``bus`` (substation, generators, microgrids)."""
-        count = sum(m.sigma[s] for s in m.S if where[s] == bus)
-        return count + 1 if bus == ev.dso.root and ev.main_grid_available else count
+    def fixed(bus):  # the substation
+        return 1 if bus == dd.root and ev.main_grid_available else 0
 
     blocks.declare_commodity_vars(m, n_bus)
-    blocks.declare_live_branches(m, ev.dso.branches)
-    m.source_energised = pyo.Constraint(m.S, rule=lambda _, s: m.sigma[s] <= m.energised[where[s]])
-    shared = {b for b in m.B if sum(w == b for w in where.values()) + (b == ev.dso.root) > 1}
-    m.one_source_per_bus = pyo.Constraint(sorted(shared), rule=lambda _, b: sources(b) <= 1)
-    blocks.declare_commodity_flow(m, ev.dso.branches, n_bus, sources)
+    blocks.declare_live_branches(m, dd.branches)
+    flags = {"source_energised": (m.sigma, m.S, where)}
+    sources = blocks.declare_grid_forming(m, flags, sorted(shared), fixed)
+    blocks.declare_commodity_flow(m, dd.branches, n_bus, sources)
 
 
 def declare_power_flow(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:
@@ -280,25 +278,21 @@ def declare_power_flow(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort])
     at = {b: [g.name for g in ev.generators if g.bus_ieee == b] for b in dd.buses}
     pv_at = {b: [p for p in m.PV if dd.pv_bus[p] == b] for b in dd.buses}
     mg_at = {b: [g for g in m.M if ports[g].bus_ieee == b] for b in dd.buses}
-
     inc = blocks.Incidence.of(dd.branches, dd.buses)
 
-    def load(bus, demand):
-        return demand[bus] * m.x[bus] if bus in m.D else 0.0
+    def balance(name, flow, pv, dg, root, demand, tie):
+        def supply(bus):
+            own = sum(pv[p] for p in pv_at[bus]) + sum(dg[g] for g in at[bus])
+            return own + (root if bus == dd.root else 0.0)
 
-    def balance(flow, pv, dg, root, demand, tie):
-        def rule(_, bus):
-            supply = blocks.net_inflow(flow, inc, bus) + sum(pv[p] for p in pv_at[bus])
-            supply += sum(dg[g] for g in at[bus]) + (root if bus == dd.root else 0.0)
-            return supply == load(bus, demand) + sum(tie[g] for g in mg_at[bus])
+        def withdrawal(bus):
+            load = demand[bus] * m.x[bus] if bus in m.D else 0.0
+            return load + sum(tie[g] for g in mg_at[bus])
 
-        return rule
+        blocks.declare_bus_balance(m, name, inc, flow, supply, withdrawal, m.B)
 
-    m.balance_p = pyo.Constraint(m.B, rule=balance(m.P, m.pv, m.dg_p, m.P0, ev.demand_mw, m.tie_p))
-    m.balance_q = pyo.Constraint(
-        m.B, rule=balance(m.Q, m.qpv, m.dg_q, m.Q0, ev.demand_mvar, m.tie_q)
-    )
-
+    balance("balance_p", m.P, m.pv, m.dg_p, m.P0, ev.demand_mw, m.tie_p)
+    balance("balance_q", m.Q, m.qpv, m.dg_q, m.Q0, ev.demand_mvar, m.tie_q)
     blocks.declare_voltage_drop(m, dd.branches, lambda ln: m.live[ln], big_m, m.L)
     m.v_min = pyo.Constraint(m.B, rule=lambda _, b: m.v[b] >= dd.v_min_pu**2 * m.energised[b])
     s_max = {ln: br[ln].s_max_pu for ln in m.L}

@@ -333,35 +333,20 @@ def declare_ports(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
                 m.port_alpha[ln, t].fix(0)
 
 
-def source_count(m: pyo.Block, dd: DSOData, inp: RestorationInputs, bus: int, t: int):
-    """Number of active sources at ``bus`` (substation, grid-forming microgrids)."""
-    count = sum(m.sigma[mg, t] for mg in m.M if dd.mg_bus[mg] == bus)
-    if bus == dd.root and inp.main_grid_available:
-        count = count + 1
-    if any(port.imports and port.bus == bus for port in inp.ports):
-        count = count + m.energised[bus, t]  # a ghost bus: fed by the neighbour when energised
-    return count
-
-
 def declare_radiality(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
     """Single-commodity flow with virtual sources: islands, one source each, no loop."""
     n_bus = len(dd.buses)
+    ghosts = {port.bus for port in inp.ports if port.imports}
+    mg_buses = [b for b in dd.buses if b in {dd.mg_bus[g] for g in m.M}]
 
-    def sources(bus, t):
-        return source_count(m, dd, inp, bus, t)
+    def fixed(bus, t):  # the substation; a ghost bus is fed by the neighbour when energised
+        count = 1 if bus == dd.root and inp.main_grid_available else 0
+        return count + m.energised[bus, t] if bus in ghosts else count
 
     blocks.declare_commodity_vars(m, n_bus, m.T)
     blocks.declare_live_branches(m, dd.branches, m.T)
-    m.source_energised = pyo.Constraint(
-        m.M, m.T, rule=lambda _, mg, t: m.sigma[mg, t] <= m.energised[dd.mg_bus[mg], t]
-    )
-    m.one_source_per_bus = pyo.Constraint(
-        m.B,
-        m.T,
-        rule=lambda _, b, t: (
-            sources(b, t) <= 1 if any(dd.mg_bus[mg] == b for mg in m.M) else pyo.Constraint.Skip
-        ),
-    )
+    flags = {"source_energised": (m.sigma, m.M, dd.mg_bus)}
+    sources = blocks.declare_grid_forming(m, flags, mg_buses, fixed, m.T)
     blocks.declare_commodity_flow(m, dd.branches, n_bus, sources, m.T)
 
 
@@ -384,41 +369,29 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
     declare_losses(m, dd)
 
     inc = blocks.Incidence.of(dd.branches, dd.buses)
-
-    def lossy_inflow(flow, bus, t, coef):
-        """Inflow minus outflow, each branch's loss withdrawn half at either end."""
-        ends = [ln for ln in m.L if bus in (br[ln].from_bus, br[ln].to_bus)]
-        return blocks.net_inflow(flow, inc, bus, t) - sum(
-            0.5 * getattr(br[ln], coef) * m.ell[ln, t] for ln in ends
-        )
+    ends = {b: [ln for ln in m.L if b in (br[ln].from_bus, br[ln].to_bus)] for b in dd.buses}
 
     def load(bus, t, q=False):
         if bus not in m.D:
             return 0.0
         return m.load_p[bus, t] * m.x[bus, t] * (ratio[bus] if q else 1.0)
 
-    def port_supply(flow, bus, t):
-        """Power crossing the boundary ports at ``bus`` into this model."""
-        return sum(
-            flow[p.branch, t] if p.imports else -flow[p.branch, t]
-            for p in inp.ports
-            if p.bus == bus
-        )
+    def balance(name, flow, coef, pv, port, substation, mg, q):
+        def supply(bus, t):  # each branch's loss withdrawn half at either end
+            loss = sum(0.5 * getattr(br[ln], coef) * m.ell[ln, t] for ln in ends[bus])
+            ports = (
+                port[p.branch, t] * (1 if p.imports else -1) for p in inp.ports if p.bus == bus
+            )
+            root = substation[t] if bus == dd.root else 0.0
+            return -loss + sum(pv[p, t] for p in pv_at[bus]) + sum(ports) + root
 
-    def balance(flow, coef, pv, port, substation, mg, q):
-        def rule(_, bus, t):
-            supply = lossy_inflow(flow, bus, t, coef) + sum(pv[p, t] for p in pv_at[bus])
-            supply = supply + port_supply(port, bus, t)
-            if bus == dd.root:
-                supply = supply + substation[t]
-            return supply == load(bus, t, q) + sum(mg[g, t] for g in mg_at[bus])
+        def demand(bus, t):
+            return load(bus, t, q) + sum(mg[g, t] for g in mg_at[bus])
 
-        return rule
+        blocks.declare_bus_balance(m, name, inc, flow, supply, demand, m.B, m.T)
 
-    p_rule = balance(m.P, "r_pu", m.pv, m.port_p, m.P0, m.mg_bus_pm, False)
-    m.balance_p = pyo.Constraint(m.B, m.T, rule=p_rule)
-    q_rule = balance(m.Q, "x_pu", m.qpv, m.port_q, m.Q0, m.mg_bus_qm, True)
-    m.balance_q = pyo.Constraint(m.B, m.T, rule=q_rule)
+    balance("balance_p", m.P, "r_pu", m.pv, m.port_p, m.P0, m.mg_bus_pm, False)
+    balance("balance_q", m.Q, "x_pu", m.qpv, m.port_q, m.Q0, m.mg_bus_qm, True)
 
     blocks.declare_voltage_drop(m, dd.branches, lambda ln, t: m.live[ln, t], big_m, m.L, m.T)
     v_floor2 = (dd.v_min_pu + inp.v_margin_pu) ** 2

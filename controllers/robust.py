@@ -230,41 +230,21 @@ def declare_fleet(m: pyo.Block, case: RobustCase) -> None:
     )
 
 
-def source_count(m: pyo.Block, case: RobustCase, bus: int):
-    """Grid-forming sources at ``bus``: substation, DG, placed MESS."""
-    count = pyo.quicksum(m.sigma_dg[g] for g in m.G if case.dd.mg_bus[g] == bus)
-    if bus in m.C:
-        count += m.sigma_mess[bus]
-    if bus == case.dd.root and case.event.main_grid_available:
-        count += 1
-    return count
-
-
 def declare_sources(m: pyo.Block, case: RobustCase) -> None:
+    """Grid formers (DG, placed MESS, the substation when available) and radiality: single-
+    commodity flow with virtual sources, islands with one source each, no loop."""
+    dd, n_bus, main = case.dd, len(case.dd.buses), case.event.main_grid_available
     m.sigma_mess_placed = pyo.Constraint(m.C, rule=lambda _, c: m.sigma_mess[c] <= m.placed[c])
-    m.sigma_mess_energised = pyo.Constraint(
-        m.C, rule=lambda _, c: m.sigma_mess[c] <= m.energised[c]
-    )
-    m.sigma_dg_energised = pyo.Constraint(
-        m.G, rule=lambda _, g: m.sigma_dg[g] <= m.energised[case.dd.mg_bus[g]]
-    )
-    several = [
-        b
-        for b in case.dd.buses
-        if (b in case.mess.candidate_buses_ieee)
-        + sum(at == b for at in case.dd.mg_bus.values())
-        + (b == case.dd.root and case.event.main_grid_available)
-        > 1
-    ]
-    m.one_source_per_bus = pyo.Constraint(several, rule=lambda _, b: source_count(m, case, b) <= 1)
-
-
-def declare_radiality(m: pyo.Block, case: RobustCase) -> None:
-    """Single-commodity flow with virtual sources: islands, one source each, no loop."""
-    n_bus = len(case.dd.buses)
+    flags = {
+        "sigma_mess_energised": (m.sigma_mess, m.C, {c: c for c in m.C}),
+        "sigma_dg_energised": (m.sigma_dg, m.G, dd.mg_bus),
+    }
+    candidates = [*m.C, *dd.mg_bus.values(), *([dd.root] if main else [])]
+    several = [b for b in dd.buses if candidates.count(b) > 1]
+    sources = blocks.declare_grid_forming(m, flags, several, lambda b: int(b == dd.root and main))
     blocks.declare_commodity_vars(m, n_bus)
-    blocks.declare_live_branches(m, case.dd.branches)
-    blocks.declare_commodity_flow(m, case.dd.branches, n_bus, lambda b: source_count(m, case, b))
+    blocks.declare_live_branches(m, dd.branches)
+    blocks.declare_commodity_flow(m, dd.branches, n_bus, sources)
 
 
 def declare_first_stage_cost(m: pyo.Block, case: RobustCase) -> None:
@@ -285,7 +265,6 @@ def declare_first_stage(m: pyo.Block, case: RobustCase) -> None:
     declare_first_stage_vars(m, case)
     declare_fleet(m, case)
     declare_sources(m, case)
-    declare_radiality(m, case)
     declare_first_stage_cost(m, case)
 
 
@@ -340,30 +319,23 @@ def declare_balance(b: pyo.Block, case: RobustCase) -> None:
     inc = blocks.Incidence.of(dd.branches, dd.buses)
     dg_at = {x: [g for g, at in dd.mg_bus.items() if at == x] for x in dd.buses}
     pv_at = {x: [k for k in case.pv_forecast_mw if dd.pv_bus[k] == x] for x in dd.buses}
+    main = case.event.main_grid_available
 
-    def balance(flow, pv, dg, storage, root, demand):
-        def rule(_, bus, t):
-            supply = blocks.net_inflow(flow, inc, bus, t)
-            supply += pyo.quicksum(pv[k, t] for k in pv_at[bus])
-            supply += pyo.quicksum(dg[g, t] for g in dg_at[bus])
-            if bus in s.C:
-                supply += storage(bus, t)
-            if case.event.main_grid_available and bus == dd.root:
-                supply += root[t]
-            return supply == (float(demand[bus][t]) * b.served[bus, t] if bus in s.D else 0.0)
+    def balance(name, flow, pv, dg, storage, root, demand):
+        def supply(bus, t):
+            own = [pv[k, t] for k in pv_at[bus]] + [dg[g, t] for g in dg_at[bus]]
+            own += [storage(bus, t)] if bus in s.C else []
+            return pyo.quicksum(own + [root[t]] if main and bus == dd.root else own)
 
-        return rule
+        def served(bus, t):
+            return float(demand[bus][t]) * b.served[bus, t] if bus in s.D else 0.0
 
-    def p_mess(c, t):
-        return b.dis[c, t] - b.ch[c, t]
+        blocks.declare_bus_balance(b, name, inc, flow, supply, served, s.B, s.T)
 
-    p_rule = balance(b.P, b.pv, b.pdg, p_mess, b.find_component("P0"), case.demand_mw)
-    b.balance_p = pyo.Constraint(s.B, s.T, rule=p_rule)
-    q_mess = b.qmess
-    q_rule = balance(
-        b.Q, b.qpv, b.qdg, lambda c, t: q_mess[c, t], b.find_component("Q0"), case.demand_mvar
-    )
-    b.balance_q = pyo.Constraint(s.B, s.T, rule=q_rule)
+    p_mess = lambda c, t: b.dis[c, t] - b.ch[c, t]  # noqa: E731
+    balance("balance_p", b.P, b.pv, b.pdg, p_mess, b.find_component("P0"), case.demand_mw)
+    q_mess = lambda c, t: b.qmess[c, t]  # noqa: E731
+    balance("balance_q", b.Q, b.qpv, b.qdg, q_mess, b.find_component("Q0"), case.demand_mvar)
 
 
 def declare_service(b: pyo.Block, fs: pyo.Block) -> None:
