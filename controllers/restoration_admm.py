@@ -42,14 +42,13 @@ from mgcosim.controllers.admm import Agent
 from mgcosim.controllers.dso import DSOData, default_topology
 from mgcosim.controllers.errors import InfeasibleError, OptimisationError
 from mgcosim.controllers.prox import add_prox, set_anchor
-from mgcosim.controllers.restoration import (
+from mgcosim.controllers.restoration import build_restoration_model, solve_restoration
+from mgcosim.controllers.restoration_data import (
     BoundaryPort,
     RestorationInputs,
     RestorationPeriod,
     RestorationResult,
-    build_restoration_model,
     radial_problem,
-    solve_restoration,
     subnetworks,
 )
 from mgcosim.controllers.solve import MipLimits

@@ -27,12 +27,14 @@ from mgcosim.controllers.dso import DSOData, default_topology, dso_data
 from mgcosim.controllers.errors import InfeasibleError, OptimisationError
 from mgcosim.controllers.restoration import (
     RESTORATION_LIMITS,
+    build_restoration_model,
+    solve_restoration,
+)
+from mgcosim.controllers.restoration_data import (
     MicrogridRestorationInputs,
     RestorationInputError,
     RestorationInputs,
     RestorationResult,
-    build_restoration_model,
-    solve_restoration,
 )
 from mgcosim.controllers.solve import MipLimits
 from mgcosim.networks.params import MessUnit, MicrogridParams, NetworkData

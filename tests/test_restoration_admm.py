@@ -14,7 +14,6 @@ import pytest
 
 from mgcosim.controllers.restoration import (
     build_restoration_model,
-    nominal_inputs,
     solve_independent,
     solve_restoration,
 )
@@ -26,6 +25,7 @@ from mgcosim.controllers.restoration_admm import (
     radial_plan,
     solve_restoration_admm,
 )
+from mgcosim.controllers.restoration_data import nominal_inputs
 from mgcosim.controllers.solve import MipLimits
 
 CUT_OFF = {13, 14, 15, 16, 17, 18}
