@@ -1,36 +1,27 @@
 """Multi-time-scale service restoration: the centralised reference (a MILP for HiGHS).
 
-Per unit with S_base = 1 MVA. The faulted branches start open (opened by the protection: no
-switching action); a substation fault also loses the main grid. Per period t of ``dt_h``:
+Per unit with S_base = 1 MVA; faulted branches start open (no switching action), a
+substation fault also loses the main grid. Per period t of ``dt_h``:
 
 * switch states alpha (faulted and ``forced_open`` fixed open), actions
-  sw >= |alpha_t - alpha_t-1| from the initial states, optionally within a budget;
+  sw >= |alpha_t - alpha_t-1|, optionally within a budget;
 * bus energisation; a closed branch joins buses of equal energisation and is *live*
-  (live = alpha energised_from) when they are energised: dead closed branches carry no power and
-  do not count for radiality (closing every dead switch would cost actions for nothing);
-* radiality with islands (seed 002, :func:`blocks.declare_commodity_flow`): the sources are
-  the substation (when available) and grid-forming microgrids (sigma); every energised
-  component holds exactly one source and is a tree;
-* DistFlow on live branches: losses by tangent cuts of (P^2 + Q^2) / V^2 at a low voltage
-  (:func:`declare_losses`; r ell withdrawn half at each end), voltage drop
-  |v_j - v_i + 2 (r P + x Q)| <= M (1 - lambda) (the (r^2 + x^2) ell term dropped:
-  conservative), |P|, |Q| <= S_max lambda, (v_min + v_margin)^2 energised <= v <= v_max^2;
-* load pickup x <= energised, monotone, Q at the nominal ratio; PV on energised buses within its
-  power factor; substation |P0|, |Q0| <= its limit, zero without the main grid;
-* microgrid m behind its PCC at IEEE bus b_m (always energised by its own units):
-  |pm|, |qm| <= PCC limit energised_b_m (pm > 0: import); its units at their power factors
-  (qm = q_load - q_mt - q_wind) unless it forms an island, then it covers the island's Q,
-  holds ``gf_vm_pu`` and keeps ``reserve_frac`` of its export as headroom; turbine with
-  ramps, storage with a charge/discharge binary and SOC dynamics (no terminal target), wind
-  0..available, own load served as a fraction valued at tier ``load_tier``.
+  (alpha energised_from): dead closed branches carry no power and do not count for radiality;
+* radiality with islands (seed 002, :func:`blocks.declare_commodity_flow`) around the
+  substation (when available) and grid-forming microgrids (sigma), one source each;
+* DistFlow on live branches, losses by tangent cuts at a low voltage (:func:`declare_losses`),
+  the (r^2 + x^2) ell term of the drop dropped (conservative), |P|, |Q| <= S_max live,
+  (v_min + v_margin)^2 energised <= v <= v_max^2;
+* load pickup x <= energised, monotone; PV on energised buses within its power factor;
+* microgrid m behind its PCC at bus b_m: |pm|, |qm| <= PCC limit energised_b_m (pm > 0:
+  import); its units at their power factors unless it forms an island, then it covers the
+  island's Q, holds ``gf_vm_pu`` and keeps ``reserve_frac`` of its export as headroom;
+  turbine ramps, storage with a charge/discharge binary and SOC dynamics, wind 0..available,
+  own load served as a fraction valued at tier ``load_tier``.
 
-Objective (CNY, minimised): -value of the weighted restored energy
-(``value_cny_per_weighted_mwh`` x tier weight 100 / 10 / 0.2 x MWh, seed 003) + switching
-+ losses + a small curtailment penalty.
-
-:func:`build_restoration_model` returns a model and never solves; :func:`solve_restoration`
-solves and extracts a :class:`RestorationResult`; :func:`solve_independent` is the
-uncoordinated reference (seed 001): every branch joining two :func:`subnetworks` held open.
+Objective (CNY, minimised): -value of the weighted restored energy (tier weights 100 / 10 /
+0.2, seed 003) + switching + losses + a small curtailment penalty. :func:`solve_independent`
+is the uncoordinated reference (seed 001): every branch joining two sub-networks held open.
 """
 
 from __future__ import annotations

@@ -1,32 +1,20 @@
 """Mobile energy storage (MESS) pre-positioning: the two-stage robust model (seed 002).
 
-Per unit with S_base = 1 MVA; IEEE bus and branch numbers. Before a forecast extreme event
-(:class:`Event`: damaged branches, open and unusable, and possibly the loss of the main
-grid) the operator decides here and now (first stage, binary): ``placed_c``, a MESS unit at
-candidate bus c (at most the fleet size, one per bus); ``alpha_l``, each branch's state
-(damaged ones open, branches outside ``switchable`` at their normal state); and with them
-the islands, which the PV realisation cannot change: bus energisation, grid-forming flags
-sigma (microgrid DG at its PCC bus, a placed MESS, the substation when available) and live
-branches = alpha energised_from, radial by single-commodity flow with one source per island
-(:mod:`controllers.blocks`). First-stage cost (CNY): placement cost per unit + switch cost
-per branch away from its normal state.
+Per unit with S_base = 1 MVA; IEEE numbers. Before a forecast extreme event (:class:`Event`:
+damaged branches, possibly the loss of the main grid) the first stage (binary) places MESS
+units at candidate buses (``placed_c``, at most the fleet, one per bus) and sets branch
+states ``alpha_l`` (damaged open, branches outside ``switchable`` at their normal state) and
+with them the islands: bus energisation, grid-forming flags (microgrid DG, placed MESS, the
+substation) and live branches, radial by single-commodity flow (:mod:`controllers.blocks`).
+First-stage cost (CNY): placement per unit + switch cost per branch off its normal state.
 
-Then the PV output is revealed, ``p_avail = forecast - dev u`` with ``dev = pv_dev_frac
-forecast``, u in [0, 1] and ``sum_k u_k,t <= Gamma`` in every period. The recourse (second
-stage, continuous) over T periods of dt hours: served share of each load (0 .. energised),
-shed at its tier's cost; DG 0 .. p_max and |q| <= PCC limit on an energised bus; MESS
-charge, discharge and |q| within its ratings where placed and energised, SOC from
-``e_init placed`` within ``[e_min, e_max] placed``, a small throughput cost; PV 0 ..
-p_avail (the uncertain row) and .. forecast on an energised bus, |q| <= tan(acos pf_min) p,
-free curtailment; LinDistFlow on live branches with v_min^2 energised <= v <= v_max^2 and
-the substation within its limits when available.
-
-For fixed first-stage decisions the recourse is an LP ``Q(x, u) = min c'y s.t. A y (>=, <=,
-=) b(x) - E u`` with complete recourse (shedding everything is feasible) and c >= 0. No
-charge/discharge binary: doing both at once only wastes energy, which free curtailment and
-the throughput cost make never worthwhile (checked by the tests).
-
-Builders return models and never solve; :class:`Recourse` solves the recourse;
+Then PV is revealed, ``p_avail = forecast - dev u``, ``dev = pv_dev_frac forecast``, u in
+[0, 1], ``sum_k u_k,t <= Gamma`` per period. The recourse (continuous, T periods of dt h):
+served share of each load (0 .. energised) with a shed cost per tier; DG and MESS within
+their ratings where energised (and placed), SOC from ``e_init placed``; PV 0 .. p_avail
+with its power factor and free curtailment; LinDistFlow on live branches. It is an LP
+``Q(x, u) = min c'y s.t. A y (>=, <=, =) b(x) - E u`` with complete recourse and c >= 0; no
+charge/discharge binary (doing both only wastes energy, never worthwhile: the tests check).
 :mod:`controllers.robust_ccg` holds the worst case (the recourse's dual) and C&CG.
 """
 
