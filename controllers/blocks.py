@@ -110,22 +110,16 @@ def declare_symmetric_limit(m: pyo.Block, name: str, sets, value, limit) -> None
     m.add_component(f"{name}_dn", pyo.Constraint(*sets, rule=lambda _, *i: value(*i) >= -limit(*i)))
 
 
-def _energised(m: pyo.Block) -> pyo.Component:
-    """Bus energisation ``m.energised`` (still ``m.e`` in :mod:`controllers.restoration`)."""
-    energised = m.component("energised")
-    return m.e if energised is None else energised
-
-
 def declare_live_branches(m: pyo.Block, branches, *periods: pyo.Set) -> None:
     """live = alpha * energised_from (linearised), and a closed branch joins buses of equal
     energisation. ``periods``: the period set of a multi-period model, none for one period
     (then ``alpha``, ``live`` and ``energised`` are indexed by branch or bus alone)."""
-    br, energised = {b.ieee: b for b in branches}, _energised(m)
+    br, energised = {b.ieee: b for b in branches}, m.energised
 
-    def e_from(ln, rest):
+    def on_from(ln, rest):
         return _at(energised, br[ln].from_bus, rest)
 
-    def e_to(ln, rest):
+    def on_to(ln, rest):
         return _at(energised, br[ln].to_bus, rest)
 
     def live(ln, rest):
@@ -135,16 +129,16 @@ def declare_live_branches(m: pyo.Block, branches, *periods: pyo.Set) -> None:
         return _at(m.alpha, ln, rest)
 
     sets = (m.L, *periods)
-    m.live_a = pyo.Constraint(*sets, rule=lambda _, ln, *r: live(ln, r) <= alpha(ln, r))
-    m.live_e = pyo.Constraint(*sets, rule=lambda _, ln, *r: live(ln, r) <= e_from(ln, r))
-    m.live_ae = pyo.Constraint(
-        *sets, rule=lambda _, ln, *r: live(ln, r) >= alpha(ln, r) + e_from(ln, r) - 1
+    m.live_closed = pyo.Constraint(*sets, rule=lambda _, ln, *r: live(ln, r) <= alpha(ln, r))
+    m.live_energised = pyo.Constraint(*sets, rule=lambda _, ln, *r: live(ln, r) <= on_from(ln, r))
+    m.live_if_both = pyo.Constraint(
+        *sets, rule=lambda _, ln, *r: live(ln, r) >= alpha(ln, r) + on_from(ln, r) - 1
     )
-    m.same_e_up = pyo.Constraint(
-        *sets, rule=lambda _, ln, *r: e_from(ln, r) - e_to(ln, r) <= 1 - alpha(ln, r)
+    m.same_energisation_up = pyo.Constraint(
+        *sets, rule=lambda _, ln, *r: on_from(ln, r) - on_to(ln, r) <= 1 - alpha(ln, r)
     )
-    m.same_e_dn = pyo.Constraint(
-        *sets, rule=lambda _, ln, *r: e_to(ln, r) - e_from(ln, r) <= 1 - alpha(ln, r)
+    m.same_energisation_dn = pyo.Constraint(
+        *sets, rule=lambda _, ln, *r: on_to(ln, r) - on_from(ln, r) <= 1 - alpha(ln, r)
     )
 
 
@@ -153,6 +147,33 @@ def declare_commodity_vars(m: pyo.Block, n_bus: int, *periods: pyo.Set) -> None:
     and injection ``inj`` per bus, at most the number of buses."""
     m.f = pyo.Var(m.L, *periods, bounds=(-n_bus, n_bus))
     m.inj = pyo.Var(m.B, *periods, bounds=(0, n_bus))
+
+
+def declare_grid_forming(
+    m: pyo.Block, flags: Mapping[str, tuple], buses, fixed: Callable[..., object], *periods
+) -> Callable[..., object]:
+    """Grid-forming sources: a flag ``sigma_s`` only on an energised bus, and at most one
+    active source at each of ``buses``.
+
+    ``flags``: constraint name -> (sigma, its set, bus of each source); ``fixed(bus, *t)``:
+    the sources that need no flag (the substation). Returns ``sources(bus, *t)``, the number
+    of active sources at a bus, for :func:`declare_commodity_flow`.
+    """
+    for name, (sigma, index, bus_of) in flags.items():
+
+        def on(_, s, *r, sigma=sigma, bus_of=bus_of):
+            return _at(sigma, s, r) <= _at(m.energised, bus_of[s], r)
+
+        m.add_component(name, pyo.Constraint(index, *periods, rule=on))
+
+    def sources(bus, *r):
+        flagged = (_at(sg, s, r) for sg, index, at in flags.values() for s in index if at[s] == bus)
+        return sum(flagged) + fixed(bus, *r)
+
+    m.one_source_per_bus = pyo.Constraint(
+        buses, *periods, rule=lambda _, b, *r: sources(b, *r) <= 1
+    )
+    return sources
 
 
 def declare_commodity_flow(
@@ -166,7 +187,7 @@ def declare_commodity_flow(
     is a tree. ``sources(bus, *t)`` is the number of active sources at a bus (an
     expression); ``periods`` as in :func:`declare_live_branches`.
     """
-    br, energised = {b.ieee: b for b in branches}, _energised(m)
+    br, energised = {b.ieee: b for b in branches}, m.energised
     buses = (m.B, *periods)
     lines = (m.L, *periods)
     m.f_up = pyo.Constraint(
@@ -264,6 +285,18 @@ def net_inflow(flow: pyo.Var, inc: Incidence, bus: int, *rest) -> object:
     )
 
 
+def declare_bus_balance(
+    m: pyo.Block, name: str, inc: Incidence, flow, supply, demand, buses, *periods
+) -> None:
+    """DistFlow balance ``name``: inflow - outflow + supply == demand at every bus
+    (``supply(bus, *t)``: the bus's injections, ``demand(bus, *t)``: its withdrawals)."""
+
+    def rule(_, bus, *r):
+        return net_inflow(flow, inc, bus, *r) + supply(bus, *r) == demand(bus, *r)
+
+    m.add_component(name, pyo.Constraint(buses, *periods, rule=rule))
+
+
 def declare_voltage_drop(
     m: pyo.Block,
     branches,
@@ -354,9 +387,11 @@ def declare_soc_dynamics(
 
 
 def declare_load_pickup(m: pyo.Block, *periods: pyo.Set) -> None:
-    """Load pickup ``x_b <= e_b`` (only on an energised bus) over the loads ``m.D`` and,
+    """Load pickup ``x_b <= energised_b`` (only on an energised bus) over the loads ``m.D`` and,
     over several periods, monotone: ``x_b,t >= x_b,t-1`` (a restored load stays)."""
-    m.x_e = pyo.Constraint(m.D, *periods, rule=lambda _, b, *r: _at(m.x, b, r) <= _at(m.e, b, r))
+    m.pickup_energised = pyo.Constraint(
+        m.D, *periods, rule=lambda _, b, *r: _at(m.x, b, r) <= _at(m.energised, b, r)
+    )
     if periods:
         m.x_monotone = pyo.Constraint(
             m.D,

@@ -146,17 +146,18 @@ def declare_mg_balance(b: pyo.Block, net: MicrogridNetwork) -> None:
     inc = blocks.Incidence.of(net.lines, b.N, key="name")
     units_at = {n: [u.name for u in net.units if u.bus == n] for n in b.N}
 
-    def balance(flow, gen, tie, load):
-        def rule(_, n):
-            supply = blocks.net_inflow(flow, inc, n) + sum(gen[u] for u in units_at[n])
-            if n == net.pcc_bus:
-                supply = supply + tie
-            return supply == (load[n] * b.served[n] if n in b.LD else 0.0)
+    def balance(name, flow, gen, tie, load):
+        def supply(n):
+            units = sum(gen[u] for u in units_at[n])
+            return units + tie if n == net.pcc_bus else units
 
-        return rule
+        def served(n):
+            return load[n] * b.served[n] if n in b.LD else 0.0
 
-    b.balance_p = pyo.Constraint(b.N, rule=balance(b.p, b.gen_p, b.tie_p, b.load_p))
-    b.balance_q = pyo.Constraint(b.N, rule=balance(b.q, b.gen_q, b.tie_q, b.load_q))
+        blocks.declare_bus_balance(b, name, inc, flow, supply, served, b.N)
+
+    balance("balance_p", b.p, b.gen_p, b.tie_p, b.load_p)
+    balance("balance_q", b.q, b.gen_q, b.tie_q, b.load_q)
 
 
 def declare_mg_voltage(b: pyo.Block, net: MicrogridNetwork) -> None:

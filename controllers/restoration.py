@@ -1,51 +1,48 @@
 """Multi-time-scale service restoration: the centralised reference (a MILP for HiGHS).
 
-Per unit with S_base = 1 MVA. The faulted branches start open (opened by the protection: no
-switching action); a substation fault also loses the main grid. Per period t of ``dt_h``:
+Per unit with S_base = 1 MVA; faulted branches start open (no switching action), a
+substation fault also loses the main grid. Per period t of ``dt_h``:
 
 * switch states alpha (faulted and ``forced_open`` fixed open), actions
-  sw >= |alpha_t - alpha_t-1| from the initial states, optionally within a budget;
-* bus energisation e; a closed branch joins buses of equal energisation and is *live*
-  (lambda = alpha e_from) when they are energised: dead closed branches carry no power and
-  do not count for radiality (closing every dead switch would cost actions for nothing);
-* radiality with islands (seed 002, :func:`blocks.declare_commodity_flow`): the sources are
-  the substation (when available) and grid-forming microgrids (sigma); every energised
-  component holds exactly one source and is a tree;
-* DistFlow on live branches: losses by tangent cuts of (P^2 + Q^2) / V^2 at a low voltage
-  (:func:`declare_losses`; r ell withdrawn half at each end), voltage drop
-  |v_j - v_i + 2 (r P + x Q)| <= M (1 - lambda) (the (r^2 + x^2) ell term dropped:
-  conservative), |P|, |Q| <= S_max lambda, (v_min + v_margin)^2 e <= v <= v_max^2;
-* load pickup x <= e, monotone, Q at the nominal ratio; PV on energised buses within its
-  power factor; substation |P0|, |Q0| <= its limit, zero without the main grid;
-* microgrid m behind its PCC at IEEE bus b_m (always energised by its own units):
-  |pm|, |qm| <= PCC limit e_b_m (pm > 0: import); its units at their power factors
-  (qm = q_load - q_mt - q_wind) unless it forms an island, then it covers the island's Q,
-  holds ``gf_vm_pu`` and keeps ``reserve_frac`` of its export as headroom; turbine with
-  ramps, storage with a charge/discharge binary and SOC dynamics (no terminal target), wind
-  0..available, own load served as a fraction valued at tier ``load_tier``.
+  sw >= |alpha_t - alpha_t-1|, optionally within a budget;
+* bus energisation; a closed branch joins buses of equal energisation and is *live*
+  (alpha energised_from): dead closed branches carry no power and do not count for radiality;
+* radiality with islands (seed 002, :func:`blocks.declare_commodity_flow`) around the
+  substation (when available) and grid-forming microgrids (sigma), one source each;
+* DistFlow on live branches, losses by tangent cuts at a low voltage (:func:`declare_losses`),
+  the (r^2 + x^2) ell term of the drop dropped (conservative), |P|, |Q| <= S_max live,
+  (v_min + v_margin)^2 energised <= v <= v_max^2;
+* load pickup x <= energised, monotone; PV on energised buses within its power factor;
+* microgrid m behind its PCC at bus b_m: |pm|, |qm| <= PCC limit energised_b_m (pm > 0:
+  import); its units at their power factors unless it forms an island, then it covers the
+  island's Q, holds ``gf_vm_pu`` and keeps ``reserve_frac`` of its export as headroom;
+  turbine ramps, storage with a charge/discharge binary and SOC dynamics, wind 0..available,
+  own load served as a fraction valued at tier ``load_tier``.
 
-Objective (CNY, minimised): -value of the weighted restored energy
-(``value_cny_per_weighted_mwh`` x tier weight 100 / 10 / 0.2 x MWh, seed 003) + switching
-+ losses + a small curtailment penalty.
-
-:func:`build_restoration_model` returns a model and never solves; :func:`solve_restoration`
-solves and extracts a :class:`RestorationResult`; :func:`solve_independent` is the
-uncoordinated reference (seed 001): every branch joining two :func:`subnetworks` held open.
+Objective (CNY, minimised): -value of the weighted restored energy (tier weights 100 / 10 /
+0.2, seed 003) + switching + losses + a small curtailment penalty. :func:`solve_independent`
+is the uncoordinated reference (seed 001): every branch joining two sub-networks held open.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-import networkx as nx
-import numpy as np
 import pyomo.environ as pyo
 
 from mgcosim.controllers import blocks
 from mgcosim.controllers.dso import DSOData
+from mgcosim.controllers.restoration_data import (
+    RestorationInputs,
+    RestorationPeriod,
+    RestorationResult,
+    boundary_branches,
+    subnetworks,
+    validate_inputs,
+)
 from mgcosim.controllers.solve import MipLimits, SolveRecord, persistent_highs, solve_mip
-from mgcosim.networks.params import MG_LOAD_TIER, MicrogridParams, NetworkData, q_per_p
+from mgcosim.networks.params import NetworkData, q_per_p
 from mgcosim.networks.storage import energy_change_mwh
 
 LOSS_V_HAT_PU = 0.95  # voltage of the loss estimate (losses scale with 1 / V^2)
@@ -56,181 +53,6 @@ RESERVE_BIG_M = 10.0  # MW, > any reserve requirement
 # load of the IEEE 33 feeder is 9 % of the weighted peak load, see the README's "Faults and
 # restoration"), or the incumbent after 100 branch-and-bound nodes, its gap recorded.
 RESTORATION_LIMITS = MipLimits(rel_gap=1e-2, node_limit=100)
-
-
-class RestorationInputError(ValueError):
-    """Restoration inputs that do not fit the network or the horizon."""
-
-
-@dataclass(frozen=True)
-class MicrogridRestorationInputs:
-    """One microgrid's data for a restoration horizon (arrays per period, MW)."""
-
-    params: MicrogridParams
-    load_mw: np.ndarray
-    wind_mw: np.ndarray  # available wind power
-    soc_mwh: float  # storage energy at the horizon start
-    mt_prev_mw: float | None = None  # turbine output before the horizon (ramp from it)
-    load_tier: int = MG_LOAD_TIER
-    q_max_mvar: float | None = None  # reactive exchange limit (None: the PCC limit)
-
-
-@dataclass(frozen=True)
-class BoundaryPort:
-    """Where a sub-network's model meets a neighbour across a boundary branch.
-
-    Power ``port_p`` flows from the exporting side (the normal sub-network, which holds the
-    substation) to the importing side. Exporting model: a withdrawal at its own boundary
-    ``bus``, limited by a local copy of the branch's switch state. Importing model: ``bus``
-    is the neighbour's end of the branch, a *ghost* bus that is a source whenever energised
-    (the neighbour feeds it); the branch itself, with its switch, belongs to this model.
-    """
-
-    branch: int  # IEEE branch joining the two sub-networks
-    bus: int  # IEEE bus (exporter's end of the branch) where the power crosses
-    imports: bool
-    s_max_pu: float  # the branch's flow limit
-
-
-@dataclass(frozen=True)
-class RestorationInputs:
-    """One restoration event and horizon."""
-
-    n_periods: int
-    faulted: frozenset[int]  # IEEE branch numbers, forced open
-    main_grid_available: bool
-    initial_closed: dict[int, bool]  # IEEE branch -> closed before the event
-    demand_mw: dict[int, np.ndarray]  # DSO demand per IEEE bus per period
-    pv_mw: dict[str, np.ndarray]  # available PV per unit per period
-    microgrids: dict[str, MicrogridRestorationInputs]
-    dt_h: float = 0.25
-    value_cny_per_weighted_mwh: float = 1000.0
-    curtail_penalty_cny_per_mwh: float = 10.0
-    switch_budget: int | None = None  # total switching actions over the horizon
-    forced_open: frozenset[int] = frozenset()  # further branches held open (references)
-    reserve_frac: float = 0.05  # grid-former headroom per MW exported into its island
-    v_margin_pu: float = 0.002  # model voltage floor above v_min (measured model error 5e-4)
-    ports: tuple[BoundaryPort, ...] = ()  # sub-network models only (restoration ADMM)
-
-
-@dataclass(frozen=True)
-class RestorationPeriod:
-    """What the restoration plan does in one period."""
-
-    closed_branches: frozenset[int]
-    live_branches: frozenset[int]  # closed and energised
-    energised_buses: frozenset[int]
-    source_buses: frozenset[int]  # substation bus and grid-forming microgrid buses
-    grid_formers: frozenset[str]  # microgrids forming an island
-    vm_pu: dict[int, float]  # model voltage magnitude of the energised buses
-    p_loss_mw: float  # estimated losses on the IEEE branches (sum of r ell)
-    picked_up_buses: frozenset[int]
-    restored_mw_by_tier: dict[int, float]  # DSO loads
-    unserved_mw_by_tier: dict[int, float]
-    mg_restored_mw: dict[str, float]
-    mg_unserved_mw: dict[str, float]
-    substation_p_mw: float
-    mg_exchange_mw: dict[str, float]  # > 0: the microgrid imports
-    storage_p_mw: dict[str, float]  # > 0: charging (pandapower convention)
-    soc_mwh: dict[str, float]  # at the period end
-    mt_p_mw: dict[str, float]
-    wind_curtailed_mw: dict[str, float]
-    pv_curtailed_mw: dict[str, float]
-    switched_closed: frozenset[int]  # actions at the start of the period
-    switched_open: frozenset[int]
-    pv_q_mvar: dict[str, float] = field(default_factory=dict)  # > 0 injected
-    mg_exchange_mvar: dict[str, float] = field(default_factory=dict)  # > 0: the microgrid imports
-
-
-@dataclass(frozen=True)
-class RestorationResult:
-    status: str  # "optimal" (within the gap) or "node_limit" (the incumbent at the limit)
-    objective_cny: float  # cost minimised (negated restored value + switching + curtailment)
-    best_bound_cny: float
-    mip_gap: float
-    solve_time_s: float
-    restored_value_cny: float
-    switch_actions: int
-    periods: tuple[RestorationPeriod, ...] = field(default_factory=tuple)
-    mip_nodes: int = 0  # branch-and-bound nodes (the deterministic measure of the work)
-
-    def restored_mwh_by_tier(self, dt_h: float) -> dict[int, float]:
-        out: dict[int, float] = {}
-        for p in self.periods:
-            for tier, mw in p.restored_mw_by_tier.items():
-                out[tier] = out.get(tier, 0.0) + mw * dt_h
-        return out
-
-
-# --- inputs ------------------------------------------------------------------------------
-def nominal_inputs(
-    dd: DSOData,
-    data: NetworkData,
-    *,
-    n_periods: int,
-    faulted: set[int] | frozenset[int],
-    main_grid_available: bool,
-    load_pu: float = 1.0,
-    wind_pu: float = 0.5,
-    pv_pu: float = 0.0,
-    dt_h: float = 0.25,
-    initial_closed: dict[int, bool] | None = None,
-    microgrids: tuple[MicrogridParams, ...] | None = None,
-) -> RestorationInputs:
-    """Flat profiles from nominal values: a convenient event for tests and examples."""
-    flat = np.ones(n_periods)
-    mgs = microgrids if microgrids is not None else data.microgrids
-    return RestorationInputs(
-        n_periods=n_periods,
-        faulted=frozenset(faulted),
-        main_grid_available=main_grid_available,
-        initial_closed=initial_closed or {b.ieee: not b.is_tie for b in dd.branches},
-        demand_mw={bus: p * load_pu * flat for bus, p in dd.load_p_nom_mw.items()},
-        pv_mw={pv.name: pv.p_rated_mw * pv_pu * flat for pv in data.pv},
-        microgrids={
-            mg.name: MicrogridRestorationInputs(
-                params=mg,
-                load_mw=mg.load_p_peak_mw * load_pu * flat,
-                wind_mw=mg.wind_p_rated_mw * wind_pu * flat,
-                soc_mwh=mg.ess_e_init_mwh,
-            )
-            for mg in mgs
-        },
-        dt_h=dt_h,
-    )
-
-
-def validate_inputs(dd: DSOData, inp: RestorationInputs) -> None:
-    """Raise :class:`RestorationInputError` on the first input that does not fit."""
-    if not 0 <= inp.v_margin_pu < 0.1:
-        raise RestorationInputError(f"v_margin_pu {inp.v_margin_pu}: need 0 <= margin < 0.1")
-    if not inp.reserve_frac >= 0:
-        raise RestorationInputError(f"reserve_frac {inp.reserve_frac}: need a value >= 0")
-    if inp.n_periods < 1 or inp.dt_h <= 0:
-        raise RestorationInputError(
-            f"n_periods {inp.n_periods} and dt_h {inp.dt_h}: need n_periods >= 1, dt_h > 0"
-        )
-    lines = {b.ieee for b in dd.branches}
-    for name, numbers in (
-        ("faulted", inp.faulted),
-        ("forced_open", inp.forced_open),
-        ("initial_closed", inp.initial_closed),
-    ):
-        unknown = sorted(set(numbers) - lines)
-        if unknown:
-            raise RestorationInputError(f"{name}: unknown IEEE branches {unknown}")
-    unknown_mg = sorted(set(inp.microgrids) - set(dd.mg_bus))
-    if unknown_mg:
-        raise RestorationInputError(f"microgrids: unknown {unknown_mg} (known {sorted(dd.mg_bus)})")
-    series = [(f"demand_mw[{b}]", v) for b, v in inp.demand_mw.items()]
-    series += [(f"pv_mw[{p}]", v) for p, v in inp.pv_mw.items()]
-    for name, mg in inp.microgrids.items():
-        series += [(f"{name}.load_mw", mg.load_mw), (f"{name}.wind_mw", mg.wind_mw)]
-    for name, values in series:
-        if len(values) < inp.n_periods:
-            raise RestorationInputError(f"{name}: {len(values)} values for {inp.n_periods} periods")
-        if np.any(np.asarray(values, float) < 0):
-            raise RestorationInputError(f"{name}: negative values")
 
 
 # --- model -------------------------------------------------------------------------------
@@ -274,9 +96,9 @@ def declare_sets(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
 def declare_network_vars(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
     s_max = {b.ieee: b.s_max_pu for b in dd.branches}
     m.alpha = pyo.Var(m.L, m.T, within=pyo.Binary)
-    m.live = pyo.Var(m.L, m.T, bounds=(0, 1))  # = alpha * e_from (= alpha * e_to)
+    m.live = pyo.Var(m.L, m.T, bounds=(0, 1))  # = alpha * energised_from (= alpha * energised_to)
     m.sw = pyo.Var(m.L, m.T, within=pyo.NonNegativeReals)
-    m.e = pyo.Var(m.B, m.T, within=pyo.Binary)
+    m.energised = pyo.Var(m.B, m.T, within=pyo.Binary)
     m.sigma = pyo.Var(m.M, m.T, within=pyo.Binary)  # microgrid m forms an island at its bus
     m.P = pyo.Var(m.L, m.T, bounds=lambda _, ln, t: (-s_max[ln], s_max[ln]))
     m.Q = pyo.Var(m.L, m.T, bounds=lambda _, ln, t: (-s_max[ln], s_max[ln]))
@@ -292,7 +114,7 @@ def declare_network_vars(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> N
             m.alpha[ln, t].fix(0)
     if inp.main_grid_available:
         for t in m.T:
-            m.e[dd.root, t].fix(1)
+            m.energised[dd.root, t].fix(1)
             m.v[dd.root, t].fix(dd.v_root_pu**2)
 
 
@@ -313,7 +135,7 @@ def declare_ports(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
     m.port_alpha = pyo.Var(m.PORT, m.T, bounds=(0.0, 1.0))
 
     def on(ln, t):
-        return m.e[ports[ln].bus, t]
+        return m.energised[ports[ln].bus, t]
 
     def switch(ln, t):
         return m.alpha[ln, t] if ports[ln].imports else m.port_alpha[ln, t]
@@ -326,7 +148,7 @@ def declare_ports(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
 
     for name, flow in (("p", m.port_p), ("q", m.port_q)):
         for side, sign in (("up", 1), ("dn", -1)):
-            for gate_name, gate in (("e", on), ("a", switch)):
+            for gate_name, gate in (("energised", on), ("closed", switch)):
                 constraint = pyo.Constraint(m.PORT, m.T, rule=within(flow, gate, sign))
                 m.add_component(f"port_{name}_{gate_name}_{side}", constraint)
     for ln, port in ports.items():  # the importer's switch is its alpha; the copy is unused
@@ -335,35 +157,20 @@ def declare_ports(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
                 m.port_alpha[ln, t].fix(0)
 
 
-def source_count(m: pyo.Block, dd: DSOData, inp: RestorationInputs, bus: int, t: int):
-    """Number of active sources at ``bus`` (substation, grid-forming microgrids)."""
-    count = sum(m.sigma[mg, t] for mg in m.M if dd.mg_bus[mg] == bus)
-    if bus == dd.root and inp.main_grid_available:
-        count = count + 1
-    if any(port.imports and port.bus == bus for port in inp.ports):
-        count = count + m.e[bus, t]  # a ghost bus: fed by the neighbour when energised
-    return count
-
-
 def declare_radiality(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
     """Single-commodity flow with virtual sources: islands, one source each, no loop."""
     n_bus = len(dd.buses)
+    ghosts = {port.bus for port in inp.ports if port.imports}
+    mg_buses = [b for b in dd.buses if b in {dd.mg_bus[g] for g in m.M}]
 
-    def sources(bus, t):
-        return source_count(m, dd, inp, bus, t)
+    def fixed(bus, t):  # the substation; a ghost bus is fed by the neighbour when energised
+        count = 1 if bus == dd.root and inp.main_grid_available else 0
+        return count + m.energised[bus, t] if bus in ghosts else count
 
     blocks.declare_commodity_vars(m, n_bus, m.T)
     blocks.declare_live_branches(m, dd.branches, m.T)
-    m.sigma_e = pyo.Constraint(
-        m.M, m.T, rule=lambda _, mg, t: m.sigma[mg, t] <= m.e[dd.mg_bus[mg], t]
-    )
-    m.one_source_per_bus = pyo.Constraint(
-        m.B,
-        m.T,
-        rule=lambda _, b, t: (
-            sources(b, t) <= 1 if any(dd.mg_bus[mg] == b for mg in m.M) else pyo.Constraint.Skip
-        ),
-    )
+    flags = {"source_energised": (m.sigma, m.M, dd.mg_bus)}
+    sources = blocks.declare_grid_forming(m, flags, mg_buses, fixed, m.T)
     blocks.declare_commodity_flow(m, dd.branches, n_bus, sources, m.T)
 
 
@@ -386,45 +193,35 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
     declare_losses(m, dd)
 
     inc = blocks.Incidence.of(dd.branches, dd.buses)
-
-    def lossy_inflow(flow, bus, t, coef):
-        """Inflow minus outflow, each branch's loss withdrawn half at either end."""
-        ends = [ln for ln in m.L if bus in (br[ln].from_bus, br[ln].to_bus)]
-        return blocks.net_inflow(flow, inc, bus, t) - sum(
-            0.5 * getattr(br[ln], coef) * m.ell[ln, t] for ln in ends
-        )
+    ends = {b: [ln for ln in m.L if b in (br[ln].from_bus, br[ln].to_bus)] for b in dd.buses}
 
     def load(bus, t, q=False):
         if bus not in m.D:
             return 0.0
         return m.load_p[bus, t] * m.x[bus, t] * (ratio[bus] if q else 1.0)
 
-    def port_supply(flow, bus, t):
-        """Power crossing the boundary ports at ``bus`` into this model."""
-        return sum(
-            flow[p.branch, t] if p.imports else -flow[p.branch, t]
-            for p in inp.ports
-            if p.bus == bus
-        )
+    def balance(name, flow, coef, pv, port, substation, mg, q):
+        def supply(bus, t):  # each branch's loss withdrawn half at either end
+            loss = sum(0.5 * getattr(br[ln], coef) * m.ell[ln, t] for ln in ends[bus])
+            ports = (
+                port[p.branch, t] * (1 if p.imports else -1) for p in inp.ports if p.bus == bus
+            )
+            root = substation[t] if bus == dd.root else 0.0
+            return -loss + sum(pv[p, t] for p in pv_at[bus]) + sum(ports) + root
 
-    def balance(flow, coef, pv, port, substation, mg, q):
-        def rule(_, bus, t):
-            supply = lossy_inflow(flow, bus, t, coef) + sum(pv[p, t] for p in pv_at[bus])
-            supply = supply + port_supply(port, bus, t)
-            if bus == dd.root:
-                supply = supply + substation[t]
-            return supply == load(bus, t, q) + sum(mg[g, t] for g in mg_at[bus])
+        def demand(bus, t):
+            return load(bus, t, q) + sum(mg[g, t] for g in mg_at[bus])
 
-        return rule
+        blocks.declare_bus_balance(m, name, inc, flow, supply, demand, m.B, m.T)
 
-    p_rule = balance(m.P, "r_pu", m.pv, m.port_p, m.P0, m.mg_bus_pm, False)
-    m.balance_p = pyo.Constraint(m.B, m.T, rule=p_rule)
-    q_rule = balance(m.Q, "x_pu", m.qpv, m.port_q, m.Q0, m.mg_bus_qm, True)
-    m.balance_q = pyo.Constraint(m.B, m.T, rule=q_rule)
+    balance("balance_p", m.P, "r_pu", m.pv, m.port_p, m.P0, m.mg_bus_pm, False)
+    balance("balance_q", m.Q, "x_pu", m.qpv, m.port_q, m.Q0, m.mg_bus_qm, True)
 
     blocks.declare_voltage_drop(m, dd.branches, lambda ln, t: m.live[ln, t], big_m, m.L, m.T)
     v_floor2 = (dd.v_min_pu + inp.v_margin_pu) ** 2
-    m.v_min = pyo.Constraint(m.B, m.T, rule=lambda _, b, t: m.v[b, t] >= v_floor2 * m.e[b, t])
+    m.v_min = pyo.Constraint(
+        m.B, m.T, rule=lambda _, b, t: m.v[b, t] >= v_floor2 * m.energised[b, t]
+    )
     s_max = {ln: b.s_max_pu for ln, b in br.items()}
     blocks.declare_flow_limits(m, s_max, lambda ln, t: m.live[ln, t], m.L, m.T)
     # PV: available only on an energised bus, power factor >= pf_min
@@ -433,7 +230,9 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
         m.PV, m.T, initialize=lambda _, p, t: float(inp.pv_mw[p][t]), mutable=True
     )
     m.pv_cap = pyo.Constraint(
-        m.PV, m.T, rule=lambda _, p, t: m.pv[p, t] <= m.pv_avail[p, t] * m.e[dd.pv_bus[p], t]
+        m.PV,
+        m.T,
+        rule=lambda _, p, t: m.pv[p, t] <= m.pv_avail[p, t] * m.energised[dd.pv_bus[p], t],
     )
     tan_pv = {p: q_per_p(pf_min.get(p, 1.0)) for p in m.PV}
     blocks.declare_pv_power_factor(m, tan_pv, m.T)
@@ -473,7 +272,7 @@ def declare_pcc(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
             name,
             [m.M, m.T],
             lambda g, t, v=var: v[g, t],
-            lambda g, t, lim=lim: lim[g] * m.e[dd.mg_bus[g], t],
+            lambda g, t, lim=lim: lim[g] * m.energised[dd.mg_bus[g], t],
         )
 
     declare_pcc_apparent_power(m, dd, {g: mgs[g].params.pcc_s_max_mva for g in m.M})
@@ -488,7 +287,7 @@ def declare_pcc(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:
         return m.mg_bus_qm[g, t] - q_units
 
     def free(g, t):  # 0 when the microgrid follows its power factors
-        return Q_BIG_M * (m.sigma[g, t] + 1 - m.e[dd.mg_bus[g], t])
+        return Q_BIG_M * (m.sigma[g, t] + 1 - m.energised[dd.mg_bus[g], t])
 
     blocks.declare_symmetric_limit(m, "qm_pf", [m.M, m.T], q_mismatch, free)
 
@@ -507,7 +306,7 @@ def declare_pcc_apparent_power(m: pyo.Block, dd: DSOData, s_max_mva: dict[str, f
     """|pm + j qm| <= S_max at the PCCs with a finite rating, by the regular polygon of
     ``S_POLYGON_SIDES`` sides inscribed in the circle (an inner approximation: every point
     it allows is within the rating; it gives up at most 1 - cos(pi / N) = 1.9 % of S_max).
-    The facets are ``cos(theta_k) pm + sin(theta_k) qm <= S_max cos(pi / N) e``."""
+    The facets are ``cos(theta_k) pm + sin(theta_k) qm <= S_max cos(pi / N) energised``."""
     rated = [g for g in m.M if math.isfinite(s_max_mva[g])]
     if not rated:
         return
@@ -518,7 +317,7 @@ def declare_pcc_apparent_power(m: pyo.Block, dd: DSOData, s_max_mva: dict[str, f
     def facet(_, g, t, k):
         theta = 2 * math.pi * k / n
         flow = math.cos(theta) * m.mg_bus_pm[g, t] + math.sin(theta) * m.mg_bus_qm[g, t]
-        return flow <= s_max_mva[g] * reach * m.e[dd.mg_bus[g], t]
+        return flow <= s_max_mva[g] * reach * m.energised[dd.mg_bus[g], t]
 
     m.pcc_s_limit = pyo.Constraint(rated, m.T, m.S_FACETS, rule=facet)
 
@@ -675,7 +474,7 @@ def extract_result(m: pyo.ConcreteModel, rec: SolveRecord) -> RestorationResult:
     for t in m.T:
         closed = frozenset(int(ln) for ln in m.L if pyo.value(m.alpha[ln, t]) > 0.5)
         live = frozenset(int(ln) for ln in m.L if pyo.value(m.live[ln, t]) > 0.5)
-        energised = frozenset(int(b) for b in m.B if pyo.value(m.e[b, t]) > 0.5)
+        energised = frozenset(int(b) for b in m.B if pyo.value(m.energised[b, t]) > 0.5)
         formers = frozenset(str(g) for g in m.M if pyo.value(m.sigma[g, t]) > 0.5)
         sources = {int(m.mg_bus_of[g]) for g in formers}
         if inp.main_grid_available:
@@ -735,39 +534,7 @@ def extract_result(m: pyo.ConcreteModel, rec: SolveRecord) -> RestorationResult:
     )
 
 
-# --- references --------------------------------------------------------------------------
-def subnetworks(
-    dd: DSOData,
-    faulted: set[int] | frozenset[int],
-    initial_closed: dict[int, bool],
-    main_grid_available: bool,
-) -> list[set[int]]:
-    """Connected components of the initial topology without the faulted branches.
-
-    The normal sub-network (holding the substation bus) comes first when the main grid is
-    available; the others (cut off by the fault) follow, largest first.
-    """
-    graph = nx.Graph()
-    graph.add_nodes_from(dd.buses)
-    graph.add_edges_from(
-        (b.from_bus, b.to_bus)
-        for b in dd.branches
-        if initial_closed.get(b.ieee, False) and b.ieee not in faulted
-    )
-    parts = sorted(
-        (set(c) for c in nx.connected_components(graph)), key=lambda c: (-len(c), min(c))
-    )
-    if main_grid_available:
-        parts.sort(key=lambda c: dd.root not in c)
-    return parts
-
-
-def boundary_branches(dd: DSOData, parts: list[set[int]]) -> frozenset[int]:
-    """Branches (tie or sectional) joining two different sub-networks."""
-    part_of = {bus: k for k, part in enumerate(parts) for bus in part}
-    return frozenset(b.ieee for b in dd.branches if part_of[b.from_bus] != part_of[b.to_bus])
-
-
+# --- the uncoordinated reference ---------------------------------------------------------
 def solve_independent(
     dd: DSOData,
     data: NetworkData,
@@ -784,29 +551,3 @@ def solve_independent(
     held = boundary_branches(dd, parts) - inp.faulted
     model = build_restoration_model(dd, data, replace(inp, forced_open=inp.forced_open | held))
     return solve_restoration(model, limits), parts
-
-
-def radial_problem(dd: DSOData, period: RestorationPeriod, faulted: frozenset[int]) -> str:
-    """Why a period's configuration is not radial, or "" when it is: every energised
-    component (closed branches between energised buses) a tree holding exactly one source,
-    no closed branch joining an energised and a dead bus, no faulted branch closed."""
-    energised, closed = period.energised_buses, period.closed_branches
-    if closed & faulted:
-        return f"faulted branches {sorted(closed & faulted)} closed"
-    graph = nx.MultiGraph()
-    graph.add_nodes_from(energised)
-    for b in dd.branches:
-        if b.ieee not in closed:
-            continue
-        ends = (b.from_bus in energised) + (b.to_bus in energised)
-        if ends == 1:
-            return f"closed branch {b.ieee} joins an energised and a dead bus"
-        if ends == 2:
-            graph.add_edge(b.from_bus, b.to_bus)
-    for comp in nx.connected_components(graph):
-        if not nx.is_tree(graph.subgraph(comp)):
-            return f"loop among buses {sorted(comp)}"
-        n_src = len(comp & period.source_buses)
-        if n_src != 1:
-            return f"{n_src} sources for buses {sorted(comp)}"
-    return ""

@@ -21,7 +21,7 @@ import pandapower as pp
 
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.plan_check import PlanACCheck
-from mgcosim.controllers.restoration import RestorationInputs, RestorationPeriod
+from mgcosim.controllers.restoration_data import RestorationInputs, RestorationPeriod
 from mgcosim.networks.ieee33 import SUBSTATION
 from mgcosim.networks.params import NetworkData
 

@@ -27,15 +27,17 @@ from mgcosim.controllers.dso import DSOData, default_topology, dso_data
 from mgcosim.controllers.errors import InfeasibleError, OptimisationError
 from mgcosim.controllers.restoration import (
     RESTORATION_LIMITS,
-    MicrogridRestorationInputs,
-    RestorationInputError,
-    RestorationInputs,
-    RestorationResult,
     build_restoration_model,
     extract_result,
     solve_restoration,
 )
 from mgcosim.controllers.restoration_check import RestorationACCheck
+from mgcosim.controllers.restoration_data import (
+    MicrogridRestorationInputs,
+    RestorationInputError,
+    RestorationInputs,
+    RestorationResult,
+)
 from mgcosim.controllers.restoration_losses import refine_plan_losses
 from mgcosim.controllers.solve import MipLimits
 from mgcosim.networks.params import MessUnit, MicrogridParams, NetworkData
@@ -165,9 +167,7 @@ def tight_plan(model, dd: DSOData, limits: MipLimits, info: dict) -> Restoration
         return milp
     info["loss_refine"] = f"optimal, {rounds} rounds"
     refined = extract_result(model, record)
-    return dataclasses.replace(
-        milp, objective_cny=refined.objective_cny, periods=refined.periods
-    )
+    return dataclasses.replace(milp, objective_cny=refined.objective_cny, periods=refined.periods)
 
 
 def with_mess_buses(dd: DSOData, mess: tuple[MessUnit, ...]) -> DSOData:
@@ -182,37 +182,15 @@ def mess_inputs(unit: MessUnit, soc_mwh: float, n_periods: int) -> MicrogridRest
     bus (charge/discharge, SOC, reserve) that may form an island there; no turbine, wind
     or load; exchange within its converter's ratings."""
     p_max = max(unit.ess_p_ch_max_mw, unit.ess_p_dis_max_mw)
-    no_turbine_wind_or_line = (
-        "pcc_r_ohm",
-        "pcc_x_ohm",
-        "pcc_max_i_ka",
-        "mt_p_min_mw",
-        "mt_p_max_mw",
-        "mt_ramp_mw_per_h",
-        "mt_cost_cny_per_mwh",
-        "wind_p_rated_mw",
-    )
-    params = MicrogridParams(
-        name=unit.name,
-        bus_ieee=unit.bus_ieee,
-        pcc_p_max_mw=p_max,
-        grid_buy_max_mw=p_max,
-        grid_sell_max_mw=p_max,
-        mt_pf=1.0,
-        ess_p_ch_max_mw=unit.ess_p_ch_max_mw,
-        ess_p_dis_max_mw=unit.ess_p_dis_max_mw,
-        ess_e_min_mwh=unit.ess_e_min_mwh,
-        ess_e_max_mwh=unit.ess_e_max_mwh,
-        ess_e_init_mwh=soc_mwh,
-        ess_eta_ch=unit.ess_eta_ch,
-        ess_eta_dis=unit.ess_eta_dis,
-        ess_deg_cost_cny_per_mwh=0.0,
-        wind_pf=1.0,
-        load_p_peak_mw=0.0,
-        load_pf=1.0,
-        gf_vm_pu=unit.gf_vm_pu,
-        **dict.fromkeys(no_turbine_wind_or_line, 0.0),
-    )
+    # no turbine, wind, load or PCC line: every figure without a default 0 unless given here
+    floats = (f for f in dataclasses.fields(MicrogridParams) if f.type == "float")
+    zero = {f.name: 0.0 for f in floats if f.default is dataclasses.MISSING}
+    ess = ("ess_p_ch_max_mw", "ess_p_dis_max_mw", "ess_e_min_mwh", "ess_e_max_mwh")
+    given = {k: getattr(unit, k) for k in (*ess, "ess_eta_ch", "ess_eta_dis", "gf_vm_pu")}
+    limits = dict.fromkeys(("pcc_p_max_mw", "grid_buy_max_mw", "grid_sell_max_mw"), p_max)
+    pf = dict.fromkeys(("mt_pf", "wind_pf", "load_pf"), 1.0)
+    given |= {"ess_e_init_mwh": soc_mwh, **limits, **pf}
+    params = MicrogridParams(name=unit.name, bus_ieee=unit.bus_ieee, **zero | given)
     none = np.zeros(n_periods)
     return MicrogridRestorationInputs(
         params=params, load_mw=none, wind_mw=none, soc_mwh=soc_mwh, q_max_mvar=unit.ess_q_max_mvar
@@ -284,29 +262,15 @@ def plan_from_result(
         g = mg.name
         setpoints[f"{g}_mt"] = np.array([p.mt_p_mw[g] for p in periods])
         setpoints[f"{g}_ess"] = np.array([p.storage_p_mw[g] for p in periods])
-        wind = inp.microgrids[g].wind_mw
-        setpoints[f"{g}_wind"] = np.array(
-            [
-                wind[t] - p.wind_curtailed_mw[g]
-                if p.wind_curtailed_mw[g] > 1e-6
-                else mg.wind_p_rated_mw
-                for t, p in enumerate(periods)
-            ]
-        )
+        cut = [p.wind_curtailed_mw[g] for p in periods]
+        setpoints[f"{g}_wind"] = cap_mw(inp.microgrids[g].wind_mw, cut, mg.wind_p_rated_mw)
         load = inp.microgrids[g].load_mw
         served[f"{g}_load"] = np.array(
             [p.mg_restored_mw[g] / load[t] if load[t] > 0 else 1.0 for t, p in enumerate(periods)]
         )
     for pv in data.pv:
-        avail = inp.pv_mw[pv.name]
-        setpoints[pv.name] = np.array(
-            [
-                avail[t] - p.pv_curtailed_mw[pv.name]
-                if p.pv_curtailed_mw[pv.name] > 1e-6
-                else pv.p_rated_mw
-                for t, p in enumerate(periods)
-            ]
-        )
+        cut = [p.pv_curtailed_mw[pv.name] for p in periods]
+        setpoints[pv.name] = cap_mw(inp.pv_mw[pv.name], cut, pv.p_rated_mw)
     for unit in data.mess:
         setpoints[unit.name] = np.array([p.storage_p_mw[unit.name] for p in periods])
     for bus in inp.demand_mw:
@@ -322,3 +286,12 @@ def plan_from_result(
         served_fraction=served,
         grid_formers=formers,
     )
+
+
+def cap_mw(available_mw, curtailed_mw, rated_mw: float) -> np.ndarray:
+    """A renewable unit's cap per step: what it keeps where the plan curtails it, else its
+    rating (uncapped)."""
+    kept = (
+        a - c if c > 1e-6 else rated_mw for a, c in zip(available_mw, curtailed_mw, strict=False)
+    )
+    return np.array(list(kept))

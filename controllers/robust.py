@@ -1,32 +1,20 @@
 """Mobile energy storage (MESS) pre-positioning: the two-stage robust model (seed 002).
 
-Per unit with S_base = 1 MVA; IEEE bus and branch numbers. Before a forecast extreme event
-(:class:`Event`: damaged branches, open and unusable, and possibly the loss of the main
-grid) the operator decides here and now (first stage, binary): ``placed_c``, a MESS unit at
-candidate bus c (at most the fleet size, one per bus); ``alpha_l``, each branch's state
-(damaged ones open, branches outside ``switchable`` at their normal state); and with them
-the islands, which the PV realisation cannot change: bus energisation, grid-forming flags
-sigma (microgrid DG at its PCC bus, a placed MESS, the substation when available) and live
-branches = alpha energised_from, radial by single-commodity flow with one source per island
-(:mod:`controllers.blocks`). First-stage cost (CNY): placement cost per unit + switch cost
-per branch away from its normal state.
+Per unit with S_base = 1 MVA; IEEE numbers. Before a forecast extreme event (:class:`Event`:
+damaged branches, possibly the loss of the main grid) the first stage (binary) places MESS
+units at candidate buses (``placed_c``, at most the fleet, one per bus) and sets branch
+states ``alpha_l`` (damaged open, branches outside ``switchable`` at their normal state) and
+with them the islands: bus energisation, grid-forming flags (microgrid DG, placed MESS, the
+substation) and live branches, radial by single-commodity flow (:mod:`controllers.blocks`).
+First-stage cost (CNY): placement per unit + switch cost per branch off its normal state.
 
-Then the PV output is revealed, ``p_avail = forecast - dev u`` with ``dev = pv_dev_frac
-forecast``, u in [0, 1] and ``sum_k u_k,t <= Gamma`` in every period. The recourse (second
-stage, continuous) over T periods of dt hours: served share of each load (0 .. energised),
-shed at its tier's cost; DG 0 .. p_max and |q| <= PCC limit on an energised bus; MESS
-charge, discharge and |q| within its ratings where placed and energised, SOC from
-``e_init placed`` within ``[e_min, e_max] placed``, a small throughput cost; PV 0 ..
-p_avail (the uncertain row) and .. forecast on an energised bus, |q| <= tan(acos pf_min) p,
-free curtailment; LinDistFlow on live branches with v_min^2 energised <= v <= v_max^2 and
-the substation within its limits when available.
-
-For fixed first-stage decisions the recourse is an LP ``Q(x, u) = min c'y s.t. A y (>=, <=,
-=) b(x) - E u`` with complete recourse (shedding everything is feasible) and c >= 0. No
-charge/discharge binary: doing both at once only wastes energy, which free curtailment and
-the throughput cost make never worthwhile (checked by the tests).
-
-Builders return models and never solve; :class:`Recourse` solves the recourse;
+Then PV is revealed, ``p_avail = forecast - dev u``, ``dev = pv_dev_frac forecast``, u in
+[0, 1], ``sum_k u_k,t <= Gamma`` per period. The recourse (continuous, T periods of dt h):
+served share of each load (0 .. energised) with a shed cost per tier; DG and MESS within
+their ratings where energised (and placed), SOC from ``e_init placed``; PV 0 .. p_avail
+with its power factor and free curtailment; LinDistFlow on live branches. It is an LP
+``Q(x, u) = min c'y s.t. A y (>=, <=, =) b(x) - E u`` with complete recourse and c >= 0; no
+charge/discharge binary (doing both only wastes energy, never worthwhile: the tests check).
 :mod:`controllers.robust_ccg` holds the worst case (the recourse's dual) and C&CG.
 """
 
@@ -230,39 +218,21 @@ def declare_fleet(m: pyo.Block, case: RobustCase) -> None:
     )
 
 
-def source_count(m: pyo.Block, case: RobustCase, bus: int):
-    """Grid-forming sources at ``bus``: substation, DG, placed MESS."""
-    count = pyo.quicksum(m.sigma_dg[g] for g in m.G if case.dd.mg_bus[g] == bus)
-    if bus in m.C:
-        count += m.sigma_mess[bus]
-    if bus == case.dd.root and case.event.main_grid_available:
-        count += 1
-    return count
-
-
 def declare_sources(m: pyo.Block, case: RobustCase) -> None:
+    """Grid formers (DG, placed MESS, the substation when available) and radiality: single-
+    commodity flow with virtual sources, islands with one source each, no loop."""
+    dd, n_bus, main = case.dd, len(case.dd.buses), case.event.main_grid_available
     m.sigma_mess_placed = pyo.Constraint(m.C, rule=lambda _, c: m.sigma_mess[c] <= m.placed[c])
-    m.sigma_mess_e = pyo.Constraint(m.C, rule=lambda _, c: m.sigma_mess[c] <= m.energised[c])
-    m.sigma_dg_e = pyo.Constraint(
-        m.G, rule=lambda _, g: m.sigma_dg[g] <= m.energised[case.dd.mg_bus[g]]
-    )
-    several = [
-        b
-        for b in case.dd.buses
-        if (b in case.mess.candidate_buses_ieee)
-        + sum(at == b for at in case.dd.mg_bus.values())
-        + (b == case.dd.root and case.event.main_grid_available)
-        > 1
-    ]
-    m.one_source_per_bus = pyo.Constraint(several, rule=lambda _, b: source_count(m, case, b) <= 1)
-
-
-def declare_radiality(m: pyo.Block, case: RobustCase) -> None:
-    """Single-commodity flow with virtual sources: islands, one source each, no loop."""
-    n_bus = len(case.dd.buses)
+    flags = {
+        "sigma_mess_energised": (m.sigma_mess, m.C, {c: c for c in m.C}),
+        "sigma_dg_energised": (m.sigma_dg, m.G, dd.mg_bus),
+    }
+    candidates = [*m.C, *dd.mg_bus.values(), *([dd.root] if main else [])]
+    several = [b for b in dd.buses if candidates.count(b) > 1]
+    sources = blocks.declare_grid_forming(m, flags, several, lambda b: int(b == dd.root and main))
     blocks.declare_commodity_vars(m, n_bus)
-    blocks.declare_live_branches(m, case.dd.branches)
-    blocks.declare_commodity_flow(m, case.dd.branches, n_bus, lambda b: source_count(m, case, b))
+    blocks.declare_live_branches(m, dd.branches)
+    blocks.declare_commodity_flow(m, dd.branches, n_bus, sources)
 
 
 def declare_first_stage_cost(m: pyo.Block, case: RobustCase) -> None:
@@ -283,7 +253,6 @@ def declare_first_stage(m: pyo.Block, case: RobustCase) -> None:
     declare_first_stage_vars(m, case)
     declare_fleet(m, case)
     declare_sources(m, case)
-    declare_radiality(m, case)
     declare_first_stage_cost(m, case)
 
 
@@ -338,35 +307,30 @@ def declare_balance(b: pyo.Block, case: RobustCase) -> None:
     inc = blocks.Incidence.of(dd.branches, dd.buses)
     dg_at = {x: [g for g, at in dd.mg_bus.items() if at == x] for x in dd.buses}
     pv_at = {x: [k for k in case.pv_forecast_mw if dd.pv_bus[k] == x] for x in dd.buses}
+    main = case.event.main_grid_available
 
-    def balance(flow, pv, dg, storage, root, demand):
-        def rule(_, bus, t):
-            supply = blocks.net_inflow(flow, inc, bus, t)
-            supply += pyo.quicksum(pv[k, t] for k in pv_at[bus])
-            supply += pyo.quicksum(dg[g, t] for g in dg_at[bus])
-            if bus in s.C:
-                supply += storage(bus, t)
-            if case.event.main_grid_available and bus == dd.root:
-                supply += root[t]
-            return supply == (float(demand[bus][t]) * b.served[bus, t] if bus in s.D else 0.0)
+    def balance(name, flow, pv, dg, storage, root, demand):
+        def supply(bus, t):
+            own = [pv[k, t] for k in pv_at[bus]] + [dg[g, t] for g in dg_at[bus]]
+            own += [storage(bus, t)] if bus in s.C else []
+            return pyo.quicksum(own + [root[t]] if main and bus == dd.root else own)
 
-        return rule
+        def served(bus, t):
+            return float(demand[bus][t]) * b.served[bus, t] if bus in s.D else 0.0
 
-    def p_mess(c, t):
-        return b.dis[c, t] - b.ch[c, t]
+        blocks.declare_bus_balance(b, name, inc, flow, supply, served, s.B, s.T)
 
-    p_rule = balance(b.P, b.pv, b.pdg, p_mess, b.find_component("P0"), case.demand_mw)
-    b.balance_p = pyo.Constraint(s.B, s.T, rule=p_rule)
-    q_mess = b.qmess
-    q_rule = balance(
-        b.Q, b.qpv, b.qdg, lambda c, t: q_mess[c, t], b.find_component("Q0"), case.demand_mvar
-    )
-    b.balance_q = pyo.Constraint(s.B, s.T, rule=q_rule)
+    p_mess = lambda c, t: b.dis[c, t] - b.ch[c, t]  # noqa: E731
+    balance("balance_p", b.P, b.pv, b.pdg, p_mess, b.find_component("P0"), case.demand_mw)
+    q_mess = lambda c, t: b.qmess[c, t]  # noqa: E731
+    balance("balance_q", b.Q, b.qpv, b.qdg, q_mess, b.find_component("Q0"), case.demand_mvar)
 
 
 def declare_service(b: pyo.Block, fs: pyo.Block) -> None:
     s = b.model()
-    b.served_e = pyo.Constraint(s.D, s.T, rule=lambda _, x, t: b.served[x, t] <= fs.energised[x])
+    b.served_energised = pyo.Constraint(
+        s.D, s.T, rule=lambda _, x, t: b.served[x, t] <= fs.energised[x]
+    )
 
 
 def declare_pv(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:

@@ -98,41 +98,24 @@ class MicrogridParams:
 
     def validate(self) -> None:
         """Raise :class:`ParameterError` on the first impossible value."""
-        nonneg = [f.name for f in fields(self) if f.type == "float" and f.name != "mt_pf"]
-        for name in nonneg:
-            if getattr(self, name) < 0:
-                raise ParameterError(
-                    name, f"is {getattr(self, name)} (negative)", "use a value >= 0"
-                )
+        for name in (f.name for f in fields(self) if f.type == "float" and f.name != "mt_pf"):
+            require(not getattr(self, name) < 0, name, f"is {getattr(self, name)} (negative)")
         for name, reason, fix in MICROGRID_POSITIVE:
             value = getattr(self, name)
-            if value <= 0:
-                raise ParameterError(name, f"is {value}, but {reason}", fix)
+            require(not value <= 0, name, f"is {value}, but {reason}", fix)
         for name in ("mt_pf", "wind_pf", "load_pf", "ess_eta_ch", "ess_eta_dis"):
             value = getattr(self, name)
-            if not 0 < value <= 1:
-                raise ParameterError(name, f"is {value}", "use a value in (0, 1]")
+            require(0 < value <= 1, name, f"is {value}", "use a value in (0, 1]")
         _check_vm_setpoint("gf_vm_pu", self.gf_vm_pu)
-        if self.mt_p_min_mw > self.mt_p_max_mw:
-            raise ParameterError(
-                "mt_p_min_mw",
-                f"mt_p_min_mw {self.mt_p_min_mw} exceeds mt_p_max_mw {self.mt_p_max_mw}",
-                "make mt_p_min_mw <= mt_p_max_mw",
-            )
-        if not self.ess_e_min_mwh <= self.ess_e_max_mwh:
-            raise ParameterError(
-                "ess_e_min_mwh",
-                f"SOC bounds out of order: ess_e_min_mwh {self.ess_e_min_mwh} > "
-                f"ess_e_max_mwh {self.ess_e_max_mwh}",
-                "make ess_e_min_mwh <= ess_e_init_mwh <= ess_e_max_mwh",
-            )
-        if not self.ess_e_min_mwh <= self.ess_e_init_mwh <= self.ess_e_max_mwh:
-            raise ParameterError(
-                "ess_e_init_mwh",
-                f"ess_e_init_mwh {self.ess_e_init_mwh} lies outside "
-                f"[{self.ess_e_min_mwh}, {self.ess_e_max_mwh}]",
-                "make ess_e_min_mwh <= ess_e_init_mwh <= ess_e_max_mwh",
-            )
+        lo, hi, e0 = self.ess_e_min_mwh, self.ess_e_max_mwh, self.ess_e_init_mwh
+        p_min, p_max = self.mt_p_min_mw, self.mt_p_max_mw
+        mt = f"mt_p_min_mw {p_min} exceeds mt_p_max_mw {p_max}"
+        require(not p_min > p_max, "mt_p_min_mw", mt, "make mt_p_min_mw <= mt_p_max_mw")
+        soc_fix = "make ess_e_min_mwh <= ess_e_init_mwh <= ess_e_max_mwh"
+        order = f"SOC bounds out of order: ess_e_min_mwh {lo} > ess_e_max_mwh {hi}"
+        require(lo <= hi, "ess_e_min_mwh", order, soc_fix)
+        outside = f"ess_e_init_mwh {e0} lies outside [{lo}, {hi}]"
+        require(lo <= e0 <= hi, "ess_e_init_mwh", outside, soc_fix)
 
 
 @dataclass(frozen=True)
@@ -145,19 +128,15 @@ class PVParams:
     pf_min: float
 
     def validate(self) -> None:
-        if self.p_rated_mw < 0:
-            raise ParameterError(
-                "p_rated_mw", f"is {self.p_rated_mw} (negative)", "use a value >= 0"
-            )
-        if self.p_rated_mw == 0:
-            raise ParameterError(
-                "p_rated_mw",
-                f"is {self.p_rated_mw}, but PV forecast errors are clipped to [0, rating]",
-                "give a rating > 0 MW; to switch the unit off keep a rating and set its "
-                "profile column <unit>_pu to 0",
-            )
-        if not 0 < self.pf_min <= 1:
-            raise ParameterError("pf_min", f"is {self.pf_min}", "use a value in (0, 1]")
+        require(not self.p_rated_mw < 0, "p_rated_mw", f"is {self.p_rated_mw} (negative)")
+        require(
+            self.p_rated_mw != 0,
+            "p_rated_mw",
+            f"is {self.p_rated_mw}, but PV forecast errors are clipped to [0, rating]",
+            "give a rating > 0 MW; to switch the unit off keep a rating and set its "
+            "profile column <unit>_pu to 0",
+        )
+        require(0 < self.pf_min <= 1, "pf_min", f"is {self.pf_min}", "use a value in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -203,26 +182,24 @@ class DSOParams:
     imbalance_sell_factor: float  # deviation sold at this factor x the sell price
 
     def validate(self) -> None:
-        if not 0 < self.v_min_pu < self.v_max_pu:
-            raise ParameterError(
-                "v_min_pu",
-                f"voltage band [{self.v_min_pu}, {self.v_max_pu}] is empty",
-                "use 0 < v_min_pu < v_max_pu, e.g. 0.9 and 1.1",
-            )
-        for f in fields(self):
-            if f.name != "v_min_pu" and getattr(self, f.name) < 0:
-                raise ParameterError(
-                    f.name, f"is {getattr(self, f.name)} (negative)", "use a value >= 0"
-                )
+        band = f"voltage band [{self.v_min_pu}, {self.v_max_pu}] is empty"
+        fix = "use 0 < v_min_pu < v_max_pu, e.g. 0.9 and 1.1"
+        require(0 < self.v_min_pu < self.v_max_pu, "v_min_pu", band, fix)
+        for name in (f.name for f in fields(self) if f.name != "v_min_pu"):
+            require(not getattr(self, name) < 0, name, f"is {getattr(self, name)} (negative)")
         _check_vm_setpoint("vm_ext_grid_pu", self.vm_ext_grid_pu)
+
+
+def require(ok: bool, name: str, message: str, fix: str = "use a value >= 0") -> None:
+    """Raise :class:`ParameterError` (``name``, ``message``, ``fix``) unless ``ok``."""
+    if not ok:
+        raise ParameterError(name, message, fix)
 
 
 def _check_vm_setpoint(name: str, value_pu: float) -> None:
     low, high = VM_SETPOINT_RANGE_PU
-    if not low <= value_pu <= high:
-        raise ParameterError(
-            name, f"is {value_pu}", f"use a voltage set-point in [{low}, {high}] pu"
-        )
+    fix = f"use a voltage set-point in [{low}, {high}] pu"
+    require(low <= value_pu <= high, name, f"is {value_pu}", fix)
 
 
 @dataclass(frozen=True)
@@ -373,34 +350,23 @@ class MessParams:
 
     def validate(self) -> None:
         """Raise :class:`ParameterError` on the first impossible value."""
-        if self.fleet_size_units < 0:
-            raise ParameterError("fleet_size_units", f"is {self.fleet_size_units}", "use >= 0")
-        if self.pv_budget_per_period < 0:
-            raise ParameterError(
-                "pv_budget_per_period", f"is {self.pv_budget_per_period}", "use >= 0"
-            )
+        for name in ("fleet_size_units", "pv_budget_per_period"):
+            require(not getattr(self, name) < 0, name, f"is {getattr(self, name)}", "use >= 0")
         for name in ("eta_ch", "eta_dis"):
-            if not 0 < getattr(self, name) <= 1:
-                raise ParameterError(name, f"is {getattr(self, name)}", "use a value in (0, 1]")
-        if not 0 <= self.pv_dev_frac <= 1:
-            raise ParameterError("pv_dev_frac", f"is {self.pv_dev_frac}", "use a value in [0, 1]")
-        if not 0 <= self.e_min_mwh <= self.e_init_mwh <= self.e_max_mwh:
-            raise ParameterError(
-                "e_init_mwh",
-                f"energies out of order: e_min {self.e_min_mwh}, e_init {self.e_init_mwh}, "
-                f"e_max {self.e_max_mwh}",
-                "make 0 <= e_min_mwh <= e_init_mwh <= e_max_mwh",
-            )
-        for name in (
-            "p_max_mw",
-            "q_max_mvar",
-            "placement_cost_cny_per_unit",
-            "throughput_cost_cny_per_mwh",
-        ):
-            if getattr(self, name) < 0:
-                raise ParameterError(name, f"is {getattr(self, name)} (negative)", "use >= 0")
-        if any(c < 0 for c in self.shed_cost_cny_per_mwh.values()):
-            raise ParameterError("shed_cost_tier*_cny_per_mwh", "is negative", "use >= 0")
+            value = getattr(self, name)
+            require(0 < value <= 1, name, f"is {value}", "use a value in (0, 1]")
+        dev = self.pv_dev_frac
+        require(0 <= dev <= 1, "pv_dev_frac", f"is {dev}", "use a value in [0, 1]")
+        lo, e0, hi = self.e_min_mwh, self.e_init_mwh, self.e_max_mwh
+        order = f"energies out of order: e_min {lo}, e_init {e0}, e_max {hi}"
+        fix = "make 0 <= e_min_mwh <= e_init_mwh <= e_max_mwh"
+        require(0 <= lo <= e0 <= hi, "e_init_mwh", order, fix)
+        costs = ("placement_cost_cny_per_unit", "throughput_cost_cny_per_mwh")
+        for name in ("p_max_mw", "q_max_mvar", *costs):
+            value = getattr(self, name)
+            require(not value < 0, name, f"is {value} (negative)", "use >= 0")
+        negative = any(c < 0 for c in self.shed_cost_cny_per_mwh.values())
+        require(not negative, "shed_cost_tier*_cny_per_mwh", "is negative", "use >= 0")
 
     def units(self, buses_ieee: Iterable[int]) -> tuple[MessUnit, ...]:
         """One unit per bus (``MESS_b{bus}``), as the co-simulation places them."""

@@ -50,7 +50,7 @@ from mgcosim.sim.mess import placed
 
 if TYPE_CHECKING:  # heavy imports (pandapower, pyomo) stay out of the CLI's start-up
     from mgcosim.controllers.dso import DSOData
-    from mgcosim.controllers.restoration import RestorationInputs, RestorationResult
+    from mgcosim.controllers.restoration_data import RestorationInputs, RestorationResult
     from mgcosim.networks.params import NetworkData
 
 PERIOD_S = 900  # 15-min restoration periods
@@ -97,8 +97,8 @@ def build_inputs(
 ) -> RestorationInputs:
     """The restoration event of ``fault`` with the scenario's day-ahead profiles."""
     from mgcosim.controllers.dso import default_topology
-    from mgcosim.controllers.restoration import MicrogridRestorationInputs, RestorationInputs
     from mgcosim.controllers.restoration_controller import mess_inputs
+    from mgcosim.controllers.restoration_data import MicrogridRestorationInputs, RestorationInputs
     from mgcosim.sim.units import stochastic_units
 
     n = n_periods_of(fault, margin_h)
@@ -375,7 +375,7 @@ def n1_inputs(
 ) -> RestorationInputs:
     """Fault on ``branch`` at peak load: DSO demand at nominal (the IEEE 33 base case),
     microgrid loads at peak, the given wind, no PV, storage at its initial SOC, main grid on."""
-    from mgcosim.controllers.restoration import MicrogridRestorationInputs, nominal_inputs
+    from mgcosim.controllers.restoration_data import MicrogridRestorationInputs, nominal_inputs
 
     inp = nominal_inputs(
         dd, data, n_periods=n_periods, faulted={branch}, main_grid_available=True, pv_pu=0.0
@@ -412,7 +412,7 @@ def tier1_max_model(dd: DSOData, data: NetworkData, inp: RestorationInputs):
 
 def check_radial(dd: DSOData, period, faulted: int) -> tuple[bool, str]:
     """Every energised component (live branches) is a tree holding exactly one source."""
-    from mgcosim.controllers.restoration import radial_problem
+    from mgcosim.controllers.restoration_data import radial_problem
 
     why = radial_problem(dd, period, frozenset({faulted}))
     return not why, why
@@ -453,8 +453,8 @@ def n1_case(
         build_restoration_model,
         solve_independent,
         solve_restoration,
-        subnetworks,
     )
+    from mgcosim.controllers.restoration_data import subnetworks
 
     start = time.perf_counter()
     inp = n1_inputs(dd, data, branch, n_periods, wind_mw)

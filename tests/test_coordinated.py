@@ -19,11 +19,7 @@ import pytest
 
 from mgcosim.controllers.coordinated import (
     DEFAULT_PREFERENCE,
-    EXCHANGE_PENALTY,
     NO_PREFERENCE,
-    SWITCH_PENALTY,
-    DSOEvent,
-    build_upper_model,
     compare_strategies,
     format_table,
     main_grid_loss_case,
@@ -32,6 +28,12 @@ from mgcosim.controllers.coordinated import (
     solve_projection,
     uniform_preference,
     virtual_node_value,
+)
+from mgcosim.controllers.coordinated_model import (
+    EXCHANGE_PENALTY,
+    SWITCH_PENALTY,
+    DSOEvent,
+    build_upper_model,
 )
 from mgcosim.controllers.projection import TieLineHull, VirtualNodeOffer, sample_inside
 from mgcosim.sim.coordinate import DEFAULT_PREFERENCE as CLI_DEFAULT_PREFERENCE

@@ -433,7 +433,7 @@ def test_restoration_keeps_a_grid_formers_exchange_inside_its_rating(data):
     m.T = pyo.RangeSet(0, 0)
     m.mg_bus_pm = pyo.Var(m.M, m.T)
     m.mg_bus_qm = pyo.Var(m.M, m.T)
-    m.e = pyo.Param([mg.bus_ieee], m.T, initialize=1.0)
+    m.energised = pyo.Param([mg.bus_ieee], m.T, initialize=1.0)
     dd = types.SimpleNamespace(mg_bus={mg.name: mg.bus_ieee})
     declare_pcc_apparent_power(m, dd, {mg.name: s_max})
     for direction in range(24):

@@ -14,13 +14,15 @@ import pyomo.environ as pyo
 import pytest
 
 from mgcosim.controllers.restoration import (
+    build_restoration_model,
+    solve_independent,
+    solve_restoration,
+)
+from mgcosim.controllers.restoration_data import (
     RestorationInputError,
     RestorationResult,
     boundary_branches,
-    build_restoration_model,
     nominal_inputs,
-    solve_independent,
-    solve_restoration,
     subnetworks,
 )
 from mgcosim.controllers.solve import MipLimits

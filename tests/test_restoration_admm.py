@@ -14,7 +14,6 @@ import pytest
 
 from mgcosim.controllers.restoration import (
     build_restoration_model,
-    nominal_inputs,
     solve_independent,
     solve_restoration,
 )
@@ -22,10 +21,10 @@ from mgcosim.controllers.restoration_admm import (
     RestorationADMM,
     RestorationADMMError,
     RestorationADMMSettings,
-    links,
-    radial_plan,
     solve_restoration_admm,
 )
+from mgcosim.controllers.restoration_agents import links
+from mgcosim.controllers.restoration_data import nominal_inputs, radial_problem
 from mgcosim.controllers.solve import MipLimits
 
 CUT_OFF = {13, 14, 15, 16, 17, 18}
@@ -81,8 +80,8 @@ def test_admm_plan_is_radial_in_every_period(dd, event):
     inp, _, _, admm = event
     assert admm.radial, admm.radial_problem
     for period in admm.result.periods:
-        ok, why = radial_plan(dd, period, inp)
-        assert ok, why
+        why = radial_problem(dd, period, inp.faulted)
+        assert not why, why
 
 
 def test_history_records_both_loops(event):

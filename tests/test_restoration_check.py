@@ -13,10 +13,10 @@ import pytest
 from mgcosim.controllers.restoration import (
     build_restoration_model,
     extract_result,
-    nominal_inputs,
     solve_restoration,
 )
 from mgcosim.controllers.restoration_check import RestorationACCheck
+from mgcosim.controllers.restoration_data import nominal_inputs
 from mgcosim.controllers.restoration_losses import refine_plan_losses
 from mgcosim.controllers.solve import MipLimits
 
