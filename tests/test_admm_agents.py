@@ -121,3 +121,110 @@ def test_coordinator_holds_no_microgrid_parameters(scenario, dd):
     # the check can fail: the in-process composite holds its microgrid agents
     in_process = BilevelADMM(dd, scenario.data, T, S)
     assert len(instances_reachable(in_process, MicrogridParams)) == len(names)
+
+
+# --- agent mode in the co-simulation ----------------------------------------------------
+AGENTS_TOML = """
+[profiles]
+wind_scenarios = 3
+[admm]
+agents = "{agents}"
+reference = false
+"""
+SHORT = {"duration_h": 2, "horizon_h": 2, "physical_step_min": 30, "controller": "admm"}
+# wall-clock figures (and the run's own identity) differ between any two runs
+VARYING = {"timings.csv", "manifest.json", "summary.json", "validation.csv"}
+PLAN_AC = ["plan_ac_max_dv_pu", "plan_ac_loss_mw", "plan_ac_loss_error_mw"]
+
+
+def agent_run(folder: Path, agents: str, separate: frozenset[str] = frozenset()) -> Path:
+    from conftest import write_scenario
+
+    from mgcosim.sim.world import run_scenario
+
+    tag = agents + ("_processes" if separate else "")
+    path = write_scenario(folder, AGENTS_TOML.format(agents=agents), f"{tag}.toml", **SHORT)
+    run_scenario(load_scenario(path), folder / tag, progress=False, separate=separate)
+    return folder / tag
+
+
+@pytest.fixture(scope="module")
+def single_object_run(tmp_path_factory) -> Path:
+    return agent_run(tmp_path_factory.mktemp("agents"), "in_process")
+
+
+def assert_same_results(run: Path, reference: Path) -> None:
+    """Every result file byte-identical; the plans' own AC check (validation.csv's plan_ac
+    columns) within 1e-9: the DSO's net has no microgrid buses in agent mode (measured
+    difference 3e-15 pu), every other validation column identical."""
+    import pandas as pd
+
+    files = sorted(p.name for p in reference.iterdir() if p.name not in VARYING)
+    assert files == sorted(p.name for p in run.iterdir() if p.name not in VARYING)
+    different = [f for f in files if (run / f).read_bytes() != (reference / f).read_bytes()]
+    assert different == [], different
+    a, b = (pd.read_csv(r / "validation.csv") for r in (run, reference))
+    pd.testing.assert_frame_equal(a.drop(columns=PLAN_AC), b.drop(columns=PLAN_AC))
+    np.testing.assert_allclose(a[PLAN_AC], b[PLAN_AC], rtol=0, atol=1e-9)
+
+
+def test_mosaik_agents_give_the_single_object_results(single_object_run, tmp_path):
+    import pandas as pd
+
+    run = agent_run(tmp_path, "mosaik")
+    assert_same_results(run, single_object_run)
+    plans = pd.read_csv(run / "plans.csv")
+    assert (plans.status == "optimal").all() and plans.converged.all()
+    assert (plans.admm_messages == 2 * 3 * (plans.inner_iterations + 1)).all()
+    assert (plans.admm_bytes > 100 * plans.admm_messages).all()  # floats, not empty dicts
+
+
+def test_microgrid_agents_as_separate_processes(single_object_run, tmp_path):
+    run = agent_run(tmp_path, "mosaik", separate=frozenset({"MicrogridAgent"}))
+    assert_same_results(run, single_object_run)
+
+
+def test_dso_process_keeps_no_microgrid_parameters(tmp_path):
+    """The controller simulator in agent mode: neither its scenario nor its controller
+    (the coordinator, its models, the planner, the AC check) holds a MicrogridParams."""
+    from conftest import write_scenario
+
+    from mgcosim.sim.controller_sim import ControllerSim
+
+    path = write_scenario(tmp_path, AGENTS_TOML.format(agents="mosaik"), **SHORT)
+    sim = ControllerSim()
+    sim.init("Controller-0", scenario_path=str(path))
+    assert sim.scenario.data.microgrids == ()
+    assert instances_reachable(sim, MicrogridParams) == []
+    assert sorted(sim.controller.names) == ["MG1", "MG2", "MG3"]  # known by name and PCC
+
+
+@pytest.mark.parametrize(
+    ("tables", "top", "field"),
+    [
+        ('[admm]\nagents = "mosaik"\n', {"controller": "admm"}, "admm.reference"),
+        (
+            '[admm]\nagents = "mosaik"\nreference = false\n',
+            {"controller": "centralised"},
+            "admm.agents",
+        ),
+        (
+            '[admm]\nagents = "mosaik"\nreference = false\n[[faults]]\nbranch = 12\nstart_h = 1\n'
+            "repair_h = 1\n",
+            {"controller": "admm"},
+            "faults",
+        ),
+        ('[admm]\nagents = "threads"\n', {}, "admm.agents"),
+        ("[admm]\nreference = 1\n", {}, "admm.reference"),
+    ],
+)
+def test_agent_mode_options_are_checked_before_the_run(tmp_path, tables, top, field):
+    from conftest import write_scenario
+
+    from mgcosim.scenarios.loader import ScenarioError
+
+    path = write_scenario(tmp_path, tables, **top)
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    assert err.value.field == field and "Fix:" in str(err.value), str(err.value)
+    assert str(path) in str(err.value)
