@@ -9,7 +9,7 @@ from mgcosim.controllers.coupled import HorizonInputs
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.microgrid import MicrogridInputs
 from mgcosim.networks.ieee33 import q_of
-from mgcosim.networks.params import NetworkData
+from mgcosim.networks.params import MicrogridParams, NetworkData
 
 
 def period_means(values: np.ndarray, per_period: int, n_periods: int) -> np.ndarray:
@@ -29,6 +29,39 @@ def tariff_per_period(
     table = data.tariff.sort_values("hour")
     idx = np.searchsorted(table["hour"].to_numpy(), hours, side="right") - 1
     return table[column].to_numpy(dtype=float)[idx]
+
+
+def microgrid_inputs(
+    fc: Forecasts,
+    meas: Measurements,
+    mg: MicrogridParams,
+    buy: np.ndarray,
+    sell: np.ndarray,
+    per: int,
+    n_periods: int,
+    mt_plan_mw: np.ndarray,
+) -> tuple[MicrogridInputs, np.ndarray]:
+    """One microgrid's horizon data from its own forecasts and state, and its reactive
+    import per period (load minus turbine, the turbine at its planned output)."""
+    wind = fc.scenarios_mw.get(f"{mg.name}_wind")
+    prob = fc.scenario_prob.get(f"{mg.name}_wind")
+    if wind is None:  # no scenario set: the point forecast as a single scenario
+        wind, prob = fc.p_mw[f"{mg.name}_wind"][None, :], np.ones(1)
+    load = period_means(fc.p_mw[f"{mg.name}_load"], per, n_periods)
+    inputs = MicrogridInputs(
+        load_mw=load,
+        wind_mw=period_means(wind, per, n_periods),
+        prob=np.asarray(prob, dtype=float),
+        buy_price=buy,
+        sell_price=sell,
+        soc_mwh=float(meas.soc_mwh.get(f"{mg.name}_ess", mg.ess_e_init_mwh)),
+        mt_prev_mw=float(meas.mt_p_mw.get(f"{mg.name}_mt", 0.0)),
+        e_terminal_mwh=mg.ess_e_init_mwh,
+    )
+    q = np.array([q_of(p, mg.load_pf) for p in load]) - np.array(
+        [q_of(p, mg.mt_pf) for p in mt_plan_mw[:n_periods]]
+    )
+    return inputs, q
 
 
 def horizon_inputs(
@@ -53,25 +86,8 @@ def horizon_inputs(
     sell = tariff_per_period(data, first_hour, period_h, n_periods, "sell_price_cny_per_mwh")
     mgs, mg_q = {}, {}
     for mg in data.microgrids:
-        wind = fc.scenarios_mw.get(f"{mg.name}_wind")
-        prob = fc.scenario_prob.get(f"{mg.name}_wind")
-        if wind is None:  # no scenario set: the point forecast as a single scenario
-            wind, prob = fc.p_mw[f"{mg.name}_wind"][None, :], np.ones(1)
-        load = mean(f"{mg.name}_load")
-        mgs[mg.name] = MicrogridInputs(
-            load_mw=load,
-            wind_mw=period_means(wind, per, n_periods),
-            prob=np.asarray(prob, dtype=float),
-            buy_price=buy,
-            sell_price=sell,
-            soc_mwh=float(meas.soc_mwh.get(f"{mg.name}_ess", mg.ess_e_init_mwh)),
-            mt_prev_mw=float(meas.mt_p_mw.get(f"{mg.name}_mt", 0.0)),
-            e_terminal_mwh=mg.ess_e_init_mwh,
-        )
         mt = (mt_plan_mw or {}).get(mg.name, np.zeros(n_periods))
-        mg_q[mg.name] = np.array([q_of(p, mg.load_pf) for p in load]) - np.array(
-            [q_of(p, mg.mt_pf) for p in mt[:n_periods]]
-        )
+        mgs[mg.name], mg_q[mg.name] = microgrid_inputs(fc, meas, mg, buy, sell, per, n_periods, mt)
     return HorizonInputs(
         dt_h=period_h,
         dso_load_mw={bus: mean(f"load_b{bus}") for bus in dd.load_p_nom_mw},

@@ -15,13 +15,15 @@ from the plan flow through the PCC (settled at the tariff in the run's accounts)
 Fallback (documented and recorded, the run never stops): an infeasible or failed solve
 raises a named error in the library; here it is caught, logged, and the step is planned by
 the rule-based baseline, with ``status`` saying why. An ADMM that reaches its iteration
-limit is not used: the centralised solution of the same horizon is applied instead.
+limit is not used: the centralised solution of the same horizon is applied instead, or,
+without the reference, its last iterate (:data:`NOT_CONVERGED_LAST_ITERATE`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -40,14 +42,19 @@ from mgcosim.controllers.dso import DSOData, default_topology, dso_data
 from mgcosim.controllers.errors import InfeasibleError, NotConvergedError, OptimisationError
 from mgcosim.controllers.horizon import horizon_inputs
 from mgcosim.controllers.loss_cuts import solve_tight
+from mgcosim.controllers.mg_agent import mg_plan
 from mgcosim.controllers.plan_check import PlanACCheck, plan_point
 from mgcosim.controllers.planner import TopologyPlanner
 from mgcosim.controllers.rule_based import RuleBasedController
 from mgcosim.controllers.solve import persistent_highs, solve_optimal
 from mgcosim.controllers.topology import switch_actions
-from mgcosim.networks.params import NetworkData
+from mgcosim.networks.params import NetworkData, PVParams
 
 log = logging.getLogger(__name__)
+# without the centralised reference (always so with agents = "mosaik"), an ADMM at its
+# iteration limit applies its last iterate: each microgrid's own plan at that iterate (its
+# exchanges may still differ from the DSO's by the primal residual, settled at the PCC)
+NOT_CONVERGED_LAST_ITERATE = "admm_not_converged: last iterate applied"
 
 
 class OptimalController:
@@ -140,18 +147,27 @@ class OptimalController:
             warm = self.warm.shifted(1) if self.warm is not None else None
             res = self.admm.solve(h, warm)
             info.update(admm_info(res, central_obj))
+            if not res.converged and self.central is None:  # no reference: the last iterate
+                log.warning("ADMM did not converge at t=%s s; last iterate applied", fc.time_s)
+                info["status"] = NOT_CONVERGED_LAST_ITERATE
+                self.warm = res.state
+                return self._plan_from(self.admm.dso.model, res.mg_plans, h, fc, info)
             if not res.converged:
                 log.warning("ADMM did not converge at t=%s s; centralised plan applied", fc.time_s)
                 info["status"] = "admm_not_converged: centralised plan applied"
                 self.warm = res.state
-                return self._plan_from(self.central.dso, self.central.mg, h, fc, info)
+                return self._plan_from(self.central.dso, self._central_plans(), h, fc, info)
             self.warm = res.state
             info["status"] = "optimal"
-            return self._plan_from(
-                self.admm.dso.model, {g: a.model for g, a in self.admm.mgs.items()}, h, fc, info
-            )
+            return self._plan_from(self.admm.dso.model, res.mg_plans, h, fc, info)
         info["status"] = "optimal"
-        return self._plan_from(self.central.dso, self.central.mg, h, fc, info)
+        return self._plan_from(self.central.dso, self._central_plans(), h, fc, info)
+
+    def _central_plans(self) -> dict[str, dict]:
+        """Each microgrid's plan read from the centralised model."""
+        return {
+            mg.name: mg_plan(self.central.mg[mg.name], mg, self.T) for mg in self.data.microgrids
+        }
 
     def _solve_central(self, h: HorizonInputs, info: dict) -> float:
         t0 = time.perf_counter()
@@ -172,12 +188,12 @@ class OptimalController:
             info["objective_cny"] = info["central_objective_cny"]
         return info["central_objective_cny"]
 
-    def _plan_from(self, dso_m, mg_ms, h: HorizonInputs, fc: Forecasts, info: dict) -> Plan:
-        setpoints = unit_setpoints(dso_m, mg_ms, self.data, self.T)
-        self.mt_plan = {
-            g: np.array([pyo.value(mg_ms[g].mt[t]) for t in range(self.T)]) for g in h.mg
-        }
-        info.update(predictions(dso_m, mg_ms, self.dd, self.data))
+    def _plan_from(
+        self, dso_m, mg_plans: dict[str, dict], h: HorizonInputs, fc: Forecasts, info: dict
+    ) -> Plan:
+        setpoints = unit_setpoints(dso_m, mg_plans, self.data.pv, self.T)
+        self.mt_plan = {g: np.array(mg_plans[g]["mt_plan_mw"]) for g in h.mg}
+        info.update(predictions(dso_m, mg_plans, self.dd))
         # the model's own error: an AC power flow of the plan's first-period injections
         info["plan_ac"] = self.plan_ac(plan_point(dso_m, self.dd, 0))
         switches = {b: np.array([h.topology[t][b] for t in range(self.T)]) for b in h.topology[0]}
@@ -215,6 +231,8 @@ def admm_info(res, central_obj: float | None) -> dict:
         "outer_iterations": res.outer_iterations,
         "inner_iterations": res.inner_iterations,
         "admm_time_s": res.solve_time_s,
+        "admm_messages": res.messages,
+        "admm_bytes": res.bytes,
         "costs_cny": dict(res.costs),
         "history": res.history,
     }
@@ -223,47 +241,36 @@ def admm_info(res, central_obj: float | None) -> dict:
     return info
 
 
-def unit_setpoints(dso_m, mg_ms, data: NetworkData, n_periods: int) -> dict[str, np.ndarray]:
-    """Per-period set-points of every unit from a solved (ADMM or centralised) model."""
+def unit_setpoints(
+    dso_m, mg_plans: dict[str, dict], pv_units: Sequence[PVParams], n_periods: int
+) -> dict[str, np.ndarray]:
+    """Per-period set-points of every unit: the microgrids' own plans
+    (:func:`controllers.mg_agent.mg_plan`) and the DSO's PV caps from its solved model."""
     out: dict[str, np.ndarray] = {}
-    for mg in data.microgrids:
-        m = mg_ms[mg.name]
-        S = list(m.S)
-        prob = np.array([pyo.value(m.prob[s]) for s in S])
-        ch = np.array([[pyo.value(m.ch[s, t]) for t in range(n_periods)] for s in S])
-        dis = np.array([[pyo.value(m.dis[s, t]) for t in range(n_periods)] for s in S])
-        wind = np.array([[pyo.value(m.wind[s, t]) for t in range(n_periods)] for s in S])
-        fc = np.array([[pyo.value(m.wind_fc[s, t]) for t in range(n_periods)] for s in S])
-        out[f"{mg.name}_mt"] = np.array([pyo.value(m.mt[t]) for t in range(n_periods)])
-        out[f"{mg.name}_ess"] = prob @ (ch - dis)  # period 0: identical in every scenario
-        curtailed = (fc - wind > 1e-6).all(axis=0)
-        out[f"{mg.name}_wind"] = np.where(curtailed, wind.max(axis=0), mg.wind_p_rated_mw)
-    for pv in data.pv:
+    for plan in mg_plans.values():
+        out |= {unit: np.array(values) for unit, values in plan["setpoints_mw"].items()}
+    for pv in pv_units:
         used = np.array([pyo.value(dso_m.pv[pv.name, t]) for t in range(n_periods)])
         avail = np.array([pyo.value(dso_m.pv_avail[pv.name, t]) for t in range(n_periods)])
         out[pv.name] = np.where(avail - used > 1e-6, used, pv.p_rated_mw)
     return out
 
 
-def predictions(dso_m, mg_ms, dd: DSOData, data: NetworkData) -> dict:
+def predictions(dso_m, mg_plans: dict[str, dict], dd: DSOData) -> dict:
     """What the model expects in the first period, to compare with the AC power flow."""
     r = {b.ieee: b.r_pu for b in dd.branches}
-    names = [mg.name for mg in data.microgrids]
-    trades = {f"{a}->{b}": pyo.value(mg_ms[a].trade[b, 0]) for a, b in pairs(names)}
-    soc = {}
-    for mg in data.microgrids:
-        m = mg_ms[mg.name]
-        soc[f"{mg.name}_ess"] = sum(pyo.value(m.prob[s] * m.e[s, 0]) for s in m.S)
+    names = list(mg_plans)
+    trades = {f"{a}->{b}": mg_plans[a]["trades_mw"][b] for a, b in pairs(names)}
     return {
         "vm_pu": {str(b): float(np.sqrt(pyo.value(dso_m.v[b, 0]))) for b in dso_m.B},
         "p_loss_mw": float(
             sum(r[ln] * pyo.value(dso_m.lp[ln, 0] + dso_m.lq[ln, 0]) for ln in dso_m.L)
         ),
         "loading_ok": True,
-        "exchange_mw": {g: float(pyo.value(mg_ms[g].pm[0])) for g in names},
+        "exchange_mw": {g: mg_plans[g]["exchange_mw"] for g in names},
         "trades_mw": trades,
-        "grid_mw": {g: float(pyo.value(mg_ms[g].buy[0] - mg_ms[g].sell[0])) for g in names},
-        "soc_end_mwh": soc,
+        "grid_mw": {g: mg_plans[g]["grid_mw"] for g in names},
+        "soc_end_mwh": {f"{g}_ess": mg_plans[g]["soc_end_mwh"] for g in names},
         "open_branches": sorted(
             int(ln) for ln in dso_m.L if pyo.value(dso_m.alpha_fixed[ln, 0]) < 0.5
         ),

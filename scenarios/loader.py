@@ -45,6 +45,10 @@ A scenario file (see ``scenarios/base_day.toml`` for a commented example) looks 
     [restoration]                   # planner while faults are in force
     method = "centralised"          # or "admm"; also step_min, margin_h, max_periods, ...
 
+    [admm]                          # the bilevel ADMM (controller = "admm")
+    agents = "in_process"           # or "mosaik": the DSO and each microgrid as mosaik entities
+    reference = true                # also solve the centralised model (false: required by "mosaik")
+
     [mess]                          # mobile storage for the event (networks/data/mess.csv)
     placement = "given"             # "none", "given", "robust" or "deterministic" (computed)
     buses = [23]                    # with "given": one unit at each IEEE bus
@@ -124,7 +128,9 @@ TOP_KEYS = (
     "mess",
     "microgrid_model",
     "max_steps",
+    "admm",
 )
+ADMM_AGENTS = ("in_process", "mosaik")
 RESTORATION_METHODS = ("centralised", "admm")
 MESS_PLACEMENTS = ("none", "given", "robust", "deterministic")
 FAULT_KEYS = ("name", "kind", "branch", "buses", "start_h", "repair_h")
@@ -198,6 +204,16 @@ class MessSettings:
     buses: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class ADMMOptions:
+    """How the bilevel ADMM runs: its agents in the controller's object (``in_process``) or
+    as mosaik entities, one per microgrid (``mosaik``), and whether the centralised model is
+    solved as a reference (it needs every microgrid's parameters in the DSO's process)."""
+
+    agents: str = "in_process"
+    reference: bool = True
+
+
 @dataclass(frozen=True, eq=False)
 class Scenario:
     """A validated scenario: timing, network data with overrides, profiles and faults."""
@@ -219,6 +235,7 @@ class Scenario:
     restoration: RestorationSettings = RestorationSettings()
     mess: MessSettings = MessSettings()
     microgrid_model: str = "lumped"  # "internal": the grid runs the microgrids' own networks
+    admm: ADMMOptions = ADMMOptions()
 
     @property
     def n_steps(self) -> int:
@@ -299,6 +316,8 @@ def _build(raw: dict, path: Path | None, base_dir: Path) -> Scenario:
     microgrid_model = _read_microgrid_model(raw.get("microgrid_model", "lumped"), data, network)
     if microgrid_model == "internal":
         data = with_feeder_head_limits(data, load_microgrid_networks(data, NETWORKS[network]))
+    controller = _choice(raw.get("controller", "rule_based"), "controller", CONTROLLERS)
+    faults = _read_faults(raw.get("faults", []), duration_s, data)
     return Scenario(
         path=path,
         name=_read_name(raw, path),
@@ -309,7 +328,7 @@ def _build(raw: dict, path: Path | None, base_dir: Path) -> Scenario:
         controller_step_s=controller_s,
         horizon_s=horizon_s,
         seed=_read_seed(raw.get("seed", DEFAULT_SEED)),
-        controller=_choice(raw.get("controller", "rule_based"), "controller", CONTROLLERS),
+        controller=controller,
         data=data,
         profiles=_read_profiles(
             raw.get("profiles", {}),
@@ -318,11 +337,12 @@ def _build(raw: dict, path: Path | None, base_dir: Path) -> Scenario:
             NETWORKS[network],
             profiles.Run(start, duration_s, physical_s),
         ),
-        faults=_read_faults(raw.get("faults", []), duration_s, data),
+        faults=faults,
         raw=raw,
         restoration=_read_restoration(raw.get("restoration", {}), physical_s),
         mess=mess,
         microgrid_model=microgrid_model,
+        admm=_read_admm(raw.get("admm", {}), controller, bool(faults)),
     )
 
 
@@ -690,6 +710,37 @@ def _read_restoration(value: Any, physical_s: int) -> RestorationSettings:
     if nodes < 1:
         raise _Invalid("restoration.mip_node_limit", f"is {nodes}", "give a whole number >= 1")
     return RestorationSettings(method, step_s / 60, float(margin_h), periods, float(gap), nodes)
+
+
+def _read_admm(value: Any, controller: str, has_faults: bool) -> ADMMOptions:
+    table = _table(value, "admm")
+    _check_keys(table, [f.name for f in fields(ADMMOptions)], "admm")
+    agents = _choice(table.get("agents", "in_process"), "admm.agents", ADMM_AGENTS)
+    reference = table.get("reference", True)
+    if not isinstance(reference, bool):
+        raise _Invalid("admm.reference", f"is {reference!r}", "write true or false")
+    if agents == "mosaik":
+        if controller != "admm":
+            raise _Invalid(
+                "admm.agents",
+                f'"mosaik" runs the bilevel ADMM, but controller is "{controller}"',
+                'set controller = "admm", or remove admm.agents',
+            )
+        if reference:
+            raise _Invalid(
+                "admm.reference",
+                "the centralised reference needs every microgrid's parameters in the DSO's "
+                'process, which agents = "mosaik" keeps apart',
+                'set reference = false in [admm] (or use agents = "in_process")',
+            )
+        if has_faults:
+            raise _Invalid(
+                "faults",
+                "restoration planning is centralised (it needs every microgrid's model), "
+                'which agents = "mosaik" keeps apart',
+                'remove the [[faults]], or use agents = "in_process" in [admm]',
+            )
+    return ADMMOptions(agents, reference)
 
 
 # ----------------------------------------------------------------------------- mobile storage

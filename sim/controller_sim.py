@@ -12,6 +12,8 @@ Run standalone with ``python -m mgcosim.sim.controller_sim HOST:PORT``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import mosaik_api_v3
 import numpy as np
 
@@ -30,6 +32,7 @@ from mgcosim.sim.grid_sim import (
 from mgcosim.sim.mess import with_mess
 
 _PER_SOURCE = "per source entity (id = unit name)"
+KINDS = ("load", "wind")  # a microgrid's profile units, {MG}_load and {MG}_wind
 CONTROLLER_ATTRS: AttrDoc = {
     "forecast_mw": (
         "MW",
@@ -51,8 +54,19 @@ CONTROLLER_ATTRS: AttrDoc = {
     ),
     "plan_info": ("-", "dict text -> value", "the current plan's figures (mode, status, ...)"),
     "faults": ("-", "list of dicts", "input: faults in force (an event: re-plans at once)"),
+    "admm_request": (
+        "-",
+        "dict microgrid -> message (controllers.admm_messages), or absent",
+        'agent mode (admm.agents = "mosaik"): the DSO\'s messages to the microgrid agents',
+    ),
+    "admm_reply": (
+        "-",
+        "message, per MicrogridAgent entity (id = microgrid name)",
+        "input: agent mode: a microgrid agent's answer (weak: a same-time loop)",
+    ),
 }
-PERSISTENT = [a for a in CONTROLLER_ATTRS if a != "faults"]
+EVENTS = ["faults", "admm_request", "admm_reply"]
+PERSISTENT = [a for a in CONTROLLER_ATTRS if a not in EVENTS]
 META = {
     "api_version": "3.0",
     "type": "hybrid",
@@ -61,9 +75,9 @@ META = {
             "public": True,
             "params": [],
             "attrs": names(CONTROLLER_ATTRS),
-            "trigger": ["faults"],
+            "trigger": ["faults", "admm_reply"],
             "persistent": PERSISTENT,
-            "non-persistent": ["faults"],
+            "non-persistent": EVENTS,
         }
     },
 }
@@ -95,16 +109,30 @@ def make_controller(scenario: Scenario) -> Controller:
     from mgcosim.networks.ieee33 import build_ieee33
 
     start = scenario.start
+    start_hour = start.hour + start.minute / 60 + start.second / 3600
+    n_periods = scenario.horizon_s // scenario.controller_step_s
+    period_h = scenario.controller_step_s / 3600
+    if agent_mode(scenario):
+        from mgcosim.controllers.dso_agent import AgentDSOController
+
+        net = build_ieee33(scenario.data)
+        return AgentDSOController(scenario.data, net, start_hour, n_periods, period_h, plan_steps)
     return OptimalController(
         scenario.data,
         build_ieee33(scenario.data),
-        start_hour=start.hour + start.minute / 60 + start.second / 3600,
+        start_hour=start_hour,
         method=scenario.controller,
-        n_periods=scenario.horizon_s // scenario.controller_step_s,
-        period_h=scenario.controller_step_s / 3600,
+        n_periods=n_periods,
+        period_h=period_h,
         n_scenarios=scenario.profiles.wind_scenarios,
         plan_steps=plan_steps,
+        reference=scenario.admm.reference,
     )
+
+
+def agent_mode(scenario: Scenario) -> bool:
+    """The DSO and the microgrids as separate mosaik entities (``[admm] agents = "mosaik"``)."""
+    return scenario.controller == "admm" and scenario.admm.agents == "mosaik"
 
 
 class ControllerSim(mosaik_api_v3.Simulator):
@@ -131,8 +159,20 @@ class ControllerSim(mosaik_api_v3.Simulator):
         self.scenario = load_scenario(scenario_path)
         if mess_buses:  # the placement the world resolved (sim.world.place_mess)
             self.scenario = with_mess(self.scenario, mess_buses)
-        self.controller = make_controller(self.scenario)
+        self.agents = agent_mode(self.scenario)
         self.needed_forecasts = profile_unit_names(self.scenario)
+        if self.agents:  # the microgrids' forecasts go to their own agents
+            own = {f"{mg.name}_{kind}" for mg in self.scenario.data.microgrids for kind in KINDS}
+            self.needed_forecasts = [u for u in self.needed_forecasts if u not in own]
+        self.controller = make_controller(self.scenario)
+        if self.agents:  # from here on the DSO's process keeps no microgrid parameters
+            from mgcosim.controllers.dso_agent import dso_view
+
+            self.scenario = dataclasses.replace(
+                self.scenario, data=dso_view(self.scenario.data), raw={}
+            )
+        self.exchange = None  # agent mode: the controller step's message exchange under way
+        self.request: dict | None = None
         self.checked = False
         if self.scenario.faults:
             from mgcosim.controllers.restoration_controller import RestorationController
@@ -170,11 +210,26 @@ class ControllerSim(mosaik_api_v3.Simulator):
                 self.pre_fault_switches = dict(meas.switch_closed)
             if event or self._restoration_step_due(time):
                 self.plan = self.restorer.plan(meas, self._forecasts(time, attrs))
+        elif self.exchange is not None:  # agent mode: the microgrids answered (same time)
+            replies = {unit_of(src): r for src, r in attrs.get("admm_reply", {}).items()}
+            self._advance(replies)
         elif event or time % self.scenario.controller_step_s == 0 or self.plan is None:
-            self.plan = self.controller.plan(meas, self._forecasts(time, attrs))
-        self.out = self._outputs(time)
+            if self.agents:
+                self.exchange = self.controller.plan_exchange(meas, self._forecasts(time, attrs))
+                self._advance(None)
+            else:
+                self.plan = self.controller.plan(meas, self._forecasts(time, attrs))
+        if self.exchange is None:
+            self.out = self._outputs(time)
         step_s = self.scenario.physical_step_s
         return (time // step_s + 1) * step_s
+
+    def _advance(self, replies: dict | None) -> None:
+        """Agent mode: the next batch of messages, or the plan when the exchange ends."""
+        try:
+            self.request = next(self.exchange) if replies is None else self.exchange.send(replies)
+        except StopIteration as done:
+            self.plan, self.exchange, self.request = done.value, None, None
 
     def _restoration_step_due(self, time: int) -> bool:
         """A new restoration plan every restoration step (its own time scale)."""
@@ -231,7 +286,12 @@ class ControllerSim(mosaik_api_v3.Simulator):
         return self._loads
 
     def get_data(self, outputs):
-        return {eid: {attr: self.out.get(attr) for attr in attrs} for eid, attrs in outputs.items()}
+        data = {}
+        for eid, attrs in outputs.items():
+            data[eid] = {a: self.out.get(a) for a in attrs if a != "admm_request"}
+            if "admm_request" in attrs and self.request is not None:  # an event: only when sent
+                data[eid]["admm_request"] = self.request
+        return data
 
 
 def check_forecasts(attrs: dict, needed: list[str]) -> None:

@@ -510,6 +510,8 @@ PLAN_SCALARS = (
     "converged",
     "outer_iterations",
     "inner_iterations",
+    "admm_messages",
+    "admm_bytes",
     "topology_status",
     "mip_gap",
     "mip_nodes",

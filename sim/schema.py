@@ -78,6 +78,8 @@ PLAN_COLUMNS: tuple[Column, ...] = (
     Column("mip_gap", "1", NONNEG, "relative MILP gap at the end of the solve"),
     Column("converged", "1/0", NONE, ""),
     Column("(outer|inner)_iterations", "count", NONNEG, ""),
+    Column("admm_messages", "count", NONNEG, "DSO <-> microgrid ADMM messages, both ways"),
+    Column("admm_bytes", "bytes", NONNEG, "their size (compact JSON encoding)"),
     Column("mip_nodes", "count", NONNEG, "branch-and-bound nodes of the restoration MILP"),
     Column("p_loss_mw", "MW", NONNEG, "the plan's first-period losses"),
 )

@@ -22,7 +22,7 @@ import mosaik
 from mosaik.scenario import Entity
 
 from mgcosim.scenarios.loader import Scenario
-from mgcosim.sim.controller_sim import check_controller
+from mgcosim.sim.controller_sim import agent_mode, check_controller
 from mgcosim.sim.grid_sim import OUTPUTS as GRID_OUTPUTS
 from mgcosim.sim.units import is_wind, stochastic_units
 
@@ -32,6 +32,7 @@ SIMULATORS = {
     "Controller": "mgcosim.sim.controller_sim:ControllerSim",
     "Faults": "mgcosim.sim.fault_sim:FaultSim",
     "Recorder": "mgcosim.sim.recorder_sim:RecorderSim",
+    "MicrogridAgent": "mgcosim.sim.agent_sim:MicrogridAgentSim",
 }
 
 
@@ -75,10 +76,20 @@ def build_world(
     path = str(scenario.path)
     scenario, buses = place_mess(scenario, out_dir)
     world = mosaik.World(
-        sim_config(separate), MOSAIK_CONFIG, time_resolution=1.0, skip_greetings=True
+        sim_config(separate),
+        MOSAIK_CONFIG,
+        time_resolution=1.0,
+        skip_greetings=True,
+        max_loop_iterations=max_loop_iterations(),
     )
     grid = world.start("Grid", scenario_path=path, mess_buses=buses).Grid()
-    ctrl = world.start("Controller", scenario_path=path, mess_buses=buses).Controller()
+    agents: dict[str, Entity] = {}
+    if agent_mode(scenario):  # the DSO's controller and the microgrid agents: one loop group
+        with world.group():
+            ctrl = world.start("Controller", scenario_path=path, mess_buses=buses).Controller()
+            agents = add_agents(world, scenario, path, ctrl, grid)
+    else:
+        ctrl = world.start("Controller", scenario_path=path, mess_buses=buses).Controller()
     rec = world.start("Recorder", scenario_path=path).Recorder(out_dir=str(out_dir))
     profiles = world.start("Profiles", scenario_path=path)
     units = unit_entities(grid)
@@ -86,9 +97,10 @@ def build_world(
         entity = profiles.Profile(unit=unit)
         world.connect(entity, units[unit], ("p_mw", "p_profile_mw"))
         world.connect(entity, rec, "p_mw")
-        world.connect(entity, ctrl, "forecast_mw")
+        planner = agents.get(unit.rsplit("_", 1)[0], ctrl)  # a microgrid's units: its agent
+        world.connect(entity, planner, "forecast_mw")
         if is_wind(unit):
-            world.connect(entity, ctrl, "scenarios_mw", "scenario_prob")
+            world.connect(entity, planner, "scenarios_mw", "scenario_prob")
     world.connect(
         ctrl, grid, "setpoints_mw", "switch_closed_cmd", "load_served_cmd", "grid_former_cmd"
     )
@@ -109,6 +121,51 @@ def build_world(
         world.connect(injector, ctrl, "faults")
         world.set_initial_event(injector.sid, min(f.start_s for f in scenario.faults))
     return world
+
+
+def max_loop_iterations() -> int:
+    """Sub-steps of one same-time loop in agent mode: every inner ADMM iteration, the
+    horizon, finish and fallback exchanges, with a margin (mosaik's default is 100)."""
+    from mgcosim.controllers.admm import ADMMSettings
+
+    s = ADMMSettings()
+    return s.max_outer * s.max_inner + 10
+
+
+def add_agents(
+    world: mosaik.World, scenario: Scenario, path: str, ctrl: Entity, grid: Entity
+) -> dict[str, Entity]:
+    """One MicrogridAgent simulator per microgrid (each its own process when separate),
+    wired to the controller: its messages out (strong), the answers back (weak, the same
+    time), its own storage and turbine measurements from the grid (time-shifted)."""
+    agents = {}
+    for mg in scenario.data.microgrids:
+        g = mg.name
+        agent = world.start("MicrogridAgent", scenario_path=path, microgrid=g).MicrogridAgent()
+        world.connect(ctrl, agent, "admm_request", transform=_addressed_to(g))
+        world.connect(agent, ctrl, "admm_reply", weak=True)
+        own = {f"{g}_ess": mg.ess_e_init_mwh}, {f"{g}_mt": 0.0}
+        world.connect(
+            grid,
+            agent,
+            ("soc_end_mwh", "soc_end_mwh"),
+            ("mt_p_mw", "mt_p_mw"),
+            time_shifted=True,
+            initial_data={"soc_end_mwh": own[0], "mt_p_mw": own[1]},
+            transform=_own_units(g),
+        )
+        agents[g] = agent
+    return agents
+
+
+def _addressed_to(name: str):
+    """The part of the controller's message batch for microgrid ``name``."""
+    return lambda batch: None if batch is None else batch.get(name)
+
+
+def _own_units(name: str):
+    """A microgrid's own entries of a per-unit dict (its storage, its turbine)."""
+    return lambda d: d if d is None else {k: v for k, v in d.items() if k.startswith(f"{name}_")}
 
 
 def unit_entities(grid: Entity) -> dict[str, Entity]:
