@@ -67,6 +67,11 @@ class DSOData:
     substation_p_max_mw: float
     v_hat_pu: dict[int, float] | None = None  # voltage magnitude used in the loss cuts
 
+    def load_q_per_p(self, bus: int) -> float:
+        """Q / P of the load at ``bus`` at its nominal power factor (0 without a load)."""
+        p_nom = self.load_p_nom_mw.get(bus, 0.0)
+        return self.load_q_nom_mvar.get(bus, 0.0) / p_nom if p_nom > 0 else 0.0
+
 
 def dso_data(net: pp.pandapowerNet, data: NetworkData) -> DSOData:
     """Extract the DSO model's data from a built IEEE 33 net (``networks.ieee33``)."""
@@ -381,8 +386,7 @@ def closed_branches(m: pyo.Block, t: int) -> dict[int, bool]:
 def set_loads_mw(m: pyo.Block, dd: DSOData, p_mw: dict[int, np.ndarray]) -> None:
     """DSO demand per bus (MW) per period; Q keeps each load's nominal power factor."""
     for bus in m.B:
-        p_nom = dd.load_p_nom_mw.get(bus, 0.0)
-        ratio = dd.load_q_nom_mvar.get(bus, 0.0) / p_nom if p_nom > 0 else 0.0
+        ratio = dd.load_q_per_p(bus)
         values = p_mw.get(bus)
         for t in m.T:
             p = float(values[t]) if values is not None else 0.0

@@ -15,6 +15,7 @@ the errors.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pandapower as pp
@@ -90,24 +91,42 @@ class PlanACCheck:
         V_ac| over the IEEE buses), ``v_error_bus``; ``ac_vmin_pu``. Losses are those of the
         37 IEEE branches.
         """
-        net = self.set_point(point)
-        try:
-            pp.runpp(net, numba=False)
-        except pp.LoadflowNotConverged:
-            return {"ac_converged": False, "model_loss_mw": point.p_loss_mw}
-        ieee = net.bus["ieee"] > 0
-        vm = net.res_bus.vm_pu[ieee].set_axis(net.bus.ieee[ieee].astype(int))
-        errors = {b: abs(v - float(vm[b])) for b, v in point.v_pu.items()}
-        worst = max(errors, key=errors.get)
-        ac_loss = float(net.res_line.pl_mw[net.line.ieee > 0].sum())
-        error = point.p_loss_mw - ac_loss
-        return {
-            "ac_converged": True,
-            "ac_loss_mw": ac_loss,
-            "model_loss_mw": point.p_loss_mw,
-            "loss_error_mw": error,
-            "loss_error_pct": 100 * error / ac_loss if ac_loss > 0 else 0.0,
-            "v_error_max_pu": errors[worst],
-            "v_error_bus": int(worst),
-            "ac_vmin_pu": float(vm.min()),
-        }
+        return compare_with_ac(self.set_point(point), point.v_pu, point.p_loss_mw)
+
+
+def compare_with_ac(
+    net: pp.pandapowerNet,
+    v_model_pu: dict[int, float],
+    model_loss_mw: float,
+    band_pu: tuple[float, float] | None = None,
+) -> dict:
+    """Run the AC power flow of ``net`` and compare a plan's voltages (IEEE buses) and
+    losses (37 IEEE branches) with it; keys as :meth:`PlanACCheck.__call__`. Buses left
+    without a source in AC (NaN) are not compared. With ``band_pu``: ``ac_v_violations``,
+    the plan's buses outside the band in AC."""
+    try:
+        pp.runpp(net, numba=False)
+    except pp.LoadflowNotConverged:
+        return {"ac_converged": False, "model_loss_mw": model_loss_mw}
+    ieee = net.bus["ieee"] > 0
+    vm = net.res_bus.vm_pu[ieee].set_axis(net.bus.ieee[ieee].astype(int))
+    live = [b for b in v_model_pu if not math.isnan(float(vm[b]))]
+    errors = {b: abs(v_model_pu[b] - float(vm[b])) for b in live}
+    worst = max(errors, key=errors.get) if errors else 0
+    ac_loss = float(net.res_line.pl_mw[net.line.ieee > 0].fillna(0.0).sum())
+    error = model_loss_mw - ac_loss
+    out = {
+        "ac_converged": True,
+        "ac_loss_mw": ac_loss,
+        "model_loss_mw": model_loss_mw,
+        "loss_error_mw": error,
+        "loss_error_pct": 100 * error / ac_loss if ac_loss > 0 else 0.0,
+        "v_error_max_pu": errors.get(worst, math.nan),
+        "v_error_bus": int(worst),
+        "ac_vmin_pu": float(vm[live].min()) if live else math.nan,
+        "dark_in_ac": len(v_model_pu) - len(live),
+    }
+    if band_pu is not None:
+        low, high = band_pu
+        out["ac_v_violations"] = sum(not low <= float(vm[b]) <= high for b in live)
+    return out

@@ -178,10 +178,7 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
     """DistFlow with estimated losses on live branches; voltage band on energised buses."""
     br = {b.ieee: b for b in dd.branches}
     big_m = dd.v_max_pu**2 + 0.5  # > any |v_j - v_i + 2 (r P + x Q)| on an open branch
-    ratio = {
-        b: (dd.load_q_nom_mvar.get(b, 0.0) / p if (p := dd.load_p_nom_mw.get(b, 0.0)) else 0.0)
-        for b in dd.buses
-    }
+    ratio = {b: dd.load_q_per_p(b) for b in dd.buses}
     m.load_p = pyo.Param(
         m.D, m.T, initialize=lambda _, b, t: float(inp.demand_mw[b][t]), mutable=True
     )

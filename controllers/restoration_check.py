@@ -14,13 +14,10 @@ expect (its voltage floor holds in the model).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-import pandapower as pp
-
 from mgcosim.controllers.dso import DSOData
-from mgcosim.controllers.plan_check import PlanACCheck
+from mgcosim.controllers.plan_check import PlanACCheck, compare_with_ac
 from mgcosim.controllers.restoration_data import RestorationInputs, RestorationPeriod
 from mgcosim.networks.ieee33 import SUBSTATION
 from mgcosim.networks.params import NetworkData
@@ -42,9 +39,8 @@ def withdrawals(
     q = dict.fromkeys(period.energised_buses, 0.0)
     for bus in period.picked_up_buses:
         load_mw = float(inp.demand_mw[bus][t])
-        p_nom = dd.load_p_nom_mw.get(bus, 0.0)
         p[bus] += load_mw
-        q[bus] += load_mw * dd.load_q_nom_mvar.get(bus, 0.0) / p_nom if p_nom else 0.0
+        q[bus] += load_mw * dd.load_q_per_p(bus)
     for name, bus in dd.pv_bus.items():
         if bus in p:
             p[bus] -= float(inp.pv_mw[name][t]) - period.pv_curtailed_mw[name]
@@ -85,32 +81,6 @@ class RestorationACCheck(PlanACCheck):
         for bus, index in self.load.items():
             net.load.at[index, "p_mw"] = w.p_mw.get(bus, 0.0)
             net.load.at[index, "q_mvar"] = w.q_mvar.get(bus, 0.0)
-        model_loss = period.p_loss_mw
-        try:
-            pp.runpp(net, numba=False)
-        except pp.LoadflowNotConverged:
-            return {"ac_converged": False, "model_loss_mw": model_loss}
-        return self._compare(period, dd, model_loss)
-
-    def _compare(self, period: RestorationPeriod, dd: DSOData, model_loss: float) -> dict:
-        net = self.net
-        ieee = net.bus["ieee"] > 0
-        vm = net.res_bus.vm_pu[ieee].set_axis(net.bus.ieee[ieee].astype(int))
-        live = [b for b in period.energised_buses if not math.isnan(float(vm[b]))]
-        errors = {b: abs(period.vm_pu[b] - float(vm[b])) for b in live if b in period.vm_pu}
-        worst = max(errors, key=errors.get) if errors else 0
-        ac_loss = float(net.res_line.pl_mw[net.line.ieee > 0].fillna(0.0).sum())
-        error = model_loss - ac_loss
-        outside = [b for b in live if not dd.v_min_pu <= float(vm[b]) <= dd.v_max_pu]
-        return {
-            "ac_converged": True,
-            "ac_loss_mw": ac_loss,
-            "model_loss_mw": model_loss,
-            "loss_error_mw": error,
-            "loss_error_pct": 100 * error / ac_loss if ac_loss > 0 else 0.0,
-            "v_error_max_pu": errors.get(worst, math.nan),
-            "v_error_bus": int(worst),
-            "ac_vmin_pu": float(vm[live].min()) if live else math.nan,
-            "ac_v_violations": len(outside),
-            "dark_in_ac": len(period.energised_buses) - len(live),
-        }
+        band = (dd.v_min_pu, dd.v_max_pu)
+        v_plan = {b: period.vm_pu[b] for b in period.energised_buses if b in period.vm_pu}
+        return compare_with_ac(net, v_plan, period.p_loss_mw, band)

@@ -30,14 +30,11 @@ from mgcosim.controllers.solve import SolveRecord, persistent_highs, solve_optim
 WHAT = "restoration dispatch with the loss cone (decisions of the MILP fixed)"
 
 
-def fix_decisions(m: pyo.Block) -> int:
-    """Fix every binary and integer variable at its (rounded) solved value; how many."""
-    fixed = 0
+def fix_decisions(m: pyo.Block) -> None:
+    """Fix every binary and integer variable at its (rounded) solved value."""
     for var in m.component_data_objects(pyo.Var, active=True):
         if not var.fixed and (var.is_binary() or var.is_integer()):
             var.fix(round(pyo.value(var)))
-            fixed += 1
-    return fixed
 
 
 def v_mid(m: pyo.Block, ends: tuple[int, int], t: int):
@@ -45,10 +42,9 @@ def v_mid(m: pyo.Block, ends: tuple[int, int], t: int):
     return (m.v[ends[0], t] + m.v[ends[1], t]) / 2
 
 
-def _arrays(m: pyo.Block, dd: DSOData) -> dict[str, np.ndarray]:
+def _arrays(m: pyo.Block, dd: DSOData, ends: dict[int, tuple[int, int]]) -> dict[str, np.ndarray]:
     """[L, T] solved flows, loss parts and mid-branch squared voltages."""
     keys = [(b.ieee, t) for b in dd.branches for t in m.T]
-    ends = {b.ieee: (b.from_bus, b.to_bus) for b in dd.branches}
     shape = (len(dd.branches), len(m.T))
 
     def grid(get) -> np.ndarray:
@@ -66,9 +62,9 @@ def _arrays(m: pyo.Block, dd: DSOData) -> dict[str, np.ndarray]:
 def add_cone_cuts(m: pyo.Block, dd: DSOData, settings: CutSettings | None) -> int:
     """Tangent cuts of ``ell_p >= P^2 / v_mid`` (and in Q) at the solution: at every
     branch-period (``settings`` None), or where it is violated beyond the tolerance."""
-    x = _arrays(m, dd)
-    lines, periods = [b.ieee for b in dd.branches], list(m.T)
     ends = {b.ieee: (b.from_bus, b.to_bus) for b in dd.branches}
+    x = _arrays(m, dd, ends)
+    lines, periods = [b.ieee for b in dd.branches], list(m.T)
     added = 0
     for flow, part in (("P", "ell_p"), ("Q", "ell_q")):
         if settings is None:
