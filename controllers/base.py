@@ -57,6 +57,7 @@ class Plan:
     info: Mapping[str, object] = field(default_factory=dict)
     served_fraction: Mapping[str, np.ndarray] | None = None  # load -> share picked up per step
     grid_formers: Sequence[frozenset[str]] | None = None  # microgrids forming islands per step
+    setpoints_mvar: Mapping[str, np.ndarray] | None = None  # PV reactive power per step (> 0 out)
 
     @property
     def n_steps(self) -> int:
@@ -66,6 +67,12 @@ class Plan:
         """Set-points of step ``k`` (the last step is held beyond the plan's end)."""
         k = min(k, self.n_steps - 1)
         return {unit: float(values[k]) for unit, values in self.setpoints_mw.items()}
+
+    def q_at(self, k: int) -> dict[str, float] | None:
+        """Reactive power set-points of step ``k``, or None (units at their fixed pf)."""
+        if self.setpoints_mvar is None:
+            return None
+        return {u: float(v[min(k, len(v) - 1)]) for u, v in self.setpoints_mvar.items()}
 
     def served_at(self, k: int) -> dict[str, float] | None:
         """Load pickup commands of step ``k``, or None when the plan sheds nothing."""

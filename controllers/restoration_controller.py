@@ -277,6 +277,7 @@ def plan_from_result(
         served[f"load_b{bus}"] = np.array([float(bus in p.picked_up_buses) for p in periods])
     switches = {b: np.array([b in p.closed_branches for p in periods]) for b in range(1, 38)}
     formers = [p.grid_formers for p in periods]
+    q_pv = {pv.name: np.array([p.pv_q_mvar.get(pv.name, 0.0) for p in periods]) for pv in data.pv}
     return Plan(
         time_s=time_s,
         step_h=step_h,
@@ -285,6 +286,7 @@ def plan_from_result(
         info=info,
         served_fraction=served,
         grid_formers=formers,
+        setpoints_mvar=q_pv,
     )
 
 

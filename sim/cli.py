@@ -108,6 +108,12 @@ def print_summary(summary: dict, out_dir: Path) -> None:
             f"{s['ac_unanticipated_violation_steps']} steps with AC violations "
             "the plan did not expect"
         )
+    if "plan_ac_violation_steps" in s:
+        lines.append(
+            f"  plan vs its own AC   max |V_opt - V_ac| {s.get('plan_ac_max_dv_pu', math.nan):.6f}"
+            f" pu, loss error max {s.get('plan_ac_loss_error_pct_max_abs', math.nan):.3f} %, "
+            f"{s['plan_ac_violation_steps']} steps with AC violations"
+        )
     if s["n_not_converged"]:
         lines.append(failed_flows_line(s))
     print("\n".join(lines))

@@ -3,8 +3,9 @@
 Model ``Controller`` (one entity). At every controller step it turns the latest
 measurements (a time-shifted connection from the grid closes the loop) and forecasts
 (from the profile entities) into a :class:`controllers.base.Plan`; at every physical
-step it sends that plan's current set-points to the grid (``setpoints_mw``, and
-``switch_closed_cmd`` when the plan changes the topology). Its first step refuses forecasts
+step it sends that plan's current set-points to the grid (:data:`COMMANDS`: ``setpoints_mw``,
+PV reactive power ``setpoints_mvar`` when the plan sets it, ``switch_closed_cmd`` when the
+plan changes the topology, ...). Its first step refuses forecasts
 that miss a load, wind or PV unit, or name none (:func:`check_forecasts`). Every attribute
 with its unit and value shape: :data:`CONTROLLER_ATTRS`.
 Run standalone with ``python -m mgcosim.sim.controller_sim HOST:PORT``.
@@ -32,6 +33,14 @@ from mgcosim.sim.grid_sim import (
 from mgcosim.sim.mess import with_mess
 
 _PER_SOURCE = "per source entity (id = unit name)"
+# what the controller sends the grid every physical step
+COMMANDS = [
+    "setpoints_mw",
+    "setpoints_mvar",
+    "switch_closed_cmd",
+    "load_served_cmd",
+    "grid_former_cmd",
+]
 KINDS = ("load", "wind")  # a microgrid's profile units, {MG}_load and {MG}_wind
 CONTROLLER_ATTRS: AttrDoc = {
     "forecast_mw": (
@@ -48,10 +57,7 @@ CONTROLLER_ATTRS: AttrDoc = {
     **received(
         GRID_OUTPUT_ATTRS, ["soc_end_mwh", "mt_p_mw", "switch_closed"], "the grid, time-shifted"
     ),
-    **sent(
-        GRID_INPUT_ATTRS,
-        ["setpoints_mw", "switch_closed_cmd", "load_served_cmd", "grid_former_cmd"],
-    ),
+    **sent(GRID_INPUT_ATTRS, COMMANDS),
     "plan_info": ("-", "dict text -> value", "the current plan's figures (mode, status, ...)"),
     "faults": ("-", "list of dicts", "input: faults in force (an event: re-plans at once)"),
     "admm_request": (
@@ -262,6 +268,7 @@ class ControllerSim(mosaik_api_v3.Simulator):
             self.resume, self.pre_fault_switches = False, None
         return {
             "setpoints_mw": self._standby() | self.plan.at(k),
+            "setpoints_mvar": self.plan.q_at(k),
             "switch_closed_cmd": {str(b): int(c) for b, c in switches.items()}
             if switches
             else None,

@@ -5,9 +5,10 @@ simulation step at time ``t_s``:
 
 1. storage SOC is integrated from the power actually applied since the previous step
    (piecewise constant), never copied from a plan;
-2. the new inputs are applied: loads, available wind/PV (capped by the set-points),
-   turbine and storage set-points (storage limited so that the SOC stays in bounds over
-   the coming interval), switch states and active faults;
+2. the new inputs are applied: loads, available wind/PV (capped by the set-points; a PV's
+   reactive power as commanded, within its power factor), turbine and storage set-points
+   (storage limited so that the SOC stays in bounds over the coming interval), switch
+   states and active faults;
 3. the AC power flow runs; a power flow that does not converge is recorded as such
    (``converged = 0``, electrical results NaN) and the run goes on.
 
@@ -29,7 +30,7 @@ import pandapower as pp
 import pandapower.topology as top
 
 from mgcosim.networks.ieee33 import INTERNAL_KEY, SUBSTATION, load_q_per_p, q_of
-from mgcosim.networks.params import MG_LOAD_TIER, MessUnit, MicrogridParams, NetworkData
+from mgcosim.networks.params import MG_LOAD_TIER, MessUnit, MicrogridParams, NetworkData, q_per_p
 from mgcosim.networks.storage import soc_change_mwh, unit_feasible_power_mw
 from mgcosim.networks.topology import line_index
 from mgcosim.sim.grid_internal import InternalMicrogrids
@@ -91,6 +92,7 @@ class GridInputs:
     load_p_mw: dict[str, float] = field(default_factory=dict)  # load name -> demand
     available_p_mw: dict[str, float] = field(default_factory=dict)  # wind/PV -> available
     setpoints_mw: dict[str, float] = field(default_factory=dict)  # controller set-points
+    setpoints_mvar: dict[str, float] = field(default_factory=dict)  # PV reactive power (> 0 out)
     switch_closed: dict[int, bool] | None = None  # IEEE branch -> closed
     faults: list[dict] | None = None  # active faults (None: unchanged)
     served_fraction: dict[str, float] | None = None  # load -> share picked up (None: all)
@@ -116,6 +118,7 @@ class GridModel:
         self.elements = _element_index(net)
         self.active_faults: list[dict] = []
         self.mt_p_mw = {f"{mg.name}_mt": 0.0 for mg in data.microgrids}
+        self.pv_q_per_p = {pv.name: q_per_p(pv.pf_min) for pv in data.pv}
         self.demand_p_mw = {
             str(n): float(p) for n, p in zip(net.load.name, net.load.p_mw, strict=True)
         }
@@ -153,7 +156,16 @@ class GridModel:
                 p = float(np.clip(inp.setpoints_mw.get(name, 0.0), 0.0, sgen.at[idx, "max_p_mw"]))
                 self.mt_p_mw[name] = p
             sgen.at[idx, "p_mw"] = p
-            sgen.at[idx, "q_mvar"] = q_of(p, self._pf(name))
+            sgen.at[idx, "q_mvar"] = self._q_mvar(name, p, inp.setpoints_mvar)
+
+    def _q_mvar(self, name: str, p_mw: float, setpoints_mvar: dict[str, float]) -> float:
+        """A PV's commanded reactive power within its power-factor capability at the power it
+        produces (``|q| <= tan(acos pf_min) p``); other units (and PV without a command) at
+        their fixed power factor."""
+        if name in setpoints_mvar and name in self.pv_q_per_p:
+            limit = self.pv_q_per_p[name] * p_mw
+            return float(np.clip(setpoints_mvar[name], -limit, limit))
+        return q_of(p_mw, self._pf(name))
 
     def _pf(self, sgen_name: str) -> float:
         mg_name, _, kind = sgen_name.rpartition("_")

@@ -55,6 +55,12 @@ GRID_INPUT_ATTRS: AttrDoc = {
         "dict unit -> float",
         "input: controller set-points: turbine output, storage power (charging > 0), wind/PV caps",
     ),
+    "setpoints_mvar": (
+        "Mvar",
+        "dict PV unit -> float, or None",
+        "input: PV reactive power (> 0 injected), held within the unit's power factor at the "
+        "power it produces; None or a unit left out: at its fixed power factor",
+    ),
     "switch_closed_cmd": ("-", "dict IEEE branch (text) -> 0/1, or None", "input: switch commands"),
     "load_served_cmd": (
         "-",
@@ -405,6 +411,7 @@ def grid_inputs(attrs: dict, model: GridModel, profile_mw: dict[str, float]) -> 
         load_p_mw={u: p for u, p in profile_mw.items() if u in loads},
         available_p_mw={u: p for u, p in profile_mw.items() if u not in loads},
         setpoints_mw=dict(first(attrs.get("setpoints_mw", {})) or {}),
+        setpoints_mvar=dict(first(attrs.get("setpoints_mvar", {})) or {}),
         switch_closed={int(b): bool(c) for b, c in switches.items()} if switches else None,
         faults=list(faults) if faults is not None else None,
         served_fraction=dict(served) if served is not None else None,

@@ -163,13 +163,11 @@ def _children(grid: Entity, model: str, prefix: str) -> dict[str, Entity]:
 
 
 def _add_controller(world: mosaik.World, out: MgcosimEntities, path: str, buses) -> Entity:
-    from mgcosim.sim.controller_sim import check_controller
+    from mgcosim.sim.controller_sim import COMMANDS, check_controller
 
     check_controller(out.scenario)
     ctrl = world.start(SIM_NAMES["Controller"], scenario_path=path, mess_buses=buses).Controller()
-    world.connect(
-        ctrl, out.grid, "setpoints_mw", "switch_closed_cmd", "load_served_cmd", "grid_former_cmd"
-    )
+    world.connect(ctrl, out.grid, *COMMANDS)
     world.connect(
         out.grid,
         ctrl,

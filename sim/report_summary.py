@@ -84,6 +84,9 @@ SUMMARY_FIGURES: dict[str, Shown] = {
     "ac_unanticipated_violation_steps": Shown(
         "steps with AC violations the optimiser did not expect", "steps", 0
     ),
+    "plan_ac_violation_steps": Shown(
+        "steps whose plan has AC violations at its own injections", "steps", 0
+    ),
     "soc_plan_vs_real_max_abs_mwh": Shown("SOC planned − realised, max |·|", "MWh", 4),
 }
 # the bus and time of the voltage extremes go into the label of their voltage's row
@@ -181,6 +184,7 @@ def section_summary(run: RunData) -> str | None:
 
 
 # -------------------------------------------------------------------- comparison
+
 
 def section_comparison(run: RunData) -> str | None:
     """Daily cost terms of this run and of ``run.compare`` side by side."""

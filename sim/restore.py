@@ -169,6 +169,7 @@ def ac_check_plan(data: NetworkData, inp: RestorationInputs, res, faults: list[d
             load_p_mw=load_p,
             available_p_mw=available,
             setpoints_mw=setpoints,
+            setpoints_mvar=dict(p.pv_q_mvar),
             switch_closed={ln: ln in p.closed_branches for ln in inp.initial_closed},
             faults=faults,
             served_fraction=served,

@@ -480,6 +480,8 @@ def validation_figures(run_dir: Path) -> dict:
                 "plan_ac_max_dv_pu": float(val.plan_ac_max_dv_pu.max()),
                 "plan_ac_loss_error_pct_max_abs": float(100 * rel.abs().max()),
             }
+        if "plan_ac_v_violations" in val:
+            out["plan_ac_violation_steps"] = int((val.plan_ac_v_violations.fillna(0) > 0).sum())
     if (run_dir / "soc_plan.csv").exists():
         out["soc_plan_vs_real_max_abs_mwh"] = soc_plan_error(run_dir)
     return out

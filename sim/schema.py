@@ -276,6 +276,9 @@ SUMMARY_KEY_FIGURES = (
     "n_voltage_violations",
     "n_overloads",
     "n_not_converged",
+    "ac_unanticipated_violation_steps",
+    "plan_ac_violation_steps",
+    "plan_ac_max_dv_pu",
 )
 # written besides the declared files, cleared with them by `mgcosim run --overwrite`
 OTHER_RUN_FILES = ("report.html", "mess_placement.json")

@@ -22,7 +22,7 @@ import mosaik
 from mosaik.scenario import Entity
 
 from mgcosim.scenarios.loader import Scenario
-from mgcosim.sim.controller_sim import agent_mode, check_controller
+from mgcosim.sim.controller_sim import COMMANDS, agent_mode, check_controller
 from mgcosim.sim.grid_sim import OUTPUTS as GRID_OUTPUTS
 from mgcosim.sim.units import is_wind, stochastic_units
 
@@ -101,9 +101,7 @@ def build_world(
         world.connect(entity, planner, "forecast_mw")
         if is_wind(unit):
             world.connect(entity, planner, "scenarios_mw", "scenario_prob")
-    world.connect(
-        ctrl, grid, "setpoints_mw", "switch_closed_cmd", "load_served_cmd", "grid_former_cmd"
-    )
+    world.connect(ctrl, grid, *COMMANDS)
     world.connect(
         grid,
         ctrl,

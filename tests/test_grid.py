@@ -235,6 +235,32 @@ def test_branch_fault_deenergises_downstream(model, new_model, base_net):
         assert restored["vm_pu"][bus] == pytest.approx(fresh["vm_pu"][bus], abs=1e-9)
 
 
+def test_pv_reactive_power_as_commanded_within_its_power_factor(new_model, data):
+    """PV_b18 at 0.2 MW, pf_min 0.95 (pv.csv): |q| <= 0.2 tan(acos 0.95) = 0.065736 Mvar."""
+    assert data.pv[0].name == "PV_b18" and data.pv[0].pf_min == 0.95
+    limit = 0.2 * math.tan(math.acos(0.95))
+    runs = {}
+    for label, q_cmd in [("none", None), ("inside", 0.05), ("above", 0.2), ("below", -0.2)]:
+        model = new_model()
+        inp = GridInputs(
+            available_p_mw={"PV_b18": 0.2},
+            setpoints_mvar={} if q_cmd is None else {"PV_b18": q_cmd},
+        )
+        runs[label] = (model.step(0, STEP_S, inp), model)
+    applied = {
+        k: float(m.net.sgen.q_mvar[m.elements["sgen"]["PV_b18"]]) for k, (_, m) in runs.items()
+    }
+    assert applied["none"] == 0.0  # without a command: unity power factor
+    assert applied["inside"] == pytest.approx(0.05, abs=1e-12)
+    assert applied["above"] == pytest.approx(limit, abs=1e-9)
+    assert applied["below"] == pytest.approx(-limit, abs=1e-9)
+    vm = {k: out["vm_pu"]["18"] for k, (out, _) in runs.items()}
+    assert vm["below"] < vm["none"] < vm["inside"] < vm["above"]  # AC: Q lifts the feeder end
+    q_sub = {k: out["q_substation_mvar"] for k, (out, _) in runs.items()}
+    # the substation supplies less by about the PV's Q (plus the change in reactive losses)
+    assert q_sub["none"] - q_sub["above"] == pytest.approx(limit, rel=0.1)
+
+
 def test_main_grid_loss_blackout(model):
     inp = GridInputs(
         load_p_mw=dict(MG1_LOAD),
