@@ -196,7 +196,7 @@ class GridModel:
         dark = set(self.net.res_bus.index[self.net.res_bus.vm_pu.isna()])
         for name, idx in self.elements["sgen"].items():
             if int(self.net.sgen.at[idx, "bus"]) in dark:
-                self.net.sgen.at[idx, "p_mw"] = 0.0
+                self.net.sgen.loc[idx, ["p_mw", "q_mvar"]] = 0.0
                 if name in self.mt_p_mw:
                     self.mt_p_mw[name] = 0.0
         for name, idx in self.elements["storage"].items():
@@ -444,6 +444,9 @@ def measure(
         },
         "soc_mwh": dict(soc_mwh),
         "unit_p_mw": _unit_powers(net, elements),
+        "pv_q_mvar": {
+            pv.name: float(net.sgen.at[elements["sgen"][pv.name], "q_mvar"]) for pv in data.pv
+        },
         "exchange_p_mw": {
             mg.name: _res(res_line, elements_line(net, f"{mg.name}_pcc"), "p_from_mw")
             for mg in data.microgrids

@@ -89,6 +89,11 @@ GRID_OUTPUT_ATTRS: AttrDoc = {
         "dict unit -> float",
         "applied power: generation > 0, storage charging > 0, microgrid load demand > 0",
     ),
+    "pv_q_mvar": (
+        "Mvar",
+        "dict PV unit -> float",
+        "applied PV reactive power (> 0 injected; a restoration plan's set-point within pf_min)",
+    ),
     "exchange_p_mw": ("MW", "dict microgrid -> float", "PCC import of each microgrid"),
     "p_loss_mw": ("MW", "float", "line losses, whole net"),
     "p_loss_ieee_mw": ("MW", "float", "line losses of the 37 IEEE branches (5 are tie lines)"),

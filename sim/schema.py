@@ -172,6 +172,15 @@ FILES: tuple[RunFile, ...] = (
         columns=_units(CHARGE),
     ),
     _table(
+        "pv_q",
+        "pv_q_mvar.csv",
+        "Mvar",
+        "applied PV reactive power",
+        "pv_q_mvar",
+        "unit",
+        columns=(Column(r"PV_.+", "Mvar", GEN, "PV unit"),),
+    ),
+    _table(
         "setpoints",
         "unit_setpoint_p_mw.csv",
         "MW",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from pathlib import Path
 
@@ -936,6 +937,24 @@ def test_curtailment_is_available_minus_applied(real_run: tuple[Path, str, list]
     lost = steps.wind_avail_mw - steps.wind_used_mw + steps.pv_avail_mw - steps.pv_used_mw
     total = next(r for r in curtailment_rows(run) if r[0] == "all")
     assert total[3] == pytest.approx(float((lost * 0.25).sum()), abs=1e-3)
+
+
+def test_pv_reactive_power_within_its_power_factor(real_run: tuple[Path, str, list]) -> None:
+    """pv_q_mvar.csv: |q| <= tan(acos 0.95) p for every PV (pf_min 0.95, pv.csv); zero on a
+    dark bus and while no restoration plan commands it (the dispatch runs PV at unity)."""
+    run_dir, _, _ = real_run
+    q = _csv(run_dir, "pv_q_mvar.csv")
+    p = _csv(run_dir, "unit_p_mw.csv")
+    tan_phi = math.tan(math.acos(0.95))
+    assert set(q.columns) == {"PV_b18", "PV_b25", "PV_b33"}
+    for unit in q.columns:
+        assert (q[unit].abs() <= tan_phi * p[unit] + 1e-12).all(), unit
+    assert (q.loc[q.index < FAULT_S] == 0).all().all()  # before the fault: unity
+    assert q.at[FAULT_S, "PV_b18"] == 0.0  # bus 18 is dark during the fault
+    plans = pd.read_csv(run_dir / "plans.csv")
+    assert "restoration" in set(plans["mode"])
+    # the restoration plan uses PV Q (0.081 and 0.087 Mvar of PV_b25 and PV_b33 at 12:00)
+    assert q.loc[FAULT_S, ["PV_b25", "PV_b33"]].min() > 0.05
 
 
 def test_setpoints_against_applied(real_run: tuple[Path, str, list]) -> None:
