@@ -1,7 +1,7 @@
 """Benchmark: the N-1 restoration sweep , solve times side by side.
 
 For every sectional IEEE branch (or ``--branches``) a fault at peak load, as
-``mgcosim restore SCENARIO --n1`` (see :func:`sim.restore.run_n1_sweep`): the centralised
+``mgcosim restore SCENARIO --n1`` (see :func:`sim.restore_n1.run_n1_sweep`): the centralised
 MILP, the independent reference and the tier-1-only maximum, each case checked for
 radiality, tier-1 restoration and AC voltages. Prints the sweep's table and totals, then
 the median and maximum solve times of the centralised and the independent model (and of the
@@ -21,7 +21,8 @@ import statistics
 from pathlib import Path
 
 from mgcosim.scenarios.loader import default_scenario_path, load_scenario
-from mgcosim.sim.restore import N1_PERIODS, STUDY_NODE_LIMIT, format_n1, run_n1_sweep
+from mgcosim.sim.restore import STUDY_NODE_LIMIT
+from mgcosim.sim.restore_n1 import N1_PERIODS, format_n1, run_n1_sweep
 
 METHODS = (("centralised", "centralised"), ("independent", "independent"), ("max", "tier-1 max"))
 

@@ -263,7 +263,7 @@ def parser() -> argparse.ArgumentParser:
     from mgcosim.sim.reconfigure import add_parser as add_reconfigure_parser
 
     add_reconfigure_parser(sub)
-    from mgcosim.sim.restore import add_parser as add_restore_parser
+    from mgcosim.sim.restore_cli import add_parser as add_restore_parser
 
     add_restore_parser(sub)
     from mgcosim.sim.coordinate import add_parser as add_coordinate_parser

@@ -392,7 +392,7 @@ def _value(value: Any) -> str:
 
 def sectional_branches(data) -> list[int]:
     """The IEEE branches in service in the default topology (not ties): the N-1 study's
-    cases (:func:`sim.restore.run_n1_sweep`)."""
+    cases (:func:`sim.restore_n1.run_n1_sweep`)."""
     branches = data.branches
     return sorted(int(b) for b in branches.branch_ieee[~branches.is_tie.astype(bool)])
 

@@ -146,7 +146,7 @@ TOL_MW = 1e-6
 @pytest.fixture(scope="module")
 def n1_sweep():
     from mgcosim.scenarios.loader import default_scenario_path, load_scenario
-    from mgcosim.sim.restore import run_n1_sweep
+    from mgcosim.sim.restore_n1 import run_n1_sweep
 
     return run_n1_sweep(load_scenario(default_scenario_path()), 2, branches=N1_BRANCHES)
 
