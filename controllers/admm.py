@@ -205,6 +205,7 @@ class ADMMCoordinator:
     def _take(self, replies: Requests, st: ADMMState) -> None:
         """The microgrids' answers to a solve request (a missing one: its fallback)."""
         raise_if_error(replies)
+        self._fresh = True  # every reply arrived: the stopping test may pass
         for g in self.names:
             reply = replies.get(g)
             if reply is None or "pm" not in reply:
@@ -219,6 +220,7 @@ class ADMMCoordinator:
     def _missing(self, g: str, st: ADMMState) -> None:
         """No reply from ``g`` in time: its last value stays; none yet: the consensus."""
         self.comm_stats.stale += 1
+        self._fresh = False
         if g in self.mg_pm and g not in self._assumed:
             return
         self._assumed.add(g)
@@ -234,6 +236,7 @@ class ADMMCoordinator:
         self._started: set[str] = set()  # microgrids that received a solve request
         self._pending: Requests = {}  # late replies, taken at the next exchange
         self._assumed: set[str] = set()  # microgrids standing at the consensus values
+        self._fresh = True  # the last exchange brought every reply
         self.comm_stats = CommStats()
         if self.comms is None:
             return
@@ -311,7 +314,7 @@ class ADMMCoordinator:
             requests = {g: self._mg_request(g, st, g not in self._started) for g in self.names}
             self._take((yield from self._ask(requests, count)), st)
             r_in, s_in = self._update_inner(st, self.mg_trade)
-            if r_in <= s.eps_primal_mw and s_in <= s.eps_dual_mw:
+            if r_in <= s.eps_primal_mw and s_in <= s.eps_dual_mw and self._fresh:
                 break
         pm_mg = np.array([self.mg_pm[g] for g in self.names])
         return pm_mg, j, r_in, s_in
@@ -400,7 +403,8 @@ class ADMMCoordinator:
                     "objective": self.objective(),
                 }
             )
-            if max(r_out, r_in) <= cfg.eps_primal_mw and max(s_out, s_in) <= cfg.eps_dual_mw:
+            small = max(r_out, r_in) <= cfg.eps_primal_mw and max(s_out, s_in) <= cfg.eps_dual_mw
+            if small and self._fresh:  # not on stale values (controllers.comms)
                 converged = True
                 break
             self._balance(st, r_out, s_out, "outer")

@@ -24,6 +24,8 @@ What the coordinator does about a missing reply (the fallbacks, counted per hori
   and cost; in a warm-started horizon that is the previous horizon's last value shifted by
   one period; in a cold one with nothing received yet it takes the consensus values
   (``z`` and ``zeta``: the microgrid is assumed to agree) and the cost as unknown (NaN);
+* the ADMM's stopping test is passed only in an iteration whose replies all arrived (stale
+  values can look converged);
 * a microgrid whose first solve request was lost is sent ``first = true`` again (its
   first solve pushes the horizon's data);
 * ``finish``: repeated up to ``finish_attempts`` times to the microgrids without a plan;
