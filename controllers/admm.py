@@ -206,6 +206,7 @@ class ADMMCoordinator:
         """The microgrids' answers to a solve request (a missing one: its fallback)."""
         raise_if_error(replies)
         self._fresh = True  # every reply arrived: the stopping test may pass
+        self._held: list[str] = []  # microgrids whose consensus is held this iteration
         for g in self.names:
             reply = replies.get(g)
             if reply is None or "pm" not in reply:
@@ -221,6 +222,8 @@ class ADMMCoordinator:
         """No reply from ``g`` in time: its last value stays; none yet: the consensus."""
         self.comm_stats.stale += 1
         self._fresh = False
+        if self.comms.settings.missing_reply == "hold":
+            self._held.append(g)
         if g in self.mg_pm and g not in self._assumed:
             return
         self._assumed.add(g)
@@ -237,6 +240,7 @@ class ADMMCoordinator:
         self._pending: Requests = {}  # late replies, taken at the next exchange
         self._assumed: set[str] = set()  # microgrids standing at the consensus values
         self._fresh = True  # the last exchange brought every reply
+        self._held = []
         self.comm_stats = CommStats()
         if self.comms is None:
             return
@@ -322,6 +326,8 @@ class ADMMCoordinator:
     def _update_inner(self, st: ADMMState, trade: dict) -> tuple[float, float]:
         a_rel, r_in, s_in = self.settings.relax, 0.0, 0.0
         for a, b in self.pairs:
+            if a in self._held or b in self._held:
+                continue
             old = st.zeta[(a, b)]
             x_ab = a_rel * trade[(a, b)] + (1 - a_rel) * old  # over-relaxed copies
             x_ba = a_rel * trade[(b, a)] - (1 - a_rel) * old
@@ -340,11 +346,24 @@ class ADMMCoordinator:
         x_dso = a_rel * pm_dso + (1 - a_rel) * st.z  # over-relaxed copies
         x_mg = a_rel * pm_mg + (1 - a_rel) * st.z
         z_new = ((x_dso + st.u_dso) + (x_mg + st.u_mg)) / 2
+        if self._held:
+            return self._update_outer_held(st, x_dso, x_mg, z_new, pm_dso - pm_mg)
         s_out = float(np.abs(z_new - st.z).max())
         st.z = z_new
         st.u_dso += x_dso - z_new
         st.u_mg += x_mg - z_new
         return float(np.abs(pm_dso - pm_mg).max()), s_out
+
+    def _update_outer_held(self, st, x_dso, x_mg, z_new, r) -> tuple[float, float]:
+        """The outer update without the rows of the microgrids that did not answer."""
+        rows = [i for i, g in enumerate(self.names) if g not in self._held]
+        if not rows:
+            return 0.0, 0.0
+        s_out = float(np.abs(z_new[rows] - st.z[rows]).max())
+        st.z[rows] = z_new[rows]
+        st.u_dso[rows] += x_dso[rows] - z_new[rows]
+        st.u_mg[rows] += x_mg[rows] - z_new[rows]
+        return float(np.abs(r[rows]).max()), s_out
 
     def _balance(self, st: ADMMState, r: float, s: float, which: str) -> None:
         """Residual balancing of one penalty (scaled duals rescaled accordingly)."""

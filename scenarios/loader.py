@@ -55,6 +55,7 @@ A scenario file (see ``scenarios/base_day.toml`` for a commented example) looks 
     jitter_s = 0.0
     deadline_s = 1.0                # a reply whose round trip exceeds it is late
     finish_attempts = 10            # finish requests before the rule-based fallback
+    missing_reply = "hold"          # or "last_value": what an iteration does without a reply
     seed = 20260601                 # default: the scenario's seed
     [communication.microgrids.MG2]  # one link's loss_prob / delay_s / jitter_s
     loss_prob = 0.5
@@ -95,7 +96,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mgcosim.controllers.comms import CommunicationSettings, LinkSettings
+from mgcosim.controllers.comms import MISSING_REPLY, CommunicationSettings, LinkSettings
 from mgcosim.networks.microgrid_internal import (
     MicrogridDataError,
     MicrogridNetwork,
@@ -761,7 +762,14 @@ def _read_admm(value: Any, controller: str, has_faults: bool) -> ADMMOptions:
 
 
 LINK_KEYS = tuple(f.name for f in fields(LinkSettings))
-COMMUNICATION_KEYS = (*LINK_KEYS, "seed", "deadline_s", "finish_attempts", "microgrids")
+COMMUNICATION_KEYS = (
+    *LINK_KEYS,
+    "seed",
+    "deadline_s",
+    "finish_attempts",
+    "missing_reply",
+    "microgrids",
+)
 
 
 def _read_communication(
@@ -803,7 +811,12 @@ def _read_communication(
     )
     if attempts < 1:
         raise _Invalid("communication.finish_attempts", f"is {attempts}", "give an integer >= 1")
-    return CommunicationSettings(seed, default, overrides, float(deadline_s), attempts)
+    missing = _choice(
+        table.get("missing_reply", CommunicationSettings.missing_reply),
+        "communication.missing_reply",
+        MISSING_REPLY,
+    )
+    return CommunicationSettings(seed, default, overrides, float(deadline_s), attempts, missing)
 
 
 def _read_link(table: dict, where: str, base: LinkSettings) -> LinkSettings:
