@@ -29,9 +29,10 @@ max |z - z_prev| and max |zeta - zeta_prev|. The quadratic penalties are LP epig
 
 Message delay and loss (``ADMMSettings.comms``, a scenario's ``[communication]`` table):
 every exchange passes :meth:`ADMMCoordinator._ask`, which draws each message's fate and
-applies the fallbacks of :mod:`controllers.comms` (a missing reply: the microgrid's last
-value; a missing plan: :class:`controllers.errors.CommunicationError`). Without it the
-messages and results are those of a perfect network.
+applies the fallbacks of :mod:`controllers.comms` (a missing reply: that microgrid's
+consensus rows held, or its last value used; a missing plan:
+:class:`controllers.errors.CommunicationError`). Without it the messages and results are
+those of a perfect network.
 """
 
 from __future__ import annotations
@@ -354,7 +355,9 @@ class ADMMCoordinator:
         st.u_mg += x_mg - z_new
         return float(np.abs(pm_dso - pm_mg).max()), s_out
 
-    def _update_outer_held(self, st, x_dso, x_mg, z_new, r) -> tuple[float, float]:
+    def _update_outer_held(
+        self, st: ADMMState, x_dso: np.ndarray, x_mg: np.ndarray, z_new: np.ndarray, r: np.ndarray
+    ) -> tuple[float, float]:
         """The outer update without the rows of the microgrids that did not answer."""
         rows = [i for i, g in enumerate(self.names) if g not in self._held]
         if not rows:

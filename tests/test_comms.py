@@ -33,6 +33,8 @@ from mgcosim.controllers.optimal import OptimalController
 from mgcosim.controllers.planner import TopologyPlanner
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.scenarios.loader import ScenarioError, default_scenario_path, load_scenario
+from mgcosim.sim.results import plan_row
+from mgcosim.sim.schema import BY_KEY, column_spec
 from mgcosim.sim.units import forecasts_at, stochastic_units
 
 HOUR = 8  # morning ramp: P2P trades active (as in test_admm)
@@ -247,3 +249,13 @@ def test_mosaik_agents_record_the_faults_of_the_in_process_controller(scenario_f
     for key in [*COMM_COLUMNS, "outer_iterations", "inner_iterations", "admm_messages", "status"]:
         assert row[key] == info[key], key
     assert row.objective_cny == pytest.approx(info["objective_cny"], rel=1e-12)
+
+
+def test_comm_columns_are_declared_and_only_with_the_table():
+    agents = ["DSO", "MG1"]
+    with_comms = list(plan_row({}, agents, comms=True))
+    assert set(COMM_COLUMNS) <= set(with_comms)
+    assert not set(COMM_COLUMNS) & set(plan_row({}, agents))  # plans.csv as before
+    for name in COMM_COLUMNS:
+        spec = column_spec(BY_KEY["plans"], name)
+        assert spec is not None and spec.unit == "count", name
