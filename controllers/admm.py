@@ -26,6 +26,13 @@ with the scaled duals rescaled. Residuals are in MW (= pu at S_base = 1 MVA):
 primal max |pm_D - pm_M| (outer) and max |trade_mn + trade_nm| (inner); dual
 max |z - z_prev| and max |zeta - zeta_prev|. The quadratic penalties are LP epigraphs
 (:mod:`controllers.prox`).
+
+Message delay and loss (``ADMMSettings.comms``, a scenario's ``[communication]`` table):
+every exchange passes :meth:`ADMMCoordinator._ask`, which draws each message's fate and
+applies the fallbacks of :mod:`controllers.comms` (a missing reply: that microgrid's
+consensus rows held, or its last value used; a missing plan:
+:class:`controllers.errors.CommunicationError`). Without it the messages and results are
+those of a perfect network.
 """
 
 from __future__ import annotations
@@ -48,8 +55,10 @@ from mgcosim.controllers.admm_messages import (
     solve_request,
 )
 from mgcosim.controllers.admm_model import Agent, ProxHandle
+from mgcosim.controllers.comms import CommStats, CommunicationModel, CommunicationSettings
 from mgcosim.controllers.coupled import HorizonInputs, neighbours, pairs, set_dso_inputs
 from mgcosim.controllers.dso import DSOData, add_dso
+from mgcosim.controllers.errors import CommunicationError
 from mgcosim.controllers.loss_cuts import tighten_agent
 from mgcosim.controllers.mg_agent import MicrogridAgent, expected_exchange_mw
 from mgcosim.controllers.prox import add_prox
@@ -83,6 +92,8 @@ class ADMMSettings:
     # Kelley rounds on the DSO agent's loss cone after each of its solves
     # (controllers.loss_cuts); False: the initial tangent cuts only (measured -4.3 % losses)
     refine_losses: bool = True
+    # message loss and delay on the DSO <-> microgrid links (None: a perfect network)
+    comms: CommunicationSettings | None = None
 
 
 @dataclass
@@ -121,6 +132,7 @@ class ADMMResult:
     messages: int = 0  # coordinator <-> microgrid messages, both directions
     bytes: int = 0  # their compact JSON encodings
     mg_plans: dict[str, dict] = field(default_factory=dict)  # each microgrid's own plan
+    comm: CommStats | None = None  # lost / late messages and fallbacks (with comms only)
 
 
 class ADMMCoordinator:
@@ -148,6 +160,10 @@ class ADMMCoordinator:
         self.mg_pm: dict[str, np.ndarray] = {}  # the microgrids' last replies
         self.mg_trade: dict[tuple[str, str], np.ndarray] = {}
         self.mg_cost: dict[str, float] = {}
+        s = self.settings
+        self.comms = CommunicationModel(s.comms) if s.comms is not None else None
+        self.comm_stats = CommStats()
+        self._new_horizon(0)
 
     def _build_dso(self) -> Agent:
         m = add_dso(pyo.ConcreteModel(name="dso"), self.dd, self.T)
@@ -187,32 +203,123 @@ class ADMMCoordinator:
             self.refine_rounds += tighten_agent(self.dso, self.dd)
         return self.dso.value("pm").reshape(len(self.names), self.T)
 
-    def _take(self, replies: Requests) -> None:
-        """The microgrids' answers to a solve request."""
+    def _take(self, replies: Requests, st: ADMMState) -> None:
+        """The microgrids' answers to a solve request (a missing one: its fallback)."""
         raise_if_error(replies)
+        self._fresh = True  # every reply arrived: the stopping test may pass
+        self._held: list[str] = []  # microgrids whose consensus is held this iteration
         for g in self.names:
-            reply = replies[g]
+            reply = replies.get(g)
+            if reply is None or "pm" not in reply:
+                self._missing(g, st)
+                continue
+            self._assumed.discard(g)
             self.mg_pm[g] = np.asarray(reply["pm"], dtype=float)
             for n in self.nbrs[g]:
                 self.mg_trade[(g, n)] = np.asarray(reply["trade"][n], dtype=float)
             self.mg_cost[g] = float(reply["cost"])
 
+    def _missing(self, g: str, st: ADMMState) -> None:
+        """No reply from ``g`` in time: its last value stays; none yet: the consensus."""
+        self.comm_stats.stale += 1
+        self._fresh = False
+        if self.comms.settings.missing_reply == "hold":
+            self._held.append(g)
+        if g in self.mg_pm and g not in self._assumed:
+            return
+        self._assumed.add(g)
+        self.mg_pm[g] = st.z[self.names.index(g)].copy()
+        for n in self.nbrs[g]:
+            self.mg_trade[(g, n)] = self._zeta(st, g, n).copy()
+        self.mg_cost[g] = float("nan")  # unknown to the coordinator
+
+    # --- communication -------------------------------------------------------------------
+    def _new_horizon(self, time_s: int, warm: ADMMState | None = None) -> None:
+        """Reset the per-horizon message state; with comms, carry the last replies over."""
+        self._time_s, self._exchange = int(time_s), 0
+        self._started: set[str] = set()  # microgrids that received a solve request
+        self._pending: Requests = {}  # late replies, taken at the next exchange
+        self._assumed: set[str] = set()  # microgrids standing at the consensus values
+        self._fresh = True  # the last exchange brought every reply
+        self._held = []
+        self.comm_stats = CommStats()
+        if self.comms is None:
+            return
+        if warm is None:
+            self.mg_pm, self.mg_trade, self.mg_cost = {}, {}, {}
+            return
+
+        def shift(a: np.ndarray) -> np.ndarray:
+            return np.r_[a[1:], a[-1:]]
+
+        self.mg_pm = {g: shift(v) for g, v in self.mg_pm.items()}
+        self.mg_trade = {k: shift(v) for k, v in self.mg_trade.items()}
+        self.mg_cost = {g: float("nan") for g in self.mg_cost}  # last horizon's: unknown now
+
     def _ask(self, requests: Requests, count: MessageCount) -> Exchange:
+        """One exchange; returns the replies received in time (all of them without comms)."""
+        if self.comms is not None:
+            return (yield from self._ask_faulty(requests, count))
         count.add(requests)
         replies = yield requests
         count.add(replies)
+        self._started.update(requests)
         return replies
 
+    def _ask_faulty(self, requests: Requests, count: MessageCount) -> Exchange:
+        fates = self.comms.draw(self._time_s, self._exchange, list(requests))
+        self._exchange += 1
+        stats = self.comm_stats
+        count.add(requests)  # sent, lost ones included
+        delivered = {g: m for g, m in requests.items() if not fates[g].request_lost}
+        stats.lost += len(requests) - len(delivered)
+        self._started.update(g for g, m in delivered.items() if m["kind"] == "solve")
+        replies = (yield delivered) if delivered else {}  # nobody to ask: no exchange
+        count.add(replies)
+        arrived, self._pending = self._pending, {}
+        for g, reply in replies.items():
+            if fates[g].reply_lost:
+                stats.lost += 1
+            elif fates[g].late:
+                stats.late += 1
+                self._pending[g] = reply
+            else:
+                arrived[g] = reply
+        return arrived
+
+    def _finish(self, count: MessageCount) -> Exchange:
+        """Each microgrid's plan (``finish``, repeated with comms); returns them by name."""
+        plans: dict[str, dict] = {}
+        attempts = self.comms.settings.finish_attempts if self.comms is not None else 1
+        for attempt in range(attempts):
+            ask = [g for g in self.names if g in self._started and g not in plans]
+            if not ask:
+                break
+            if attempt:
+                self.comm_stats.finish_retries += len(ask)
+            got = yield from self._ask({g: {"kind": "finish"} for g in ask}, count)
+            raise_if_error(got)
+            plans |= {g: r["plan"] for g, r in got.items() if "plan" in r}
+        for g in self.names:
+            if g not in self._started:
+                raise CommunicationError(f"communication: no solve request reached {g}")
+            if g not in plans:
+                raise CommunicationError(
+                    f"communication: no plan from {g} after {attempts} finish attempts"
+                )
+        return plans
+
     # --- loops ---------------------------------------------------------------------------
-    def _inner(self, st: ADMMState, first: bool, count: MessageCount) -> Exchange:
+    def _inner(self, st: ADMMState, count: MessageCount) -> Exchange:
         """Inner loop among microgrids at fixed outer anchors; returns their exchanges."""
         s = self.settings
         r_in = s_in = 0.0
-        for j in range(1, s.max_inner + 1):
-            requests = {g: self._mg_request(g, st, first and j == 1) for g in self.names}
-            self._take((yield from self._ask(requests, count)))
+        for j in range(1, s.max_inner + 1):  # noqa: B007 (j: the count after the loop)
+            # a first solve pushes the horizon's data: again while it has not reached g
+            requests = {g: self._mg_request(g, st, g not in self._started) for g in self.names}
+            self._take((yield from self._ask(requests, count)), st)
             r_in, s_in = self._update_inner(st, self.mg_trade)
-            if r_in <= s.eps_primal_mw and s_in <= s.eps_dual_mw:
+            if r_in <= s.eps_primal_mw and s_in <= s.eps_dual_mw and self._fresh:
                 break
         pm_mg = np.array([self.mg_pm[g] for g in self.names])
         return pm_mg, j, r_in, s_in
@@ -220,6 +327,8 @@ class ADMMCoordinator:
     def _update_inner(self, st: ADMMState, trade: dict) -> tuple[float, float]:
         a_rel, r_in, s_in = self.settings.relax, 0.0, 0.0
         for a, b in self.pairs:
+            if a in self._held or b in self._held:
+                continue
             old = st.zeta[(a, b)]
             x_ab = a_rel * trade[(a, b)] + (1 - a_rel) * old  # over-relaxed copies
             x_ba = a_rel * trade[(b, a)] - (1 - a_rel) * old
@@ -238,11 +347,26 @@ class ADMMCoordinator:
         x_dso = a_rel * pm_dso + (1 - a_rel) * st.z  # over-relaxed copies
         x_mg = a_rel * pm_mg + (1 - a_rel) * st.z
         z_new = ((x_dso + st.u_dso) + (x_mg + st.u_mg)) / 2
+        if self._held:
+            return self._update_outer_held(st, x_dso, x_mg, z_new, pm_dso - pm_mg)
         s_out = float(np.abs(z_new - st.z).max())
         st.z = z_new
         st.u_dso += x_dso - z_new
         st.u_mg += x_mg - z_new
         return float(np.abs(pm_dso - pm_mg).max()), s_out
+
+    def _update_outer_held(
+        self, st: ADMMState, x_dso: np.ndarray, x_mg: np.ndarray, z_new: np.ndarray, r: np.ndarray
+    ) -> tuple[float, float]:
+        """The outer update without the rows of the microgrids that did not answer."""
+        rows = [i for i, g in enumerate(self.names) if g not in self._held]
+        if not rows:
+            return 0.0, 0.0
+        s_out = float(np.abs(z_new[rows] - st.z[rows]).max())
+        st.z[rows] = z_new[rows]
+        st.u_dso[rows] += x_dso[rows] - z_new[rows]
+        st.u_mg[rows] += x_mg[rows] - z_new[rows]
+        return float(np.abs(r[rows]).max()), s_out
 
     def _balance(self, st: ADMMState, r: float, s: float, which: str) -> None:
         """Residual balancing of one penalty (scaled duals rescaled accordingly)."""
@@ -268,21 +392,24 @@ class ADMMCoordinator:
         h: HorizonInputs,
         warm: ADMMState | None = None,
         pm_guess: dict[str, np.ndarray] | None = None,
+        time_s: int = 0,
     ) -> Exchange:
         """One horizon, as a generator of message batches (see :func:`admm_messages.drive`).
 
         ``h`` needs only the DSO's part (loads, PV, the microgrids' reactive imports,
         topology); a cold start (no ``warm``) needs ``pm_guess``, each microgrid's expected
-        exchange. Returns the :class:`ADMMResult`, the microgrids' plans included.
+        exchange. ``time_s``: the horizon's start, which seeds its message faults (comms).
+        Returns the :class:`ADMMResult`, the microgrids' plans included.
         """
         t0 = time.perf_counter()
+        self._new_horizon(time_s, warm)
         set_dso_inputs(self.dso.model, self.dd, h)
         st = warm if warm is not None else self.cold_state(pm_guess)
         cfg, history, inner_total, converged = self.settings, [], 0, False
         count = MessageCount()
         for k in range(1, cfg.max_outer + 1):
             pm_dso = self._solve_dso(st, first=k == 1)
-            pm_mg, n_inner, r_in, s_in = yield from self._inner(st, k == 1, count)
+            pm_mg, n_inner, r_in, s_in = yield from self._inner(st, count)
             inner_total += n_inner
             r_out, s_out = self._update_outer(st, pm_dso, pm_mg)
             history.append(
@@ -298,14 +425,14 @@ class ADMMCoordinator:
                     "objective": self.objective(),
                 }
             )
-            if max(r_out, r_in) <= cfg.eps_primal_mw and max(s_out, s_in) <= cfg.eps_dual_mw:
+            small = max(r_out, r_in) <= cfg.eps_primal_mw and max(s_out, s_in) <= cfg.eps_dual_mw
+            if small and self._fresh:  # not on stale values (controllers.comms)
                 converged = True
                 break
             self._balance(st, r_out, s_out, "outer")
             self._balance(st, r_in, s_in, "inner")
         self.dso.load_solution()
-        finished = yield from self._ask({g: {"kind": "finish"} for g in self.names}, count)
-        raise_if_error(finished)
+        plans = yield from self._finish(count)
         costs, elapsed = self.costs(), time.perf_counter() - t0
         return ADMMResult(
             sum(costs.values()),
@@ -318,7 +445,8 @@ class ADMMCoordinator:
             elapsed,
             count.messages,
             count.bytes,
-            {g: finished[g]["plan"] for g in self.names},
+            {g: plans[g] for g in self.names},
+            self.comm_stats if self.comms is not None else None,
         )
 
     def costs(self) -> dict[str, float]:
@@ -359,9 +487,10 @@ class BilevelADMM(ADMMCoordinator):
 
         return respond
 
-    def solve(self, h: HorizonInputs, warm: ADMMState | None = None) -> ADMMResult:
-        """Run the embedded ADMM on one horizon (from ``warm`` or a cold start)."""
+    def solve(self, h: HorizonInputs, warm: ADMMState | None = None, time_s: int = 0) -> ADMMResult:
+        """Run the embedded ADMM on one horizon (from ``warm`` or a cold start); ``time_s``
+        is the horizon's start (it seeds the message faults of ``settings.comms``)."""
         for g, inp in h.mg.items():
             self.mgs[g].set_inputs(inp)
         guess = {g: expected_exchange_mw(h.mg[g]) for g in self.names}
-        return drive(self.run(h, warm, guess), self._respond)
+        return drive(self.run(h, warm, guess, time_s), self._respond)

@@ -11,7 +11,8 @@ microgrid, and returns the :class:`controllers.base.Plan`:
    and reactive import (the DSO's inputs);
 2. the switch planner (DSO only), then the ADMM (:meth:`controllers.admm.ADMMCoordinator.run`),
    ending with each microgrid's own plan;
-3. on a failed solve (named error, as in :mod:`controllers.optimal`): ``"fallback"``, each
+3. on a failed solve or a plan lost to message faults (named error, as in
+   :mod:`controllers.optimal`; :mod:`controllers.comms`): ``"fallback"``, each
    microgrid's rule-based set-points, status ``fallback_rule_based: ...``. An ADMM at its
    iteration limit applies its last iterate
    (:data:`controllers.optimal.NOT_CONVERGED_LAST_ITERATE`).
@@ -32,12 +33,13 @@ import pandapower as pp
 from mgcosim.controllers.admm import ADMMCoordinator, ADMMSettings
 from mgcosim.controllers.admm_messages import Exchange, Requests, raise_if_error
 from mgcosim.controllers.base import Forecasts, Measurements, Plan
+from mgcosim.controllers.comms import CommStats
 from mgcosim.controllers.coupled import HorizonInputs
 from mgcosim.controllers.dso import default_topology, dso_data
-from mgcosim.controllers.errors import InfeasibleError, NotConvergedError, OptimisationError
 from mgcosim.controllers.horizon import horizon_inputs
 from mgcosim.controllers.optimal import (
     NOT_CONVERGED_LAST_ITERATE,
+    STEP_FAILURES,
     OptimalController,
     admm_info,
 )
@@ -86,6 +88,7 @@ class AgentDSOController(OptimalController):
         """One controller step as an exchange with the microgrid agents; returns the plan."""
         t0 = time.perf_counter()
         current = {**default_topology(self.dd), **dict(meas.switch_closed)}
+        self.coordinator.comm_stats = CommStats()  # this step's figures only
         try:
             replies = yield {g: {"kind": "horizon"} for g in self.names}
             raise_if_error(replies)
@@ -93,11 +96,13 @@ class AgentDSOController(OptimalController):
             q = {g: np.asarray(replies[g]["q_mvar"], dtype=float) for g in self.names}
             h = self._agent_inputs(meas, fc, current, q)
             plan = yield from self._solve_by_messages(h, fc)
-        except (InfeasibleError, OptimisationError, NotConvergedError) as err:
+        except STEP_FAILURES as err:
             log.warning("optimiser failed at t=%s s (%s); rule-based fallback", fc.time_s, err)
             replies = yield {g: {"kind": "fallback"} for g in self.names}
             plan = self._fallback_plan(fc, replies, err)
             self.warm = None
+        if self.coordinator.comms is not None:
+            plan.info.update(self.coordinator.comm_stats.record())
         self._record_switching(fc.time_s, current, plan)
         plan.info["wall_time_s"] = time.perf_counter() - t0
         return plan
@@ -121,7 +126,7 @@ class AgentDSOController(OptimalController):
     def _solve_by_messages(self, h: HorizonInputs, fc: Forecasts) -> Exchange:
         info: dict = {"controller": "admm", "plan_time_s": fc.time_s, **self.topology_info}
         warm = self.warm.shifted(1) if self.warm is not None else None
-        res = yield from self.coordinator.run(h, warm, self.guess)
+        res = yield from self.coordinator.run(h, warm, self.guess, fc.time_s)
         info.update(admm_info(res, None))
         self.warm = res.state
         if res.converged:

@@ -18,3 +18,8 @@ class InfeasibleError(OptimisationError):
 
 class NotConvergedError(RuntimeError):
     """An iterative method (ADMM) stopped at its iteration limit above its thresholds."""
+
+
+class CommunicationError(RuntimeError):
+    """Messages lost or late beyond the fallbacks of :mod:`controllers.comms` (e.g. a
+    microgrid's plan missing after every ``finish`` attempt)."""

@@ -16,7 +16,9 @@ Fallback (documented and recorded, the run never stops): an infeasible or failed
 raises a named error in the library; here it is caught, logged, and the step is planned by
 the rule-based baseline, with ``status`` saying why. An ADMM that reaches its iteration
 limit is not used: the centralised solution of the same horizon is applied instead, or,
-without the reference, its last iterate (:data:`NOT_CONVERGED_LAST_ITERATE`).
+without the reference, its last iterate (:data:`NOT_CONVERGED_LAST_ITERATE`). With message
+faults (``settings.comms``, :mod:`controllers.comms`) a plan missing after its retries
+(:class:`CommunicationError`) falls back likewise; the step's ``comm_*`` figures are recorded.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import pyomo.environ as pyo
 
 from mgcosim.controllers.admm import ADMMSettings, ADMMState, BilevelADMM
 from mgcosim.controllers.base import Forecasts, Measurements, Plan
+from mgcosim.controllers.comms import CommStats
 from mgcosim.controllers.coupled import (
     HorizonInputs,
     build_centralised_model,
@@ -39,7 +42,12 @@ from mgcosim.controllers.coupled import (
     set_centralised_inputs,
 )
 from mgcosim.controllers.dso import DSOData, default_topology, dso_data
-from mgcosim.controllers.errors import InfeasibleError, NotConvergedError, OptimisationError
+from mgcosim.controllers.errors import (
+    CommunicationError,
+    InfeasibleError,
+    NotConvergedError,
+    OptimisationError,
+)
 from mgcosim.controllers.horizon import horizon_inputs
 from mgcosim.controllers.loss_cuts import solve_tight
 from mgcosim.controllers.mg_agent import mg_plan
@@ -51,6 +59,8 @@ from mgcosim.controllers.topology import switch_actions
 from mgcosim.networks.params import NetworkData, PVParams
 
 log = logging.getLogger(__name__)
+# what makes a controller step fall back to the rule-based plan
+STEP_FAILURES = (InfeasibleError, OptimisationError, NotConvergedError, CommunicationError)
 # without the centralised reference (always so with agents = "mosaik"), an ADMM at its
 # iteration limit applies its last iterate: each microgrid's own plan at that iterate (its
 # exchanges may still differ from the DSO's by the primal residual, settled at the PCC)
@@ -98,10 +108,12 @@ class OptimalController:
     def plan(self, meas: Measurements, fc: Forecasts) -> Plan:
         t0 = time.perf_counter()
         current = {**default_topology(self.dd), **dict(meas.switch_closed)}
+        if self.admm is not None:
+            self.admm.comm_stats = CommStats()  # this step's figures only
         try:
             h = self._inputs(meas, fc, current)
             plan = self._solve(h, fc, current)
-        except (InfeasibleError, OptimisationError, NotConvergedError) as err:
+        except STEP_FAILURES as err:
             log.warning("optimiser failed at t=%s s (%s); rule-based fallback", fc.time_s, err)
             plan = self.fallback.plan(meas, fc)
             plan = replace(
@@ -113,6 +125,8 @@ class OptimalController:
                 },
             )
             self.warm = None
+        if self.admm is not None and self.admm.comms is not None:
+            plan.info.update(self.admm.comm_stats.record())
         self._record_switching(fc.time_s, current, plan)
         plan.info["wall_time_s"] = time.perf_counter() - t0
         return plan
@@ -145,7 +159,7 @@ class OptimalController:
         central_obj = self._solve_central(h, info) if self.central is not None else None
         if self.method == "admm":
             warm = self.warm.shifted(1) if self.warm is not None else None
-            res = self.admm.solve(h, warm)
+            res = self.admm.solve(h, warm, fc.time_s)
             info.update(admm_info(res, central_obj))
             if not res.converged and self.central is None:  # no reference: the last iterate
                 log.warning("ADMM did not converge at t=%s s; last iterate applied", fc.time_s)

@@ -49,6 +49,17 @@ A scenario file (see ``scenarios/base_day.toml`` for a commented example) looks 
     agents = "in_process"           # or "mosaik": the DSO and each microgrid as mosaik entities
     reference = true                # also solve the centralised model (false: required by "mosaik")
 
+    [communication]                 # message faults on the ADMM's DSO <-> microgrid links
+    loss_prob = 0.0                 # each message, each direction, in [0, 1]
+    delay_s = 0.0                   # one-way delay (s), plus U[0, 1) x jitter_s
+    jitter_s = 0.0
+    deadline_s = 1.0                # a reply whose round trip exceeds it is late
+    finish_attempts = 10            # finish requests before the rule-based fallback
+    missing_reply = "hold"          # or "last_value": what an iteration does without a reply
+    seed = 20260601                 # default: the scenario's seed
+    [communication.microgrids.MG2]  # one link's loss_prob / delay_s / jitter_s
+    loss_prob = 0.5
+
     [mess]                          # mobile storage for the event (networks/data/mess.csv)
     placement = "given"             # "none", "given", "robust" or "deterministic" (computed)
     buses = [23]                    # with "given": one unit at each IEEE bus
@@ -66,6 +77,9 @@ columns ``<unit>_pu`` or ``<unit>_mw`` (``MG1_wind_pu``, ``MG1_load_mw``, ``PV_b
 other table must cover the run. Any mistake raises :class:`ScenarioError` naming the file (the
 scenario, or the built-in CSV a bad value comes from), the field and the fix; a profile
 file's own name and line are in the message.
+
+Without a ``[communication]`` table the ADMM's messages all arrive at once (a perfect
+network); its semantics: :mod:`controllers.comms`.
 """
 
 from __future__ import annotations
@@ -82,6 +96,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mgcosim.controllers.comms import MISSING_REPLY, CommunicationSettings, LinkSettings
 from mgcosim.networks.microgrid_internal import (
     MicrogridDataError,
     MicrogridNetwork,
@@ -129,6 +144,7 @@ TOP_KEYS = (
     "microgrid_model",
     "max_steps",
     "admm",
+    "communication",
 )
 ADMM_AGENTS = ("in_process", "mosaik")
 RESTORATION_METHODS = ("centralised", "admm")
@@ -236,6 +252,7 @@ class Scenario:
     mess: MessSettings = MessSettings()
     microgrid_model: str = "lumped"  # "internal": the grid runs the microgrids' own networks
     admm: ADMMOptions = ADMMOptions()
+    communication: CommunicationSettings | None = None  # None: a perfect network
 
     @property
     def n_steps(self) -> int:
@@ -343,6 +360,7 @@ def _build(raw: dict, path: Path | None, base_dir: Path) -> Scenario:
         mess=mess,
         microgrid_model=microgrid_model,
         admm=_read_admm(raw.get("admm", {}), controller, bool(faults)),
+        communication=_read_communication(raw, controller, data),
     )
 
 
@@ -741,6 +759,87 @@ def _read_admm(value: Any, controller: str, has_faults: bool) -> ADMMOptions:
                 'remove the [[faults]], or use agents = "in_process" in [admm]',
             )
     return ADMMOptions(agents, reference)
+
+
+LINK_KEYS = tuple(f.name for f in fields(LinkSettings))
+COMMUNICATION_KEYS = (
+    *LINK_KEYS,
+    "seed",
+    "deadline_s",
+    "finish_attempts",
+    "missing_reply",
+    "microgrids",
+)
+
+
+def _read_communication(
+    raw: dict, controller: str, data: NetworkData
+) -> CommunicationSettings | None:
+    """The optional [communication] table (message faults of the ADMM, controllers.comms)."""
+    if "communication" not in raw:
+        return None
+    table = _table(raw["communication"], "communication")
+    _check_keys(table, COMMUNICATION_KEYS, "communication")
+    if controller != "admm":
+        raise _Invalid(
+            "communication",
+            f'models the ADMM\'s messages, but controller is "{controller}"',
+            'set controller = "admm", or remove the [communication] table',
+        )
+    default = _read_link(table, "communication", LinkSettings())
+    names = [mg.name for mg in data.microgrids]
+    overrides = {}
+    for name, link in _table(table.get("microgrids", {}), "communication.microgrids").items():
+        where = f"communication.microgrids.{name}"
+        if name not in names:
+            raise _Invalid(
+                where, "is not a microgrid of the network", f"use one of: {', '.join(names)}"
+            )
+        overrides[name] = _read_link(_table(link, where), where, default)
+    if "seed" in table:
+        seed = _nonnegative_int(table["seed"], "communication.seed")
+    else:
+        seed = _read_seed(raw.get("seed", DEFAULT_SEED))
+    deadline_s = _number(
+        table.get("deadline_s", CommunicationSettings.deadline_s), "communication.deadline_s"
+    )
+    if deadline_s <= 0:
+        raise _Invalid("communication.deadline_s", f"is {deadline_s}", "give seconds > 0")
+    attempts = _integer(
+        table.get("finish_attempts", CommunicationSettings.finish_attempts),
+        "communication.finish_attempts",
+    )
+    if attempts < 1:
+        raise _Invalid("communication.finish_attempts", f"is {attempts}", "give an integer >= 1")
+    missing = _choice(
+        table.get("missing_reply", CommunicationSettings.missing_reply),
+        "communication.missing_reply",
+        MISSING_REPLY,
+    )
+    return CommunicationSettings(seed, default, overrides, float(deadline_s), attempts, missing)
+
+
+def _read_link(table: dict, where: str, base: LinkSettings) -> LinkSettings:
+    """A link's loss probability and delays (keys missing from ``table`` as in ``base``)."""
+    if where != "communication":
+        _check_keys(table, LINK_KEYS, where)
+    loss = _number(table.get("loss_prob", base.loss_prob), f"{where}.loss_prob")
+    if not 0 <= loss <= 1:
+        raise _Invalid(f"{where}.loss_prob", f"is {loss}", "give a probability in [0, 1]")
+    delays = {}
+    for key in ("delay_s", "jitter_s"):
+        value = _number(table.get(key, getattr(base, key)), f"{where}.{key}")
+        if value < 0:
+            raise _Invalid(f"{where}.{key}", f"is {value} (negative)", "give seconds >= 0")
+        delays[key] = float(value)
+    return LinkSettings(float(loss), **delays)
+
+
+def _nonnegative_int(value: Any, field: str) -> int:
+    number = _integer(value, field)
+    if number < 0:
+        raise _Invalid(field, f"is {number} (negative)", "give a whole number >= 0")
+    return number
 
 
 # ----------------------------------------------------------------------------- mobile storage

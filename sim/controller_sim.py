@@ -118,11 +118,14 @@ def make_controller(scenario: Scenario) -> Controller:
     start_hour = start.hour + start.minute / 60 + start.second / 3600
     n_periods = scenario.horizon_s // scenario.controller_step_s
     period_h = scenario.controller_step_s / 3600
+    settings = admm_settings(scenario)
     if agent_mode(scenario):
         from mgcosim.controllers.dso_agent import AgentDSOController
 
         net = build_ieee33(scenario.data)
-        return AgentDSOController(scenario.data, net, start_hour, n_periods, period_h, plan_steps)
+        return AgentDSOController(
+            scenario.data, net, start_hour, n_periods, period_h, plan_steps, settings
+        )
     return OptimalController(
         scenario.data,
         build_ieee33(scenario.data),
@@ -133,7 +136,15 @@ def make_controller(scenario: Scenario) -> Controller:
         n_scenarios=scenario.profiles.wind_scenarios,
         plan_steps=plan_steps,
         reference=scenario.admm.reference,
+        settings=settings,
     )
+
+
+def admm_settings(scenario: Scenario):
+    """The ADMM's settings: the defaults, with the scenario's message faults if any."""
+    from mgcosim.controllers.admm import ADMMSettings
+
+    return ADMMSettings(comms=scenario.communication)
 
 
 def agent_mode(scenario: Scenario) -> bool:

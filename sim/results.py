@@ -182,7 +182,8 @@ class RunWriter:
         t = int(info["plan_time_s"])
         self.plans_done.add(t)
         agents = ["DSO", *(mg.name for mg in self.scenario.data.microgrids)]
-        self._append("plans.csv", t, plan_row(info, agents))
+        comms = self.scenario.communication is not None
+        self._append("plans.csv", t, plan_row(info, agents, comms))
         self._append("timings.csv", t, {key: info.get(key, "") for key in PLAN_TIMINGS})
         for row in info.get("history", []):
             self._append("admm_history.csv", t, row)
@@ -519,15 +520,19 @@ PLAN_SCALARS = (
     "mip_nodes",
     "p_loss_mw",
 )
+# with a [communication] table only (controllers.comms; CommStats.record)
+PLAN_COMMS = ("comm_lost", "comm_late", "comm_stale", "comm_finish_retries")
 PLAN_TIMINGS = ("admm_time_s", "central_time_s", "restoration_time_s", "wall_time_s")
 
 
-def plan_row(info: dict, agents: list[str]) -> dict:
-    """The scalar figures of one plan, agents' costs and open branches flattened.
+def plan_row(info: dict, agents: list[str], comms: bool = False) -> dict:
+    """The scalar figures of one plan, agents' costs and open branches flattened; ``comms``:
+    with the message-fault counts (a scenario with a ``[communication]`` table).
 
     The columns are fixed (a fallback plan has empty cells), so every row fits the header.
     """
-    row = {key: info.get(key, "") for key in PLAN_SCALARS}
+    keys = PLAN_SCALARS + PLAN_COMMS if comms else PLAN_SCALARS
+    row = {key: info.get(key, "") for key in keys}
     row["open_branches"] = ";".join(str(b) for b in info.get("open_branches", []))
     costs = info.get("costs_cny") or {}
     row |= {f"cost_{agent}_cny": costs.get(agent, "") for agent in agents}

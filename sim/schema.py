@@ -80,6 +80,11 @@ PLAN_COLUMNS: tuple[Column, ...] = (
     Column("(outer|inner)_iterations", "count", NONNEG, ""),
     Column("admm_messages", "count", NONNEG, "DSO <-> microgrid ADMM messages, both ways"),
     Column("admm_bytes", "bytes", NONNEG, "their size (compact JSON encoding)"),
+    # with a [communication] table (controllers.comms): the step's ADMM message faults
+    Column("comm_lost", "count", NONNEG, "ADMM messages lost, both directions"),
+    Column("comm_late", "count", NONNEG, "replies later than deadline_s (taken one exchange on)"),
+    Column("comm_stale", "count", NONNEG, "missing replies: the microgrid's last value reused"),
+    Column("comm_finish_retries", "count", NONNEG, "finish requests sent again"),
     Column("mip_nodes", "count", NONNEG, "branch-and-bound nodes of the restoration MILP"),
     Column("p_loss_mw", "MW", NONNEG, "the plan's first-period losses"),
 )

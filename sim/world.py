@@ -80,7 +80,7 @@ def build_world(
         MOSAIK_CONFIG,
         time_resolution=1.0,
         skip_greetings=True,
-        max_loop_iterations=max_loop_iterations(),
+        max_loop_iterations=max_loop_iterations(scenario),
     )
     grid = world.start("Grid", scenario_path=path, mess_buses=buses).Grid()
     agents: dict[str, Entity] = {}
@@ -121,13 +121,15 @@ def build_world(
     return world
 
 
-def max_loop_iterations() -> int:
+def max_loop_iterations(scenario: Scenario | None = None) -> int:
     """Sub-steps of one same-time loop in agent mode: every inner ADMM iteration, the
-    horizon, finish and fallback exchanges, with a margin (mosaik's default is 100)."""
+    horizon, finish (repeated under message faults) and fallback exchanges, with a margin
+    (mosaik's default is 100)."""
     from mgcosim.controllers.admm import ADMMSettings
 
     s = ADMMSettings()
-    return s.max_outer * s.max_inner + 10
+    comms = scenario.communication if scenario is not None else None
+    return s.max_outer * s.max_inner + 10 + (comms.finish_attempts if comms else 0)
 
 
 def add_agents(
