@@ -37,6 +37,8 @@ from mgcosim.sim.grid_internal import InternalMicrogrids
 
 SETTLE_TOL_MW = 1e-6  # grid former's slack power left to the units after settling
 SETTLE_MAX_RUNS = 5
+SUPPORT_MAX_RUNS = 5  # power flows while the other units of an island make up its balance
+UFLS_MARGIN_MW = 0.005  # load shed beyond a deficit (the losses change with the flows)
 
 
 @dataclass
@@ -126,6 +128,7 @@ class GridModel:
         self.preferred_formers: set[str] = set()  # as commanded (persists until changed)
         self.islands: dict[str, set[int]] = {}  # grid-forming microgrid -> its buses
         self.collapsed: list[str] = []
+        self.ufls_shed: set[str] = set()  # loads shed by under-frequency relays this step
         self.internal = InternalMicrogrids(net, net[INTERNAL_KEY]) if INTERNAL_KEY in net else None
         self.parts = self.internal.part_names if self.internal else frozenset()
         self.load_tiers = load_tiers(net, data, self.internal)
@@ -257,18 +260,24 @@ class GridModel:
             self.net.sgen.at[self.elements["sgen"][former.turbine], "q_mvar"] = 0.0
         self.net.storage.at[self.elements["storage"][former.storage], "p_mw"] = 0.0
 
-    def _dispatch_grid_formers(self, t_s: int, dt_next_h: float) -> bool:
+    def _dispatch_grid_formers(self, t_s: int, dt_next_h: float) -> str:
         """Share each grid former's island need: turbine first, then storage.
 
         The need is the slack power plus what the turbine and storage already deliver
         (nothing after :meth:`_hand_to_slack`, the dispatch of a previous run when settling).
+        In an island the controller formed (its grid former commanded), what the grid former
+        cannot deliver (or absorb) the island's other microgrids and mobile storage make up
+        beyond their set-points, and a deficit left is shed by priority (:meth:`_support`:
+        the island's secondary control and under-frequency load shedding within the step);
+        the power flow is then run again (``"supported"``). An island nobody commanded
+        (unplanned islanding) has only its grid former.
 
-        Returns False when an island needs more (or must absorb more) than its grid
-        former can, or more reactive power than a mobile storage's converter gives (beyond
-        ``MESS_Q_TOL``): that island collapses (its source is switched out) and the power
-        flow is run again without it.
+        Returns ``"collapsed"`` when an island needs more (or must absorb more) than all its
+        units together can, or more reactive power than a mobile storage's converter gives
+        (beyond ``MESS_Q_TOL``): that island collapses (its source is switched out) and the
+        power flow is run again without it. Else ``"ok"``.
         """
-        ok = True
+        outcome = "ok"
         for name in list(self.islands):
             former = self.formers[name]
             row = self.net.ext_grid.index[self.net.ext_grid.name == f"{name}_gf"][0]
@@ -281,17 +290,123 @@ class GridModel:
             mt = float(np.clip(p, 0.0, former.params.mt_p_max_mw))
             ess = self.storage[former.storage].apply(t_s, -(p - mt), dt_next_h)  # charging > 0
             q_ok = abs(q) <= former.q_max_mvar * (1 + MESS_Q_TOL)
-            if abs((mt - ess) - p) > 1e-6 or not q_ok:
+            short_mw = p - (mt - ess)  # > 0: more than the former can give, < 0: absorb
+            planned = name in self.preferred_formers  # an island the controller formed
+            supported = (
+                abs(short_mw) > 1e-6
+                and q_ok
+                and planned
+                and self._support(name, short_mw, t_s, dt_next_h)
+            )
+            if (abs(short_mw) > 1e-6 and not supported) or not q_ok:
                 self.net.ext_grid.at[row, "in_service"] = False
                 self.collapsed.append(name)
                 del self.islands[name]
-                ok = False
+                outcome = "collapsed"
                 continue
+            if supported and outcome == "ok":
+                outcome = "supported"
             if former.turbine is not None:
                 self.mt_p_mw[former.turbine] = mt
                 self.net.sgen.at[self.elements["sgen"][former.turbine], "p_mw"] = mt
             self.net.storage.at[ess_idx, "p_mw"] = ess
-        return ok
+        return outcome
+
+    def _support(self, former_name: str, short_mw: float, t_s: int, dt_next_h: float) -> bool:
+        """The island's other microgrids and mobile storage take ``short_mw`` (> 0: raise
+        their output, < 0: lower it) beyond their set-points: turbines first, then storage,
+        in name order, each within its limits. A deficit they leave is shed
+        (:meth:`_shedding`). Applied only when that covers all of it; returns whether it
+        does."""
+        sgen, storage = self.net.sgen, self.net.storage
+        buses = self.islands[former_name]
+        others = [f for f in self.formers.values() if f.name != former_name]
+        others = [f for f in others if self._former_bus(f.name) in buses]
+        changes: list[tuple[str, int, float]] = []  # (table, index, new p_mw)
+        left = short_mw
+        for f in others:  # turbines: 0 .. their maximum
+            if f.turbine is None or abs(left) <= 1e-9:
+                continue
+            idx = self.elements["sgen"][f.turbine]
+            now = float(sgen.at[idx, "p_mw"])
+            new = float(np.clip(now + left, 0.0, f.params.mt_p_max_mw))
+            changes.append(("sgen", idx, new))
+            left -= new - now
+        for f in others:  # storage (charging > 0): within its power and energy limits
+            if abs(left) <= 1e-9:
+                break
+            idx = self.elements["storage"][f.storage]
+            now = float(storage.at[idx, "p_mw"])
+            state = self.storage[f.storage]
+            new = unit_feasible_power_mw(f.params, now - left, state.soc_at(t_s), dt_next_h)
+            changes.append(("storage", idx, new))
+            left -= now - new
+        shed = self._shedding(former_name, left) if left > 1e-6 else []
+        if abs(left) > 1e-6 and not shed:
+            return False
+        for idx in shed:  # under-frequency load shedding, for this step only
+            self.net.load.loc[idx, ["p_mw", "q_mvar"]] = 0.0
+            self.ufls_shed.add(str(self.net.load.at[idx, "name"]))
+        for table, idx, new in changes:
+            self.net[table].at[idx, "p_mw"] = new
+        for f in others:
+            if f.turbine is not None:
+                self.mt_p_mw[f.turbine] = float(sgen.at[self.elements["sgen"][f.turbine], "p_mw"])
+            state = self.storage[f.storage]
+            state.apply(
+                t_s, float(storage.at[self.elements["storage"][f.storage], "p_mw"]), dt_next_h
+            )
+        return True
+
+    def _shedding(self, former_name: str, deficit_mw: float) -> list[int]:
+        """Under-frequency load shedding: the island's loads to drop for this step so that
+        at least ``deficit_mw`` (plus ``UFLS_MARGIN_MW``) goes. Whole loads (relays trip
+        feeders), lowest priority tier first; of the last tier needed, the smallest load
+        that covers the rest, else the largest ones. Empty when the island's loads do not
+        reach it, or with the microgrids' internal networks (their loads follow the lumped
+        ones)."""
+        if self.internal:
+            return []
+        load = self.net.load
+        buses = self.islands[former_name]
+        p_mw = {
+            int(i): float(load.at[i, "p_mw"])
+            for i in load.index
+            if int(load.at[i, "bus"]) in buses and load.at[i, "p_mw"] > 0
+        }
+        tier = {i: self.load_tiers.get(str(load.at[i, "name"]), 3) for i in p_mw}
+        need = deficit_mw + UFLS_MARGIN_MW
+        shed: list[int] = []
+        for t in sorted(set(tier.values()), reverse=True):  # tier 3 first
+            left = need - sum(p_mw[i] for i in shed)
+            if left <= 0:
+                break
+            group = sorted((i for i in p_mw if tier[i] == t), key=lambda i: (-p_mw[i], i))
+            if sum(p_mw[i] for i in group) <= left:
+                shed += group
+                continue
+            enough = [i for i in group if p_mw[i] >= left]
+            if enough:
+                shed.append(min(enough, key=lambda i: (p_mw[i], i)))
+                continue
+            for i in group:  # the largest until the rest is covered
+                shed.append(i)
+                if sum(p_mw[k] for k in shed) >= need:
+                    break
+        return shed if sum(p_mw[i] for i in shed) >= need else []
+
+    def _balance_islands(self, t_s: int, dt_next_h: float) -> bool:
+        """Dispatch the grid formers; run the power flow again after a collapse (without
+        that island) or after other units made up a grid former's balance (until the grid
+        former alone holds it). Returns whether the last power flow converged."""
+        for _ in range(SUPPORT_MAX_RUNS):
+            outcome = self._dispatch_grid_formers(t_s, dt_next_h)
+            if outcome == "ok":
+                return True
+            converged = self._power_flow()
+            if outcome == "collapsed" or not (converged and self.islands):
+                return converged
+        return converged
 
     def _settle_islands(self, t_s: int, dt_next_h: float) -> bool:
         """Internal networks: re-run until the dispatched units, not the slack, feed the islands.
@@ -328,11 +443,11 @@ class GridModel:
             self._apply_faults(inp.faults)
         if inp.grid_formers is not None:
             self.preferred_formers = set(inp.grid_formers)
-        self.collapsed = []
+        self.collapsed, self.ufls_shed = [], set()
         self._form_islands(t_s, dt_h)
         converged = self._power_flow()
-        if converged and self.islands and not self._dispatch_grid_formers(t_s, dt_h):
-            converged = self._power_flow()  # again, without the collapsed islands
+        if converged and self.islands:
+            converged = self._balance_islands(t_s, dt_h)
         if converged and self.islands and self.internal:
             converged = self._settle_islands(t_s, dt_h)
         if converged:
@@ -343,6 +458,7 @@ class GridModel:
         out["active_faults"] = [str(f.get("name", "")) for f in self.active_faults]
         out["islands"] = sorted(self.islands)
         out["islands_collapsed"] = list(self.collapsed)
+        out["loads_shed_ufls"] = sorted(self.ufls_shed)
         out.update(
             load_service(self.net, converged, self.demand_p_mw, self.elements, self.load_tiers)
         )

@@ -110,6 +110,11 @@ GRID_OUTPUT_ATTRS: AttrDoc = {
     "active_faults": ("-", "list of fault names", "faults in force"),
     "islands": ("-", "list of grid-former names", "islands energised by a grid former"),
     "islands_collapsed": ("-", "list of grid-former names", "islands that collapsed"),
+    "loads_shed_ufls": (
+        "-",
+        "list of load names",
+        "loads an island the controller formed shed this step (under-frequency relays)",
+    ),
 }
 GRID_ATTRS: AttrDoc = GRID_INPUT_ATTRS | GRID_OUTPUT_ATTRS
 UNIT_ATTRS: AttrDoc = {

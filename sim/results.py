@@ -229,6 +229,7 @@ class RunWriter:
             "active_faults": ";".join(grid.get("active_faults") or []),
             "islands": ";".join(grid.get("islands") or []),
             "islands_collapsed": ";".join(grid.get("islands_collapsed") or []),
+            "loads_shed_ufls": ";".join(grid.get("loads_shed_ufls") or []),
         }
         costs = step_costs(
             units,
@@ -324,6 +325,7 @@ def read_steps(run_dir: Path) -> pd.DataFrame:
         "active_faults",
         "islands",
         "islands_collapsed",
+        "loads_shed_ufls",
     ]
     return pd.read_csv(Path(run_dir) / "steps.csv", dtype=dict.fromkeys(labels, str))
 

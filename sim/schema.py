@@ -68,7 +68,12 @@ STEP_COLUMNS: tuple[Column, ...] = (
     Column(r"load_(demand|served|unserved|not_computed)_mw", "MW", LOAD, "all loads"),
     Column(r"tier\d+_(demand|served|shed)_mw", "MW", LOAD, "loads of one priority tier"),
     Column(r"(wind|pv)_(avail|used)_mw", "MW", GEN, "all wind / PV units"),
-    Column("active_faults|islands|islands_collapsed", "text", NONE, "names joined by ';'"),
+    Column(
+        "active_faults|islands|islands_collapsed|loads_shed_ufls",
+        "text",
+        NONE,
+        "names joined by ';'",
+    ),
     Column(r"cost_.+_cny_per_h", "CNY/h", "> 0 a cost, < 0 an income", "cost rate"),
 )
 PLAN_COLUMNS: tuple[Column, ...] = (

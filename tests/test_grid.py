@@ -451,6 +451,38 @@ def test_island_beyond_its_microgrid_collapses_and_its_load_is_unserved(new_mode
     assert all(np.isnan(out["vm_pu"][str(b)]) for b in ISLAND_BUSES)
 
 
+def test_island_the_controller_formed_sheds_load_by_tier_instead_of_collapsing(new_model, data):
+    """The island of the test above, but formed on command (grid former MG3): 1.32 MW of
+    demand against MG3's 0.3 + 0.2 + 0.2 MW (turbine, storage, wind). Under-frequency load
+    shedding drops whole loads, tier 3 first (load_tiers.csv: 28 is tier 1; 30, 32 and
+    MG3's own load tier 2; the rest tier 3), largest first, until the island holds."""
+    model = new_model()
+    loads = nominal_loads(model.net)
+    out = model.step(
+        0,
+        STEP_S,
+        GridInputs(
+            load_p_mw=loads,
+            available_p_mw={"MG3_wind": 0.2},
+            faults=[{"name": "f", "kind": "branch", "branch_ieee": 25}],
+            grid_formers=["MG3"],
+        ),
+    )
+    assert out["islands"] == ["MG3"] and out["islands_collapsed"] == []
+    island = [f"load_b{b}" for b in ISLAND_BUSES] + ["MG3_load"]
+    served = {n: out["load_served_p_mw"][n] for n in island}
+    tier = {n: data.tier_of(int(n[6:])) if n.startswith("load_b") else 2 for n in island}
+    shed = [n for n in island if served[n] == 0.0]
+    kept = [n for n in island if served[n] > 0.0]
+    assert served["load_b28"] == loads["load_b28"]  # the tier-1 load stays
+    assert shed and min(tier[n] for n in shed) >= max(tier[n] for n in kept)
+    generation_mw = 0.2 + out["unit_p_mw"]["MG3_mt"] - out["unit_p_mw"]["MG3_ess"]
+    assert sum(served.values()) <= generation_mw <= 0.7 + 1e-9
+    assert generation_mw - sum(served.values()) < 0.01  # the island's losses
+    # tier 3 (0.45 MW) and then the smallest tier-2 load that covers the rest: bus 30's 0.2 MW
+    assert sorted(shed) == sorted([f"load_b{b}" for b in (26, 27, 29, 30, 31, 33)])
+
+
 def test_island_within_capacity_runs_on_the_microgrid(new_model, data):
     model = new_model()
     loads = nominal_loads(model.net)
@@ -480,6 +512,41 @@ def test_island_within_capacity_runs_on_the_microgrid(new_model, data):
     # the storage delivered what the island needed: SOC by the discharge efficiency
     expected = soc0 + units["MG3_ess"] * 0.25 / data.microgrid("MG3").ess_eta_dis
     assert nxt["soc_mwh"]["MG3_ess"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_island_beyond_its_grid_former_is_balanced_by_its_other_microgrids(new_model, data):
+    """Main grid lost, MG3 the grid former of one island with MG1 and MG2, which run their
+    turbines at their maxima (0.4, 0.5 MW) for their own 0.5, 0.6 MW loads: MG3 (0.3 MW
+    turbine + 0.2 MW storage, microgrids.csv) cannot carry its 0.4 MW load, buses 26-28
+    (0.18 MW) and the other two's 0.2 MW import. Their storage makes up the rest (secondary
+    control within the step), so the island stands (it collapsed before)."""
+    model = new_model()
+    loads = nominal_loads(model.net)
+    keep = {"load_b26", "load_b27", "load_b28"}
+    served = {name: float(name in keep) for name in loads if name.startswith("load_b")}
+    out = model.step(
+        0,
+        STEP_S,
+        GridInputs(
+            load_p_mw=loads,
+            setpoints_mw={"MG1_mt": 0.4, "MG2_mt": 0.5},
+            faults=[{"name": "m", "kind": "main_grid"}],
+            served_fraction=served,
+            grid_formers=["MG3"],
+        ),
+    )
+    assert out["islands"] == ["MG3"] and out["islands_collapsed"] == []
+    u = out["unit_p_mw"]
+    assert (u["MG1_mt"], u["MG2_mt"], u["MG3_mt"]) == pytest.approx((0.4, 0.5, 0.3))
+    # the grid former at its limits (less the loss change of the second power flow)
+    assert -u["MG3_ess"] == pytest.approx(0.2, abs=1e-3)
+    support_mw = -(u["MG1_ess"] + u["MG2_ess"])
+    demand_mw = sum(loads[k] for k in keep) + 0.5 + 0.6 + 0.4
+    # island balance: turbines 1.2 MW + storage discharge = loads + losses (no wind or PV)
+    generation_mw = 1.2 - u["MG3_ess"] + support_mw
+    assert generation_mw == pytest.approx(demand_mw + out["p_loss_mw"], abs=1e-6)
+    assert 0.0 < -u["MG1_ess"] <= 0.25 and -u["MG2_ess"] <= 0.3  # in name order, in limits
+    assert out["load_served_mw"] == pytest.approx(demand_mw, abs=1e-9)
 
 
 def test_main_grid_loss_with_everything_closed_is_one_island_too_big(new_model):
