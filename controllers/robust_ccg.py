@@ -35,17 +35,17 @@ import pyomo.environ as pyo
 from pyomo.repn import generate_standard_repn
 
 from mgcosim.controllers.errors import NotConvergedError, OptimisationError
-from mgcosim.controllers.robust import (
+from mgcosim.controllers.robust import Recourse, RecourseResult, first_stage_from
+from mgcosim.controllers.robust_data import (
     FirstStage,
-    Recourse,
-    RecourseResult,
     RobustCase,
     RobustInputError,
+    pv_realisation,
+)
+from mgcosim.controllers.robust_model import (
     add_scenario,
     build_master_model,
     build_recourse_model,
-    first_stage_from,
-    pv_realisation,
     set_first_stage,
     set_pv_avail,
 )
