@@ -1,6 +1,6 @@
 """Benchmark: MESS pre-positioning by C&CG on the default case.
 
-The default case of :func:`controllers.robust.robust_case` (branches 12, 22 and 37 damaged,
+The default case of :func:`controllers.robust_data.robust_case` (branches 12, 22 and 37 damaged,
 main grid lost, 4 hourly periods from 10:00, ``networks/data/mess.csv``). Runs the robust
 C&CG ``--runs`` times, each from scratch (subproblem and recourse models built inside the
 timing, as a caller would), and prints the iterations and bounds of the last run and the
@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 from mgcosim.controllers.dso import dso_data
-from mgcosim.controllers.robust import robust_case
 from mgcosim.controllers.robust_ccg import (
     compare,
     comparison_dict,
@@ -30,6 +29,7 @@ from mgcosim.controllers.robust_ccg import (
     format_table,
     solve_robust,
 )
+from mgcosim.controllers.robust_data import robust_case
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.networks.params import load_network_data
 

@@ -32,11 +32,10 @@ from mgcosim.controllers.coordinated_model import (
     build_virtual_node_model,
 )
 from mgcosim.controllers.dso import default_topology, dso_data
-from mgcosim.controllers.projection import (
+from mgcosim.controllers.projection import Projection, project_microgrid
+from mgcosim.controllers.projection_data import (
     MicrogridConditions,
-    Projection,
     VirtualNodeOffer,
-    project_microgrid,
     window_conditions,
 )
 from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_optimal

@@ -34,13 +34,12 @@ import pyomo.environ as pyo
 
 from mgcosim.controllers import blocks
 from mgcosim.controllers.dso import DSOData
-from mgcosim.controllers.projection import (
+from mgcosim.controllers.projection_data import (
     MicrogridConditions,
     VirtualNodeOffer,
-    add_microgrid,
-    build_microgrid_model,
     check_preference,
 )
+from mgcosim.controllers.projection_model import add_microgrid, build_microgrid_model
 from mgcosim.networks.microgrid_internal import TIERS, MicrogridNetwork
 from mgcosim.networks.params import q_per_p
 

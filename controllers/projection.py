@@ -1,20 +1,7 @@
 """A microgrid's restoration feasible set, projected onto its tie line (seed 003).
 
-Per unit with S_base = 1 MVA; one window of ``window_h`` hours at constant power; tie-line
-(P, Q) > 0 when the microgrid imports. The microgrid's full model on its internal network
-(:mod:`networks.microgrid_internal`):
-
-* units: turbines 0 .. p_max; storage discharging only, 0 .. min(p_max, (E0 - E_min)
-  eta_dis / window_h) (charging restores nothing within one window, and leaving it out
-  keeps the virtual flow of :mod:`controllers.coordinated` well defined); wind 0 ..
-  available; reactive power |q| <= q_max;
-* loads: a continuous served fraction in [0, 1] per load bus, Q at the load's power factor,
-  so the set is a polytope and its projection a convex polygon;
-* LinDistFlow from the PCC bus: balance per bus, u_to = u_from - 2 (r p + x q) with u_n =
-  v_n^2 - v_pcc^2; the internal band held for any PCC voltage in the PCC band,
-  V_min^2 - V_pcc_min^2 <= u_n <= V_max^2 - V_pcc_max^2, so (P, Q) is the only coupling;
-* p^2 + q^2 <= S_max^2 of lines and tie line by the inscribed 12-gon (inner, so safe);
-  |P|, |Q| <= ``pcc_p_max_mw``.
+The set is that of the microgrid's full model (:mod:`controllers.projection_model`; its
+inputs and the resulting polygon and offer: :mod:`controllers.projection_data`).
 
 Vertex search (the seed's algorithm) of Omega = {(P, Q): the full model is feasible}: the
 support points along the four axes, then along the outward normal of every unconfirmed hull
@@ -27,22 +14,26 @@ Builders return models and never solve; :class:`TieLineProjector` solves.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import highspy
 import numpy as np
 import pyomo.environ as pyo
 
-from mgcosim.controllers import blocks
 from mgcosim.controllers.errors import OptimisationError
+from mgcosim.controllers.projection_data import (
+    MicrogridConditions,
+    TieLineHull,
+    VirtualNodeOffer,
+    check_preference,
+)
+from mgcosim.controllers.projection_model import build_microgrid_model
 from mgcosim.controllers.solve import FastLP, persistent_highs, solve_optimal
 from mgcosim.networks.microgrid_internal import TIERS, MicrogridNetwork
 from mgcosim.networks.params import q_per_p
 
-N_SIDES = 12  # sides of the polygon inscribed in each apparent-power circle
 AXES = ((1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0))
 SAME_POINT_MW = 1e-9
 COLLINEAR_MW2 = 1e-10  # cross products below this count as collinear in the hull
@@ -50,189 +41,6 @@ COLLINEAR_MW2 = 1e-10  # cross products below this count as collinear in the hul
 
 class ProjectionError(RuntimeError):
     """The vertex search could not produce a polygon (degenerate set, too many solves)."""
-
-
-class PreferenceError(ValueError):
-    """Preference coefficients that are not one number >= 1 per tier."""
-
-
-@dataclass(frozen=True)
-class MicrogridConditions:
-    """What a microgrid faces in the restoration window (one period at constant power)."""
-
-    window_h: float
-    load_pu: float  # scale on every internal peak load
-    wind_avail_mw: dict[str, float]  # per wind unit
-    soc_mwh: float  # storage energy at the window start (the microgrid's total)
-
-
-def window_conditions(
-    net: MicrogridNetwork,
-    *,
-    window_h: float,
-    load_pu: float = 1.0,
-    wind_pu: float = 0.5,
-    soc_mwh: float | None = None,
-) -> MicrogridConditions:
-    """Conditions from profile values (wind as a share of each unit's rating)."""
-    if not window_h > 0 or load_pu < 0 or wind_pu < 0:
-        raise ValueError(
-            f"window_h {window_h}, load_pu {load_pu}, wind_pu {wind_pu}: "
-            "need window_h > 0 and non-negative profile values"
-        )
-    return MicrogridConditions(
-        window_h=window_h,
-        load_pu=load_pu,
-        wind_avail_mw={u.name: u.p_max_mw * wind_pu for u in net.units_of("wind")},
-        soc_mwh=net.params.ess_e_init_mwh if soc_mwh is None else soc_mwh,
-    )
-
-
-def unit_p_max_mw(net: MicrogridNetwork, cond: MicrogridConditions) -> dict[str, float]:
-    """Active-power ceiling of each unit in the window (storage: power and energy)."""
-    p = net.params
-    ess = net.units_of("ess")
-    ess_total = sum(u.p_max_mw for u in ess)
-    energy_mw = max(0.0, cond.soc_mwh - p.ess_e_min_mwh) * p.ess_eta_dis / cond.window_h
-    out = {}
-    for u in net.units:
-        if u.kind == "mt":
-            out[u.name] = u.p_max_mw
-        elif u.kind == "wind":
-            out[u.name] = min(u.p_max_mw, cond.wind_avail_mw.get(u.name, 0.0))
-        else:
-            share = u.p_max_mw / ess_total if ess_total > 0 else 0.0
-            out[u.name] = min(u.p_max_mw, energy_mw * share)
-    return out
-
-
-# --- the full model ----------------------------------------------------------------------
-def declare_mg_sets(b: pyo.Block, net: MicrogridNetwork) -> None:
-    b.N = pyo.Set(initialize=[n.bus for n in net.buses])
-    b.E = pyo.Set(initialize=[ln.name for ln in net.lines])
-    b.U = pyo.Set(initialize=[u.name for u in net.units])
-    b.LD = pyo.Set(initialize=[n.bus for n in net.load_buses])
-    b.SIDES = pyo.RangeSet(0, N_SIDES - 1)
-
-
-def declare_mg_params(b: pyo.Block, net: MicrogridNetwork, cond: MicrogridConditions) -> None:
-    bus = {n.bus: n for n in net.buses}
-    cap = unit_p_max_mw(net, cond)
-    for name, peak in (("load_p", "load_p_mw"), ("load_q", "load_q_mvar")):
-        init = {n: getattr(bus[n], peak) * cond.load_pu for n in b.LD}
-        b.add_component(name, pyo.Param(b.LD, mutable=True, initialize=init))
-    b.unit_p_max = pyo.Param(b.U, mutable=True, initialize=cap)
-
-
-def declare_mg_vars(b: pyo.Block, net: MicrogridNetwork) -> None:
-    lim = net.params.pcc_p_max_mw
-    q_max = {u.name: u.q_max_mvar for u in net.units}
-    s_max = {ln.name: ln.s_max_mva for ln in net.lines}
-    b.tie_p = pyo.Var(bounds=(-lim, lim))  # import > 0
-    b.tie_q = pyo.Var(bounds=(-lim, lim))
-    b.p = pyo.Var(b.E, bounds=lambda _, ln: (-s_max[ln], s_max[ln]))
-    b.q = pyo.Var(b.E, bounds=lambda _, ln: (-s_max[ln], s_max[ln]))
-    b.u = pyo.Var(b.N)  # squared-voltage deviation from the PCC
-    b.gen_p = pyo.Var(b.U, within=pyo.NonNegativeReals)  # injection; storage discharges
-    b.gen_q = pyo.Var(b.U, bounds=lambda _, u: (-q_max[u], q_max[u]))
-    b.served = pyo.Var(b.LD, bounds=(0.0, 1.0))  # served fraction
-
-
-def declare_mg_units(b: pyo.Block) -> None:
-    b.gen_cap = pyo.Constraint(b.U, rule=lambda _, u: b.gen_p[u] <= b.unit_p_max[u])
-
-
-def declare_mg_balance(b: pyo.Block, net: MicrogridNetwork) -> None:
-    inc = blocks.Incidence.of(net.lines, b.N, key="name")
-    units_at = {n: [u.name for u in net.units if u.bus == n] for n in b.N}
-
-    def balance(name, flow, gen, tie, load):
-        def supply(n):
-            units = sum(gen[u] for u in units_at[n])
-            return units + tie if n == net.pcc_bus else units
-
-        def served(n):
-            return load[n] * b.served[n] if n in b.LD else 0.0
-
-        blocks.declare_bus_balance(b, name, inc, flow, supply, served, b.N)
-
-    balance("balance_p", b.p, b.gen_p, b.tie_p, b.load_p)
-    balance("balance_q", b.q, b.gen_q, b.tie_q, b.load_q)
-
-
-def declare_mg_voltage(b: pyo.Block, net: MicrogridNetwork) -> None:
-    """LinDistFlow drops; the internal band held for any PCC voltage in the PCC band."""
-    lo, hi = net.pcc_v_band_pu
-    bus = {n.bus: n for n in net.buses}
-    line = {ln.name: ln for ln in net.lines}
-    b.u[net.pcc_bus].fix(0.0)
-    b.drop = pyo.Constraint(
-        b.E,
-        rule=lambda _, ln: (
-            b.u[line[ln].to_bus]
-            == b.u[line[ln].from_bus] - 2 * (line[ln].r_pu * b.p[ln] + line[ln].x_pu * b.q[ln])
-        ),
-    )
-    inner = [n for n in b.N if n != net.pcc_bus]
-    b.u_min = pyo.Constraint(inner, rule=lambda _, n: b.u[n] >= bus[n].v_min_pu ** 2 - lo**2)
-    b.u_max = pyo.Constraint(inner, rule=lambda _, n: b.u[n] <= bus[n].v_max_pu ** 2 - hi**2)
-
-
-def circle_sides(p, q, s_max: float, k: int):
-    """Side k of the N_SIDES-gon inscribed in p^2 + q^2 <= s_max^2."""
-    angle = 2 * math.pi * k / N_SIDES
-    return math.cos(angle) * p + math.sin(angle) * q <= s_max * math.cos(math.pi / N_SIDES)
-
-
-def declare_mg_apparent_limits(b: pyo.Block, net: MicrogridNetwork) -> None:
-    s_max = {ln.name: ln.s_max_mva for ln in net.lines}
-    b.line_s = pyo.Constraint(
-        b.E, b.SIDES, rule=lambda _, ln, k: circle_sides(b.p[ln], b.q[ln], s_max[ln], k)
-    )
-    b.tie_s = pyo.Constraint(
-        b.SIDES, rule=lambda _, k: circle_sides(b.tie_p, b.tie_q, net.pcc_s_max_mva, k)
-    )
-
-
-def declare_mg_value(b: pyo.Block, net: MicrogridNetwork) -> None:
-    """Served load per tier (MW) and its weighted sum (the microgrid's own objective)."""
-    tier = {n.bus: n.tier for n in net.load_buses}
-    b.served_mw = pyo.Expression(
-        TIERS,
-        rule=lambda _, t: pyo.quicksum(b.load_p[n] * b.served[n] for n in b.LD if tier[n] == t),
-    )
-    b.own_value = pyo.Expression(
-        expr=pyo.quicksum(net.tier_weight[t] * b.served_mw[t] for t in TIERS)
-    )
-
-
-def add_microgrid(b: pyo.Block, net: MicrogridNetwork, cond: MicrogridConditions) -> pyo.Block:
-    """Populate block ``b`` with the microgrid's full restoration model (no objective)."""
-    declare_mg_sets(b, net)
-    declare_mg_params(b, net, cond)
-    declare_mg_vars(b, net)
-    declare_mg_units(b)
-    declare_mg_balance(b, net)
-    declare_mg_voltage(b, net)
-    declare_mg_apparent_limits(b, net)
-    declare_mg_value(b, net)
-    return b
-
-
-def build_microgrid_model(net: MicrogridNetwork, cond: MicrogridConditions) -> pyo.ConcreteModel:
-    """The full model with the objective max dir.(P, Q) + own_weight * own value.
-
-    ``dir_p``, ``dir_q`` and ``own_weight`` are mutable (0 at start): the projection sets the
-    direction; the lower level fixes (P, Q) and sets ``own_weight`` to 1.
-    """
-    m = add_microgrid(pyo.ConcreteModel(name=f"{net.name}_full"), net, cond)
-    m.dir_p = pyo.Param(mutable=True, initialize=0.0)
-    m.dir_q = pyo.Param(mutable=True, initialize=0.0)
-    m.own_weight = pyo.Param(mutable=True, initialize=0.0)
-    m.obj = pyo.Objective(  # minimised: the negated value
-        expr=-(m.dir_p * m.tie_p + m.dir_q * m.tie_q + m.own_weight * m.own_value)
-    )
-    return m
 
 
 # --- solving: support points and membership -----------------------------------------------
@@ -296,49 +104,7 @@ def is_feasible_point(
     return TieLineProjector(build_microgrid_model(net, cond)).contains(p_mw, q_mvar)
 
 
-# --- the polygon ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TieLineHull:
-    """Convex polygon in the tie-line (P, Q) plane: vertices counter-clockwise, facets a.x <= b."""
-
-    vertices: tuple[tuple[float, float], ...]  # (P MW, Q Mvar), import > 0
-    normals: tuple[tuple[float, float], ...]  # unit outward normal of the edge from vertex i
-    offsets: tuple[float, ...]
-    threshold_mw: float
-    n_solves: int = 0
-    time_s: float = 0.0
-
-    @classmethod
-    def from_vertices(cls, vertices, threshold_mw: float, **stats) -> TieLineHull:
-        pts = [tuple(map(float, v)) for v in vertices]
-        normals, offsets = [], []
-        for i, a in enumerate(pts):
-            b = pts[(i + 1) % len(pts)]
-            dx, dy = b[0] - a[0], b[1] - a[1]
-            length = math.hypot(dx, dy)
-            n = (dy / length, -dx / length)
-            normals.append(n)
-            offsets.append(n[0] * a[0] + n[1] * a[1])
-        return cls(tuple(pts), tuple(normals), tuple(offsets), threshold_mw, **stats)
-
-    @property
-    def area_mw_mvar(self) -> float:
-        v = np.asarray(self.vertices)
-        x, y = v[:, 0], v[:, 1]
-        return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
-
-    def contains(self, p_mw: float, q_mvar: float, tol_mw: float = 1e-9) -> bool:
-        return all(
-            a * p_mw + c * q_mvar <= b + tol_mw
-            for (a, c), b in zip(self.normals, self.offsets, strict=True)
-        )
-
-    def box(self) -> tuple[float, float, float, float]:
-        """(P min, P max, Q min, Q max) of the polygon."""
-        (p0, q0), (p1, q1) = np.min(self.vertices, axis=0), np.max(self.vertices, axis=0)
-        return float(p0), float(p1), float(q0), float(q1)
-
-
+# --- the polygon: vertex search ----------------------------------------------------------
 def convex_hull(points: list[np.ndarray]) -> list[int]:
     """Indices of the hull's vertices, counter-clockwise (monotone chain, collinear dropped)."""
     order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
@@ -406,45 +172,6 @@ def vertex_search(
 
 
 # --- what the microgrid shares: the virtual node ---------------------------------------------
-@dataclass(frozen=True)
-class VirtualNodeOffer:
-    """Everything a microgrid shares with the DSO (no internal bus, line or unit data).
-
-    The tie-line polygon, 1-D projections of the aggregated internal sources and of the
-    served load of each tier (the seed's "overall information of sources and the three load
-    tiers"), the load power factor, whether it can form an island's voltage, the PCC voltage
-    band it needs, and its preference coefficients theta_j >= 1 (how much it prefers serving
-    its own tier-j load from its own sources over a tier-j load outside).
-    """
-
-    name: str
-    bus_ieee: int
-    hull: TieLineHull
-    source_p_mw: tuple[float, float]
-    source_q_mvar: tuple[float, float]
-    tier_max_mw: dict[int, float]
-    load_q_per_p: float
-    grid_forming: bool
-    pcc_v_band_pu: tuple[float, float]
-    preference: dict[int, float]
-
-    def with_preference(self, preference: dict[int, float]) -> VirtualNodeOffer:
-        check_preference(preference)
-        return replace(self, preference=dict(preference))
-
-
-def check_preference(preference: dict[int, float]) -> None:
-    if set(preference) != set(TIERS):
-        raise PreferenceError(
-            f"preference: give one coefficient per tier {TIERS}, got {preference}"
-        )
-    bad = {t: v for t, v in preference.items() if not v >= 1}
-    if bad:
-        raise PreferenceError(
-            f"preference {bad}: coefficients must be >= 1 (1 = no preference for own loads)"
-        )
-
-
 def virtual_node_offer(
     net: MicrogridNetwork,
     projector: TieLineProjector,

@@ -122,7 +122,7 @@ class ProfileSettings:
     def hourly_table(self, start_h: float, n_periods: int) -> pd.DataFrame:
         """The generic shapes at ``start_h, start_h + 1, ...`` as a table of those hours: a
         daily table as it is; else one row per period, so that a 24-h periodic interpolation
-        at those hours (``controllers.robust.hourly_shapes``) returns exactly these values."""
+        at those hours (``controllers.robust_data.hourly_shapes``) returns exactly these values."""
         if self.repeat == "daily":
             return self.table
         if n_periods > 24:

@@ -140,7 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print_warnings(scenario)
     prepare_out_dir(out_dir, old_files)
     # the simulation's stack: once --out is good
-    from mgcosim.sim.results import summarise, timing_figures
+    from mgcosim.sim.results_figures import summarise, timing_figures
     from mgcosim.sim.world import quiet_mosaik_logs, run_scenario
 
     quiet_mosaik_logs()

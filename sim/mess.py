@@ -56,7 +56,7 @@ def scenario_event(scenario, default) -> tuple[frozenset[int], bool, float, int]
 def scenario_case(scenario, mess, event, start_h: float, periods: int):
     """The robust model's case on the scenario's network and daily shapes."""
     from mgcosim.controllers.dso import dso_data
-    from mgcosim.controllers.robust import robust_case
+    from mgcosim.controllers.robust_data import robust_case
     from mgcosim.networks.ieee33 import build_ieee33
 
     data = scenario.data
@@ -81,8 +81,8 @@ def placement(scenario: Scenario) -> dict:
 
 def computed_placement(scenario: Scenario, method: str) -> dict:
     """Robust (C&CG) or deterministic first stage for the scenario's event."""
-    from mgcosim.controllers.robust import DEFAULT_EVENT, Event
     from mgcosim.controllers.robust_ccg import solve_deterministic, solve_robust
+    from mgcosim.controllers.robust_data import DEFAULT_EVENT, Event
     from mgcosim.networks.params import load_mess_params
 
     damaged, main_grid, start_h, periods = scenario_event(scenario, DEFAULT_EVENT)

@@ -8,7 +8,7 @@ uncertainty set and the shedding costs come from ``networks/data/mess.csv``
 first fault time: the branch faults starting then are the damaged branches, a main-grid
 fault then means the main grid is lost, the start hour and the (rounded-up) repair hours
 give ``--start-h`` and ``--periods``. Without faults in the scenario the default event is
-:data:`controllers.robust.DEFAULT_EVENT` (branches 12, 22 and 37 damaged, main grid lost)
+:data:`controllers.robust_data.DEFAULT_EVENT` (branches 12, 22 and 37 damaged, main grid lost)
 at 10 h for 4 h. ``--damaged``, ``--main-grid``, ``--start-h`` and ``--periods`` override
 either.
 
@@ -47,13 +47,13 @@ def _branch_list(text: str) -> frozenset[int]:
 
 def run_preposition(args: argparse.Namespace) -> tuple[str, dict]:
     """Solve the four cases; return the printed text and the JSON report."""
-    from mgcosim.controllers.robust import DEFAULT_EVENT, Event
     from mgcosim.controllers.robust_ccg import (
         compare,
         comparison_dict,
         format_iterations,
         format_table,
     )
+    from mgcosim.controllers.robust_data import DEFAULT_EVENT, Event
     from mgcosim.networks.params import load_mess_params
 
     scenario = load_scenario(args.scenario or default_scenario_path())

@@ -31,7 +31,8 @@ from mgcosim.sim.schema import BY_KEY, csv_files, json_files
 V_MIN_PU = 0.9
 V_MAX_PU = 1.1
 MAX_TABLE_ROWS = 200
-# one definition of the optimiser's loss error everywhere: sim.results.relative_loss_error_pct
+# one definition of the optimiser's loss error everywhere:
+# sim.results_figures.relative_loss_error_pct
 LOSS_ERROR_LABEL = "loss error (AC − model) / AC over the run"
 ADMM_TOL_MW = 1e-3  # primal (and dual) residual threshold of the ADMM
 PLAN_PERIOD_S = 3600  # length of a plan's first period (soc_plan.csv is its end)

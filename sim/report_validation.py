@@ -1,6 +1,6 @@
 """Report section: the optimiser's first-period expectation against the AC power flow of each
 step (voltages, losses, SOC, violations), with the one loss-error definition of the run
-(:func:`sim.results.relative_loss_error_pct`, also the summary's)."""
+(:func:`sim.results_figures.relative_loss_error_pct`, also the summary's)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from mgcosim.sim.report_base import (
     x_of,
     xs,
 )
-from mgcosim.sim.results import relative_loss_error_pct
+from mgcosim.sim.results_figures import relative_loss_error_pct
 
 
 def section_validation(run: RunData) -> str | None:

@@ -41,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from mgcosim.scenarios.loader import BUILTIN, Scenario, ScenarioError, load_scenario_text
+from mgcosim.scenarios.loader import Scenario, ScenarioError, load_scenario_text
+from mgcosim.scenarios.read_profiles import BUILTIN
 
 SWEEP_KEYS = ("name", "base", "scenarios", "set", "grid", "fault_cases")
 FAULT_CASE_KEYS = ("branches", "start_h", "repair_h")

@@ -35,7 +35,8 @@ from mgcosim.controllers.coordinated_model import (
     DSOEvent,
     build_upper_model,
 )
-from mgcosim.controllers.projection import TieLineHull, VirtualNodeOffer, sample_inside
+from mgcosim.controllers.projection import sample_inside
+from mgcosim.controllers.projection_data import TieLineHull, VirtualNodeOffer
 from mgcosim.sim.coordinate import DEFAULT_PREFERENCE as CLI_DEFAULT_PREFERENCE
 from mgcosim.sim.coordinate import _preference, add_parser
 

@@ -32,7 +32,8 @@ from mgcosim.networks.params import DATA_DIR
 from mgcosim.scenarios.loader import ScenarioError, load_scenario, load_scenario_text
 from mgcosim.sim.accounting import count_outside_bands
 from mgcosim.sim.grid import SETTLE_TOL_MW, GridInputs, GridModel
-from mgcosim.sim.results import read_steps, voltage_bands
+from mgcosim.sim.results import voltage_bands
+from mgcosim.sim.results_figures import read_steps
 from mgcosim.sim.world import run_scenario
 
 STEP_S = 900

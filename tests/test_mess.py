@@ -19,8 +19,8 @@ import pytest
 from mgcosim.controllers.restoration import build_restoration_model, solve_restoration
 from mgcosim.controllers.restoration_controller import mess_inputs, with_mess_buses
 from mgcosim.controllers.restoration_data import nominal_inputs
-from mgcosim.controllers.robust import DEFAULT_EVENT, Event
 from mgcosim.controllers.robust_ccg import DEFAULT_GAP, solve_robust
+from mgcosim.controllers.robust_data import DEFAULT_EVENT, Event
 from mgcosim.controllers.solve import MipLimits
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.networks.params import load_mess_params

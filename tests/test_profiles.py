@@ -379,9 +379,9 @@ def test_cli_refuses_a_short_table_without_traceback(tmp_path: Path) -> None:
 
 
 def test_robust_hourly_shapes_read_a_multi_day_table(tmp_path: Path) -> None:
-    """The mobile-storage placement's hourly shapes (``controllers.robust.hourly_shapes``)
+    """The mobile-storage placement's hourly shapes (``controllers.robust_data.hourly_shapes``)
     take a non-repeating table's values at the fault's hours, on day 2 too."""
-    from mgcosim.controllers.robust import hourly_shapes
+    from mgcosim.controllers.robust_data import hourly_shapes
 
     frame = two_day_frame(60).assign(load_pu=lambda f: f.MG1_load_pu, pv_pu=0.3)
     toml = START + "duration_h = 48\nphysical_step_min = 60\n[profiles]\nsource = 'p.csv'\n"

@@ -13,17 +13,18 @@ import pandas as pd
 import pytest
 
 from mgcosim.controllers.projection import (
-    N_SIDES,
-    PreferenceError,
-    build_microgrid_model,
     check_accuracy,
     is_feasible_point,
     points_beyond_facets,
     project_microgrid,
     sample_inside,
+)
+from mgcosim.controllers.projection_data import (
+    PreferenceError,
     unit_p_max_mw,
     window_conditions,
 )
+from mgcosim.controllers.projection_model import N_SIDES, build_microgrid_model
 from mgcosim.networks.microgrid_internal import (
     BUSES_FILE,
     COLUMNS,

@@ -2,7 +2,7 @@
 
 Real mosaik worlds and real pandapower power flows throughout. Tolerances: the accounting
 identities are sums of a few dozen floats of at most ~10 MW, whose rounding error is ~1e-14;
-1e-9 (the issue's requirement, also ``sim.results.BALANCE_REL_TOL``) leaves room for the
+1e-9 (the issue's requirement, also ``sim.results_figures.BALANCE_REL_TOL``) leaves room for the
 17-digit repr of every CSV cell and still catches any lost step or load (>= 1e-3 MW here).
 """
 
@@ -29,7 +29,7 @@ from conftest import start_cli_run
 from mgcosim.networks.params import MG_LOAD_TIER
 from mgcosim.sim.cli import EXIT_FAILED_POWER_FLOWS, main
 from mgcosim.sim.grid import GridInputs, GridModel
-from mgcosim.sim.results import AccountingError, read_steps, step_lengths_h, summarise
+from mgcosim.sim.results_figures import AccountingError, read_steps, step_lengths_h, summarise
 from mgcosim.sim.run_state import FINISHED, RUNNING, STOPPED, run_state
 
 REPO = Path(__file__).parents[1]

@@ -898,7 +898,7 @@ def test_summary_is_readable_with_units(real_run: tuple[Path, str, list]) -> Non
 
 def test_one_loss_error_definition(real_run: tuple[Path, str, list]) -> None:
     from mgcosim.sim.report_base import LOSS_ERROR_LABEL
-    from mgcosim.sim.results import relative_loss_error_pct
+    from mgcosim.sim.results_figures import relative_loss_error_pct
 
     run_dir, text, _ = real_run
     val = pd.read_csv(run_dir / "validation.csv")

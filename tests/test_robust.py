@@ -1,6 +1,6 @@
 """MESS pre-positioning: two-stage robust model, worst-case subproblem, C&CG, comparison.
 
-Real HiGHS solves. The default case (``controllers.robust.DEFAULT_EVENT``): branches 12, 22
+Real HiGHS solves. The default case (``controllers.robust_data.DEFAULT_EVENT``): branches 12, 22
 and 37 damaged, main grid lost, 4 hourly periods from 10:00, the fleet and uncertainty set
 of ``networks/data/mess.csv`` (4 units, PV down 80 % on 2 of 3 units per period).
 """
@@ -18,15 +18,7 @@ import pytest
 
 from mgcosim.controllers.dso import Branch, DSOData
 from mgcosim.controllers.errors import NotConvergedError
-from mgcosim.controllers.robust import (
-    Event,
-    FirstStage,
-    Recourse,
-    RobustCase,
-    RobustInputError,
-    pv_realisation,
-    robust_case,
-)
+from mgcosim.controllers.robust import Recourse
 from mgcosim.controllers.robust_ccg import (
     DEFAULT_GAP,
     WorstCase,
@@ -36,6 +28,14 @@ from mgcosim.controllers.robust_ccg import (
     format_table,
     solve_deterministic,
     solve_robust,
+)
+from mgcosim.controllers.robust_data import (
+    Event,
+    FirstStage,
+    RobustCase,
+    RobustInputError,
+    pv_realisation,
+    robust_case,
 )
 from mgcosim.controllers.solve import solve_optimal
 from mgcosim.networks.params import MessParams, ParameterError, load_mess_params
@@ -408,7 +408,7 @@ def test_preposition_command(tmp_path, capsys):
 
 
 def test_preposition_event_comes_from_the_scenario_faults():
-    from mgcosim.controllers.robust import DEFAULT_EVENT
+    from mgcosim.controllers.robust_data import DEFAULT_EVENT
     from mgcosim.scenarios.loader import default_scenario_path, load_scenario
     from mgcosim.sim.mess import scenario_event
 
