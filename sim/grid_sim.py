@@ -14,8 +14,8 @@ connect to and any standard sink can record (flat scalar attributes):
   ``q_from_mvar``, ``switch_closed``.
 
 The ``Grid`` entity carries the whole step as dicts (what mgcosim's controller and recorder
-use): the measurements of :func:`sim.grid.measure` and the load service of
-:func:`sim.grid.load_service`; its inputs are the controller's commands and the fault
+use): the measurements of :func:`sim.grid_measure.measure` and the load service of
+:func:`sim.grid_measure.load_service`; its inputs are the controller's commands and the fault
 injector's ``faults`` (a trigger: a fault event makes the grid step at once). Every attribute
 with its unit and value shape: :data:`GRID_ATTRS`, :data:`UNIT_ATTRS`, :data:`BUS_ATTRS`,
 :data:`BRANCH_ATTRS`.
@@ -38,7 +38,8 @@ from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.networks.params import load_network_data
 from mgcosim.scenarios.loader import load_scenario
 from mgcosim.sim.attrdoc import AttrDoc, names
-from mgcosim.sim.grid import GridInputs, GridModel, measure
+from mgcosim.sim.grid import GridInputs, GridModel
+from mgcosim.sim.grid_measure import measure
 from mgcosim.sim.mess import with_mess
 
 _BRANCH = "dict branch label -> float (IEEE number as text, or line name)"
