@@ -198,7 +198,7 @@ class StorageLP:
     """One microgrid storage's SOC dynamics over the horizon (the inner loop's time agent)."""
 
     def __init__(self, mg, inp: RestorationInputs) -> None:
-        p, dt = mg.params, inp.dt_h
+        p, dt = mg.params, inp.durations_h
         m = pyo.ConcreteModel(name=f"storage {p.name}")
         m.T = pyo.RangeSet(0, inp.n_periods - 1)
         m.ch = pyo.Var(m.T, bounds=(0.0, p.ess_p_ch_max_mw))
@@ -209,7 +209,7 @@ class StorageLP:
             "dyn",
             m.soc,
             lambda t: mg.soc_mwh if t == 0 else m.soc[t - 1],
-            lambda t: energy_change_mwh(m.ch[t], m.dis[t], p.ess_eta_ch, p.ess_eta_dis, dt),
+            lambda t: energy_change_mwh(m.ch[t], m.dis[t], p.ess_eta_ch, p.ess_eta_dis, dt[t]),
             m.T,
         )
         m.net = pyo.Expression(m.T, rule=lambda _, t: m.ch[t] - m.dis[t])

@@ -2,7 +2,11 @@
 
 When a fault is in force the controller re-plans every restoration step (15 min by
 default) over a horizon that runs until the last repair plus a margin (capped), with the
-latest point forecasts, the measured SOC, turbine output and switch states: the
+latest point forecasts, the measured SOC, turbine output and switch states. The horizon
+has two time scales: the first ``fine_h`` hours in restoration steps with every integer
+decision, then hourly look-ahead periods (``look_ahead_step_h``) as the linear relaxation,
+which keep the energy budget of the whole horizon in view (only the first step is applied
+before the next plan; a first plan of 12 steps becomes 4 + 2 periods). The
 centralised restoration model of :mod:`controllers.restoration` decides switch actions
 (ties included), islands energised by grid-forming microgrids or mobile storage units
 (``data.mess``, seed 002: storage at their IEEE bus, in the model's microgrid form without
@@ -21,6 +25,7 @@ import time
 
 import numpy as np
 import pandapower as pp
+from pyomo.common.collections import ComponentMap
 
 from mgcosim.controllers.base import Forecasts, Measurements, Plan
 from mgcosim.controllers.dso import DSOData, default_topology, dso_data
@@ -29,6 +34,7 @@ from mgcosim.controllers.restoration import (
     RESTORATION_LIMITS,
     build_restoration_model,
     extract_result,
+    first_step_start,
     solve_restoration,
 )
 from mgcosim.controllers.restoration_check import RestorationACCheck
@@ -57,12 +63,15 @@ class RestorationController:
         max_periods: int = 16,
         limits: MipLimits = RESTORATION_LIMITS,
         method: str = "centralised",
+        fine_h: float | None = 1.0,
+        look_ahead_step_h: float = 1.0,
     ) -> None:
         if method not in ("centralised", "admm"):
             raise ValueError(f"restoration method {method!r}: use 'centralised' or 'admm'")
         self.data, self.step_h, self.margin_h = data, step_h, margin_h
         self.max_periods, self.limits = max_periods, limits
         self.method = method
+        self.fine_h, self.look_ahead_step_h = fine_h, look_ahead_step_h
         self.dd = with_mess_buses(dso_data(net, data), data.mess)
         self.plan_ac = RestorationACCheck(data)  # one AC net for every plan
 
@@ -72,13 +81,34 @@ class RestorationController:
         periods = math.ceil((end - time_s) / 3600 / self.step_h + self.margin_h / self.step_h)
         return int(min(max(periods, 1), self.max_periods))
 
+    def fine_periods(self, n_steps: int) -> int:
+        """Periods of one restoration step with integer decisions: the first ``fine_h``."""
+        if self.fine_h is None:
+            return n_steps
+        return min(n_steps, max(1, round(self.fine_h / self.step_h)))
+
+    def period_steps(self, n_steps: int) -> list[int]:
+        """Restoration steps per period: one each for the first ``fine_h`` hours, then
+        look-ahead periods of ``look_ahead_step_h`` (the last one shorter if need be);
+        every period one step when ``fine_h`` is None."""
+        fine = self.fine_periods(n_steps)
+        chunk = max(1, round(self.look_ahead_step_h / self.step_h))
+        rest = n_steps - fine
+        return [1] * fine + [chunk] * (rest // chunk) + ([rest % chunk] if rest % chunk else [])
+
     def inputs(self, meas: Measurements, fc: Forecasts) -> RestorationInputs:
         n = self.horizon(meas.time_s, meas.active_faults)
         per = max(1, int(round(self.step_h / fc.step_h)))
+        steps = self.period_steps(n)
+        ends = np.cumsum(steps)
 
         def series(unit: str) -> np.ndarray:
             values = np.asarray(fc.p_mw[unit], dtype=float)[: n * per]
-            return values.reshape(n, per).mean(axis=1)
+            per_step = values.reshape(n, per).mean(axis=1)
+            return np.array([per_step[e - k : e].mean() for k, e in zip(steps, ends, strict=True)])
+
+        fine = self.fine_periods(n)
+        uniform = all(k == 1 for k in steps)
 
         closed = {**default_topology(self.dd), **dict(meas.switch_closed)}
         mgs = {
@@ -92,12 +122,12 @@ class RestorationController:
             for mg in self.data.microgrids
         }
         mgs |= {
-            u.name: mess_inputs(u, float(meas.soc_mwh.get(u.name, u.ess_e_init_mwh)), n)
+            u.name: mess_inputs(u, float(meas.soc_mwh.get(u.name, u.ess_e_init_mwh)), len(steps))
             for u in self.data.mess
         }
         faults = meas.active_faults
         return RestorationInputs(
-            n_periods=n,
+            n_periods=len(steps),
             faulted=frozenset(int(f["branch_ieee"]) for f in faults if f["kind"] == "branch"),
             main_grid_available=not any(f["kind"] == "main_grid" for f in faults),
             initial_closed=closed,
@@ -105,6 +135,8 @@ class RestorationController:
             pv_mw={pv.name: series(pv.name) for pv in self.data.pv},
             microgrids=mgs,
             dt_h=self.step_h,
+            period_h=() if uniform else tuple(k * self.step_h for k in steps),
+            integer_periods=fine if fine < len(steps) else None,
         )
 
     def plan(self, meas: Measurements, fc: Forecasts) -> Plan:
@@ -150,15 +182,25 @@ class RestorationController:
                 info["admm_fallback"] = "not converged" if admm.radial else admm.radial_problem
                 log.warning("restoration ADMM %s; centralised plan used", info["admm_fallback"])
         model = build_restoration_model(self.dd, self.data, inp)
-        return tight_plan(model, self.dd, self.limits, info)
+        start, start_s = first_step_start(self.dd, self.data, inp, model, self.limits)
+        return tight_plan(model, self.dd, self.limits, info, start, start_s)
 
 
-def tight_plan(model, dd: DSOData, limits: MipLimits, info: dict) -> RestorationResult:
-    """The MILP's plan, its dispatch re-solved with exact losses
+def tight_plan(
+    model,
+    dd: DSOData,
+    limits: MipLimits,
+    info: dict,
+    start: ComponentMap | None = None,
+    start_s: float = 0.0,
+) -> RestorationResult:
+    """The MILP's plan (from the MIP ``start``, found in ``start_s`` seconds, counted in
+    its solve time), its dispatch re-solved with exact losses
     (:func:`controllers.restoration_losses.refine_plan_losses`). Fallback (logged and
     recorded in ``info["loss_refine"]``): when the MILP's decisions cannot carry the exact
     losses, the MILP's own plan."""
-    milp = solve_restoration(model, limits)
+    milp = solve_restoration(model, limits, start)
+    milp = dataclasses.replace(milp, solve_time_s=milp.solve_time_s + start_s)
     try:
         record, rounds = refine_plan_losses(model, dd)
     except OptimisationError as err:  # InfeasibleError included
@@ -254,8 +296,11 @@ def plan_from_result(
     step_h: float,
     info: dict,
 ) -> Plan:
-    """Set-points, switch states and load pickup per restoration step."""
-    periods = result.periods
+    """Set-points, switch states and load pickup per restoration step (a look-ahead period
+    of several steps repeats its values)."""
+    steps = [max(1, round(h / step_h)) for h in inp.durations_h]
+    periods = [p for p, k in zip(result.periods, steps, strict=True) for _ in range(k)]
+    inp = per_step_inputs(inp, steps)
     setpoints: dict[str, np.ndarray] = {}
     served: dict[str, np.ndarray] = {}
     for mg in data.microgrids:
@@ -288,6 +333,23 @@ def plan_from_result(
         grid_formers=formers,
         setpoints_mvar=q_pv,
     )
+
+
+def per_step_inputs(inp: RestorationInputs, steps: list[int]) -> RestorationInputs:
+    """``inp``'s forecasts repeated over the steps of each period (only what
+    :func:`plan_from_result` reads: the microgrids' load and wind, the PV)."""
+    if all(k == 1 for k in steps):
+        return inp
+
+    def rep(values) -> np.ndarray:
+        return np.repeat(np.asarray(values, dtype=float), steps)
+
+    mgs = {
+        g: dataclasses.replace(mg, load_mw=rep(mg.load_mw), wind_mw=rep(mg.wind_mw))
+        for g, mg in inp.microgrids.items()
+    }
+    pv = {p: rep(v) for p, v in inp.pv_mw.items()}
+    return dataclasses.replace(inp, microgrids=mgs, pv_mw=pv)
 
 
 def cap_mw(available_mw, curtailed_mw, rated_mw: float) -> np.ndarray:

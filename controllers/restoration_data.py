@@ -69,6 +69,17 @@ class RestorationInputs:
     reserve_frac: float = 0.05  # grid-former headroom per MW exported into its island
     v_margin_pu: float = 0.002  # model voltage floor above v_min (measured model error 5e-4)
     ports: tuple[BoundaryPort, ...] = ()  # sub-network models only (restoration ADMM)
+    # Period lengths (h), when they differ: e.g. 15-min periods for the first hour, then
+    # hourly look-ahead periods (empty: every period lasts dt_h).
+    period_h: tuple[float, ...] = ()
+    # Periods with integer decisions (switches, energisation, grid formers, pickup, storage
+    # mode); later periods are their linear relaxation, a look-ahead for energy (None: all).
+    integer_periods: int | None = None
+
+    @property
+    def durations_h(self) -> tuple[float, ...]:
+        """The length of each period (h)."""
+        return tuple(self.period_h) if self.period_h else (self.dt_h,) * self.n_periods
 
 
 @dataclass(frozen=True)
@@ -159,6 +170,16 @@ def validate_inputs(dd: DSOData, inp: RestorationInputs) -> None:
     if inp.n_periods < 1 or inp.dt_h <= 0:
         raise RestorationInputError(
             f"n_periods {inp.n_periods} and dt_h {inp.dt_h}: need n_periods >= 1, dt_h > 0"
+        )
+    if inp.period_h and (
+        len(inp.period_h) != inp.n_periods or not all(h > 0 for h in inp.period_h)
+    ):
+        raise RestorationInputError(
+            f"period_h {inp.period_h}: need {inp.n_periods} period lengths, each > 0"
+        )
+    if inp.integer_periods is not None and inp.integer_periods < 1:
+        raise RestorationInputError(
+            f"integer_periods {inp.integer_periods}: need at least 1 (None: every period)"
         )
     lines = {b.ieee for b in dd.branches}
     for name, numbers in (

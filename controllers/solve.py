@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.common.collections import ComponentMap
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import TerminationCondition
 
@@ -76,10 +77,46 @@ class SolveRecord:
     lp_iterations: int = 0
 
 
-def solve_mip(model: pyo.Block, solver, what: str, limits: MipLimits) -> SolveRecord:
+def solve_mip(
+    model: pyo.Block,
+    solver,
+    what: str,
+    limits: MipLimits,
+    start: ComponentMap | None = None,
+) -> SolveRecord:
     """Solve a MIP and load its solution; an incumbent stopped by the node limit is used
-    (status ``node_limit``, its gap recorded). Errors as :func:`solve_optimal`."""
+    (status ``node_limit``, its gap recorded). Errors as :func:`solve_optimal`.
+
+    ``start``: values of some of the model's integer variables (a Pyomo ``ComponentMap``
+    variable -> value), a MIP start (``solver`` a
+    :func:`persistent_highs`). HiGHS completes it by a MIP over the other variables and
+    starts from it when feasible; an infeasible start is dropped (HiGHS logs it). A start
+    changes which solution within the gap is returned, never the limits: the same model
+    and start give the same result on any machine.
+    """
+    if start:
+        set_mip_start(model, solver, start)
     return _solve(model, solver, what, limits, accept_node_limit=True)
+
+
+def set_mip_start(model: pyo.Block, solver, start: ComponentMap) -> None:
+    """Hand ``start`` to the next solve of ``model`` by the persistent HiGHS ``solver``.
+
+    Pyomo pushes its updates (bounds, fixings) into HiGHS before it runs, and HiGHS drops
+    a solution given before them, so the start is set just before the run."""
+    solver.set_instance(model)
+    highs = solver._solver_model
+    columns = solver._pyomo_var_to_solver_var_map
+    index = np.array([columns[id(var)] for var in start], dtype=np.int32)
+    value = np.array([float(v) for v in start.values()], dtype=float)
+    run = highs.run
+
+    def run_from_start():
+        highs.run = run  # one solve only
+        highs.setSolution(len(index), index, value)
+        return run()
+
+    highs.run = run_from_start
 
 
 def solve_optimal(

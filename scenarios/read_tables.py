@@ -68,7 +68,28 @@ def read_restoration(value: Any, physical_s: int) -> RestorationSettings:
     )
     if nodes < 1:
         raise Invalid("restoration.mip_node_limit", f"is {nodes}", "give a whole number >= 1")
-    return RestorationSettings(method, step_s / 60, float(margin_h), periods, float(gap), nodes)
+    fine_h = as_number(table.get("fine_h", default.fine_h), "restoration.fine_h")
+    if not fine_h * 3600 >= step_s:
+        raise Invalid(
+            "restoration.fine_h",
+            f"is {fine_h:g} h, shorter than one restoration step ({step_s / 60:g} min)",
+            "give at least one step, e.g. 1.0 (default)",
+        )
+    look_s = as_seconds(
+        table.get("look_ahead_step_min", default.look_ahead_step_min),
+        "restoration.look_ahead_step_min",
+        60,
+    )
+    if look_s <= 0 or look_s % step_s:
+        raise Invalid(
+            "restoration.look_ahead_step_min",
+            f"{look_s / 60:g} min is not a positive multiple of the restoration step "
+            f"{step_s / 60:g} min",
+            "use a multiple of the restoration step, e.g. 60 (default)",
+        )
+    return RestorationSettings(
+        method, step_s / 60, float(margin_h), periods, float(gap), nodes, fine_h, look_s / 60
+    )
 
 
 def read_admm(value: Any, controller: str, has_faults: bool) -> ADMMOptions:

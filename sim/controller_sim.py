@@ -205,6 +205,8 @@ class ControllerSim(mosaik_api_v3.Simulator):
                 max_periods=settings.max_periods,
                 limits=MipLimits(settings.mip_rel_gap, settings.mip_node_limit),
                 method=settings.method,
+                fine_h=settings.fine_h,
+                look_ahead_step_h=settings.look_ahead_step_min / 60,
             )
         return self.meta
 

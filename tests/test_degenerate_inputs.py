@@ -46,6 +46,16 @@ REFUSED = {
     "turbine-max-zero": (MG1 + "mt_p_max_mw = 0\n", "microgrids.MG1.mt_p_max_mw", "mt_p_min_mw"),
     "storage-max-zero": (MG2 + "ess_e_max_mwh = 0\n", "microgrids.MG2.ess_e_max_mwh", "<="),
     "voltage-max-zero": ("[dso]\nv_max_pu = 0\n", "dso.v_max_pu", "v_min_pu < v_max_pu"),
+    "fine-hours-below-a-step": (
+        "[restoration]\nfine_h = 0.1\n",
+        "restoration.fine_h",
+        "at least one step",
+    ),
+    "look-ahead-not-a-multiple": (
+        "[restoration]\nlook_ahead_step_min = 50\n",
+        "restoration.look_ahead_step_min",
+        "multiple of the restoration step",
+    ),
 }
 
 

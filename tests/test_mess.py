@@ -37,6 +37,9 @@ ISLAND_EVENT = (
     '[[faults]]\nname = "f37"\nbranch = 37\nstart_h = 1.0\nrepair_h = 1.0\n'
 )
 RESTORATION = "[restoration]\nstep_min = 30\nmargin_h = 0.0\n"
+# bus 23 (tier 3) is worth 4.5 CNY a period of about 29,000: only a plan proven within 1e-4
+# tells restoring it from leaving it dark (the default 1 % gap accepts either)
+PROVEN_RESTORATION = RESTORATION + "mip_rel_gap = 1e-4\nmip_node_limit = 100000\n"
 
 
 # --- scenario -------------------------------------------------------------------------------
@@ -211,7 +214,7 @@ def test_mess_island_in_the_cosimulation_sheds_less(scenario_file, run):
     """The same event with and without a MESS at bus 23 (given placement): with it, bus 23
     is restored on the unit's island for the whole fault, checked by the AC power flow of
     every step; the unserved energy falls by bus 23's load (its realised demand)."""
-    tables = EVENING + RESTORATION + ISLAND_EVENT
+    tables = EVENING + PROVEN_RESTORATION + ISLAND_EVENT
     without = run(scenario_file(tables, duration_h=2))
     placed = run(scenario_file(tables + "[mess]\nbuses = [23]\n", duration_h=2))
     assert json.loads((placed / "mess_placement.json").read_text())["buses"] == [23]
@@ -219,8 +222,12 @@ def test_mess_island_in_the_cosimulation_sheds_less(scenario_file, run):
     during = steps[(steps.time_s >= 3600) & (steps.time_s < 7200)]
     assert during.converged.eq(1).all() and (during.islands == "MESS_b23").all()
     vm = pd.read_csv(placed / "bus_vm_pu.csv").set_index("time_s")
-    island = vm.loc[during.time_s, ["23", "24", "25"]]  # live; the loads of 24, 25 are shed
-    assert ((island > 0.9) & (island < 1.1)).all().all()
+    # bus 23 live; 24 and 25 (their loads shed either way) may be energised or left dark:
+    # tied plans, unless PV_b25 has power to give
+    island = vm.loc[during.time_s, ["23", "24", "25"]]
+    assert island["23"].notna().all()
+    live = island.stack()  # the energised buses' voltages (dark buses are NaN)
+    assert ((live > 0.9) & (live < 1.1)).all()
     gain = unserved_mwh(without, 3600, 7200) - unserved_mwh(placed, 3600, 7200)
     demand_23 = pd.read_csv(placed / "available_p_mw.csv").set_index("time_s")
     expected = float(demand_23.loc[during.time_s, "load_b23"].sum() * 0.25)

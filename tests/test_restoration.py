@@ -15,9 +15,12 @@ import pytest
 
 from mgcosim.controllers.restoration import (
     build_restoration_model,
+    first_step_start,
+    period_of,
     solve_independent,
     solve_restoration,
 )
+from mgcosim.controllers.restoration_controller import RestorationController, plan_from_result
 from mgcosim.controllers.restoration_data import (
     RestorationInputError,
     RestorationResult,
@@ -222,3 +225,68 @@ def test_bad_inputs_are_named(dd, data):
     short = dataclasses.replace(inp, n_periods=3)
     with pytest.raises(RestorationInputError, match="3 periods"):
         build_restoration_model(dd, data, short)
+
+
+def test_look_ahead_periods_have_their_own_length_and_are_relaxed(dd, data):
+    """A 15-min period, then a 1-h look-ahead period: storage energy changes by power times
+    each period's own length (hand calculation from the SOC dynamics), and only the first
+    period keeps integer decisions."""
+    inp = nominal_inputs(dd, data, n_periods=2, faulted={12, 22}, main_grid_available=False)
+    inp = dataclasses.replace(inp, period_h=(0.25, 1.0), integer_periods=1)
+    model = build_restoration_model(dd, data, inp)
+    assert all(model.x[b, 0].is_binary() for b in model.D)
+    assert not any(model.x[b, 1].is_binary() for b in model.D)
+    free = [v for v in model.component_data_objects(pyo.Var) if not v.fixed]
+    assert not any(v.is_binary() for v in free if period_of(v) == 1)
+    assert sum(v.is_binary() for v in free if period_of(v) == 0) > 100
+    assert all(0 <= model.x[b, 1].lb and model.x[b, 1].ub <= 1 for b in model.D)
+    result = solve_restoration(model, LIMITS)
+    assert result.status == "optimal"
+    for g, mg in inp.microgrids.items():
+        p = mg.params
+        soc = [mg.soc_mwh] + [period.soc_mwh[g] for period in result.periods]
+        for t, hours in enumerate((0.25, 1.0)):
+            ch, dis = pyo.value(model.ch[g, t]), pyo.value(model.dis[g, t])
+            change = (ch * p.ess_eta_ch - dis / p.ess_eta_dis) * hours
+            assert soc[t + 1] - soc[t] == pytest.approx(change, abs=1e-7)
+    # the plan holds the look-ahead period's set-points over its four 15-min steps
+    plan = plan_from_result(result, inp, data, 0, 0.25, {})
+    mt = plan.setpoints_mw["MG1_mt"]
+    assert len(mt) == 5 and mt[1:] == pytest.approx([result.periods[1].mt_p_mw["MG1"]] * 4)
+
+
+def test_controller_plans_the_first_hour_in_steps_then_hourly(data, base_net):
+    ctrl = RestorationController(data, base_net)  # 15-min steps, fine_h 1, hourly look-ahead
+    assert ctrl.period_steps(12) == [1, 1, 1, 1, 4, 4]
+    assert ctrl.period_steps(9) == [1, 1, 1, 1, 4, 1]
+    assert ctrl.period_steps(3) == [1, 1, 1]
+    assert RestorationController(data, base_net, fine_h=None).period_steps(6) == [1] * 6
+
+
+def test_period_lengths_must_fit_the_horizon(dd, data):
+    inp = nominal_inputs(dd, data, n_periods=2, faulted={12}, main_grid_available=True)
+    with pytest.raises(RestorationInputError, match="period_h"):
+        build_restoration_model(dd, data, dataclasses.replace(inp, period_h=(0.25,)))
+    with pytest.raises(RestorationInputError, match="integer_periods"):
+        build_restoration_model(dd, data, dataclasses.replace(inp, integer_periods=0))
+
+
+def test_first_step_start_holds_the_first_periods_decisions(dd, data):
+    """The MIP start: the event with only its first period integer, its period-0 decisions
+    repeated over every integer period; the plan solved from it is optimal and radial."""
+    inp = nominal_inputs(dd, data, n_periods=2, faulted={12, 22}, main_grid_available=False)
+    model = build_restoration_model(dd, data, inp)
+    start, seconds = first_step_start(dd, data, inp, model, LIMITS)
+    assert seconds > 0
+    free = [v for v in model.component_data_objects(pyo.Var) if v.is_binary() and not v.fixed]
+    assert len(start) == len(free)
+    for var in free:
+        index = var.index()
+        first = var.parent_component()[(*index[:-1], 0)]
+        assert start[var] == start[first] and start[var] in (0.0, 1.0)
+    result = solve_restoration(model, LIMITS, start)
+    assert result.status == "optimal" and result.mip_gap <= GAP
+    for period in result.periods:
+        assert sum(period.restored_mw_by_tier.values()) > 0
+    none, no_time = first_step_start(dd, data, dataclasses.replace(inp, integer_periods=1), model)
+    assert len(none) == 0 and no_time == 0.0  # one integer period: nothing to start from
