@@ -84,15 +84,20 @@ def build_restoration_model(
     return m
 
 
-def relax_look_ahead(m: pyo.Block, integer_periods: int | None) -> None:
+def relax_look_ahead(m: pyo.Block, integer_periods: int | None) -> list[pyo.Var]:
     """The periods from ``integer_periods`` on as their linear relaxation: binaries in
     [0, 1] (a look-ahead that keeps the energy budget over the horizon; only the first
-    periods' decisions are applied before the next plan)."""
+    periods' decisions are applied before the next plan). Returns the relaxed variables."""
     if integer_periods is None:
-        return
-    for var in m.component_data_objects(pyo.Var, descend_into=True):
-        if var.is_binary() and not var.fixed and period_of(var) >= integer_periods:
-            var.domain = pyo.UnitInterval
+        return []
+    relaxed = [
+        var
+        for var in m.component_data_objects(pyo.Var, descend_into=True)
+        if var.is_binary() and not var.fixed and period_of(var) >= integer_periods
+    ]
+    for var in relaxed:
+        var.domain = pyo.UnitInterval
+    return relaxed
 
 
 def period_of(var: pyo.Var) -> int:
@@ -492,36 +497,36 @@ def solve_restoration(
 
 
 def first_step_start(
-    dd: DSOData,
-    data: NetworkData,
-    inp: RestorationInputs,
-    model: pyo.ConcreteModel,
-    limits: MipLimits = RESTORATION_LIMITS,
+    model: pyo.ConcreteModel, limits: MipLimits = RESTORATION_LIMITS
 ) -> tuple[ComponentMap, float]:
-    """A MIP start for ``model`` (built from ``inp``) and the seconds it took: the same
-    event with only its first period integer, solved to ``limits``, its first-period
-    decisions held over every integer period of ``model``.
+    """A MIP start for the restoration ``model`` and the seconds it took: ``model`` with
+    only its first period integer (the others relaxed for this one solve), solved to
+    ``limits``, its first-period decisions held over every integer period.
 
     The model of one integer period is a fraction of the work; holding its decisions is a
     plan that switches once, at the start. Measured on the plans of ``blackout.toml`` and
     ``fault_midday.toml``, a start lets HiGHS stop at its root instead of searching sub-MIPs
-    for a first plan (up to 18 s). None (an empty start) when ``model`` has one integer
-    period or the first-period model has no solution.
+    for a first plan (up to 18 s). An empty start when ``model`` has one integer period or
+    the first-period problem has no solution.
     """
+    inp: RestorationInputs = model.inp
     integer = inp.integer_periods or inp.n_periods
     if integer <= 1:
         return ComponentMap(), 0.0
     t0 = time.perf_counter()
-    first = build_restoration_model(dd, data, replace(inp, integer_periods=1))
+    relaxed = relax_look_ahead(model, 1)
     try:
-        solve_mip(first, persistent_highs(), "restoration first step", limits)
+        solve_mip(model, persistent_highs(), "restoration first step", limits)
     except OptimisationError:  # InfeasibleError included: the full model then says so
         return ComponentMap(), time.perf_counter() - t0
+    finally:
+        for var in relaxed:
+            var.domain = pyo.Binary
     start = ComponentMap()
     for var in model.component_data_objects(pyo.Var):
         if var.is_binary() and not var.fixed and period_of(var) < integer:
-            parent, index = var.parent_component(), var.index()
-            held = first.find_component(parent.name)[(*index[:-1], 0)]
+            index = var.index()
+            held = var.parent_component()[(*index[:-1], 0)]
             start[var] = float(round(pyo.value(held)))
     return start, time.perf_counter() - t0
 

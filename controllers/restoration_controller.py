@@ -107,9 +107,6 @@ class RestorationController:
             per_step = values.reshape(n, per).mean(axis=1)
             return np.array([per_step[e - k : e].mean() for k, e in zip(steps, ends, strict=True)])
 
-        fine = self.fine_periods(n)
-        uniform = all(k == 1 for k in steps)
-
         closed = {**default_topology(self.dd), **dict(meas.switch_closed)}
         mgs = {
             mg.name: MicrogridRestorationInputs(
@@ -135,8 +132,8 @@ class RestorationController:
             pv_mw={pv.name: series(pv.name) for pv in self.data.pv},
             microgrids=mgs,
             dt_h=self.step_h,
-            period_h=() if uniform else tuple(k * self.step_h for k in steps),
-            integer_periods=fine if fine < len(steps) else None,
+            period_h=() if set(steps) == {1} else tuple(k * self.step_h for k in steps),
+            integer_periods=self.fine_periods(n) if self.fine_periods(n) < len(steps) else None,
         )
 
     def plan(self, meas: Measurements, fc: Forecasts) -> Plan:
@@ -182,7 +179,7 @@ class RestorationController:
                 info["admm_fallback"] = "not converged" if admm.radial else admm.radial_problem
                 log.warning("restoration ADMM %s; centralised plan used", info["admm_fallback"])
         model = build_restoration_model(self.dd, self.data, inp)
-        start, start_s = first_step_start(self.dd, self.data, inp, model, self.limits)
+        start, start_s = first_step_start(model, self.limits)
         return tight_plan(model, self.dd, self.limits, info, start, start_s)
 
 

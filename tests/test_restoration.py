@@ -276,7 +276,7 @@ def test_first_step_start_holds_the_first_periods_decisions(dd, data):
     repeated over every integer period; the plan solved from it is optimal and radial."""
     inp = nominal_inputs(dd, data, n_periods=2, faulted={12, 22}, main_grid_available=False)
     model = build_restoration_model(dd, data, inp)
-    start, seconds = first_step_start(dd, data, inp, model, LIMITS)
+    start, seconds = first_step_start(model, LIMITS)
     assert seconds > 0
     free = [v for v in model.component_data_objects(pyo.Var) if v.is_binary() and not v.fixed]
     assert len(start) == len(free)
@@ -288,5 +288,6 @@ def test_first_step_start_holds_the_first_periods_decisions(dd, data):
     assert result.status == "optimal" and result.mip_gap <= GAP
     for period in result.periods:
         assert sum(period.restored_mw_by_tier.values()) > 0
-    none, no_time = first_step_start(dd, data, dataclasses.replace(inp, integer_periods=1), model)
+    one = build_restoration_model(dd, data, dataclasses.replace(inp, integer_periods=1))
+    none, no_time = first_step_start(one)
     assert len(none) == 0 and no_time == 0.0  # one integer period: nothing to start from
