@@ -16,14 +16,11 @@ from __future__ import annotations
 import time
 
 from mgcosim.controllers.dso import dso_data
-from mgcosim.controllers.restoration import (
-    build_restoration_model,
-    extract_result,
-    solve_restoration,
-)
+from mgcosim.controllers.restoration import build_restoration_model
 from mgcosim.controllers.restoration_check import RestorationACCheck
 from mgcosim.controllers.restoration_data import nominal_inputs
 from mgcosim.controllers.restoration_losses import refine_plan_losses
+from mgcosim.controllers.restoration_solve import extract_result, solve_restoration
 from mgcosim.controllers.solve import MipLimits
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.networks.params import load_network_data

@@ -21,12 +21,9 @@ import time
 from dataclasses import replace
 
 from mgcosim.controllers.dso import dso_data
-from mgcosim.controllers.restoration import (
-    build_restoration_model,
-    solve_independent,
-    solve_restoration,
-)
+from mgcosim.controllers.restoration import build_restoration_model
 from mgcosim.controllers.restoration_admm import solve_restoration_admm
+from mgcosim.controllers.restoration_solve import solve_independent, solve_restoration
 from mgcosim.controllers.solve import MipLimits
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.scenarios.loader import load_scenario

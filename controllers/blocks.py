@@ -29,12 +29,17 @@ def declare_loss_cuts(
     v_hat2: Callable[[int], object],
     ell_p: pyo.Var,
     ell_q: pyo.Var,
+    v_from: Callable[[int, int], object] | None = None,
 ) -> None:
-    """Squared current ``ell = ell_p + ell_q >= (P^2 + Q^2) / v_hat^2`` by tangent cuts.
+    """The losses' linear outer approximation: tangent cuts of ``ell_p >= P^2 / v`` and
+    ``ell_q >= Q^2 / v`` (``ell = ell_p + ell_q``) at every cut point ``a`` of the flow.
 
-    ``v_hat^2 ell_p >= 2 a P - a^2`` at every cut point ``a`` (and the same in Q): a linear
-    outer approximation of the DistFlow cone, exact at the points. ``v_hat2(line)`` is the
-    squared voltage the losses are estimated at (a number or a fixed parameter).
+    * ``v_from`` None, the voltage fixed at ``v_hat2(line)`` (a number or a fixed
+      parameter): ``v_hat^2 ell_p >= 2 a P - a^2``, exact at the points;
+    * ``v_from(line, t)``, the squared voltage at the sending end as a variable: the cone
+      cuts :func:`cone_cut` at ``c = a / v_hat2`` (exact at flow ``a`` when
+      ``v = v_hat2``), valid at every voltage; :func:`cone_violations` and
+      :func:`cone_cut` refine them where a solution lies.
     """
     points = loss_cut_offsets()
     m.CUTS = pyo.RangeSet(0, len(points) - 1)
@@ -42,43 +47,8 @@ def declare_loss_cuts(
     def cut(flow, part):
         def rule(_, line, t, k):
             a = points[k] * s_max_pu[line]
-            return v_hat2(line) * part[line, t] >= 2 * a * flow[line, t] - a * a
-
-        return rule
-
-    m.cut_p = pyo.Constraint(m.L, m.T, m.CUTS, rule=cut(m.P, ell_p))
-    m.cut_q = pyo.Constraint(m.L, m.T, m.CUTS, rule=cut(m.Q, ell_q))
-
-
-# --- losses on the DistFlow cone ----------------------------------------------------------
-def cone_cut(flow, part, v, ratio: float):
-    """Tangent cut ``part >= 2 c flow - c^2 v`` of ``part >= flow^2 / v`` at ``flow / v = c``.
-
-    ``flow^2 / v`` is convex and homogeneous in (flow, v), so its tangent plane depends on the
-    ratio ``c`` alone and is valid at every voltage (``v``: squared voltage, a variable).
-    """
-    return part >= 2 * ratio * flow - ratio * ratio * v
-
-
-def declare_cone_cuts(
-    m: pyo.Block,
-    s_max_pu: Mapping[int, float],
-    v_from: Callable[[int, int], object],
-    v_hat2: Callable[[int], float],
-    ell_p: pyo.Var,
-    ell_q: pyo.Var,
-) -> None:
-    """Initial outer approximation of ``ell_p >= P^2 / v``, ``ell_q >= Q^2 / v`` (the
-    DistFlow cone ``ell v >= P^2 + Q^2`` split in its P and Q parts) with the voltage a
-    variable: the cuts of :func:`declare_loss_cuts`, placed at ``c = a / v_hat2`` (exact at
-    flow ``a`` when ``v = v_hat2``). ``v_from(line, t)``: the squared voltage at the sending
-    end. :func:`cone_violations` and :func:`cone_cut` refine it where a solution lies.
-    """
-    points = loss_cut_offsets()
-    m.CUTS = pyo.RangeSet(0, len(points) - 1)
-
-    def cut(flow, part):
-        def rule(_, line, t, k):
+            if v_from is None:
+                return v_hat2(line) * part[line, t] >= 2 * a * flow[line, t] - a * a
             ratio = points[k] * s_max_pu[line] / v_hat2(line)
             return cone_cut(flow[line, t], part[line, t], v_from(line, t), ratio)
 
@@ -86,6 +56,15 @@ def declare_cone_cuts(
 
     m.cut_p = pyo.Constraint(m.L, m.T, m.CUTS, rule=cut(m.P, ell_p))
     m.cut_q = pyo.Constraint(m.L, m.T, m.CUTS, rule=cut(m.Q, ell_q))
+
+
+def cone_cut(flow, part, v, ratio: float):
+    """Tangent cut ``part >= 2 c flow - c^2 v`` of ``part >= flow^2 / v`` at ``flow / v = c``.
+
+    ``flow^2 / v`` is convex and homogeneous in (flow, v), so its tangent plane depends on the
+    ratio ``c`` alone and is valid at every voltage (``v``: squared voltage, a variable).
+    """
+    return part >= 2 * ratio * flow - ratio * ratio * v
 
 
 def cone_violations(

@@ -4,7 +4,7 @@ Per unit with S_base = 1 MVA; for each period t and branch (i, j) with switch st
 flows P, Q at the sending end i, squared current ell = lp + lq, squared voltage v, and
 
 * losses: the cone ell v_i >= P^2 + Q^2 as lp >= P^2 / v_i, lq >= Q^2 / v_i by tangent cuts
-  (:func:`controllers.blocks.declare_cone_cuts`), refined at solutions by
+  (:func:`controllers.blocks.declare_loss_cuts`), refined at solutions by
   :mod:`controllers.loss_cuts` until the cone holds within a tolerance;
 * balance: sum_in (P - r ell) - sum_out P = load - PV + microgrid imports (and Q alike);
 * voltage: |v_j - v_i + 2 (r P + x Q) - (r^2 + x^2) ell| <= M (1 - alpha);
@@ -27,8 +27,10 @@ import pandapower as pp
 import pyomo.environ as pyo
 
 from mgcosim.controllers import blocks
+from mgcosim.controllers.errors import NotConvergedError
 from mgcosim.controllers.units import i_base_ka, z_base_ohm
 from mgcosim.networks.params import NetworkData
+from mgcosim.networks.powerflow import run_power_flow
 
 BIG_M_VOLTAGE = 0.5  # > v_max^2 - v_min^2 for any sensible voltage band
 
@@ -116,7 +118,8 @@ def base_case_voltages(net: pp.pandapowerNet) -> dict[int, float]:
     base.load.loc[~base.load.name.str.startswith("load_b"), "in_service"] = False
     base.sgen["p_mw"] = 0.0
     base.storage["p_mw"] = 0.0
-    pp.runpp(base, numba=False)
+    if not run_power_flow(base):
+        raise NotConvergedError("no AC power flow of the base case (nominal load)")
     return {
         int(base.bus.at[i, "ieee"]): float(v)
         for i, v in base.res_bus.vm_pu.items()
@@ -203,13 +206,13 @@ def declare_loss_cuts(m: pyo.Block, dd: DSOData) -> None:
     """
     frm = {b.ieee: b.from_bus for b in dd.branches}
     s_max = {b.ieee: b.s_max_pu for b in dd.branches}
-    blocks.declare_cone_cuts(
+    blocks.declare_loss_cuts(
         m,
         s_max,
-        lambda line, t: m.v[frm[line], t],
         lambda line: pyo.value(m.v_hat[frm[line]]),
         m.lp,
         m.lq,
+        v_from=lambda line, t: m.v[frm[line], t],
     )
     m.loss_refine = pyo.ConstraintList()
 

@@ -17,7 +17,8 @@ class InfeasibleError(OptimisationError):
 
 
 class NotConvergedError(RuntimeError):
-    """An iterative method (ADMM) stopped at its iteration limit above its thresholds."""
+    """An iterative method (ADMM, an AC power flow) stopped at its iteration limit above its
+    thresholds."""
 
 
 class CommunicationError(RuntimeError):

@@ -23,6 +23,7 @@ import pyomo.environ as pyo
 
 from mgcosim.controllers.dso import DSOData, state
 from mgcosim.networks.params import NetworkData
+from mgcosim.networks.powerflow import run_power_flow
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,7 @@ def compare_with_ac(
     losses (37 IEEE branches) with it; keys as :meth:`PlanACCheck.__call__`. Buses left
     without a source in AC (NaN) are not compared. With ``band_pu``: ``ac_v_violations``,
     the plan's buses outside the band in AC."""
-    try:
-        pp.runpp(net, numba=False)
-    except pp.LoadflowNotConverged:
+    if not run_power_flow(net):
         return {"ac_converged": False, "model_loss_mw": model_loss_mw}
     ieee = net.bus["ieee"] > 0
     vm = net.res_bus.vm_pu[ieee].set_axis(net.bus.ieee[ieee].astype(int))

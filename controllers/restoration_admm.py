@@ -39,7 +39,6 @@ import pyomo.environ as pyo
 
 from mgcosim.controllers.dso import DSOData, default_topology
 from mgcosim.controllers.errors import InfeasibleError, OptimisationError
-from mgcosim.controllers.restoration import solve_restoration
 from mgcosim.controllers.restoration_agents import (
     Link,
     SubNetwork,
@@ -56,6 +55,7 @@ from mgcosim.controllers.restoration_data import (
     radial_problem,
     subnetworks,
 )
+from mgcosim.controllers.restoration_solve import solve_restoration
 from mgcosim.controllers.solve import MipLimits
 from mgcosim.networks.params import NetworkData
 
@@ -341,7 +341,7 @@ class RestorationADMM:
                 "no boundary between a normal and a faulted sub-network to coordinate"
             )
         for ag in self.agents.values():
-            highs_options(ag, cfg)
+            ag.set_mip_limits(cfg.limits)
         st = self._cold()
         history: list[dict] = []
         converged = False
@@ -354,7 +354,7 @@ class RestorationADMM:
                 if k == 1 and j == 0:
                     self._start(st, net)
                     for ag in self.agents.values():
-                        highs_options(ag, cfg)
+                        ag.set_mip_limits(cfg.limits)
                 r_in, s_in = self._inner(st, net, first=(k == 1 and j == 0))
                 inner_total += 1
                 if r_in <= cfg.eps_primal and s_in <= cfg.eps_dual:
@@ -486,15 +486,6 @@ def rescale(duals: list[np.ndarray], rho: float, new: float) -> None:
     """Scaled duals u = lambda / rho kept at the same lambda when rho becomes ``new``."""
     for u in duals:
         u *= rho / new
-
-
-def highs_options(ag: SubNetwork, cfg: RestorationADMMSettings) -> None:
-    """MIP gap and node limit of an agent's HiGHS (the Pyomo solve and the direct re-solves)."""
-    ag.agent.solver.config.rel_gap = cfg.mip_rel_gap
-    ag.agent.solver.config.solver_options["mip_max_nodes"] = cfg.node_limit
-    if ag.agent.fast is not None:
-        ag.agent.fast.highs.setOptionValue("mip_max_nodes", cfg.node_limit)
-        ag.agent.fast.highs.setOptionValue("mip_rel_gap", cfg.mip_rel_gap)
 
 
 def solve_restoration_admm(

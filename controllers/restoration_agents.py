@@ -25,6 +25,7 @@ from mgcosim.controllers.restoration_data import (
     RestorationPeriod,
     RestorationResult,
 )
+from mgcosim.controllers.solve import MipLimits
 from mgcosim.networks.params import NetworkData
 from mgcosim.networks.storage import energy_change_mwh
 
@@ -134,6 +135,14 @@ class SubNetwork:
         }
         self.rows = np.zeros(0, dtype=int)  # set by the coordinator: its [link, t] rows
         self.v_weight = np.zeros(len(keys))
+
+    def set_mip_limits(self, limits: MipLimits) -> None:
+        """MIP gap and node limit of the agent's HiGHS (the Pyomo solve and the re-solves)."""
+        self.agent.solver.config.rel_gap = limits.rel_gap
+        self.agent.solver.config.solver_options["mip_max_nodes"] = limits.node_limit
+        if self.agent.fast is not None:
+            self.agent.fast.highs.setOptionValue("mip_max_nodes", limits.node_limit)
+            self.agent.fast.highs.setOptionValue("mip_rel_gap", limits.rel_gap)
 
     def values(self) -> dict[str, np.ndarray]:
         """Coupling values of the current iterate, ordered like ``keys``."""

@@ -30,13 +30,7 @@ from pyomo.common.collections import ComponentMap
 from mgcosim.controllers.base import Forecasts, Measurements, Plan
 from mgcosim.controllers.dso import DSOData, default_topology, dso_data
 from mgcosim.controllers.errors import InfeasibleError, OptimisationError
-from mgcosim.controllers.restoration import (
-    RESTORATION_LIMITS,
-    build_restoration_model,
-    extract_result,
-    first_step_start,
-    solve_restoration,
-)
+from mgcosim.controllers.restoration import build_restoration_model
 from mgcosim.controllers.restoration_check import RestorationACCheck
 from mgcosim.controllers.restoration_data import (
     MicrogridRestorationInputs,
@@ -45,6 +39,12 @@ from mgcosim.controllers.restoration_data import (
     RestorationResult,
 )
 from mgcosim.controllers.restoration_losses import refine_plan_losses
+from mgcosim.controllers.restoration_solve import (
+    RESTORATION_LIMITS,
+    extract_result,
+    first_step_start,
+    solve_restoration,
+)
 from mgcosim.controllers.solve import MipLimits
 from mgcosim.networks.params import MessUnit, MicrogridParams, NetworkData
 

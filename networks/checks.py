@@ -18,6 +18,7 @@ import pandapower as pp
 
 from mgcosim.networks.ieee33 import q_of
 from mgcosim.networks.params import MicrogridParams
+from mgcosim.networks.powerflow import run_power_flow
 
 LOADING_LIMIT_PERCENT = 150.0  # "far beyond" a branch rating
 VM_LIMIT_PU = 0.8  # "far below" the DSO band (0.9 pu): voltage collapse is near
@@ -57,9 +58,7 @@ def full_output_flow(
     sgen = net.sgen
     for name, pu in pv_pu.items():
         sgen.loc[sgen.name == name, "p_mw"] = pu * sgen.loc[sgen.name == name, "max_p_mw"]
-    try:
-        pp.runpp(net, algorithm="nr", max_iteration=30, numba=False, init="auto")
-    except pp.LoadflowNotConverged:
+    if not run_power_flow(net):
         return FullOutputFlow(converged=False)
     return _result(net)
 

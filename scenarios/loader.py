@@ -105,7 +105,7 @@ from mgcosim.networks.microgrid_internal import (
     with_feeder_head_limits,
 )
 from mgcosim.networks.params import NetworkData, load_network_data
-from mgcosim.scenarios import profiles
+from mgcosim.scenarios.profile_time import Run
 from mgcosim.scenarios.profiles import ProfileSettings
 from mgcosim.scenarios.read_faults import read_faults
 from mgcosim.scenarios.read_network import read_data, read_microgrid_model
@@ -295,7 +295,7 @@ def _build(raw: dict, path: Path | None, base_dir: Path) -> Scenario:
             base_dir,
             data,
             NETWORKS[network],
-            profiles.Run(start, duration_s, physical_s),
+            Run(start, duration_s, physical_s),
         ),
         faults=faults,
         raw=raw,

@@ -38,7 +38,6 @@ data rows counted from 1) and the fix.
 
 from __future__ import annotations
 
-import datetime
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,21 +46,23 @@ import numpy as np
 import pandas as pd
 
 from mgcosim.networks.params import NetworkData
+from mgcosim.scenarios.profile_time import (
+    FIELD,
+    Lines,
+    ProfileError,
+    Run,
+    check_covers,
+    datetime_hours,
+    hour_repeat,
+    hour_values,
+    time_repeat,
+)
 
 PROFILE_COLUMNS = ("load_pu", "wind_pu", "pv_pu")
 ACTUAL_COLUMNS = ("load_actual_pu", "wind_actual_pu", "pv_actual_pu")
 REPEATS = ("daily", "none")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-FIELD = "profiles.source"
 DAY_S = 86_400
-
-
-class ProfileError(Exception):
-    """A bad profile table: ``field``, ``message``, ``fix`` (as the loader reports them)."""
-
-    def __init__(self, field: str, message: str, fix: str) -> None:
-        super().__init__(field, message, fix)
-        self.field, self.message, self.fix = field, message, fix
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,25 +150,6 @@ def series_at_steps(
 # ----------------------------------------------------------------------------- reading
 
 
-@dataclass(frozen=True)
-class Run:
-    """What the table must cover: start, duration and physical step of the scenario."""
-
-    start: datetime.datetime
-    duration_s: int
-    step_s: int
-
-    @property
-    def start_h(self) -> float:
-        """Clock hour of the start (hours after midnight of the start day)."""
-        s = self.start
-        return s.hour + s.minute / 60 + s.second / 3600
-
-    def last_step_h(self) -> float:
-        """Start of the last physical step, hours after midnight of the start day."""
-        return self.start_h + (self.duration_s - self.step_s) / 3600
-
-
 def read_table(
     path: Path | None, repeat: str | None, data: NetworkData, builtin: pd.DataFrame, run: Run
 ) -> tuple[pd.DataFrame, str, frozenset[str]]:
@@ -175,7 +157,7 @@ def read_table(
     if path is None:
         return builtin, "daily", frozenset(PROFILE_COLUMNS)
     frame, parquet = _read_file(path)
-    lines = _Lines(path.name, parquet)
+    lines = Lines(path.name, parquet)
     time_column = _time_column(frame, path)
     bases = _unit_bases(data)
     renamed = _check_columns(frame, time_column, bases)
@@ -189,25 +171,15 @@ def read_table(
         if column != time_column:
             _check_values(frame, column, bases, lines)
     if time_column == "time":
-        hours = _datetime_hours(frame["time"], run, lines)
-        repeat = _time_repeat(repeat)
+        hours = datetime_hours(frame["time"], run, lines)
+        repeat = time_repeat(repeat)
     else:
-        hours = _hour_values(frame["hour"], lines)
-        repeat = _hour_repeat(hours, repeat, run, path.name, lines)
+        hours = hour_values(frame["hour"], lines)
+        repeat = hour_repeat(hours, repeat, run, path.name, lines)
     if repeat == "none":
-        _check_covers(hours, frame, time_column, run, path.name)
+        check_covers(hours, frame, time_column, run, path.name)
     table = _assemble(frame, hours, time_column, renamed, bases, builtin)
     return table, repeat, frozenset(renamed.values())
-
-
-class _Lines:
-    """Row numbers as the user sees them: CSV line (header = line 1) or Parquet row."""
-
-    def __init__(self, name: str, parquet: bool) -> None:
-        self.name, self.parquet = name, parquet
-
-    def __call__(self, row: int) -> str:
-        return f"{self.name} row {row + 1}" if self.parquet else f"{self.name} line {row + 2}"
 
 
 def _read_file(path: Path) -> tuple[pd.DataFrame, bool]:
@@ -328,7 +300,7 @@ def _is_capped(column: str, bases: dict) -> bool:
     return unit in ("wind", "pv") or (unit in bases and bases[unit][1])
 
 
-def _check_values(frame: pd.DataFrame, column: str, bases: dict, lines: _Lines) -> None:
+def _check_values(frame: pd.DataFrame, column: str, bases: dict, lines: Lines) -> None:
     field = f"{FIELD}[{column}]"
     if frame[column].dtype == bool:
         raise ProfileError(field, "holds true/false values", "give numbers")
@@ -362,118 +334,6 @@ def _check_values(frame: pd.DataFrame, column: str, bases: dict, lines: _Lines) 
         )
         unit = " MW" if in_mw else ""
         raise ProfileError(field, f"{lines(row)} has {values.iloc[row]}{unit} > {cap:g}", fix)
-
-
-def _hour_values(hours: pd.Series, lines: _Lines) -> np.ndarray:
-    field = f"{FIELD}[hour]"
-    values = pd.to_numeric(hours, errors="coerce")
-    bad = values.isna() | ~np.isfinite(values.astype(float))
-    if bad.any() or hours.dtype == bool:
-        row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
-        raise ProfileError(
-            field,
-            f"{lines(row)} has {hours.iloc[row]!r}, not a number of hours",
-            "give hours as numbers, e.g. 0, 0.25, 0.5",
-        )
-    h = values.to_numpy(dtype=float)
-    _check_increasing(h, "hour", lines, lambda x: f"{x:g}")
-    if h[0] < 0:
-        raise ProfileError(field, f"the first hour is {h[0]:g}", "start the table at hour 0")
-    return h
-
-
-def _check_increasing(values: np.ndarray, name: str, lines: _Lines, show) -> None:
-    steps = np.diff(values)
-    if (steps <= 0).any():
-        row = int(np.flatnonzero(steps <= 0)[0]) + 1
-        raise ProfileError(
-            f"{FIELD}[{name}]",
-            f"{lines(row)} has {name} {show(values[row])} after {show(values[row - 1])}",
-            f"list the {name} values strictly increasing",
-        )
-
-
-def _hour_repeat(h: np.ndarray, repeat: str | None, run: Run, name: str, lines: _Lines) -> str:
-    """``"daily"`` or ``"none"`` for an hour table; a daily shape must be one day from 0."""
-    if repeat == "none":
-        return repeat
-    field = f"{FIELD}[hour]"
-    several = ' (for a table of several days set repeat = "none" in [profiles])'
-    if h[0] != 0:
-        raise ProfileError(field, f"the first hour is {h[0]:g}", "start the table at hour 0")
-    if h[-1] >= 24:
-        raise ProfileError(
-            field,
-            f"hour {h[-1]:g} is not in [0, 24)",
-            f"give hours of one day, 0 <= hour < 24{several}",
-        )
-    if repeat is None and run.last_step_h() >= 24:
-        raise ProfileError(
-            field,
-            f"{name} holds one day (hours {h[0]:g} .. {h[-1]:g}) but the run lasts until "
-            f"{run.last_step_h() + run.step_s / 3600:g} h after midnight of the start day",
-            'say repeat = "daily" in [profiles] to repeat the day, or give a table that covers '
-            'the run with repeat = "none"',
-        )
-    return "daily"
-
-
-def _time_repeat(repeat: str | None) -> str:
-    if repeat == "daily":
-        raise ProfileError(
-            "profiles.repeat",
-            "a table indexed by date-time is never repeated",
-            'drop repeat, or give a daily shape with an hour column for repeat = "daily"',
-        )
-    return "none"
-
-
-def _datetime_hours(values: pd.Series, run: Run, lines: _Lines) -> np.ndarray:
-    """Hours after midnight of the scenario's start day."""
-    field = f"{FIELD}[time]"
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        raise ProfileError(field, f"{lines.name} holds times with a UTC offset", _naive_fix())
-    if pd.api.types.is_datetime64_any_dtype(values):
-        times = values
-    else:
-        times = pd.to_datetime(values.astype(str), errors="coerce", format="ISO8601")
-        if isinstance(times.dtype, pd.DatetimeTZDtype):
-            raise ProfileError(field, f"{lines.name} holds times with a UTC offset", _naive_fix())
-    bad = times.isna() | values.isna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        shown = "an empty cell" if pd.isna(values.iloc[row]) else repr(values.iloc[row])
-        raise ProfileError(
-            field,
-            f"{lines(row)} has {shown}, not a date-time",
-            "give ISO date-times such as 2016-06-01 00:15:00",
-        )
-    midnight = pd.Timestamp(run.start.date())
-    seconds = (times - midnight).dt.total_seconds().to_numpy(dtype=float)
-    _check_increasing(seconds, "time", lines, lambda s: str(midnight + pd.Timedelta(seconds=s)))
-    return seconds / 3600
-
-
-def _naive_fix() -> str:
-    return "give local date-times without an offset, in the clock of the scenario's start"
-
-
-def _check_covers(hours: np.ndarray, frame: pd.DataFrame, column: str, run: Run, name: str) -> None:
-    first_h, last_h = run.start_h, run.last_step_h()
-    if hours[0] <= first_h + 1e-9 and hours[-1] >= last_h - 1e-9:
-        return
-    midnight = pd.Timestamp(run.start.date())
-
-    def at(h: float) -> str:
-        return str(midnight + pd.Timedelta(seconds=round(h * 3600)))
-
-    step = f"{run.step_s / 60:g}-min"
-    raise ProfileError(
-        f"{FIELD}[{column}]",
-        f"{name} runs from {at(hours[0])} to {at(hours[-1])}, but the run needs values from "
-        f"{at(first_h)} to {at(last_h)} (the start of its last {step} step)",
-        "give rows that cover the run, or shorten duration_h / move start into the table",
-    )
 
 
 def _assemble(

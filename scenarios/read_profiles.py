@@ -16,6 +16,7 @@ import pandas as pd
 
 from mgcosim.networks.params import NetworkData, data_file
 from mgcosim.scenarios import profiles
+from mgcosim.scenarios.profile_time import ProfileError, Run
 from mgcosim.scenarios.profiles import ProfileSettings
 from mgcosim.scenarios.read_values import (
     Invalid,
@@ -31,7 +32,7 @@ BUILTIN = "builtin"
 
 
 def read_profiles(
-    value: Any, base_dir: Path, data: NetworkData, data_dir: Path, run: profiles.Run
+    value: Any, base_dir: Path, data: NetworkData, data_dir: Path, run: Run
 ) -> ProfileSettings:
     """The [profiles] table; the profile file is read and checked by :mod:`.profiles`."""
     table = as_table(value, "profiles")
@@ -54,7 +55,7 @@ def read_profiles(
     builtin = pd.read_csv(data_file(data_dir, "profiles_default.csv"))
     try:
         shapes, repeat, given = profiles.read_table(source, repeat, data, builtin, run)
-    except profiles.ProfileError as err:
+    except ProfileError as err:
         raise Invalid(err.field, err.message, err.fix) from None
     settings = {
         key: _profile_number(table.get(key, default), key, type(default))

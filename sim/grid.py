@@ -31,6 +31,7 @@ import pandapower.topology as top
 
 from mgcosim.networks.ieee33 import INTERNAL_KEY, SUBSTATION, load_q_per_p, q_of
 from mgcosim.networks.params import MessUnit, MicrogridParams, NetworkData, q_per_p
+from mgcosim.networks.powerflow import blackout, has_source, run_power_flow
 from mgcosim.networks.storage import soc_change_mwh, unit_feasible_power_mw
 from mgcosim.networks.topology import line_index
 from mgcosim.sim.grid_internal import InternalMicrogrids
@@ -314,16 +315,39 @@ class GridModel:
         return outcome
 
     def _support(self, former_name: str, short_mw: float, t_s: int, dt_next_h: float) -> bool:
-        """The island's other microgrids and mobile storage take ``short_mw`` (> 0: raise
+        """The island's secondary control (:meth:`_secondary_control`) and, for a deficit it
+        leaves, under-frequency load shedding (:meth:`_shedding`). Applied only when the two
+        cover all of ``short_mw``; returns whether they do."""
+        others, changes, left_mw = self._secondary_control(former_name, short_mw, t_s, dt_next_h)
+        shed = self._shedding(former_name, left_mw) if left_mw > 1e-6 else []
+        if abs(left_mw) > 1e-6 and not shed:
+            return False
+        for idx in shed:  # for this step only
+            self.net.load.loc[idx, ["p_mw", "q_mvar"]] = 0.0
+            self.ufls_shed.add(str(self.net.load.at[idx, "name"]))
+        for table, idx, new in changes:
+            self.net[table].at[idx, "p_mw"] = new
+        for f in others:
+            if f.turbine is not None:
+                self.mt_p_mw[f.turbine] = float(
+                    self.net.sgen.at[self.elements["sgen"][f.turbine], "p_mw"]
+                )
+            p_mw = float(self.net.storage.at[self.elements["storage"][f.storage], "p_mw"])
+            self.storage[f.storage].apply(t_s, p_mw, dt_next_h)
+        return True
+
+    def _secondary_control(
+        self, former_name: str, short_mw: float, t_s: int, dt_next_h: float
+    ) -> tuple[list[Former], list[tuple[str, int, float]], float]:
+        """How the island's other microgrids and mobile storage take ``short_mw`` (> 0: raise
         their output, < 0: lower it) beyond their set-points: turbines first, then storage,
-        in name order, each within its limits. A deficit they leave is shed
-        (:meth:`_shedding`). Applied only when that covers all of it; returns whether it
-        does."""
+        in name order, each within its limits. Returns those units, the changes (table,
+        index, new p_mw) and the MW they leave; nothing is applied."""
         sgen, storage = self.net.sgen, self.net.storage
         buses = self.islands[former_name]
         others = [f for f in self.formers.values() if f.name != former_name]
         others = [f for f in others if self._former_bus(f.name) in buses]
-        changes: list[tuple[str, int, float]] = []  # (table, index, new p_mw)
+        changes: list[tuple[str, int, float]] = []
         left = short_mw
         for f in others:  # turbines: 0 .. their maximum
             if f.turbine is None or abs(left) <= 1e-9:
@@ -342,22 +366,7 @@ class GridModel:
             new = unit_feasible_power_mw(f.params, now - left, state.soc_at(t_s), dt_next_h)
             changes.append(("storage", idx, new))
             left -= now - new
-        shed = self._shedding(former_name, left) if left > 1e-6 else []
-        if abs(left) > 1e-6 and not shed:
-            return False
-        for idx in shed:  # under-frequency load shedding, for this step only
-            self.net.load.loc[idx, ["p_mw", "q_mvar"]] = 0.0
-            self.ufls_shed.add(str(self.net.load.at[idx, "name"]))
-        for table, idx, new in changes:
-            self.net[table].at[idx, "p_mw"] = new
-        for f in others:
-            if f.turbine is not None:
-                self.mt_p_mw[f.turbine] = float(sgen.at[self.elements["sgen"][f.turbine], "p_mw"])
-            state = self.storage[f.storage]
-            state.apply(
-                t_s, float(storage.at[self.elements["storage"][f.storage], "p_mw"]), dt_next_h
-            )
-        return True
+        return others, changes, left
 
     def _shedding(self, former_name: str, deficit_mw: float) -> list[int]:
         """Under-frequency load shedding: the island's loads to drop for this step so that
@@ -469,46 +478,3 @@ class GridModel:
         if self.internal:
             self.internal.spread(self.net, self.demand_p_mw)
         return run_power_flow(self.net) if has_source(self.net) else blackout(self.net)
-
-
-def run_power_flow(net: pp.pandapowerNet) -> bool:
-    """pandapower Newton-Raphson AC power flow; False when it does not converge."""
-    try:
-        pp.runpp(net, algorithm="nr", max_iteration=30, numba=False, init="auto")
-    except pp.LoadflowNotConverged:
-        return False
-    except Exception as err:  # pandapower raises plain errors when no bus has a source
-        if "ext_grid" in str(err) or "slack" in str(err).lower():
-            return False
-        raise
-    return bool(net.converged)
-
-
-def has_source(net: pp.pandapowerNet) -> bool:
-    """True when at least one external grid (slack) is in service."""
-    return bool(net.ext_grid.in_service.any())
-
-
-def blackout(net: pp.pandapowerNet) -> bool:
-    """Results of a network with no source: every bus de-energised, nothing flows.
-
-    Islanded operation with grid-forming microgrid units is the restoration's job; here a
-    network without a slack is simply dark. Returns True (a valid, trivial solution).
-    """
-    net.res_bus = net.bus[[]].assign(vm_pu=math.nan, va_degree=math.nan, p_mw=0.0, q_mvar=0.0)
-    zeros = dict.fromkeys(
-        [
-            "p_from_mw",
-            "q_from_mvar",
-            "p_to_mw",
-            "q_to_mvar",
-            "pl_mw",
-            "ql_mvar",
-            "i_ka",
-            "loading_percent",
-        ],
-        0.0,
-    )
-    net.res_line = net.line[[]].assign(**zeros)
-    net.res_ext_grid = net.ext_grid[[]].assign(p_mw=0.0, q_mvar=0.0)
-    return True

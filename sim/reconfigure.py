@@ -117,9 +117,8 @@ def ac_check(
     t: int = 0,
 ) -> dict:
     """pandapower AC power flow of topology ``closed`` at period ``t`` of ``case``."""
-    import pandapower as pp
-
     from mgcosim.networks.ieee33 import build_ieee33
+    from mgcosim.networks.powerflow import run_power_flow
     from mgcosim.networks.topology import energised_buses, is_radial, switch_of_branch
 
     net = build_ieee33(data)
@@ -130,9 +129,7 @@ def ac_check(
         "radial": bool(is_radial(net)),
         "all_buses_energised": set(net.bus.index) <= energised_buses(net),
     }
-    try:
-        pp.runpp(net, numba=False)
-    except pp.LoadflowNotConverged:
+    if not run_power_flow(net):
         return out | {"ac_converged": False, "ac_losses_kw": None, "ac_vmin_pu": None}
     ieee = net.bus["ieee"] > 0
     vm = net.res_bus.vm_pu[ieee].set_axis(net.bus.ieee[ieee].astype(int))

@@ -277,12 +277,9 @@ def run_restore(
 ) -> dict:
     """Solve the references and the ADMM for the scenario's first fault; the report."""
     from mgcosim.controllers.dso import dso_data
-    from mgcosim.controllers.restoration import (
-        build_restoration_model,
-        solve_independent,
-        solve_restoration,
-    )
+    from mgcosim.controllers.restoration import build_restoration_model
     from mgcosim.controllers.restoration_controller import with_mess_buses
+    from mgcosim.controllers.restoration_solve import solve_independent, solve_restoration
     from mgcosim.networks.ieee33 import build_ieee33
 
     fault = first_fault(scenario)

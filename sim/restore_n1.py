@@ -147,12 +147,9 @@ def n1_case(
     """One faulted branch: the three solves, the radiality, tier-1 and AC checks."""
     from mgcosim.controllers.dso import default_topology
     from mgcosim.controllers.errors import OptimisationError
-    from mgcosim.controllers.restoration import (
-        build_restoration_model,
-        solve_independent,
-        solve_restoration,
-    )
+    from mgcosim.controllers.restoration import build_restoration_model
     from mgcosim.controllers.restoration_data import subnetworks
+    from mgcosim.controllers.restoration_solve import solve_independent, solve_restoration
 
     start = time.perf_counter()
     inp = n1_inputs(dd, data, branch, n_periods, wind_mw)

@@ -16,9 +16,10 @@ import math
 import pandas as pd
 import pytest
 
-from mgcosim.controllers.restoration import build_restoration_model, solve_restoration
+from mgcosim.controllers.restoration import build_restoration_model
 from mgcosim.controllers.restoration_controller import mess_inputs, with_mess_buses
 from mgcosim.controllers.restoration_data import nominal_inputs
+from mgcosim.controllers.restoration_solve import solve_restoration
 from mgcosim.controllers.robust_ccg import DEFAULT_GAP, solve_robust
 from mgcosim.controllers.robust_data import DEFAULT_EVENT, Event
 from mgcosim.controllers.solve import MipLimits

@@ -13,13 +13,7 @@ import networkx as nx
 import pyomo.environ as pyo
 import pytest
 
-from mgcosim.controllers.restoration import (
-    build_restoration_model,
-    first_step_start,
-    period_of,
-    solve_independent,
-    solve_restoration,
-)
+from mgcosim.controllers.restoration import build_restoration_model, period_of
 from mgcosim.controllers.restoration_controller import RestorationController, plan_from_result
 from mgcosim.controllers.restoration_data import (
     RestorationInputError,
@@ -27,6 +21,11 @@ from mgcosim.controllers.restoration_data import (
     boundary_branches,
     nominal_inputs,
     subnetworks,
+)
+from mgcosim.controllers.restoration_solve import (
+    first_step_start,
+    solve_independent,
+    solve_restoration,
 )
 from mgcosim.controllers.solve import MipLimits
 from mgcosim.networks.topology import bus_ieee, energised_buses, is_radial, switch_of_branch

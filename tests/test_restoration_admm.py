@@ -12,11 +12,7 @@ import dataclasses
 
 import pytest
 
-from mgcosim.controllers.restoration import (
-    build_restoration_model,
-    solve_independent,
-    solve_restoration,
-)
+from mgcosim.controllers.restoration import build_restoration_model
 from mgcosim.controllers.restoration_admm import (
     RestorationADMM,
     RestorationADMMError,
@@ -25,6 +21,7 @@ from mgcosim.controllers.restoration_admm import (
 )
 from mgcosim.controllers.restoration_agents import links
 from mgcosim.controllers.restoration_data import nominal_inputs, radial_problem
+from mgcosim.controllers.restoration_solve import solve_independent, solve_restoration
 from mgcosim.controllers.solve import MipLimits
 
 CUT_OFF = {13, 14, 15, 16, 17, 18}

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from mgcosim.controllers.restoration import (
-    build_restoration_model,
-    extract_result,
-    solve_restoration,
-)
+from mgcosim.controllers.restoration import build_restoration_model
 from mgcosim.controllers.restoration_check import RestorationACCheck
 from mgcosim.controllers.restoration_data import nominal_inputs
 from mgcosim.controllers.restoration_losses import refine_plan_losses
+from mgcosim.controllers.restoration_solve import extract_result, solve_restoration
 from mgcosim.controllers.solve import MipLimits
 
 LIMITS = MipLimits(rel_gap=1e-4, node_limit=20_000)
