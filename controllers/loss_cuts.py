@@ -80,26 +80,6 @@ def _values(m: pyo.Block, dd: DSOData) -> dict[str, np.ndarray]:
     }
 
 
-def cone_residuals(m: pyo.Block, dd: DSOData) -> dict[str, np.ndarray]:
-    """[L, T] ``P^2 / v - lp`` and ``Q^2 / v - lq`` at the solution (pu^2, > 0: below the cone)."""
-    x = _values(m, dd)
-    v = np.maximum(x["v"], 1e-6)
-    return {"p": x["P"] ** 2 / v - x["lp"], "q": x["Q"] ** 2 / v - x["lq"]}
-
-
-def cone_losses_mw(m: pyo.Block, dd: DSOData, t: int) -> float:
-    """Losses of period t with the squared current on the cone, sum r (P^2 + Q^2) / v (MW)."""
-    frm = {b.ieee: b.from_bus for b in dd.branches}
-    return float(
-        sum(
-            b.r_pu
-            * (pyo.value(m.P[b.ieee, t]) ** 2 + pyo.value(m.Q[b.ieee, t]) ** 2)
-            / max(pyo.value(m.v[frm[b.ieee], t]), 1e-6)
-            for b in dd.branches
-        )
-    )
-
-
 def add_violated_cuts(m: pyo.Block, dd: DSOData, settings: CutSettings = CUTS) -> list:
     """Add the tangent cut at every violated point to ``m.loss_refine``; the new constraints."""
     x = _values(m, dd)
