@@ -4,7 +4,9 @@ files on an idle machine and while CPU-bound processes keep every core busy.
 The case is the main-grid loss with branches 12 and 22 damaged for 2 h (scenarios/blackout.toml)
 in a 3 h window from 17:00: eight restoration plans, each a MILP stopped by its gap or by a
 node limit (controllers/solve.py), never by a clock. Only ``manifest.json`` (process, host,
-heartbeat, wall time) and ``timings.csv`` (solve and step wall times) may differ.
+heartbeat, wall time) and ``timings.csv`` (solve and step wall times) may differ. Under the
+suite's two workers (``-n 2``) the first run shares the machine with the other worker's tests;
+the second adds one CPU-bound process per core on top.
 """
 
 from __future__ import annotations
