@@ -15,7 +15,7 @@ from mgcosim.sim.argtypes import non_negative_float, positive_int, write_json_re
 from mgcosim.sim.mess import placed
 from mgcosim.sim.restore import (
     PERIOD_S,
-    SEED_001,
+    PUBLISHED_ADMM,
     STUDY_NODE_LIMIT,
     TIERS,
     first_fault,
@@ -111,7 +111,7 @@ def admm_line(r: dict) -> str:
         f"  ADMM: {m['admm_outer_iterations']} outer / {m['admm_inner_iterations']} inner "
         f"iterations ({state}), objective {m['admm_gap_to_centralised_pct']:+.3f} % vs "
         f"centralised, time {100 * m['admm_time_ratio_to_centralised']:.0f} % of the "
-        f"centralised solve ({SEED_001}); boundary branches {m['admm_boundary_branches']}, "
+        f"centralised solve ({PUBLISHED_ADMM}); boundary branches {m['admm_boundary_branches']}, "
         f"radial {m['admm_radial']}"
     )
 
@@ -158,7 +158,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     fault = first_fault(scenario)  # refuse before any solve
     if fault.kind == "main_grid":
         if scenario.mess.placement != "none":
-            print("note: the seed 003 strategies run without the scenario's mobile storage")
+            print("note: the coordination strategies run without the scenario's mobile storage")
         return cmd_blackout(args, scenario, fault)
     try:
         scenario = placed(scenario)
@@ -198,13 +198,15 @@ def blackout_event(scenario: Scenario, fault: FaultEvent) -> tuple[int, float, t
 
 
 def cmd_blackout(args: argparse.Namespace, scenario: Scenario, fault: FaultEvent) -> int:
-    """Main grid lost: the seed 003 strategies (no sharing, central, projection)."""
+    """Main grid lost: the microgrid coordination strategies of seed 003 (no sharing,
+    central, feasible-region projection)."""
     from mgcosim.sim.coordinate import CoordinationStudy, print_study
 
     hour, window_h, damaged = blackout_event(scenario, fault)
     print(
         f"Main grid lost in {scenario.name!r} at {hour} h for {window_h:g} h, damaged branches "
-        f"{list(damaged)}: the microgrid coordination strategies of seed 003"
+        f"{list(damaged)}: microgrids coordinated by no sharing, central dispatch and "
+        "feasible-region projection"
     )
     study = CoordinationStudy(hour=hour, window_h=window_h, faulted=tuple(damaged))
     return print_study(study, args.json)
