@@ -37,6 +37,7 @@ from mgcosim.controllers.restoration_data import (
     RestorationInputError,
     RestorationInputs,
     RestorationResult,
+    in_periods,
 )
 from mgcosim.controllers.restoration_losses import refine_plan_losses
 from mgcosim.controllers.restoration_solve import (
@@ -99,13 +100,10 @@ class RestorationController:
     def inputs(self, meas: Measurements, fc: Forecasts) -> RestorationInputs:
         n = self.horizon(meas.time_s, meas.active_faults)
         per = max(1, int(round(self.step_h / fc.step_h)))
-        steps = self.period_steps(n)
-        ends = np.cumsum(steps)
 
         def series(unit: str) -> np.ndarray:
             values = np.asarray(fc.p_mw[unit], dtype=float)[: n * per]
-            per_step = values.reshape(n, per).mean(axis=1)
-            return np.array([per_step[e - k : e].mean() for k, e in zip(steps, ends, strict=True)])
+            return values.reshape(n, per).mean(axis=1)
 
         closed = {**default_topology(self.dd), **dict(meas.switch_closed)}
         mgs = {
@@ -119,12 +117,12 @@ class RestorationController:
             for mg in self.data.microgrids
         }
         mgs |= {
-            u.name: mess_inputs(u, float(meas.soc_mwh.get(u.name, u.ess_e_init_mwh)), len(steps))
+            u.name: mess_inputs(u, float(meas.soc_mwh.get(u.name, u.ess_e_init_mwh)), n)
             for u in self.data.mess
         }
         faults = meas.active_faults
-        return RestorationInputs(
-            n_periods=len(steps),
+        per_step = RestorationInputs(
+            n_periods=n,
             faulted=frozenset(int(f["branch_ieee"]) for f in faults if f["kind"] == "branch"),
             main_grid_available=not any(f["kind"] == "main_grid" for f in faults),
             initial_closed=closed,
@@ -132,9 +130,8 @@ class RestorationController:
             pv_mw={pv.name: series(pv.name) for pv in self.data.pv},
             microgrids=mgs,
             dt_h=self.step_h,
-            period_h=() if set(steps) == {1} else tuple(k * self.step_h for k in steps),
-            integer_periods=self.fine_periods(n) if self.fine_periods(n) < len(steps) else None,
         )
+        return in_periods(per_step, self.period_steps(n), self.fine_periods(n))
 
     def plan(self, meas: Measurements, fc: Forecasts) -> Plan:
         t0 = time.perf_counter()

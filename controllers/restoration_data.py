@@ -7,7 +7,8 @@ takes (checked by :func:`validate_inputs`), :class:`RestorationResult` what it r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import networkx as nx
 import numpy as np
@@ -80,6 +81,37 @@ class RestorationInputs:
     def durations_h(self) -> tuple[float, ...]:
         """The length of each period (h)."""
         return tuple(self.period_h) if self.period_h else (self.dt_h,) * self.n_periods
+
+
+def in_periods(
+    inp: RestorationInputs, steps: Sequence[int], integer_periods: int | None
+) -> RestorationInputs:
+    """``inp`` (one period per restoration step of ``dt_h``) on two time scales: period k
+    lasts ``steps[k]`` steps and holds their mean forecasts; the first ``integer_periods``
+    periods keep their integer decisions (None or all periods: every one)."""
+    if sum(steps) != inp.n_periods or min(steps) < 1:
+        raise ValueError(f"steps {list(steps)} do not split {inp.n_periods} periods")
+    ends = np.cumsum(steps)
+
+    def mean(values) -> np.ndarray:
+        v = np.asarray(values, dtype=float)
+        return np.array([v[e - k : e].mean() for k, e in zip(steps, ends, strict=True)])
+
+    mgs = {
+        g: replace(mg, load_mw=mean(mg.load_mw), wind_mw=mean(mg.wind_mw))
+        for g, mg in inp.microgrids.items()
+    }
+    n = len(steps)
+    relaxed_after = integer_periods is not None and integer_periods < n
+    return replace(
+        inp,
+        n_periods=n,
+        demand_mw={b: mean(v) for b, v in inp.demand_mw.items()},
+        pv_mw={name: mean(v) for name, v in inp.pv_mw.items()},
+        microgrids=mgs,
+        period_h=() if set(steps) == {1} else tuple(k * inp.dt_h for k in steps),
+        integer_periods=integer_periods if relaxed_after else None,
+    )
 
 
 @dataclass(frozen=True)
