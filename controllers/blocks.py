@@ -49,8 +49,7 @@ def declare_loss_cuts(
             a = points[k] * s_max_pu[line]
             if v_from is None:
                 return v_hat2(line) * part[line, t] >= 2 * a * flow[line, t] - a * a
-            ratio = points[k] * s_max_pu[line] / v_hat2(line)
-            return cone_cut(flow[line, t], part[line, t], v_from(line, t), ratio)
+            return cone_cut(flow[line, t], part[line, t], v_from(line, t), a / v_hat2(line))
 
         return rule
 
