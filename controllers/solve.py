@@ -36,12 +36,15 @@ class MipLimits:
 
     ``rel_gap``: stop when (incumbent - bound) / |incumbent| <= rel_gap (status optimal);
     ``node_limit``: stop after this many branch-and-bound nodes; the incumbent is then
-    accepted with status ``node_limit`` and its gap recorded (never on a wall clock).
+    accepted with status ``node_limit`` and its gap recorded (never on a wall clock);
+    ``sub_mip_heuristics``: HiGHS's RINS and RENS, sub-MIPs that search for an incumbent.
+    Worth switching off when a MIP start already gives one and the tree is small.
     """
 
     rel_gap: float = 1e-4
     node_limit: int = 10_000
     abs_gap: float | None = None
+    sub_mip_heuristics: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.rel_gap < 1:
@@ -56,6 +59,11 @@ class MipLimits:
             "threads": SOLVER_THREADS,
             "solver_options": {"mip_max_nodes": int(self.node_limit)},
         }
+        if not self.sub_mip_heuristics:
+            out["solver_options"] |= {
+                "mip_heuristic_run_rins": False,
+                "mip_heuristic_run_rens": False,
+            }
         if self.abs_gap is not None:
             out["abs_gap"] = self.abs_gap
         return out
