@@ -61,3 +61,18 @@ def test_a_partial_start_is_completed_and_an_infeasible_one_dropped():
     every_item = ComponentMap((m.take[i], 1.0) for i in m.I)  # weight 21 > 12: infeasible
     rec = solve_mip(m, persistent_highs(), "knapsack", MipLimits(rel_gap=0.0), every_item)
     assert rec.status == "optimal" and rec.objective == pytest.approx(24.0)
+
+
+def test_without_sub_mip_heuristics_a_started_solve_finds_the_optimum():
+    """``sub_mip_heuristics=False`` reaches HiGHS and the started solve still proves the
+    hand-enumerated optimum."""
+    m = knapsack()
+    solver = persistent_highs()
+    start = ComponentMap((m.take[i], float(i in (0, 1))) for i in m.I)  # value 19
+    quick = MipLimits(rel_gap=0.0, sub_mip_heuristics=False)
+    assert quick.options()["solver_options"]["mip_heuristic_run_rins"] is False
+    rec = solve_mip(m, solver, "knapsack", quick, start)
+    assert rec.status == "optimal" and rec.objective == pytest.approx(best_by_hand())
+    highs = solver._solver_model
+    for option in ("mip_heuristic_run_rins", "mip_heuristic_run_rens"):
+        assert highs.getOptionValue(option)[1] is False, option
