@@ -218,8 +218,9 @@ def _solve(
 
     Every MIP solve of a model after its first (a Kelley round, or the next case loaded
     into the same model) starts from the model's last switch states, without HiGHS's
-    sub-MIP heuristics: the start is the incumbent they would search for. On the IEEE 33
-    candidate MILPs this takes 45.7 s to 18.2 s per run at the same optima.
+    sub-MIP heuristics: the start is the incumbent they would search for. The default
+    data's candidates take 0.58 of the cold solves' time, the same topologies
+    (``benchmarks/bench_candidates.py``).
     """
     solver = solver if solver is not None else highs_solver()
 
