@@ -60,7 +60,7 @@ def main() -> None:
     for _ in range(args.repeats):
         s, solves["started"], found["started"] = candidates(dd, case)
         times["started"].append(s)
-        with mock.patch.object(topology, "last_switches", lambda m: None):
+        with mock.patch.object(topology, "last_binaries", lambda m: None):
             s, solves["cold"], found["cold"] = candidates(dd, case)
         times["cold"].append(s)
     print(f"{'variant':8} {'median s':>9} {'MIP solves':>10}  candidates (open branches)")

@@ -32,7 +32,7 @@ SOLVER_THREADS = 1  # fixed: HiGHS's results are reproducible for a given thread
 
 @dataclass(frozen=True)
 class MipLimits:
-    """Deterministic stopping rules of a MIP solve.
+    """Deterministic stopping rules of a MIP solve, and which of HiGHS's searches run.
 
     ``rel_gap``: stop when (incumbent - bound) / |incumbent| <= rel_gap (status optimal);
     ``node_limit``: stop after this many branch-and-bound nodes; the incumbent is then
@@ -105,6 +105,15 @@ def solve_mip(
     if start:
         set_mip_start(model, solver, start)
     return _solve(model, solver, what, limits, accept_node_limit=True)
+
+
+def last_binaries(model: pyo.Block) -> ComponentMap | None:
+    """The binaries' values of the model's last solve, rounded, as a MIP start for
+    :func:`solve_mip` (None before a solve, or for a model without binaries)."""
+    binaries = [v for v in model.component_data_objects(pyo.Var) if v.is_binary()]
+    if not binaries or any(v.value is None for v in binaries):
+        return None
+    return ComponentMap((v, float(round(v.value))) for v in binaries)
 
 
 def set_mip_start(model: pyo.Block, solver, start: ComponentMap) -> None:

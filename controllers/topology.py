@@ -23,13 +23,12 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.common.collections import ComponentMap
 
 from mgcosim.controllers import dso
 from mgcosim.controllers.dso import DSOData
 from mgcosim.controllers.errors import InfeasibleError
 from mgcosim.controllers.loss_cuts import RECONFIG_CUTS, CutSettings, TightSolve, solve_tight
-from mgcosim.controllers.solve import MipLimits, highs_solver, solve_mip
+from mgcosim.controllers.solve import MipLimits, highs_solver, last_binaries, solve_mip
 
 Closed = dict[int, bool]
 Profiles = dict[str, np.ndarray]
@@ -225,21 +224,13 @@ def _solve(
     solver = solver if solver is not None else highs_solver()
 
     def solve():
-        start = last_switches(m)
+        start = last_binaries(m)
         if start is None:
             return solve_mip(m, solver, what, limits)
         quick = dataclasses.replace(limits, sub_mip_heuristics=False)
         return solve_mip(m, solver, what, quick, start)
 
     return solve_tight(m, dd, solve, solver, cuts)
-
-
-def last_switches(m: pyo.ConcreteModel) -> ComponentMap | None:
-    """The binaries' values of the model's last solve (None before it, or without binaries)."""
-    binaries = [v for v in m.component_data_objects(pyo.Var) if v.is_binary()]
-    if not binaries or any(v.value is None for v in binaries):
-        return None
-    return ComponentMap((v, float(round(v.value))) for v in binaries)
 
 
 def _period_losses(m: pyo.ConcreteModel, dd: DSOData, t: int) -> float:

@@ -12,7 +12,7 @@ import pyomo.environ as pyo
 import pytest
 from pyomo.common.collections import ComponentMap
 
-from mgcosim.controllers.solve import MipLimits, persistent_highs, solve_mip
+from mgcosim.controllers.solve import MipLimits, last_binaries, persistent_highs, solve_mip
 
 VALUE = [10, 9, 8, 7, 6]
 WEIGHT = [5, 5, 4, 4, 3]
@@ -76,3 +76,14 @@ def test_without_sub_mip_heuristics_a_started_solve_finds_the_optimum():
     highs = solver._solver_model
     for option in ("mip_heuristic_run_rins", "mip_heuristic_run_rens"):
         assert highs.getOptionValue(option)[1] is False, option
+
+
+def test_the_last_binaries_are_the_solved_items_and_none_before_a_solve():
+    m = knapsack()
+    assert last_binaries(m) is None  # nothing solved yet
+    solve_mip(m, persistent_highs(), "knapsack", MipLimits(rel_gap=0.0))
+    start = last_binaries(m)
+    assert [start[m.take[i]] for i in m.I] == [1.0, 0.0, 1.0, 0.0, 1.0]  # items 0, 2, 4
+    lp = pyo.ConcreteModel()
+    lp.x = pyo.Var(bounds=(0, 1))
+    assert last_binaries(lp) is None  # no binaries: no start
