@@ -42,11 +42,14 @@ from mgcosim.controllers.restoration_data import (
 from mgcosim.controllers.restoration_losses import refine_plan_losses
 from mgcosim.controllers.restoration_solve import (
     RESTORATION_LIMITS,
+    Decisions,
     extract_result,
     first_step_start,
+    plan_decisions,
+    shifted_start,
     solve_restoration,
 )
-from mgcosim.controllers.solve import MipLimits
+from mgcosim.controllers.solve import MipLimits, persistent_highs
 from mgcosim.networks.params import MessUnit, MicrogridParams, NetworkData
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,8 @@ class RestorationController:
         self.fine_h, self.look_ahead_step_h = fine_h, look_ahead_step_h
         self.dd = with_mess_buses(dso_data(net, data), data.mess)
         self.plan_ac = RestorationACCheck(data)  # one AC net for every plan
+        # the last centralised plan: its time, faults in force and decisions (a MIP start)
+        self._previous: tuple[int, tuple, Decisions] | None = None
 
     def horizon(self, time_s: int, faults: tuple[dict, ...]) -> int:
         """Periods until the last repair plus the margin, at most ``max_periods``."""
@@ -138,7 +143,7 @@ class RestorationController:
         info = {"controller": "restoration", "mode": "restoration", "plan_time_s": fc.time_s}
         try:
             inp = self.inputs(meas, fc)
-            result = self._solve(inp, info)
+            result = self._solve(inp, info, meas.time_s, fault_key(meas.active_faults))
         except (InfeasibleError, OptimisationError, RestorationInputError) as err:
             log.warning("restoration plan failed at t=%s s (%s); switches kept", fc.time_s, err)
             info["status"] = f"restoration_failed: {err}"
@@ -151,8 +156,11 @@ class RestorationController:
         info["wall_time_s"] = time.perf_counter() - t0
         return plan_from_result(result, inp, self.data, fc.time_s, self.step_h, info)
 
-    def _solve(self, inp: RestorationInputs, info: dict) -> RestorationResult:
+    def _solve(
+        self, inp: RestorationInputs, info: dict, time_s: int, faults: tuple
+    ) -> RestorationResult:
         """The configured planner; the ADMM falls back to the centralised model (recorded)."""
+        previous, self._previous = self._previous, None  # kept only when this plan is solved
         if self.method == "admm":
             from mgcosim.controllers.restoration_admm import (
                 RestorationADMMError,
@@ -176,8 +184,34 @@ class RestorationController:
                 info["admm_fallback"] = "not converged" if admm.radial else admm.radial_problem
                 log.warning("restoration ADMM %s; centralised plan used", info["admm_fallback"])
         model = build_restoration_model(self.dd, self.data, inp)
-        start, start_s = first_step_start(model, self.limits)
-        return tight_plan(model, self.dd, self.limits, info, start, start_s)
+        solver = persistent_highs()  # one load for the start and the plan
+        start, start_s = self._start(model, solver, previous, time_s, faults, info)
+        result = tight_plan(model, self.dd, self.limits, info, start, start_s, solver)
+        self._previous = (time_s, faults, plan_decisions(model))
+        return result
+
+    def _start(
+        self, model, solver, previous, time_s: int, faults: tuple, info: dict
+    ) -> tuple[ComponentMap, float]:
+        """The MIP start of a plan and the seconds it took: the ``previous`` centralised
+        plan (time, faults, decisions) shifted by the restoration steps since (the same
+        faults in force, within its integer periods), else the first-step solve
+        (:func:`first_step_start`, by ``solver``); ``info["mip_start"]`` names it."""
+        if previous is not None:
+            prev_s, prev_faults, decisions = previous
+            shift, rest = divmod(time_s - prev_s, round(self.step_h * 3600))
+            t0 = time.perf_counter()
+            start = shifted_start(model, decisions, shift) if shift > 0 and not rest else None
+            if start and prev_faults == faults:
+                info["mip_start"] = "previous plan"
+                return start, time.perf_counter() - t0
+        info["mip_start"] = "first step"
+        return first_step_start(model, self.limits, solver)
+
+
+def fault_key(faults: tuple[dict, ...]) -> tuple:
+    """The faults in force, comparable between plans."""
+    return tuple(sorted((str(f["kind"]), str(f.get("branch_ieee"))) for f in faults))
 
 
 def tight_plan(
@@ -187,13 +221,15 @@ def tight_plan(
     info: dict,
     start: ComponentMap | None = None,
     start_s: float = 0.0,
+    solver=None,
 ) -> RestorationResult:
     """The MILP's plan (from the MIP ``start``, found in ``start_s`` seconds, counted in
-    its solve time), its dispatch re-solved with exact losses
+    its solve time; by ``solver``, a :func:`persistent_highs` that may hold ``model``
+    already), its dispatch re-solved with exact losses
     (:func:`controllers.restoration_losses.refine_plan_losses`). Fallback (logged and
     recorded in ``info["loss_refine"]``): when the MILP's decisions cannot carry the exact
     losses, the MILP's own plan."""
-    milp = solve_restoration(model, limits, start)
+    milp = solve_restoration(model, limits, start, solver)
     milp = dataclasses.replace(milp, solve_time_s=milp.solve_time_s + start_s)
     try:
         record, rounds = refine_plan_losses(model, dd)

@@ -1,7 +1,8 @@
 """Solving the restoration MILP (:mod:`mgcosim.controllers.restoration`) and reading its plan.
 
 :func:`solve_restoration` solves one event's model to :data:`RESTORATION_LIMITS`, from a MIP
-start (:func:`first_step_start`) if one is given; :func:`extract_result` reads the plan;
+start if one is given (:func:`first_step_start` for a fault's first plan,
+:func:`shifted_start` from the previous plan after); :func:`extract_result` reads the plan;
 :func:`solve_independent` is the uncoordinated reference (seed 001): every branch joining two
 sub-networks held open.
 """
@@ -39,19 +40,21 @@ def solve_restoration(
     model: pyo.ConcreteModel,
     limits: MipLimits = RESTORATION_LIMITS,
     start: ComponentMap | None = None,
+    solver=None,
 ) -> RestorationResult:
     """Solve with HiGHS to the gap of ``limits`` (or its node limit), from the MIP ``start``
-    if one is given (see :func:`first_step_start`), and extract the plan.
+    if one is given (see :func:`first_step_start`), and extract the plan. ``solver``: a
+    :func:`persistent_highs` that holds ``model`` already (a new one by default).
 
     Raises :class:`InfeasibleError` when the model has no feasible point and
     :class:`OptimisationError` for any other outcome without a usable solution.
     """
-    rec = solve_mip(model, persistent_highs(), "restoration", limits, start)
+    rec = solve_mip(model, solver or persistent_highs(), "restoration", limits, start)
     return extract_result(model, rec)
 
 
 def first_step_start(
-    model: pyo.ConcreteModel, limits: MipLimits = RESTORATION_LIMITS
+    model: pyo.ConcreteModel, limits: MipLimits = RESTORATION_LIMITS, solver=None
 ) -> tuple[ComponentMap, float]:
     """A MIP start for the restoration ``model`` and the seconds it took: ``model`` with
     only its first period integer (the others relaxed for this one solve), solved to
@@ -70,7 +73,7 @@ def first_step_start(
     t0 = time.perf_counter()
     relaxed = relax_look_ahead(model, 1)
     try:
-        solve_mip(model, persistent_highs(), "restoration first step", limits)
+        solve_mip(model, solver or persistent_highs(), "restoration first step", limits)
     except OptimisationError:  # InfeasibleError included: the full model then says so
         return ComponentMap(), time.perf_counter() - t0
     finally:
@@ -83,6 +86,49 @@ def first_step_start(
             held = var.parent_component()[(*index[:-1], 0)]
             start[var] = float(round(pyo.value(held)))
     return start, time.perf_counter() - t0
+
+
+# a plan's decisions: (variable name, index without the period) -> value per integer period
+Decisions = dict[tuple[str, tuple], tuple[float, ...]]
+
+
+def plan_decisions(model: pyo.ConcreteModel) -> Decisions:
+    """The solved ``model``'s binary decisions of its integer periods, rounded, for
+    :func:`shifted_start` of the next plan."""
+    inp: RestorationInputs = model.inp
+    integer = inp.integer_periods or inp.n_periods
+    values: dict[tuple[str, tuple], list[float]] = {}
+    for var in model.component_data_objects(pyo.Var):
+        if var.is_binary() and period_of(var) < integer and var.value is not None:
+            key = (var.parent_component().local_name, _without_period(var))
+            values.setdefault(key, [math.nan] * integer)[period_of(var)] = float(round(var.value))
+    return {key: tuple(v) for key, v in values.items()}
+
+
+def shifted_start(model: pyo.ConcreteModel, previous: Decisions, shift: int) -> ComponentMap:
+    """A MIP start for ``model`` from the ``previous`` plan's decisions, ``shift``
+    restoration steps later: integer period t takes the previous plan's period t + shift,
+    its last integer period held beyond. Empty when ``shift`` is past the previous plan's
+    integer periods. A decision that the previous plan did not have (a bus whose load
+    appeared) is left to HiGHS, which completes a partial start."""
+    start = ComponentMap()
+    inp: RestorationInputs = model.inp
+    integer = inp.integer_periods or inp.n_periods
+    for var in model.component_data_objects(pyo.Var):
+        if not var.is_binary() or var.fixed or period_of(var) >= integer:
+            continue
+        held = previous.get((var.parent_component().local_name, _without_period(var)))
+        if held is None or shift >= len(held):
+            continue
+        value = held[min(period_of(var) + shift, len(held) - 1)]
+        if not math.isnan(value):
+            start[var] = value
+    return start
+
+
+def _without_period(var: pyo.Var) -> tuple:
+    index = var.index()
+    return tuple(index[:-1]) if isinstance(index, tuple) else ()
 
 
 def extract_result(m: pyo.ConcreteModel, rec: SolveRecord) -> RestorationResult:

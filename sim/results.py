@@ -329,6 +329,7 @@ PLAN_SCALARS = (
     "topology_status",
     "mip_gap",
     "mip_nodes",
+    "mip_start",
     "p_loss_mw",
 )
 # with a [communication] table only (controllers.comms; CommStats.record)

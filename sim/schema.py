@@ -91,6 +91,7 @@ PLAN_COLUMNS: tuple[Column, ...] = (
     Column("comm_stale", "count", NONNEG, "missing replies: the microgrid's last value reused"),
     Column("comm_finish_retries", "count", NONNEG, "finish requests sent again"),
     Column("mip_nodes", "count", NONNEG, "branch-and-bound nodes of the restoration MILP"),
+    Column("mip_start", "text", NONE, "its MIP start: 'previous plan' (shifted) or 'first step'"),
     Column("p_loss_mw", "MW", NONNEG, "the plan's first-period losses"),
 )
 # wall-clock figures: they change with the machine and its load, so they are kept out of the

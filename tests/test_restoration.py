@@ -14,7 +14,11 @@ import pyomo.environ as pyo
 import pytest
 
 from mgcosim.controllers.restoration import build_restoration_model, period_of
-from mgcosim.controllers.restoration_controller import RestorationController, plan_from_result
+from mgcosim.controllers.restoration_controller import (
+    RestorationController,
+    plan_from_result,
+    tight_plan,
+)
 from mgcosim.controllers.restoration_data import (
     RestorationInputError,
     RestorationResult,
@@ -23,11 +27,14 @@ from mgcosim.controllers.restoration_data import (
     subnetworks,
 )
 from mgcosim.controllers.restoration_solve import (
+    RESTORATION_LIMITS,
     first_step_start,
+    plan_decisions,
+    shifted_start,
     solve_independent,
     solve_restoration,
 )
-from mgcosim.controllers.solve import MipLimits
+from mgcosim.controllers.solve import MipLimits, persistent_highs
 from mgcosim.networks.topology import bus_ieee, energised_buses, is_radial, switch_of_branch
 
 CUT_OFF = {13, 14, 15, 16, 17, 18}  # buses cut off by a fault on branch 12 (12-13)
@@ -268,6 +275,60 @@ def test_period_lengths_must_fit_the_horizon(dd, data):
         build_restoration_model(dd, data, dataclasses.replace(inp, period_h=(0.25,)))
     with pytest.raises(RestorationInputError, match="integer_periods"):
         build_restoration_model(dd, data, dataclasses.replace(inp, integer_periods=0))
+
+
+def test_one_solver_per_plan_gives_the_plan_of_fresh_solvers(dd, data):
+    """The controller loads a plan's MILP into HiGHS once: the first-step start and the
+    plan share one persistent solver, which then only pushes changes. The plan is the one
+    that a fresh solver for each solve gives (the same decisions in every period; the
+    dispatch refined on exact losses within the LP tolerance)."""
+    inp = nominal_inputs(dd, data, n_periods=2, faulted={12, 22}, main_grid_available=False)
+
+    def plan(solver):
+        model = build_restoration_model(dd, data, inp)
+        start, start_s = first_step_start(model, RESTORATION_LIMITS, solver)
+        info: dict = {}
+        result = tight_plan(model, dd, RESTORATION_LIMITS, info, start, start_s, solver)
+        return model, result, info
+
+    solver = persistent_highs()
+    loads = []
+    load = solver.set_instance
+    solver.set_instance = lambda model: loads.append(model) or load(model)
+    shared_model, shared, info = plan(solver)
+    _, fresh, fresh_info = plan(None)
+    assert loads == [shared_model]  # loaded once
+    assert (
+        info["loss_refine"].startswith("optimal")
+        and fresh_info["loss_refine"] == info["loss_refine"]
+    )
+    decisions = ("closed_branches", "energised_buses", "picked_up_buses", "grid_formers")
+    for a, b in zip(shared.periods, fresh.periods, strict=True):
+        assert all(getattr(a, name) == getattr(b, name) for name in decisions)
+        assert a.p_loss_mw == pytest.approx(b.p_loss_mw, rel=1e-5, abs=1e-7)
+    assert shared.objective_cny == pytest.approx(fresh.objective_cny, rel=1e-7)
+
+
+def test_shifted_start_is_the_previous_plan_one_step_on(dd, data):
+    """The next plan's MIP start: integer period t takes the previous plan's period t + 1,
+    its last integer period held; nothing past the previous plan's integer periods."""
+    inp = nominal_inputs(dd, data, n_periods=3, faulted={12}, main_grid_available=True)
+    solved = build_restoration_model(dd, data, inp)
+    solve_restoration(solved, RESTORATION_LIMITS)
+    decisions = plan_decisions(solved)
+    alpha = {ln: decisions[("alpha", (ln,))] for ln in solved.L}
+    assert alpha[12] == (0.0, 0.0, 0.0)  # the faulted branch is open
+    assert all(
+        v == round(pyo.value(solved.alpha[ln, t])) for ln in alpha for t, v in enumerate(alpha[ln])
+    )
+    model = build_restoration_model(dd, data, inp)
+    start = shifted_start(model, decisions, 1)
+    free = [v for v in model.component_data_objects(pyo.Var) if v.is_binary() and not v.fixed]
+    assert len(start) == len(free)
+    for var in free:
+        held = decisions[(var.parent_component().local_name, tuple(var.index()[:-1]))]
+        assert start[var] == held[min(period_of(var) + 1, 2)]
+    assert len(shifted_start(model, decisions, 3)) == 0  # past the previous plan
 
 
 def test_first_step_start_holds_the_first_periods_decisions(dd, data):
