@@ -7,10 +7,16 @@ per case: ADMM iterations, objective gap to the centralised, load shed of each m
 the median solve times with their ratio (the seed reports <= 35 iterations and 30 % of the
 centralised time). The machines are shared and noisy: compare the ratios.
 
+By default every method solves the event in uniform 15-min periods, the MILPs proven to
+the study's gap (``sim/restore.py``'s ``MIP_REL_GAP``). ``--as-cosim`` solves it as the
+co-simulation's first plan of the fault instead: the controller's periods (the first hour
+in steps, then hourly look-ahead), the centralised MILP from the first-step MIP start at
+the controller's gap (``RESTORATION_LIMITS``), the ADMM with the controller's settings.
+
 Usage::
 
     python benchmarks/bench_restore_admm.py [SCENARIO] [--branches 6,12] [--margin-h 1]
-                                            [--runs 3] [--node-limit 5000]
+                                            [--runs 3] [--node-limit 5000] [--as-cosim]
 """
 
 from __future__ import annotations
@@ -22,30 +28,56 @@ from dataclasses import replace
 
 from mgcosim.controllers.dso import dso_data
 from mgcosim.controllers.restoration import build_restoration_model
-from mgcosim.controllers.restoration_admm import solve_restoration_admm
-from mgcosim.controllers.restoration_solve import solve_independent, solve_restoration
-from mgcosim.controllers.solve import MipLimits
+from mgcosim.controllers.restoration_admm import RestorationADMMSettings, solve_restoration_admm
+from mgcosim.controllers.restoration_controller import RestorationController
+from mgcosim.controllers.restoration_data import in_periods
+from mgcosim.controllers.restoration_solve import (
+    RESTORATION_LIMITS,
+    first_step_start,
+    solve_independent,
+    solve_restoration,
+)
+from mgcosim.controllers.solve import MipLimits, persistent_highs
 from mgcosim.networks.ieee33 import build_ieee33
 from mgcosim.scenarios.loader import load_scenario
 from mgcosim.sim.restore import MIP_REL_GAP, build_inputs, first_fault
 
 
-def shed_kwh(result, dt_h: float) -> float:
+def shed_kwh(result, inp) -> float:
+    """DSO load shed over the horizon (periods of their own lengths)."""
     per_period = (sum(p.unserved_mw_by_tier.values()) for p in result.periods)
-    return 1000 * dt_h * sum(per_period)
+    return 1000 * sum(h * mw for h, mw in zip(inp.durations_h, per_period, strict=True))
 
 
-def case(scenario, fault, margin_h: float, runs: int, node_limit: int) -> dict:
+def centralised_as_cosim(dd, data, inp):
+    """The controller's centralised plan: from the first-step MIP start, one HiGHS load."""
+    model = build_restoration_model(dd, data, inp)
+    solver = persistent_highs()
+    start, _ = first_step_start(model, RESTORATION_LIMITS, solver)
+    return solve_restoration(model, RESTORATION_LIMITS, start, solver)
+
+
+def case(scenario, fault, margin_h: float, runs: int, node_limit: int, cosim: bool) -> dict:
     limits = MipLimits(rel_gap=MIP_REL_GAP, node_limit=node_limit)
-    dd = dso_data(build_ieee33(scenario.data), scenario.data)
+    net = build_ieee33(scenario.data)
+    dd = dso_data(net, scenario.data)
     inp = build_inputs(scenario, dd, fault, margin_h)
+    settings = RestorationADMMSettings()
+    if cosim:
+        ctrl = RestorationController(scenario.data, net)
+        inp = in_periods(inp, ctrl.period_steps(inp.n_periods), ctrl.fine_periods(inp.n_periods))
+        limits = RESTORATION_LIMITS
+        settings = replace(settings, node_limit=limits.node_limit)  # as the controller's
     times: dict[str, list[float]] = {"centralised": [], "admm": [], "independent": []}
     for _ in range(runs):
         start = time.perf_counter()
-        central = solve_restoration(build_restoration_model(dd, scenario.data, inp), limits)
+        if cosim:
+            central = centralised_as_cosim(dd, scenario.data, inp)
+        else:
+            central = solve_restoration(build_restoration_model(dd, scenario.data, inp), limits)
         times["centralised"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        admm = solve_restoration_admm(dd, scenario.data, inp)
+        admm = solve_restoration_admm(dd, scenario.data, inp, settings)
         times["admm"].append(time.perf_counter() - start)
         start = time.perf_counter()
         independent, _ = solve_independent(dd, scenario.data, inp, limits)
@@ -62,9 +94,9 @@ def case(scenario, fault, margin_h: float, runs: int, node_limit: int) -> dict:
         * (admm.result.objective_cny - central.objective_cny)
         / abs(central.objective_cny),
         "shed": {
-            "independent": shed_kwh(independent, inp.dt_h),
-            "admm": shed_kwh(admm.result, inp.dt_h),
-            "centralised": shed_kwh(central, inp.dt_h),
+            "independent": shed_kwh(independent, inp),
+            "admm": shed_kwh(admm.result, inp),
+            "centralised": shed_kwh(central, inp),
         },
         "median_s": med,
         "ratio": med["admm"] / med["centralised"],
@@ -78,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--margin-h", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--node-limit", type=int, default=5000)
+    parser.add_argument("--as-cosim", action="store_true", help="as the controller plans it")
     args = parser.parse_args(argv)
     scenario = load_scenario(args.scenario)
     base = first_fault(scenario)
@@ -95,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'shed ind/admm/cen kWh':>24s} {'cen s':>7s} {'admm s':>7s} {'ind s':>7s} {'ratio':>6s}"
     )
     for fault in faults:
-        r = case(scenario, fault, args.margin_h, args.runs, args.node_limit)
+        r = case(scenario, fault, args.margin_h, args.runs, args.node_limit, args.as_cosim)
         shed = "/".join(f"{r['shed'][k]:.0f}" for k in ("independent", "admm", "centralised"))
         med = r["median_s"]
         print(
