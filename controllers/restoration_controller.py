@@ -197,12 +197,12 @@ class RestorationController:
         plan (time, faults, decisions) shifted by the restoration steps since (the same
         faults in force, within its integer periods), else the first-step solve
         (:func:`first_step_start`, by ``solver``); ``info["mip_start"]`` names it."""
-        if previous is not None:
-            prev_s, prev_faults, decisions = previous
+        if previous is not None and previous[1] == faults:
+            prev_s, _, decisions = previous
             shift, rest = divmod(time_s - prev_s, round(self.step_h * 3600))
             t0 = time.perf_counter()
             start = shifted_start(model, decisions, shift) if shift > 0 and not rest else None
-            if start and prev_faults == faults:
+            if start:
                 info["mip_start"] = "previous plan"
                 return start, time.perf_counter() - t0
         info["mip_start"] = "first step"

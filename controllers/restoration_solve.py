@@ -79,12 +79,7 @@ def first_step_start(
     finally:
         for var in relaxed:
             var.domain = pyo.Binary
-    start = ComponentMap()
-    for var in model.component_data_objects(pyo.Var):
-        if var.is_binary() and not var.fixed and period_of(var) < integer:
-            index = var.index()
-            held = var.parent_component()[(*index[:-1], 0)]
-            start[var] = float(round(pyo.value(held)))
+    start = shifted_start(model, plan_decisions(model, n_periods=1), shift=0)
     return start, time.perf_counter() - t0
 
 
@@ -92,11 +87,11 @@ def first_step_start(
 Decisions = dict[tuple[str, tuple], tuple[float, ...]]
 
 
-def plan_decisions(model: pyo.ConcreteModel) -> Decisions:
-    """The solved ``model``'s binary decisions of its integer periods, rounded, for
-    :func:`shifted_start` of the next plan."""
+def plan_decisions(model: pyo.ConcreteModel, n_periods: int | None = None) -> Decisions:
+    """The solved ``model``'s binary decisions of its first ``n_periods`` (default: its
+    integer periods), rounded, for :func:`shifted_start`."""
     inp: RestorationInputs = model.inp
-    integer = inp.integer_periods or inp.n_periods
+    integer = n_periods or inp.integer_periods or inp.n_periods
     values: dict[tuple[str, tuple], list[float]] = {}
     for var in model.component_data_objects(pyo.Var):
         if var.is_binary() and period_of(var) < integer and var.value is not None:
