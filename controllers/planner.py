@@ -14,6 +14,9 @@ runs on continuous subproblems with that schedule fixed.
 
 from __future__ import annotations
 
+import hashlib
+import pickle
+
 import numpy as np
 import pyomo.environ as pyo
 
@@ -43,9 +46,9 @@ class TopologyPlanner:
         self.solvers: list = []
 
     def _prepare(self, h: HorizonInputs, pm_mw: dict[str, np.ndarray]) -> None:
-        """Candidates from the first horizon's loads (cached for the run) and their models."""
+        """Candidates from the first horizon's loads (kept for the run) and their models."""
         scale = total_load_scale(self.dd, h)
-        self.candidates = candidate_topologies(self.dd, scale, pm_mw, h.pv_mw, h.mg_q_mvar)
+        self.candidates = known_candidates(self.dd, scale, pm_mw, h.pv_mw, h.mg_q_mvar)
         for closed in self.candidates:
             m = dso_mod.build_dso_model(self.dd, self.T)
             self.models.append(m)
@@ -104,3 +107,21 @@ def total_load_scale(dd: DSOData, h: HorizonInputs) -> np.ndarray:
     """DSO demand per period relative to the nominal total (1.0 = IEEE 33 base case)."""
     nominal = sum(dd.load_p_nom_mw.values())
     return sum(h.dso_load_mw.values()) / nominal
+
+
+_KNOWN: dict[str, list[Closed]] = {}  # candidates by their inputs' digest, in this process
+
+
+def known_candidates(dd: DSOData, scale: np.ndarray, *profiles: dict | None) -> list[Closed]:
+    """:func:`candidate_topologies` of these inputs, solved once per process: the MILPs are
+    deterministic, so a run with the same first horizon (another fault case or controller
+    of one scenario and seed, as in a sweep) reuses them and gets the same schedule."""
+    key = inputs_digest(dd, scale, *profiles)
+    if key not in _KNOWN:
+        _KNOWN[key] = candidate_topologies(dd, scale, *profiles)
+    return [dict(closed) for closed in _KNOWN[key]]
+
+
+def inputs_digest(*inputs) -> str:
+    """SHA-256 of the pickled inputs: equal for equal data (dicts in the same order)."""
+    return hashlib.sha256(pickle.dumps(inputs)).hexdigest()

@@ -18,7 +18,7 @@ import numpy as np
 import pandapower as pp
 import pytest
 
-from mgcosim.controllers import dso
+from mgcosim.controllers import dso, planner
 from mgcosim.controllers.errors import InfeasibleError
 from mgcosim.controllers.topology import (
     branch_exchanges,
@@ -298,3 +298,19 @@ def test_candidates_are_radial_and_distinct(dd):
     assert all(len(o) == 5 for o in opened)
     assert switch_actions(found[0], found[1]) > 2
     assert switch_actions(found[0], found[2]) == 2
+
+
+def test_planner_solves_the_candidates_of_one_input_once_per_process(dd, monkeypatch):
+    solved = []
+    real = planner.candidate_topologies
+    monkeypatch.setattr(planner, "candidate_topologies", lambda *a: solved.append(a) or real(*a))
+    monkeypatch.setattr(planner, "_KNOWN", {})
+    first = planner.known_candidates(dd, np.array([1.0]), None, None, None)
+    expected = [dict(c) for c in first]
+    first[0][1] = not first[0][1]  # a caller's change stays with that caller
+    assert planner.known_candidates(dd, np.array([1.0]), None, None, None) == expected
+    assert len(solved) == 1
+    other = dataclasses.replace(dd, switch_cost=dd.switch_cost + 1.0)
+    assert planner.inputs_digest(dd, np.array([1.0])) == planner.inputs_digest(dd, np.ones(1))
+    assert planner.inputs_digest(dd, np.array([1.0])) != planner.inputs_digest(dd, np.array([0.9]))
+    assert planner.inputs_digest(dd, np.array([1.0])) != planner.inputs_digest(other, np.ones(1))
