@@ -4,7 +4,7 @@ Runs ``scenarios/blackout.toml`` and ``scenarios/fault_midday.toml`` through mos
 fault's window only (from 1 h before the fault to 1 h after the repair; the days'
 rule-based hours before it change only the storage's state) and prints per scenario: the
 restoration plans, how many are optimal within the controller's gap (``[restoration]
-mip_rel_gap``, default 1 %) rather than stopped at its node limit, the largest gap, and the
+mip_rel_gap``, default 1e-3) rather than stopped at its node limit, the largest gap, and the
 median and largest solve time (``timings.csv``: the MILP solves with the MIP start's, their
 loading into HiGHS included), the median wall time of a whole plan (inputs, model, solves,
 loss refinement, AC check) and how many plans started from the first-step solve or from the
@@ -83,7 +83,7 @@ def plan_figures(run_dir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="keep the runs here (default: a temp dir)")
-    parser.add_argument("--gap", type=float, help="mip_rel_gap of every plan (default 1 %%)")
+    parser.add_argument("--gap", type=float, help="mip_rel_gap of every plan (default 1e-3)")
     parser.add_argument("--periods", choices=["default", "steps"], help="only one horizon cut")
     args = parser.parse_args()
     cuts = {"default": "1 h steps + look-ahead", "steps": "15-min steps only"}

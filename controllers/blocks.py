@@ -18,9 +18,10 @@ import pyomo.environ as pyo
 LOSS_CUT_POINTS = np.array([0.0, 1 / 64, 1 / 16, 9 / 64, 1 / 4, 25 / 64, 9 / 16, 49 / 64, 1.0])
 
 
-def loss_cut_offsets() -> np.ndarray:
-    """Cut points of both signs, -1 .. 1 (per unit of the rating)."""
-    return np.concatenate([-LOSS_CUT_POINTS[:0:-1], LOSS_CUT_POINTS])
+def loss_cut_offsets(points: np.ndarray = LOSS_CUT_POINTS) -> np.ndarray:
+    """Cut points of both signs, -1 .. 1 (per unit of the rating), from the non-negative
+    ``points`` (0 first), mirrored."""
+    return np.concatenate([-points[:0:-1], points])
 
 
 def declare_loss_cuts(
@@ -30,6 +31,7 @@ def declare_loss_cuts(
     ell_p: pyo.Var,
     ell_q: pyo.Var,
     v_from: Callable[[int, int], object] | None = None,
+    points: np.ndarray = LOSS_CUT_POINTS,
 ) -> None:
     """The losses' linear outer approximation: tangent cuts of ``ell_p >= P^2 / v`` and
     ``ell_q >= Q^2 / v`` (``ell = ell_p + ell_q``) at every cut point ``a`` of the flow.
@@ -40,8 +42,11 @@ def declare_loss_cuts(
       cuts :func:`cone_cut` at ``c = a / v_hat2`` (exact at flow ``a`` when
       ``v = v_hat2``), valid at every voltage; :func:`cone_violations` and
       :func:`cone_cut` refine them where a solution lies.
+
+    ``points``: the non-negative tangent points per unit of the rating (0 first), mirrored
+    for negative flows (default :data:`LOSS_CUT_POINTS`).
     """
-    points = loss_cut_offsets()
+    points = loss_cut_offsets(points)
     m.CUTS = pyo.RangeSet(0, len(points) - 1)
 
     def cut(flow, part):

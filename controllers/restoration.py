@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pyomo.environ as pyo
 
 from mgcosim.controllers import blocks
@@ -44,9 +45,13 @@ RESERVE_BIG_M = 10.0  # MW, > any reserve requirement
 
 # --- model -------------------------------------------------------------------------------
 def build_restoration_model(
-    dd: DSOData, data: NetworkData, inp: RestorationInputs
+    dd: DSOData,
+    data: NetworkData,
+    inp: RestorationInputs,
+    loss_points: np.ndarray = blocks.LOSS_CUT_POINTS,
 ) -> pyo.ConcreteModel:
-    """The centralised restoration MILP of one event (see the module docstring)."""
+    """The centralised restoration MILP of one event (see the module docstring);
+    ``loss_points``: the tangent points of its loss estimate (:func:`declare_losses`)."""
     validate_inputs(dd, inp)
     m = pyo.ConcreteModel(name="restoration")
     m.inp = inp  # plain attributes kept for the extraction
@@ -58,7 +63,7 @@ def build_restoration_model(
     declare_network_vars(m, dd, inp)
     declare_ports(m, dd, inp)
     declare_radiality(m, dd, inp)
-    declare_power_flow(m, dd, data, inp)
+    declare_power_flow(m, dd, data, inp, loss_points)
     declare_switching(m, inp)
     blocks.declare_load_pickup(m, m.T)
     declare_microgrids(m, inp)
@@ -184,7 +189,13 @@ def declare_radiality(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None
     blocks.declare_commodity_flow(m, dd.branches, n_bus, sources, m.T)
 
 
-def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: RestorationInputs):
+def declare_power_flow(
+    m: pyo.Block,
+    dd: DSOData,
+    data: NetworkData,
+    inp: RestorationInputs,
+    loss_points: np.ndarray = blocks.LOSS_CUT_POINTS,
+):
     """DistFlow with estimated losses on live branches; voltage band on energised buses."""
     br = {b.ieee: b for b in dd.branches}
     big_m = dd.v_max_pu**2 + 0.5  # > any |v_j - v_i + 2 (r P + x Q)| on an open branch
@@ -197,7 +208,7 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
     mg_at = {b: [mg for mg in m.M if dd.mg_bus[mg] == b] for b in dd.buses}
     pv_at = {b: [p for p in m.PV if dd.pv_bus[p] == b] for b in dd.buses}
 
-    declare_losses(m, dd)
+    declare_losses(m, dd, loss_points)
 
     inc = blocks.Incidence.of(dd.branches, dd.buses)
     ends = {b: [ln for ln in m.L if b in (br[ln].from_bus, br[ln].to_bus)] for b in dd.buses}
@@ -245,8 +256,9 @@ def declare_power_flow(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restor
     blocks.declare_pv_power_factor(m, tan_pv, m.T)
 
 
-def declare_losses(m: pyo.Block, dd: DSOData) -> None:
-    """Squared current ell >= (P^2 + Q^2) / v_hat by tangent cuts (an outer approximation).
+def declare_losses(m: pyo.Block, dd: DSOData, points: np.ndarray = blocks.LOSS_CUT_POINTS) -> None:
+    """Squared current ell >= (P^2 + Q^2) / v_hat by tangent cuts at ``points`` of the
+    rating (an outer approximation).
 
     The loss r ell is withdrawn half at each end of the branch, whichever way the power
     flows (islands reverse flows). ``LOSS_V_HAT_PU`` is a low voltage, so losses are not
@@ -257,7 +269,7 @@ def declare_losses(m: pyo.Block, dd: DSOData) -> None:
     m.ell_p = pyo.Var(m.L, m.T, within=pyo.NonNegativeReals)
     m.ell_q = pyo.Var(m.L, m.T, within=pyo.NonNegativeReals)
     m.ell = pyo.Expression(m.L, m.T, rule=lambda _, ln, t: m.ell_p[ln, t] + m.ell_q[ln, t])
-    blocks.declare_loss_cuts(m, s_max, lambda _: LOSS_V_HAT_PU**2, m.ell_p, m.ell_q)
+    blocks.declare_loss_cuts(m, s_max, lambda _: LOSS_V_HAT_PU**2, m.ell_p, m.ell_q, points=points)
 
 
 def declare_pcc(m: pyo.Block, dd: DSOData, inp: RestorationInputs) -> None:

@@ -29,10 +29,11 @@ from mgcosim.controllers.restoration_data import (
 from mgcosim.controllers.solve import MipLimits, SolveRecord, persistent_highs, solve_mip
 from mgcosim.networks.params import NetworkData
 
-# The co-simulation's restoration plans: within 1 % of the optimum (the smallest tier-1
-# load of the IEEE 33 feeder is 9 % of the weighted peak load, see the README's "Faults and
-# restoration"), or the incumbent after 100 branch-and-bound nodes, its gap recorded.
-RESTORATION_LIMITS = MipLimits(rel_gap=1e-2, node_limit=100)
+# The co-simulation's restoration plans: within 1e-3 of the optimum, less than the value of
+# serving the smallest tier-1 load of the IEEE 33 feeder for one 15-min step over any horizon
+# under 22 h (README, "Faults and restoration"), or the incumbent after 100 branch-and-bound
+# nodes, its gap recorded.
+RESTORATION_LIMITS = MipLimits(rel_gap=1e-3, node_limit=100)
 
 
 # --- solve and extract -------------------------------------------------------------------
@@ -46,9 +47,15 @@ def solve_restoration(
     if one is given (see :func:`first_step_start`), and extract the plan. ``solver``: a
     :func:`persistent_highs` that holds ``model`` already (a new one by default).
 
+    A started solve runs without HiGHS's RINS and RENS sub-MIPs: the start is the incumbent
+    they would search for, and the time went into them (N-1 case of branch 2 at the 1e-3
+    gap: 11.6 s with them, 3.8 s without; ``benchmarks/bench_restore_n2.py``).
+
     Raises :class:`InfeasibleError` when the model has no feasible point and
     :class:`OptimisationError` for any other outcome without a usable solution.
     """
+    if start:
+        limits = replace(limits, sub_mip_heuristics=False)
     rec = solve_mip(model, solver or persistent_highs(), "restoration", limits, start)
     return extract_result(model, rec)
 

@@ -62,7 +62,7 @@ def read_restoration(value: Any, physical_s: int) -> RestorationSettings:
         raise Invalid("restoration.max_periods", f"is {periods}", "give a whole number >= 1")
     gap = as_number(table.get("mip_rel_gap", default.mip_rel_gap), "restoration.mip_rel_gap")
     if not 0 <= gap < 1:
-        raise Invalid("restoration.mip_rel_gap", f"is {gap}", "give a gap in [0, 1), e.g. 0.01")
+        raise Invalid("restoration.mip_rel_gap", f"is {gap}", "give a gap in [0, 1), e.g. 0.001")
     nodes = as_integer(
         table.get("mip_node_limit", default.mip_node_limit), "restoration.mip_node_limit"
     )

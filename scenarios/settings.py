@@ -41,7 +41,7 @@ class RestorationSettings:
     step_min: float | None = None  # None: the physical step
     margin_h: float = 1.0
     max_periods: int = 16
-    mip_rel_gap: float = 0.01  # a plan is optimal within this relative gap
+    mip_rel_gap: float = 1e-3  # a plan is optimal within this relative gap
     mip_node_limit: int = 100  # else the incumbent after this many nodes (never a clock)
     fine_h: float = 1.0  # hours of restoration steps with integer decisions, then look-ahead
     look_ahead_step_min: float = 60.0  # length of a look-ahead period (linear relaxation)

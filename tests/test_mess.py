@@ -39,7 +39,7 @@ ISLAND_EVENT = (
 )
 RESTORATION = "[restoration]\nstep_min = 30\nmargin_h = 0.0\n"
 # bus 23 (tier 3) is worth 4.5 CNY a period of about 29,000: only a plan proven within 1e-4
-# tells restoring it from leaving it dark (the default 1 % gap accepts either)
+# tells restoring it from leaving it dark (the default 1e-3 gap accepts either)
 PROVEN_RESTORATION = RESTORATION + "mip_rel_gap = 1e-4\nmip_node_limit = 100000\n"
 
 
