@@ -294,6 +294,9 @@ def test_microgrid_model_is_validated(tmp_path: Path):
 # --- a real co-simulation ---------------------------------------------------------------------
 
 FAULT = '[[faults]]\nname = "grid_loss"\nkind = "main_grid"\nstart_h = 1.0\nrepair_h = 0.5\n'
+# the islands, loads and balances are under test here, not the plans' last 1e-3 of
+# optimality: a 1 % gap keeps the run at a third of the time
+FAULT += "[restoration]\nmip_rel_gap = 0.01\n"
 
 
 @pytest.fixture(scope="module")
