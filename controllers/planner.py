@@ -84,7 +84,10 @@ class TopologyPlanner:
     def schedule(
         self, h: HorizonInputs, pm_mw: dict[str, np.ndarray], current: Closed, budget: int
     ) -> tuple[list[Closed], dict]:
-        """Switch states per period and a record of the decision."""
+        """Switch states per period and a record of the decision. A network without any
+        switching budget keeps ``current``, and no candidate is computed."""
+        if self.dd.switch_budget <= 0:
+            return [dict(current)] * self.T, {"topology_status": "kept (switching budget 0)"}
         if self.candidates is None:
             self._prepare(h, pm_mw)
         candidates = self.candidates

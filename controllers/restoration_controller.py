@@ -217,8 +217,9 @@ def fault_key(faults: tuple[dict, ...]) -> tuple:
 # The loss estimate of a plan whose losses tight_plan makes exact: 9 tangent points
 # (squares of k / 4 of the rating, mirrored) instead of blocks.LOSS_CUT_POINTS' 17. The
 # estimate only steers the decisions, and with fewer rows HiGHS's root and its sub-MIPs are
-# faster: at the 1e-3 gap, blackout plans median 3.07 -> 0.78 s, max 19.1 -> 5.3 s (18 -> 8
-# nodes), mid-day max 1.69 -> 1.09 s, every plan refined (benchmarks/bench_restore_plans.py).
+# faster: at the 1e-3 gap (and started solves without RINS/RENS), blackout plans median
+# 3.07 -> 0.82 s, max 19.1 -> 5.1 s, mid-day max 1.69 -> 1.14 s, every plan refined
+# (benchmarks/bench_restore_plans.py).
 PLAN_LOSS_CUT_POINTS = np.array([0.0, 1 / 16, 1 / 4, 9 / 16, 1.0])
 
 

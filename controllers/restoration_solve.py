@@ -31,7 +31,7 @@ from mgcosim.networks.params import NetworkData
 
 # The co-simulation's restoration plans: within 1e-3 of the optimum, less than the value of
 # serving the smallest tier-1 load of the IEEE 33 feeder for one 15-min step over any horizon
-# under 22 h (README, "Faults and restoration"), or the incumbent after 100 branch-and-bound
+# under 22.5 h (README, "Faults and restoration"), or the incumbent after 100 branch-and-bound
 # nodes, its gap recorded.
 RESTORATION_LIMITS = MipLimits(rel_gap=1e-3, node_limit=100)
 
@@ -49,7 +49,7 @@ def solve_restoration(
 
     A started solve runs without HiGHS's RINS and RENS sub-MIPs: the start is the incumbent
     they would search for, and the time went into them (N-1 case of branch 2 at the 1e-3
-    gap: 11.6 s with them, 3.8 s without; ``benchmarks/bench_restore_n2.py``).
+    gap: 11.6 s with them, 8.2 s without; ``benchmarks/bench_restore_n2.py``).
 
     Raises :class:`InfeasibleError` when the model has no feasible point and
     :class:`OptimisationError` for any other outcome without a usable solution.

@@ -303,6 +303,7 @@ def connect(workers: int, scheduler: str | None):
             "(the address `dask scheduler` prints), or leave it out for a local cluster"
         )
     try:
+        refuse_closed_port(scheduler)
         return Client(scheduler, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError) as err:
         raise SweepError(
@@ -310,6 +311,18 @@ def connect(workers: int, scheduler: str | None):
             f"{CONNECT_TIMEOUT_S} s ({type(err).__name__}); check the address, start one with "
             "`dask scheduler`, or leave --scheduler out for a local cluster"
         ) from None
+
+
+def refuse_closed_port(address: str) -> None:
+    """Raise ``ConnectionRefusedError`` at once when nothing listens at a TCP address
+    (``tcp://HOST:PORT`` or ``HOST:PORT``), where Dask's client would retry until its
+    timeout; addresses of the other protocols are left to the client."""
+    scheme, _, rest = address.rpartition("://")
+    if scheme not in ("", "tcp"):
+        return
+    host, port = rest.rsplit(":", 1)
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
+        pass
 
 
 def close(client) -> None:

@@ -248,6 +248,8 @@ controller = "centralised"
 horizon_h = 4
 [profiles]
 wind_scenarios = 3
+[dso]
+switch_budget_per_horizon = 0  # the topology is not under test: no candidates to compute
 """
 
 
@@ -276,6 +278,9 @@ def test_controller_turbine_q_comes_from_previous_plan_shifted_by_one_period():
         assert plan.info["status"] == "optimal", plan.info.get("status")
         if previous is None:
             previous = {g: np.array(v, dtype=float) for g, v in ctrl.mt_plan.items()}
+    # no switching budget: the topology is kept and no candidate MILP is solved
+    assert ctrl.topology_info == {"topology_status": "kept (switching budget 0)"}
+    assert ctrl.planner.candidates is None
     topo = [default_topology(ctrl.dd)] * n_periods
 
     def q_import(mt_plan):

@@ -197,6 +197,17 @@ def test_bad_scheduler_addresses_are_refused(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_a_scheduler_address_that_answers_is_connected(client):
+    """The quick refusal of a closed port lets a listening scheduler through."""
+    address = client.scheduler.address
+    assert address.startswith("tcp://")
+    other = connect(workers=1, scheduler=address)
+    try:
+        assert other.scheduler_info()["address"] == address
+    finally:
+        other.close()  # the client only: the cluster is the module's
+
+
 def test_out_onto_a_file_is_refused(tmp_path, capsys):
     path = write_scenario(tmp_path, duration_h=1)
     (tmp_path / "file").write_text("")
