@@ -29,7 +29,7 @@ from dataclasses import replace
 from mgcosim.controllers.dso import dso_data
 from mgcosim.controllers.restoration import build_restoration_model
 from mgcosim.controllers.restoration_admm import RestorationADMMSettings, solve_restoration_admm
-from mgcosim.controllers.restoration_controller import PLAN_LOSS_CUT_POINTS, RestorationController
+from mgcosim.controllers.restoration_controller import RestorationController, plan_model
 from mgcosim.controllers.restoration_data import in_periods
 from mgcosim.controllers.restoration_solve import (
     RESTORATION_LIMITS,
@@ -52,7 +52,7 @@ def shed_kwh(result, inp) -> float:
 def centralised_as_cosim(dd, data, inp):
     """The controller's centralised plan: its loss estimate, from the first-step MIP start,
     one HiGHS load (before the loss refinement, which the ADMM's plan does not have)."""
-    model = build_restoration_model(dd, data, inp, PLAN_LOSS_CUT_POINTS)
+    model = plan_model(dd, data, inp)
     solver = persistent_highs()
     start, _ = first_step_start(model, RESTORATION_LIMITS, solver)
     return solve_restoration(model, RESTORATION_LIMITS, start, solver)

@@ -23,11 +23,10 @@ import statistics
 import time
 
 from mgcosim.controllers.dso import dso_data
-from mgcosim.controllers.restoration import build_restoration_model
 from mgcosim.controllers.restoration_check import RestorationACCheck
 from mgcosim.controllers.restoration_controller import (
-    PLAN_LOSS_CUT_POINTS,
     RESTORATION_LIMITS,
+    plan_model,
     tight_plan,
 )
 from mgcosim.controllers.restoration_data import nominal_inputs
@@ -48,7 +47,7 @@ def check_case(dd, data, check: RestorationACCheck, faulted: list[int]) -> dict:
     )
     info: dict = {}
     t0 = time.perf_counter()
-    model = build_restoration_model(dd, data, inp, PLAN_LOSS_CUT_POINTS)
+    model = plan_model(dd, data, inp)
     solver = persistent_highs()
     start, start_s = first_step_start(model, RESTORATION_LIMITS, solver)
     result = tight_plan(model, dd, RESTORATION_LIMITS, info, start, start_s, solver)

@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 import pandapower as pp
+import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
 from mgcosim.controllers.base import Forecasts, Measurements, Plan
@@ -183,7 +184,7 @@ class RestorationController:
                     return admm.result
                 info["admm_fallback"] = "not converged" if admm.radial else admm.radial_problem
                 log.warning("restoration ADMM %s; centralised plan used", info["admm_fallback"])
-        model = build_restoration_model(self.dd, self.data, inp, PLAN_LOSS_CUT_POINTS)
+        model = plan_model(self.dd, self.data, inp)
         solver = persistent_highs()  # one load for the start and the plan
         start, start_s = self._start(model, solver, previous, time_s, faults, info)
         result = tight_plan(model, self.dd, self.limits, info, start, start_s, solver)
@@ -221,6 +222,12 @@ def fault_key(faults: tuple[dict, ...]) -> tuple:
 # 3.07 -> 0.82 s, max 19.1 -> 5.1 s, mid-day max 1.69 -> 1.14 s, every plan refined
 # (benchmarks/bench_restore_plans.py).
 PLAN_LOSS_CUT_POINTS = np.array([0.0, 1 / 16, 1 / 4, 9 / 16, 1.0])
+
+
+def plan_model(dd: DSOData, data: NetworkData, inp: RestorationInputs) -> pyo.ConcreteModel:
+    """The co-simulation's restoration MILP: its losses estimated at
+    :data:`PLAN_LOSS_CUT_POINTS`, for :func:`tight_plan` to make exact."""
+    return build_restoration_model(dd, data, inp, PLAN_LOSS_CUT_POINTS)
 
 
 def tight_plan(

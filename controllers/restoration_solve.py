@@ -47,15 +47,9 @@ def solve_restoration(
     if one is given (see :func:`first_step_start`), and extract the plan. ``solver``: a
     :func:`persistent_highs` that holds ``model`` already (a new one by default).
 
-    A started solve runs without HiGHS's RINS and RENS sub-MIPs: the start is the incumbent
-    they would search for, and the time went into them (N-1 case of branch 2 at the 1e-3
-    gap: 11.6 s with them, 8.2 s without; ``benchmarks/bench_restore_n2.py``).
-
     Raises :class:`InfeasibleError` when the model has no feasible point and
     :class:`OptimisationError` for any other outcome without a usable solution.
     """
-    if start:
-        limits = replace(limits, sub_mip_heuristics=False)
     rec = solve_mip(model, solver or persistent_highs(), "restoration", limits, start)
     return extract_result(model, rec)
 

@@ -37,8 +37,8 @@ class MipLimits:
     ``rel_gap``: stop when (incumbent - bound) / |incumbent| <= rel_gap (status optimal);
     ``node_limit``: stop after this many branch-and-bound nodes; the incumbent is then
     accepted with status ``node_limit`` and its gap recorded (never on a wall clock);
-    ``sub_mip_heuristics``: HiGHS's RINS and RENS, sub-MIPs that search for an incumbent.
-    Worth switching off when a MIP start already gives one and the tree is small.
+    ``sub_mip_heuristics``: HiGHS's RINS and RENS, sub-MIPs that search for an incumbent
+    (:func:`solve_mip` switches them off for a solve from a MIP start).
     """
 
     rel_gap: float = 1e-4
@@ -98,13 +98,18 @@ def solve_mip(
     ``start``: values of some of the model's integer variables (a Pyomo ``ComponentMap``
     variable -> value), a MIP start (``solver`` a
     :func:`persistent_highs`). HiGHS completes it by a MIP over the other variables and
-    starts from it when feasible; an infeasible start is dropped (HiGHS logs it). A start
-    changes which solution within the gap is returned, never the limits: the same model
-    and start give the same result on any machine.
+    starts from it when feasible; an infeasible start is dropped (HiGHS logs it). A started
+    solve runs without HiGHS's RINS and RENS sub-MIPs: the start is the incumbent they
+    would search for (reconfiguration candidates 0.58 of the cold solves' time,
+    ``benchmarks/bench_candidates.py``; N-1 restoration of branch 2 at the 1e-3 gap 11.6 s
+    -> 8.2 s, ``benchmarks/bench_restore_n2.py``). A start changes which solution within
+    the gap is returned, never the limits: the same model and start give the same result
+    on any machine.
     """
     t0 = time.perf_counter()
     if start:
         set_mip_start(model, solver, start)
+        limits = replace(limits, sub_mip_heuristics=False)
     record = _solve(model, solver, what, limits, accept_node_limit=True)
     return replace(record, time_s=time.perf_counter() - t0)  # the start's loading included
 

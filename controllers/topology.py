@@ -216,19 +216,14 @@ def _solve(
     or raise a named error.
 
     Every MIP solve of a model after its first (a Kelley round, or the next case loaded
-    into the same model) starts from the model's last switch states, without HiGHS's
-    sub-MIP heuristics: the start is the incumbent they would search for. The default
-    data's candidates take 0.58 of the cold solves' time, the same topologies
-    (``benchmarks/bench_candidates.py``).
+    into the same model) starts from the model's last switch states (:func:`solve_mip`
+    then skips HiGHS's sub-MIP heuristics). The default data's candidates take 0.58 of
+    the cold solves' time, the same topologies (``benchmarks/bench_candidates.py``).
     """
     solver = solver if solver is not None else highs_solver()
 
     def solve():
-        start = last_binaries(m)
-        if start is None:
-            return solve_mip(m, solver, what, limits)
-        quick = dataclasses.replace(limits, sub_mip_heuristics=False)
-        return solve_mip(m, solver, what, quick, start)
+        return solve_mip(m, solver, what, limits, last_binaries(m))
 
     return solve_tight(m, dd, solve, solver, cuts)
 
