@@ -73,7 +73,7 @@ class AgentDSOController(OptimalController):
         self.data, self.method, self.start_hour = dso_view(data), "admm", start_hour
         self.T, self.period_h, self.plan_steps = n_periods, period_h, plan_steps
         self.plan_ac = PlanACCheck(self.data)
-        self.planner = TopologyPlanner(self.dd, n_periods)
+        self.planner = TopologyPlanner(self.dd, n_periods, self.data)
         self.coordinator = ADMMCoordinator(self.dd, self.names, n_periods, settings, period_h)
         self.central = None
         self.warm = None

@@ -89,7 +89,7 @@ class OptimalController:
         self.T, self.period_h, self.S = n_periods, period_h, n_scenarios
         self.dd: DSOData = dso_data(net, data)
         self.plan_ac = PlanACCheck(data)  # one AC net for every plan
-        self.planner = TopologyPlanner(self.dd, n_periods)
+        self.planner = TopologyPlanner(self.dd, n_periods, data)
         self.admm = (
             BilevelADMM(self.dd, data, n_periods, n_scenarios, settings, period_h)
             if method == "admm"

@@ -37,15 +37,36 @@ class PlanPoint:
     p_loss_mw: float  # the model's losses, sum r ell
 
 
+def net_withdrawals(
+    dd: DSOData,
+    load_p_mw: dict[int, float],
+    load_q_mvar: dict[int, float],
+    pv_mw: dict[str, float],
+    pm_mw: dict[str, float],
+    mg_q_mvar: dict[str, float],
+) -> tuple[dict[int, float], dict[int, float]]:
+    """One period's withdrawal at every IEEE bus, as the DSO model's balance has it:
+    load - PV used + microgrid import (MW), load + microgrid reactive import (Mvar)."""
+    p = {b: float(load_p_mw.get(b, 0.0)) for b in dd.buses}
+    q = {b: float(load_q_mvar.get(b, 0.0)) for b in dd.buses}
+    for name, bus in dd.pv_bus.items():
+        p[bus] -= float(pv_mw[name])
+    for name, bus in dd.mg_bus.items():
+        p[bus] += float(pm_mw[name])
+        q[bus] += float(mg_q_mvar[name])
+    return p, q
+
+
 def plan_point(m: pyo.Block, dd: DSOData, t: int = 0) -> PlanPoint:
     """Period ``t`` of a solved DSO block: its topology, injections, voltages and losses."""
-    p = {b: pyo.value(m.load_p[b, t]) for b in dd.buses}
-    q = {b: pyo.value(m.load_q[b, t]) for b in dd.buses}
-    for name, bus in dd.pv_bus.items():
-        p[bus] -= pyo.value(m.pv[name, t])
-    for name, bus in dd.mg_bus.items():
-        p[bus] += pyo.value(m.pm[name, t])
-        q[bus] += pyo.value(m.mg_q[name, t])
+    p, q = net_withdrawals(
+        dd,
+        {b: pyo.value(m.load_p[b, t]) for b in dd.buses},
+        {b: pyo.value(m.load_q[b, t]) for b in dd.buses},
+        {name: pyo.value(m.pv[name, t]) for name in dd.pv_bus},
+        {name: pyo.value(m.pm[name, t]) for name in dd.mg_bus},
+        {name: pyo.value(m.mg_q[name, t]) for name in dd.mg_bus},
+    )
     ell = {b.ieee: pyo.value(m.lp[b.ieee, t] + m.lq[b.ieee, t]) for b in dd.branches}
     return PlanPoint(
         closed={b.ieee: pyo.value(state(m, b.ieee, t)) > 0.5 for b in dd.branches},
@@ -76,13 +97,19 @@ class PlanACCheck:
 
     def set_point(self, point: PlanPoint) -> pp.pandapowerNet:
         """The net with the point's topology and withdrawals."""
-        net = self.net
-        for branch, on in point.closed.items():
-            net.switch.at[self.switch[branch], "closed"] = bool(on)
-        for bus, index in self.load.items():
-            net.load.at[index, "p_mw"] = point.p_withdrawal_mw.get(bus, 0.0)
-            net.load.at[index, "q_mvar"] = point.q_withdrawal_mvar.get(bus, 0.0)
-        return net
+        self.set_topology(point.closed)
+        return self.set_withdrawals(point.p_withdrawal_mw, point.q_withdrawal_mvar)
+
+    def set_topology(self, closed: dict[int, bool]) -> None:
+        for branch, on in closed.items():
+            self.net.switch.at[self.switch[branch], "closed"] = bool(on)
+
+    def set_withdrawals(self, p_mw: dict[int, float], q_mvar: dict[int, float]) -> pp.pandapowerNet:
+        """The net with these withdrawals per IEEE bus (0 where absent)."""
+        index = list(self.load.values())
+        self.net.load.loc[index, "p_mw"] = [p_mw.get(b, 0.0) for b in self.load]
+        self.net.load.loc[index, "q_mvar"] = [q_mvar.get(b, 0.0) for b in self.load]
+        return self.net
 
     def __call__(self, point: PlanPoint) -> dict:
         """AC power flow of ``point``: losses and voltages of the plan against AC.

@@ -314,3 +314,45 @@ def test_planner_solves_the_candidates_of_one_input_once_per_process(dd, monkeyp
     assert planner.inputs_digest(dd, np.array([1.0])) == planner.inputs_digest(dd, np.ones(1))
     assert planner.inputs_digest(dd, np.array([1.0])) != planner.inputs_digest(dd, np.array([0.9]))
     assert planner.inputs_digest(dd, np.array([1.0])) != planner.inputs_digest(other, np.ones(1))
+
+
+# --- the planner's period costs: AC power flow against the fixed-topology LP ----------------
+def costing_planner(scenario, dd, hour: int = 12):
+    """A planner with two candidates (default, literature optimum) and one horizon's inputs:
+    the exchanges are the microgrids' expected net demand, as the planner's first guess."""
+    from test_admm import T, small_horizon
+
+    from mgcosim.controllers.mg_agent import expected_exchange_mw
+    from mgcosim.sim.units import stochastic_units
+
+    h = small_horizon(scenario, stochastic_units(scenario), dd, hour)
+    pm = {g: expected_exchange_mw(inp) for g, inp in h.mg.items()}
+    literature = {b.ieee: b.ieee not in LITERATURE_OPEN for b in dd.branches}
+    plan = planner.TopologyPlanner(dd, T, scenario.data)
+    plan.candidates = [dso.default_topology(dd), literature]
+    plan.nets = [planner.PlanACCheck(scenario.data) for _ in plan.candidates]
+    for net, closed in zip(plan.nets, plan.candidates, strict=True):
+        net.set_topology(closed)
+    return plan, h, pm
+
+
+def test_candidate_costs_by_ac_power_flow_agree_with_their_lp(scenario, dd):
+    """With the exchanges fixed the LP curtails nothing (curtailment 1000 > losses 500
+    CNY/MWh), so its cost is its losses, whose cone holds within CUTS.rel_tol = 1e-3: the
+    AC losses of the same point must agree within that (measured: 5e-4 at most, a 6 h run)."""
+    plan, h, pm = costing_planner(scenario, dd)
+    for c in range(len(plan.candidates)):
+        ac, lp = plan.ac_costs(c, h, pm), plan.lp_costs(c, h, pm)
+        assert ac is not None
+        assert np.all(lp > 0)
+        np.testing.assert_allclose(ac, lp, rtol=1e-3)
+    costs = plan.period_costs(h, pm)
+    assert np.all(costs[:, 1] < costs[:, 0])  # the literature optimum loses less in each period
+    np.testing.assert_allclose(costs[:, 0], plan.ac_costs(0, h, pm), rtol=1e-9)  # AC again
+
+
+def test_a_candidate_whose_ac_flow_breaks_a_limit_is_costed_by_its_lp(scenario, dd):
+    tight = dataclasses.replace(dd, v_min_pu=0.97)  # the default topology sags below 0.97 pu
+    plan, h, pm = costing_planner(scenario, tight)
+    assert plan.ac_costs(0, h, pm) is None
+    np.testing.assert_array_equal(plan.period_costs(h, pm)[:, 0], plan.lp_costs(0, h, pm))
