@@ -10,7 +10,8 @@ variables z[m, t] between the DSO's copy ``dso.pm`` and the microgrid's ``mg.pm`
 Inner loop (among microgrids) on the P2P trades, with consensus zeta_mn = -zeta_nm:
 zeta_mn = ((trade_mn + y_mn) - (trade_nm + y_nm)) / 2, y_mn += trade_mn - zeta_mn.
 The microgrid subproblems of an inner iteration are independent (solved in parallel
-threads when ``parallel`` is set).
+threads when ``parallel`` is set), and so is the DSO's subproblem from the microgrids':
+its re-solve runs in the DSO's thread during their inner loop (``dso_beside_microgrids``).
 
 Roles: :class:`ADMMCoordinator` is the DSO's side (its model, the consensus values, the
 duals, the penalties and their balancing); each microgrid is a
@@ -38,7 +39,7 @@ those of a perfect network.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -88,7 +89,10 @@ class ADMMSettings:
     rho_range: float = 64.0  # penalties stay within [rho0, rho0 * range]: with LP subproblems
     # a penalty below its start makes the iterates jump between vertices (seen: no convergence)
     relax: float = 1.6  # over-relaxation of the consensus updates (1 = plain ADMM)
-    parallel: bool = False
+    parallel: bool = False  # the in-process microgrids' solves of an exchange in threads
+    # the DSO's re-solve in a thread beside the microgrids' inner loop: both start from the
+    # same consensus values, so the iterates are those of one after the other
+    dso_beside_microgrids: bool = True
     # Kelley rounds on the DSO agent's loss cone after each of its solves
     # (controllers.loss_cuts); False: the initial tangent cuts only (measured -4.3 % losses)
     refine_losses: bool = True
@@ -157,6 +161,7 @@ class ADMMCoordinator:
         self.pairs = pairs(self.names)
         self.nbrs = {g: neighbours(self.names, g) for g in self.names}
         self.dso = self._build_dso()
+        self._dso_thread: ThreadPoolExecutor | None = None  # made at the first re-solve
         self.mg_pm: dict[str, np.ndarray] = {}  # the microgrids' last replies
         self.mg_trade: dict[tuple[str, str], np.ndarray] = {}
         self.mg_cost: dict[str, float] = {}
@@ -196,9 +201,21 @@ class ADMMCoordinator:
         return solve_request(first, pm_anchor, st.rho_outer, trade, st.rho_inner)
 
     # --- subproblems ---------------------------------------------------------------------
-    def _solve_dso(self, st: ADMMState, first: bool) -> np.ndarray:
+    def _start_dso(self, st: ADMMState, first: bool) -> Future | None:
+        """Start the DSO's solve at the current consensus; a re-solve runs in the DSO's
+        thread (``dso_beside_microgrids``), the horizon's first solve (a Pyomo solve) here."""
         anchors, rho = self._dso_anchors(st)
-        (self.dso.first_solve if first else self.dso.resolve)(anchors, rho)
+        if first or not self.settings.dso_beside_microgrids:
+            (self.dso.first_solve if first else self.dso.resolve)(anchors, rho)
+            return None
+        if self._dso_thread is None:
+            self._dso_thread = ThreadPoolExecutor(1, thread_name_prefix="dso")
+        return self._dso_thread.submit(self.dso.resolve, anchors, rho)
+
+    def _dso_exchange(self, job: Future | None) -> np.ndarray:
+        """The DSO's exchanges once its solve is done (its errors raised here)."""
+        if job is not None:
+            job.result()
         if self.settings.refine_losses:  # the loss cone tight at this iterate
             self.refine_rounds += tighten_agent(self.dso, self.dd)
         return self.dso.value("pm").reshape(len(self.names), self.T)
@@ -408,8 +425,12 @@ class ADMMCoordinator:
         cfg, history, inner_total, converged = self.settings, [], 0, False
         count = MessageCount()
         for k in range(1, cfg.max_outer + 1):
-            pm_dso = self._solve_dso(st, first=k == 1)
-            pm_mg, n_inner, r_in, s_in = yield from self._inner(st, count)
+            dso_job = self._start_dso(st, first=k == 1)
+            try:
+                pm_mg, n_inner, r_in, s_in = yield from self._inner(st, count)
+            finally:  # a failed exchange leaves no solve running on the DSO's model
+                wait([dso_job] if dso_job is not None else [])
+            pm_dso = self._dso_exchange(dso_job)
             inner_total += n_inner
             r_out, s_out = self._update_outer(st, pm_dso, pm_mg)
             history.append(

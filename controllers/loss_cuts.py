@@ -169,7 +169,7 @@ def tighten_agent(agent, dd: DSOData, settings: CutSettings = CUTS) -> int:
     its persistent HiGHS (rows appended: the proximal rows keep their indices) and re-run
     from the basis, until the cone holds or ``settings.max_rounds``. Returns the rounds.
 
-    Meant for ``BilevelADMM._solve_dso`` after ``first_solve`` / ``resolve``; the cuts stay
+    Meant for ``ADMMCoordinator._dso_exchange`` after ``first_solve`` / ``resolve``; the cuts stay
     for every later iteration and horizon.
     """
     rounds = 0

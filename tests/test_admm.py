@@ -155,6 +155,24 @@ def test_warm_start_from_converged_state_stops_at_once(scenario, units, dd):
     check_coupling(admm, EPS)
 
 
+def test_dso_solve_beside_the_microgrids_gives_the_iterates_of_one_after_the_other(
+    scenario, units, dd
+):
+    """Both subproblems start from the same consensus values, so running the DSO's re-solve
+    in its thread while the microgrids solve changes no iterate (compared exactly)."""
+    h = small_horizon(scenario, units, dd, 12)
+    runs = []
+    for beside in (True, False):
+        admm = BilevelADMM(dd, scenario.data, T, S, ADMMSettings(dso_beside_microgrids=beside))
+        cold = admm.solve(h)
+        runs.append((cold, admm.solve(h, cold.state.shifted(1))))
+    assert runs[0][0].outer_iterations > 1  # re-solves happened, in the thread
+    for ours, theirs in zip(*runs, strict=True):
+        assert ours.history == theirs.history
+        assert ours.costs == theirs.costs
+        assert ours.mg_plans == theirs.mg_plans
+
+
 # --- properties of the centralised solution ----------------------------------------------
 @pytest.mark.parametrize("hour", [0, 12])  # night surplus (storage charges), midday trades
 def test_centralised_solution_is_physically_consistent(scenario, units, dd, hour):
