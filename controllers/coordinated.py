@@ -107,8 +107,7 @@ def main_grid_loss_case(
     if hour not in profile.index:
         raise ValueError(f"hour {hour}: use an hour of the profile, 0..23")
     load_pu, wind_pu, pv_pu = (float(profile.at[hour, c]) for c in ("load_pu", "wind_pu", "pv_pu"))
-    unknown = sorted(set(faulted) - {b.ieee for b in dd.branches})
-    if unknown:
+    if unknown := sorted(set(faulted) - {b.ieee for b in dd.branches}):
         raise ValueError(f"faulted: unknown IEEE branches {unknown}")
     event = DSOEvent(
         dso=dd,
@@ -250,28 +249,25 @@ def _result(
     )
 
 
-def _lower_levels(
-    case: CoordinationCase, tie: dict[str, tuple[float, float]]
-) -> tuple[dict[str, dict[int, float]], float]:
-    solved = {
-        g: solve_lower(net, case.conditions[g], *tie[g]) for g, net in case.microgrids.items()
-    }
-    return {g: r for g, (r, _) in solved.items()}, sum(s for _, s in solved.values())
-
-
 def _tie_points(m: pyo.Block) -> dict[str, tuple[float, float]]:
     return {g: (pyo.value(m.tie_p[g]), pyo.value(m.tie_q[g])) for g in m.M}
+
+
+def _upper_then_lower(case, strategy, what, offers, node_limit, times) -> StrategyResult:
+    """Solve the upper level on ``offers`` (none: the microgrids stay at (0, 0)), then each
+    lower level at its tie-line point; ``times`` gains build, upper and lower."""
+    m, times["build"] = _timed(build_upper_model, case.event, offers)
+    times["upper"] = solve_milp(m, what, node_limit)
+    tie = _tie_points(m) if offers else dict.fromkeys(case.microgrids, (0.0, 0.0))
+    solved = {g: solve_lower(n, case.conditions[g], *tie[g]) for g, n in case.microgrids.items()}
+    times["lower"] = sum(s for _, s in solved.values())
+    return _result(case, strategy, m, {g: r for g, (r, _) in solved.items()}, tie, times)
 
 
 # --- the three strategies ------------------------------------------------------------------
 def solve_no_sharing(case: CoordinationCase, node_limit: int = NODE_LIMIT) -> StrategyResult:
     """(a) Microgrids islanded at (0, 0); the DSO restores from its own sources."""
-    m, build_s = _timed(build_upper_model, case.event, {})
-    upper_s = solve_milp(m, "no-sharing DSO restoration", node_limit)
-    tie = dict.fromkeys(case.microgrids, (0.0, 0.0))
-    restored, lower_s = _lower_levels(case, tie)
-    times = {"build": build_s, "upper": upper_s, "lower": lower_s}
-    return _result(case, "no_sharing", m, restored, tie, times)
+    return _upper_then_lower(case, "no_sharing", "no-sharing DSO restoration", {}, node_limit, {})
 
 
 def solve_central(case: CoordinationCase, node_limit: int = NODE_LIMIT) -> StrategyResult:
@@ -317,13 +313,10 @@ def solve_projection(
     if projections is None:
         projections = project_all(case, preference, threshold_mw)
     offers = {g: p.offer.with_preference(dict(preference[g])) for g, p in projections.items()}
-    m, build_s = _timed(build_upper_model, case.event, offers)
-    upper_s = solve_milp(m, "projection upper level", node_limit)
-    tie = _tie_points(m)
-    restored, lower_s = _lower_levels(case, tie)
-    projection_s = sum(p.time_s for p in projections.values())
-    times = {"projection": projection_s, "build": build_s, "upper": upper_s, "lower": lower_s}
-    return _result(case, "projection", m, restored, tie, times)
+    times = {"projection": sum(p.time_s for p in projections.values())}
+    return _upper_then_lower(
+        case, "projection", "projection upper level", offers, node_limit, times
+    )
 
 
 def compare_strategies(
@@ -335,12 +328,11 @@ def compare_strategies(
     """The three strategies on one event (the projections are returned for checks)."""
     preference = preference or uniform_preference(case, DEFAULT_PREFERENCE)
     projections = project_all(case, preference, threshold_mw)
-    results = {
+    return {
         "no_sharing": solve_no_sharing(case, node_limit),
         "central": solve_central(case, node_limit),
         "projection": solve_projection(case, preference, threshold_mw, node_limit, projections),
-    }
-    return results, projections
+    }, projections
 
 
 # --- report -------------------------------------------------------------------------------

@@ -111,7 +111,7 @@ def declare_dso_sets(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -
     m.S = pyo.Set(initialize=sorted(sources))  # grid-forming candidates besides the substation
 
 
-def declare_dso_vars(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:
+def declare_dso_vars(m: pyo.Block, ev: DSOEvent) -> None:
     dd = ev.dso
     s_max = {b.ieee: b.s_max_pu for b in dd.branches}
     gen = {g.name: g for g in ev.generators}
@@ -142,26 +142,20 @@ def declare_dso_vars(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -
 
 def declare_radiality(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:
     """Single-commodity flow with virtual sources: islands, one source each, no loop."""
-    where = {g.name: g.bus_ieee for g in ev.generators} | {
-        p.name: p.bus_ieee for p in ports.values()
-    }
+    where = {s.name: s.bus_ieee for s in (*ev.generators, *ports.values())}
     dd, n_bus = ev.dso, len(ev.dso.buses)
     shared = {b for b in m.B if sum(w == b for w in where.values()) + (b == dd.root) > 1}
-
-    def fixed(bus):  # the substation
-        return 1 if bus == dd.root and ev.main_grid_available else 0
-
     blocks.declare_commodity_vars(m, n_bus)
     blocks.declare_live_branches(m, dd.branches)
     flags = {"source_energised": (m.sigma, m.S, where)}
-    sources = blocks.declare_grid_forming(m, flags, sorted(shared), fixed)
+    substation = lambda bus: int(bus == dd.root and ev.main_grid_available)  # noqa: E731
+    sources = blocks.declare_grid_forming(m, flags, sorted(shared), substation)
     blocks.declare_commodity_flow(m, dd.branches, n_bus, sources)
 
 
 def declare_power_flow(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> None:
     """LinDistFlow (lossless) on live branches; voltage band on energised buses."""
     dd = ev.dso
-    br = {b.ieee: b for b in dd.branches}
     big_m = dd.v_max_pu**2 + 0.5
     at = {b: [g.name for g in ev.generators if g.bus_ieee == b] for b in dd.buses}
     pv_at = {b: [p for p in m.PV if dd.pv_bus[p] == b] for b in dd.buses}
@@ -183,7 +177,7 @@ def declare_power_flow(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort])
     balance("balance_q", m.Q, m.qpv, m.dg_q, m.Q0, ev.demand_mvar, m.tie_q)
     blocks.declare_voltage_drop(m, dd.branches, lambda ln: m.live[ln], big_m, m.L)
     m.v_min = pyo.Constraint(m.B, rule=lambda _, b: m.v[b] >= dd.v_min_pu**2 * m.energised[b])
-    s_max = {ln: br[ln].s_max_pu for ln in m.L}
+    s_max = {b.ieee: b.s_max_pu for b in dd.branches}
     blocks.declare_flow_limits(m, s_max, lambda ln: m.live[ln], m.L)
 
 
@@ -196,15 +190,10 @@ def declare_units(m: pyo.Block, ev: DSOEvent) -> None:
         m.PV, rule=lambda _, p: m.pv[p] <= ev.pv_mw[p] * m.energised[dd.pv_bus[p]]
     )
     blocks.declare_pv_power_factor(m, tan_pv)
-    m.dg_cap = pyo.Constraint(
-        m.G, rule=lambda _, g: m.dg_p[g] <= gen[g].p_max_mw * m.energised[gen[g].bus_ieee]
-    )
+    on = {g: m.energised[gen[g].bus_ieee] for g in m.G}
+    m.dg_cap = pyo.Constraint(m.G, rule=lambda _, g: m.dg_p[g] <= gen[g].p_max_mw * on[g])
     blocks.declare_symmetric_limit(
-        m,
-        "dg_q",
-        [m.G],
-        lambda g: m.dg_q[g],
-        lambda g: gen[g].q_max_mvar * m.energised[gen[g].bus_ieee],
+        m, "dg_q", [m.G], m.dg_q.__getitem__, lambda g: gen[g].q_max_mvar * on[g]
     )
 
 
@@ -230,7 +219,7 @@ def declare_tie_lines(m: pyo.Block, ports: Mapping[str, TiePort]) -> None:
 
 
 def declare_pickup_and_switching(m: pyo.Block, ev: DSOEvent) -> None:
-    m.pickup_energised = pyo.Constraint(m.D, rule=lambda _, b: m.x[b] <= m.energised[b])
+    blocks.declare_load_pickup(m)
 
     def before(ln):
         return 0.0 if ln in ev.faulted else float(bool(ev.initial_closed.get(ln, False)))
@@ -250,7 +239,7 @@ def declare_dso_value(m: pyo.Block, ev: DSOEvent) -> None:
 def add_dso_restoration(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -> pyo.Block:
     """Populate ``m`` with the DSO model (no objective): ``tie_p``/``tie_q`` per port."""
     declare_dso_sets(m, ev, ports)
-    declare_dso_vars(m, ev, ports)
+    declare_dso_vars(m, ev)
     declare_radiality(m, ev, ports)
     declare_power_flow(m, ev, ports)
     declare_units(m, ev)
