@@ -30,9 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 
-from mgcosim.controllers.robust_data import TIERS, FirstStage, RobustCase
+from mgcosim.controllers.robust_data import FirstStage, RobustCase
 from mgcosim.controllers.robust_model import build_recourse_model, set_first_stage, set_pv_avail
 from mgcosim.controllers.solve import persistent_highs, solve_optimal
+from mgcosim.networks.microgrid_internal import TIERS
 
 
 # --- reading a solved master -------------------------------------------------------------

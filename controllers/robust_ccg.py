@@ -323,12 +323,7 @@ def compare(
         }
         for a in rows
     }
-    return Comparison(
-        rows=tuple(rows),
-        robust=robust["with"],
-        robust_no_mess=robust["without"],
-        cross_cny=cross,
-    )
+    return Comparison(tuple(rows), robust["with"], robust["without"], cross)
 
 
 # --- text and JSON -------------------------------------------------------------------------

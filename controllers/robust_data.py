@@ -22,9 +22,6 @@ from mgcosim.networks.params import DATA_DIR, MessParams, NetworkData, load_mess
 PROFILES_FILE = DATA_DIR / "profiles_default.csv"
 
 
-TIERS = (1, 2, 3)
-
-
 class RobustInputError(ValueError):
     """Inputs of the robust model that do not fit the network or each other."""
 
@@ -129,20 +126,19 @@ def robust_case(
 
 def validate_case(case: RobustCase) -> None:
     """Raise :class:`RobustInputError` on the first input that does not fit."""
-    lines = {b.ieee for b in case.dd.branches}
+    dd, mess = case.dd, case.mess
+    lines = {b.ieee for b in dd.branches}
     for name, numbers in (
         ("damaged_branches", case.event.damaged_branches),
         ("switchable", case.switchable),
     ):
         if unknown := sorted(set(numbers) - lines):
             raise RobustInputError(f"{name}: unknown IEEE branches {unknown}")
-    if unknown := sorted(set(case.mess.candidate_buses_ieee) - set(case.dd.buses)):
+    if unknown := sorted(set(mess.candidate_buses_ieee) - set(dd.buses)):
         raise RobustInputError(f"candidate_buses_ieee: unknown IEEE buses {unknown}")
-    if len(set(case.mess.candidate_buses_ieee)) != len(case.mess.candidate_buses_ieee):
+    if len(set(mess.candidate_buses_ieee)) != len(mess.candidate_buses_ieee):
         raise RobustInputError("candidate_buses_ieee: a bus is listed twice")
-    if set(case.dg_p_max_mw) != set(case.dd.mg_bus) or set(case.pv_forecast_mw) - set(
-        case.dd.pv_bus
-    ):
+    if set(case.dg_p_max_mw) != set(dd.mg_bus) or set(case.pv_forecast_mw) - set(dd.pv_bus):
         raise RobustInputError("DG and PV names must be those of the network data (dd)")
     if not case.demand_mw or case.dt_h <= 0 or case.n_periods < 1:
         raise RobustInputError(f"dt_h {case.dt_h}, {case.n_periods} periods: need > 0, >= 1")

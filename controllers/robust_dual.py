@@ -103,15 +103,13 @@ def build_worst_case_model(case: RobustCase, form: LinearForm, big_m: float) -> 
     for i, coefs in enumerate(form.coefs):
         for j, a in coefs:
             columns[j].append((i, a))
+    cost = [form.cost.get(j, 0.0) for j in range(len(columns))]
     for j, col in enumerate(columns):
-        if not col and form.cost.get(j, 0.0) != 0:
+        if not col and cost[j] != 0:
             raise RobustInputError(f"{form.variables[j].name}: a cost but no row (unbounded)")
     d.J = pyo.Set(initialize=[j for j, col in enumerate(columns) if col])
     d.dual_feasibility = pyo.Constraint(
-        d.J,
-        rule=lambda _, j: (
-            pyo.quicksum(a * d.lam[i] for i, a in columns[j]) == form.cost.get(j, 0.0)
-        ),
+        d.J, rule=lambda _, j: pyo.quicksum(a * d.lam[i] for i, a in columns[j]) == cost[j]
     )
     dev = case.pv_dev_mw
     d.T = pyo.RangeSet(0, case.n_periods - 1)

@@ -186,15 +186,10 @@ def declare_pv(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
 def declare_dg(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
     s, bus = b.model(), case.dd.mg_bus
     p_max, q_max = case.dg_p_max_mw, case.dg_q_max_mvar
-    b.dg_p_on = pyo.Constraint(
-        s.G, s.T, rule=lambda _, g, t: b.pdg[g, t] <= p_max[g] * fs.energised[bus[g]]
-    )
+    on = {g: fs.energised[bus[g]] for g in s.G}
+    b.dg_p_on = pyo.Constraint(s.G, s.T, rule=lambda _, g, t: b.pdg[g, t] <= p_max[g] * on[g])
     blocks.declare_symmetric_limit(
-        b,
-        "dg_q",
-        (s.G, s.T),
-        lambda g, t: b.qdg[g, t],
-        lambda g, t: q_max[g] * fs.energised[bus[g]],
+        b, "dg_q", (s.G, s.T), lambda g, t: b.qdg[g, t], lambda g, t: q_max[g] * on[g]
     )
 
 
@@ -293,9 +288,7 @@ def set_pv_avail(b: pyo.Block, pv_mw: Mapping[str, np.ndarray]) -> None:
 
 def set_first_stage(m: pyo.Block, fs: FirstStage) -> None:
     """Fix the first-stage data of a recourse model."""
-    for ln, p in m.live.items():
-        p.set_value(float(ln in fs.live_branches))
-    for x, p in m.energised.items():
-        p.set_value(float(x in fs.energised_buses))
-    for c, p in m.placed.items():
-        p.set_value(float(c in fs.mess_buses))
+    chosen = {"live": fs.live_branches, "energised": fs.energised_buses, "placed": fs.mess_buses}
+    for name, on in chosen.items():
+        for key, p in m.component(name).items():
+            p.set_value(float(key in on))
