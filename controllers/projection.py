@@ -149,9 +149,8 @@ def vertex_search(
                 f"{projector.model.name}: the tie-line set is degenerate (hull of "
                 f"{len(hull)} points {[tuple(points[i]) for i in hull]})"
             )
-        edges = [(i, j) for i, j in zip(hull, hull[1:] + hull[:1], strict=True)]
-        todo = [e for e in edges if e not in confirmed]
-        if not todo:
+        edges = zip(hull, hull[1:] + hull[:1], strict=True)
+        if not (todo := [e for e in edges if e not in confirmed]):
             break
         for i, j in todo:
             if projector.n_solves - first >= max_solves:
@@ -184,13 +183,11 @@ def virtual_node_offer(
     units = list(m.U)
     ones = [1.0] * len(units)
     tier = {n.bus: n.tier for n in net.load_buses}
-    tier_max = {}
+    tier_max = dict.fromkeys(TIERS, 0.0)
     for t in TIERS:
-        buses = [n for n in m.LD if tier[n] == t]
-        loads = [pyo.value(m.load_p[n]) for n in buses]
-        tier_max[t] = (
-            projector.value_range([m.served[n] for n in buses], loads)[1] if buses else 0.0
-        )
+        if buses := [n for n in m.LD if tier[n] == t]:
+            loads = [pyo.value(m.load_p[n]) for n in buses]
+            tier_max[t] = projector.value_range([m.served[n] for n in buses], loads)[1]
     return VirtualNodeOffer(
         name=net.name,
         bus_ieee=net.bus_ieee,

@@ -57,8 +57,7 @@ def window_conditions(
 def unit_p_max_mw(net: MicrogridNetwork, cond: MicrogridConditions) -> dict[str, float]:
     """Active-power ceiling of each unit in the window (storage: power and energy)."""
     p = net.params
-    ess = net.units_of("ess")
-    ess_total = sum(u.p_max_mw for u in ess)
+    ess_total = sum(u.p_max_mw for u in net.units_of("ess"))
     energy_mw = max(0.0, cond.soc_mwh - p.ess_e_min_mwh) * p.ess_eta_dis / cond.window_h
     out = {}
     for u in net.units:
@@ -88,8 +87,7 @@ class TieLineHull:
     def from_vertices(cls, vertices, threshold_mw: float, **stats) -> TieLineHull:
         pts = [tuple(map(float, v)) for v in vertices]
         normals, offsets = [], []
-        for i, a in enumerate(pts):
-            b = pts[(i + 1) % len(pts)]
+        for a, b in zip(pts, pts[1:] + pts[:1], strict=True):
             dx, dy = b[0] - a[0], b[1] - a[1]
             length = math.hypot(dx, dy)
             n = (dy / length, -dx / length)
@@ -148,8 +146,7 @@ def check_preference(preference: dict[int, float]) -> None:
         raise PreferenceError(
             f"preference: give one coefficient per tier {TIERS}, got {preference}"
         )
-    bad = {t: v for t, v in preference.items() if not v >= 1}
-    if bad:
+    if bad := {t: v for t, v in preference.items() if not v >= 1}:
         raise PreferenceError(
             f"preference {bad}: coefficients must be >= 1 (1 = no preference for own loads)"
         )
