@@ -106,8 +106,7 @@ def declare_dso_sets(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) -
     m.PV = pyo.Set(initialize=sorted(ev.pv_mw))
     m.G = pyo.Set(initialize=[g.name for g in ev.generators])
     m.M = pyo.Set(initialize=sorted(ports))
-    sources = [g.name for g in ev.generators if g.grid_forming]
-    sources += [p.name for p in ports.values() if p.grid_forming]
+    sources = [s.name for s in (*ev.generators, *ports.values()) if s.grid_forming]
     m.S = pyo.Set(initialize=sorted(sources))  # grid-forming candidates besides the substation
 
 
@@ -274,28 +273,26 @@ def declare_virtual_nodes(
     m.y_ext = pyo.Var(m.M, m.VT, within=pyo.NonNegativeReals)
     m.vn_export = pyo.Var(m.M, within=pyo.NonNegativeReals)
     m.vn_import = pyo.Var(m.M, within=pyo.NonNegativeReals)
-    m.vn_polygon = pyo.Constraint(
-        m.FACET,
-        rule=lambda _, g, k: (
-            o[g].hull.normals[k][0] * m.tie_p[g] + o[g].hull.normals[k][1] * m.tie_q[g]
-            <= o[g].hull.offsets[k]
-        ),
-    )
+
+    def facet(_, g, k):  # a_k . (P, Q) <= b_k
+        (a_p, a_q), b = o[g].hull.normals[k], o[g].hull.offsets[k]
+        return a_p * m.tie_p[g] + a_q * m.tie_q[g] <= b
+
+    def over_tiers(var, g):
+        return sum(var[g, j] for j in m.VT)
+
+    m.vn_polygon = pyo.Constraint(m.FACET, rule=facet)
     m.vn_own_load = pyo.Constraint(
         m.M, m.VT, rule=lambda _, g, j: m.vn_s[g, j] == m.y_int[g, j] + m.y_ext[g, j]
     )
     m.vn_sources = pyo.Constraint(
-        m.M, rule=lambda _, g: m.vn_g[g] == sum(m.y_int[g, j] for j in m.VT) + m.vn_export[g]
+        m.M, rule=lambda _, g: m.vn_g[g] == over_tiers(m.y_int, g) + m.vn_export[g]
     )
-    m.vn_imports = pyo.Constraint(
-        m.M, rule=lambda _, g: m.vn_import[g] == sum(m.y_ext[g, j] for j in m.VT)
-    )
+    m.vn_imports = pyo.Constraint(m.M, rule=lambda _, g: m.vn_import[g] == over_tiers(m.y_ext, g))
     m.vn_tie = pyo.Constraint(m.M, rule=lambda _, g: m.tie_p[g] == m.vn_import[g] - m.vn_export[g])
     m.vn_reactive = pyo.Constraint(
         m.M,
-        rule=lambda _, g: (
-            m.tie_q[g] + m.vn_h[g] == o[g].load_q_per_p * sum(m.vn_s[g, j] for j in m.VT)
-        ),
+        rule=lambda _, g: m.tie_q[g] + m.vn_h[g] == o[g].load_q_per_p * over_tiers(m.vn_s, g),
     )
     w = tier_weight
     m.mg_value = pyo.Expression(

@@ -112,9 +112,8 @@ class WorstCase:
         d, rows = self.model, self.form.rows_of
         big_m = pyo.value(d.big_m)
         return any(
-            pyo.value(d.u[k, t]) > 0.5 and -pyo.value(d.lam[rows[k, t]]) >= big_m * (1 - 1e-6)
-            for k in d.PV
-            for t in d.T
+            pyo.value(d.u[k, t]) > 0.5 and -pyo.value(d.lam[row]) >= big_m * (1 - 1e-6)
+            for (k, t), row in rows.items()
         )
 
 
@@ -274,10 +273,6 @@ class ComparisonRow(WorstCaseTotal):
     iterations: int  # C&CG iterations (1 for deterministic)
     time_s: float
 
-    @property
-    def worst_case_recourse_cny(self) -> float:
-        return self.worst_case.value_cny
-
 
 @dataclass(frozen=True)
 class Comparison:
@@ -364,7 +359,7 @@ def format_table(comparison: Comparison) -> str:
         tiers = "/".join(f"{shed[t]:.2f}" for t in sorted(shed))
         lines.append(
             f"  {r.label:28s} {_buses(fs):12s} {fs.placement_cost_cny:8.1f} "
-            f"{fs.switch_cost_cny:6.1f} {r.worst_case_recourse_cny:9.1f} {r.total_cny:9.1f} "
+            f"{fs.switch_cost_cny:6.1f} {r.worst_case.value_cny:9.1f} {r.total_cny:9.1f} "
             f"{tiers:>23s} {r.forecast_recourse_cny:12.1f} {r.iterations:2d} {r.time_s:6.2f}"
         )
     lines.append(
@@ -404,7 +399,7 @@ def comparison_dict(comparison: Comparison) -> dict:
                 "fleet_size_units": r.fleet_size_units,
                 "first_stage": first_stage_dict(r.first_stage),
                 "worst_case_u": {k: v.tolist() for k, v in r.worst_case.u.items()},
-                "worst_case_recourse_cny": r.worst_case_recourse_cny,
+                "worst_case_recourse_cny": r.worst_case.value_cny,
                 "worst_case_recheck_cny": r.worst_case_check.cost_cny,
                 "worst_case_shed_mwh_by_tier": r.worst_case_check.shed_mwh_by_tier,
                 "forecast_recourse_cny": r.forecast_recourse_cny,

@@ -128,10 +128,8 @@ def validate_case(case: RobustCase) -> None:
     """Raise :class:`RobustInputError` on the first input that does not fit."""
     dd, mess = case.dd, case.mess
     lines = {b.ieee for b in dd.branches}
-    for name, numbers in (
-        ("damaged_branches", case.event.damaged_branches),
-        ("switchable", case.switchable),
-    ):
+    branch_sets = {"damaged_branches": case.event.damaged_branches, "switchable": case.switchable}
+    for name, numbers in branch_sets.items():
         if unknown := sorted(set(numbers) - lines):
             raise RobustInputError(f"{name}: unknown IEEE branches {unknown}")
     if unknown := sorted(set(mess.candidate_buses_ieee) - set(dd.buses)):
