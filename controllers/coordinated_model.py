@@ -309,10 +309,8 @@ def build_upper_model(event: DSOEvent, offers: Mapping[str, VirtualNodeOffer]) -
     """(c) The DSO's model from the microgrids' offers only; with no offer, (a)'s DSO model."""
     for offer in offers.values():
         check_preference(offer.preference)
-    m = pyo.ConcreteModel(name="coordinated_upper")
-    add_dso_restoration(
-        m, event, {g: port_of(o, max(map(abs, o.hull.box()))) for g, o in offers.items()}
-    )
+    ports = {g: port_of(o, max(map(abs, o.hull.box()))) for g, o in offers.items()}
+    m = add_dso_restoration(pyo.ConcreteModel(name="coordinated_upper"), event, ports)
     if offers:
         declare_virtual_nodes(m, event.tier_weight, offers)
     else:
@@ -343,10 +341,8 @@ def build_central_model(
     conditions: Mapping[str, MicrogridConditions],
 ) -> pyo.ConcreteModel:
     """(b) The DSO network and every microgrid's full internal model in one MILP."""
-    m = pyo.ConcreteModel(name="coordinated_central")
-    add_dso_restoration(
-        m, event, {g: port_of(n, n.params.pcc_p_max_mw) for g, n in microgrids.items()}
-    )
+    ports = {g: port_of(n, n.params.pcc_p_max_mw) for g, n in microgrids.items()}
+    m = add_dso_restoration(pyo.ConcreteModel(name="coordinated_central"), event, ports)
     m.mg = pyo.Block(m.M, rule=lambda b, g: add_microgrid(b, microgrids[g], conditions[g]))
     m.tie_p_link = pyo.Constraint(m.M, rule=lambda _, g: m.tie_p[g] == m.mg[g].tie_p)
     m.tie_q_link = pyo.Constraint(m.M, rule=lambda _, g: m.tie_q[g] == m.mg[g].tie_q)

@@ -93,13 +93,12 @@ def declare_mg_voltage(b: pyo.Block, net: MicrogridNetwork) -> None:
     bus = {n.bus: n for n in net.buses}
     line = {ln.name: ln for ln in net.lines}
     b.u[net.pcc_bus].fix(0.0)
-    b.drop = pyo.Constraint(
-        b.E,
-        rule=lambda _, ln: (
-            b.u[line[ln].to_bus]
-            == b.u[line[ln].from_bus] - 2 * (line[ln].r_pu * b.p[ln] + line[ln].x_pu * b.q[ln])
-        ),
-    )
+
+    def drop(_, ln):  # u_to = u_from - 2 (r p + x q)
+        br = line[ln]
+        return b.u[br.to_bus] == b.u[br.from_bus] - 2 * (br.r_pu * b.p[ln] + br.x_pu * b.q[ln])
+
+    b.drop = pyo.Constraint(b.E, rule=drop)
     inner = [n for n in b.N if n != net.pcc_bus]
     b.u_min = pyo.Constraint(inner, rule=lambda _, n: b.u[n] >= bus[n].v_min_pu ** 2 - lo**2)
     b.u_max = pyo.Constraint(inner, rule=lambda _, n: b.u[n] <= bus[n].v_max_pu ** 2 - hi**2)
