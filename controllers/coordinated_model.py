@@ -200,6 +200,7 @@ def declare_tie_lines(m: pyo.Block, ports: Mapping[str, TiePort]) -> None:
     """Exchange only with an energised bus; the PCC band on an energised microgrid bus."""
     lim = {g: ports[g].limit_mw for g in m.M}
     bus = {g: ports[g].bus_ieee for g in m.M}
+    band = {g: ports[g].pcc_v_band_pu for g in m.M}
     for name, v in (("p", m.tie_p), ("q", m.tie_q)):
         blocks.declare_symmetric_limit(
             m, f"tie_{name}", [m.M], v.__getitem__, lambda g: lim[g] * m.energised[bus[g]]
@@ -210,11 +211,9 @@ def declare_tie_lines(m: pyo.Block, ports: Mapping[str, TiePort]) -> None:
         blocks.declare_symmetric_limit(m, f"tie_abs_{name}", [m.M], v.__getitem__, size.__getitem__)
     m.exchange = pyo.Expression(expr=pyo.quicksum(m.tie_abs_p[g] + m.tie_abs_q[g] for g in m.M))
     m.pcc_v_min = pyo.Constraint(
-        m.M, rule=lambda _, g: m.v[bus[g]] >= ports[g].pcc_v_band_pu[0] ** 2 * m.energised[bus[g]]
+        m.M, rule=lambda _, g: m.v[bus[g]] >= band[g][0] ** 2 * m.energised[bus[g]]
     )
-    m.pcc_v_max = pyo.Constraint(
-        m.M, rule=lambda _, g: m.v[bus[g]] <= ports[g].pcc_v_band_pu[1] ** 2
-    )
+    m.pcc_v_max = pyo.Constraint(m.M, rule=lambda _, g: m.v[bus[g]] <= band[g][1] ** 2)
 
 
 def declare_pickup_and_switching(m: pyo.Block, ev: DSOEvent) -> None:

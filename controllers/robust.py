@@ -49,11 +49,8 @@ def first_stage_from(m: pyo.ConcreteModel, case: RobustCase) -> FirstStage:
     sources |= {case.dd.mg_bus[g] for g in m.G if on(m.sigma_dg[g])}
     if case.event.main_grid_available:
         sources.add(case.dd.root)
-    actions = sum(
-        (ln in closed) != case.normal_closed(ln)
-        for ln in m.L
-        if ln not in case.event.damaged_branches
-    )
+    damaged = case.event.damaged_branches
+    actions = sum((ln in closed) != case.normal_closed(ln) for ln in m.L if ln not in damaged)
     return FirstStage(
         mess_buses=mess,
         closed_branches=closed,
