@@ -123,15 +123,12 @@ def declare_recourse_vars(b: pyo.Block, case: RobustCase) -> None:
     b.pv_avail = pyo.Param(s.PV, s.T, mutable=True, initialize=0.0)
 
 
-def declare_flow_limits(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
-    s_max = {br.ieee: br.s_max_pu for br in case.dd.branches}
-    blocks.declare_flow_limits(b, s_max, lambda ln, t: fs.live[ln], b.model().L, b.model().T)
-
-
-def declare_voltage(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
+def declare_power_flow(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
+    """LinDistFlow on live branches (flow limits, voltage drops); the band on energised buses."""
     s, dd = b.model(), case.dd
     big_m = dd.v_max_pu**2 + 0.5  # > any |v_j - v_i + 2 (r P + x Q)| on a dead branch
-
+    s_max = {br.ieee: br.s_max_pu for br in dd.branches}
+    blocks.declare_flow_limits(b, s_max, lambda ln, t: fs.live[ln], s.L, s.T)
     blocks.declare_voltage_drop(b, dd.branches, lambda ln, t: fs.live[ln], big_m, s.L, s.T)
     b.v_min = pyo.Constraint(
         s.B, s.T, rule=lambda _, x, t: b.v[x, t] >= dd.v_min_pu**2 * fs.energised[x]
@@ -233,8 +230,7 @@ def declare_recourse_cost(b: pyo.Block, case: RobustCase) -> None:
 def declare_recourse(b: pyo.Block, case: RobustCase, fs: pyo.Block) -> None:
     """Populate ``b`` with the recourse; ``fs`` holds the first stage (variables or data)."""
     declare_recourse_vars(b, case)
-    declare_flow_limits(b, case, fs)
-    declare_voltage(b, case, fs)
+    declare_power_flow(b, case, fs)
     declare_balance(b, case)
     declare_service(b, fs)
     declare_pv(b, case, fs)
