@@ -185,14 +185,13 @@ def declare_units(m: pyo.Block, ev: DSOEvent) -> None:
     dd = ev.dso
     gen = {g.name: g for g in ev.generators}
     tan_pv = {p: q_per_p(ev.pv_pf_min.get(p, 1.0)) for p in m.PV}
-    m.pv_cap = pyo.Constraint(
-        m.PV, rule=lambda _, p: m.pv[p] <= ev.pv_mw[p] * m.energised[dd.pv_bus[p]]
-    )
+    pv_on = {p: m.energised[dd.pv_bus[p]] for p in m.PV}
+    m.pv_cap = pyo.Constraint(m.PV, rule=lambda _, p: m.pv[p] <= ev.pv_mw[p] * pv_on[p])
     blocks.declare_pv_power_factor(m, tan_pv)
-    on = {g: m.energised[gen[g].bus_ieee] for g in m.G}
-    m.dg_cap = pyo.Constraint(m.G, rule=lambda _, g: m.dg_p[g] <= gen[g].p_max_mw * on[g])
+    dg_on = {g: m.energised[gen[g].bus_ieee] for g in m.G}
+    m.dg_cap = pyo.Constraint(m.G, rule=lambda _, g: m.dg_p[g] <= gen[g].p_max_mw * dg_on[g])
     blocks.declare_symmetric_limit(
-        m, "dg_q", [m.G], m.dg_q.__getitem__, lambda g: gen[g].q_max_mvar * on[g]
+        m, "dg_q", [m.G], m.dg_q.__getitem__, lambda g: gen[g].q_max_mvar * dg_on[g]
     )
 
 

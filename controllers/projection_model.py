@@ -44,11 +44,10 @@ def declare_mg_sets(b: pyo.Block, net: MicrogridNetwork) -> None:
 
 def declare_mg_params(b: pyo.Block, net: MicrogridNetwork, cond: MicrogridConditions) -> None:
     bus = {n.bus: n for n in net.buses}
-    cap = unit_p_max_mw(net, cond)
     for name, peak in (("load_p", "load_p_mw"), ("load_q", "load_q_mvar")):
         init = {n: getattr(bus[n], peak) * cond.load_pu for n in b.LD}
         b.add_component(name, pyo.Param(b.LD, mutable=True, initialize=init))
-    b.unit_p_max = pyo.Param(b.U, mutable=True, initialize=cap)
+    b.unit_p_max = pyo.Param(b.U, mutable=True, initialize=unit_p_max_mw(net, cond))
 
 
 def declare_mg_vars(b: pyo.Block, net: MicrogridNetwork) -> None:

@@ -47,8 +47,7 @@ def first_stage_from(m: pyo.ConcreteModel, case: RobustCase) -> FirstStage:
     mess = frozenset(int(c) for c in m.C if on(m.placed[c]))
     sources = {int(c) for c in m.C if on(m.sigma_mess[c])}
     sources |= {case.dd.mg_bus[g] for g in m.G if on(m.sigma_dg[g])}
-    if case.event.main_grid_available:
-        sources.add(case.dd.root)
+    sources |= {case.dd.root} if case.event.main_grid_available else set()
     damaged = case.event.damaged_branches
     actions = sum((ln in closed) != case.normal_closed(ln) for ln in m.L if ln not in damaged)
     return FirstStage(

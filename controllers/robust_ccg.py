@@ -322,10 +322,6 @@ def compare(
 
 
 # --- text and JSON -------------------------------------------------------------------------
-def _buses(fs: FirstStage) -> str:
-    return ", ".join(str(b) for b in sorted(fs.mess_buses)) or "none"
-
-
 def format_iterations(result: RobustResult) -> str:
     """C&CG bounds per iteration (gaps below 0 are rounding, shown as 0)."""
     lines = [
@@ -357,8 +353,9 @@ def format_table(comparison: Comparison) -> str:
     for r in comparison.rows:
         fs, shed = r.first_stage, r.worst_case_check.shed_mwh_by_tier
         tiers = "/".join(f"{shed[t]:.2f}" for t in sorted(shed))
+        buses = ", ".join(str(b) for b in sorted(fs.mess_buses)) or "none"
         lines.append(
-            f"  {r.label:28s} {_buses(fs):12s} {fs.placement_cost_cny:8.1f} "
+            f"  {r.label:28s} {buses:12s} {fs.placement_cost_cny:8.1f} "
             f"{fs.switch_cost_cny:6.1f} {r.worst_case.value_cny:9.1f} {r.total_cny:9.1f} "
             f"{tiers:>23s} {r.forecast_recourse_cny:12.1f} {r.iterations:2d} {r.time_s:6.2f}"
         )

@@ -94,9 +94,8 @@ def default_dual_bound(case: RobustCase) -> float:
 def build_worst_case_model(case: RobustCase, form: LinearForm, big_m: float) -> pyo.ConcreteModel:
     """The subproblem max_u min_y as one MILP: the dual of the recourse plus u (binary)."""
     d = pyo.ConcreteModel(name="mess_worst_case")
-    n_rows = len(form.sense)
     bounds = {1: (0, None), -1: (None, 0), 0: (None, None)}
-    d.R = pyo.RangeSet(0, n_rows - 1)
+    d.R = pyo.RangeSet(0, len(form.sense) - 1)
     d.lam = pyo.Var(d.R, bounds=lambda _, i: bounds[form.sense[i]])
     d.b = pyo.Param(d.R, mutable=True, initialize=0.0)
     columns: list[list[tuple[int, float]]] = [[] for _ in form.variables]
