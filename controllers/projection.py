@@ -182,10 +182,9 @@ def virtual_node_offer(
     m = projector.model
     units = list(m.U)
     ones = [1.0] * len(units)
-    tier = {n.bus: n.tier for n in net.load_buses}
     tier_max = dict.fromkeys(TIERS, 0.0)
-    for t in TIERS:
-        if buses := [n for n in m.LD if tier[n] == t]:
+    for t, loads_of_tier in net.loads_by_tier().items():
+        if buses := [n.bus for n in loads_of_tier]:
             loads = [pyo.value(m.load_p[n]) for n in buses]
             tier_max[t] = projector.value_range([m.served[n] for n in buses], loads)[1]
     return VirtualNodeOffer(

@@ -121,10 +121,9 @@ def declare_mg_apparent_limits(b: pyo.Block, net: MicrogridNetwork) -> None:
 
 def declare_mg_value(b: pyo.Block, net: MicrogridNetwork) -> None:
     """Served load per tier (MW) and its weighted sum (the microgrid's own objective)."""
-    tier = {n.bus: n.tier for n in net.load_buses}
+    by_tier = net.loads_by_tier()
     b.served_mw = pyo.Expression(
-        TIERS,
-        rule=lambda _, t: pyo.quicksum(b.load_p[n] * b.served[n] for n in b.LD if tier[n] == t),
+        TIERS, rule=lambda _, t: pyo.quicksum(b.load_p[n.bus] * b.served[n.bus] for n in by_tier[t])
     )
     b.own_value = pyo.Expression(
         expr=pyo.quicksum(net.tier_weight[t] * b.served_mw[t] for t in TIERS)

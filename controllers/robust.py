@@ -86,11 +86,10 @@ class Recourse:
         self.solver = persistent_highs()
 
     def solve(self, fs: FirstStage, pv_mw: Mapping[str, np.ndarray]) -> RecourseResult:
-        m, case = self.model, self.case
+        m, r, case = self.model, self.model.rec, self.case
         set_first_stage(m, fs)
-        set_pv_avail(m.rec, pv_mw)
+        set_pv_avail(r, pv_mw)
         cost = solve_optimal(m, self.solver, "MESS recourse").objective
-        r = m.rec
         shed: dict[int, float] = dict.fromkeys(TIERS, 0.0)
         for x, t in r.served:
             shed[case.tier.get(x, 3)] += (

@@ -87,13 +87,6 @@ def declare_first_stage_cost(m: pyo.Block, case: RobustCase) -> None:
     m.first_stage_cost = pyo.Expression(expr=m.placement_cost + m.switch_cost)
 
 
-def declare_first_stage(m: pyo.Block, case: RobustCase) -> None:
-    declare_first_stage_vars(m, case)
-    declare_fleet(m, case)
-    declare_sources(m, case)
-    declare_first_stage_cost(m, case)
-
-
 def declare_first_stage_params(m: pyo.Block) -> None:
     """The first stage as data (for the recourse alone): same names as the variables."""
     m.live = pyo.Param(m.L, mutable=True, initialize=0.0)
@@ -246,7 +239,10 @@ def build_master_model(
     """First stage plus eta >= recourse cost of each PV scenario (own copy of y each)."""
     m = pyo.ConcreteModel(name="mess_master")
     declare_sets(m, case)
-    declare_first_stage(m, case)
+    declare_first_stage_vars(m, case)
+    declare_fleet(m, case)
+    declare_sources(m, case)
+    declare_first_stage_cost(m, case)
     m.eta = pyo.Var(within=pyo.NonNegativeReals)
     m.obj = pyo.Objective(expr=m.first_stage_cost + m.eta)
     m.n_scenarios = 0
