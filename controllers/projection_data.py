@@ -97,8 +97,7 @@ class TieLineHull:
 
     @property
     def area_mw_mvar(self) -> float:
-        v = np.asarray(self.vertices)
-        x, y = v[:, 0], v[:, 1]
+        x, y = np.asarray(self.vertices).T
         return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
 
     def contains(self, p_mw: float, q_mvar: float, tol_mw: float = 1e-9) -> bool:
