@@ -147,7 +147,10 @@ def declare_radiality(m: pyo.Block, ev: DSOEvent, ports: Mapping[str, TiePort]) 
     blocks.declare_commodity_vars(m, n_bus)
     blocks.declare_live_branches(m, dd.branches)
     flags = {"source_energised": (m.sigma, m.S, where)}
-    substation = lambda bus: int(bus == dd.root and ev.main_grid_available)  # noqa: E731
+
+    def substation(bus):
+        return int(bus == dd.root and ev.main_grid_available)
+
     sources = blocks.declare_grid_forming(m, flags, sorted(shared), substation)
     blocks.declare_commodity_flow(m, dd.branches, n_bus, sources)
 
