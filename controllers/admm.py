@@ -114,13 +114,14 @@ class ADMMState:
 
     def shifted(self, periods: int = 1) -> ADMMState:
         """The state moved forward by ``periods`` (last values repeated): a warm start."""
+        zeta, y = ({k: _shift(v, periods) for k, v in d.items()} for d in (self.zeta, self.y))
+        z, u_dso, u_mg = (_shift(a, periods) for a in (self.z, self.u_dso, self.u_mg))
+        return ADMMState(z, u_dso, u_mg, zeta, y, self.rho_outer, self.rho_inner)
 
-        def shift(a: np.ndarray) -> np.ndarray:
-            return np.concatenate([a[..., periods:], np.repeat(a[..., -1:], periods, -1)], -1)
 
-        zeta, y = ({k: shift(v) for k, v in d.items()} for d in (self.zeta, self.y))
-        arrays = (shift(self.z), shift(self.u_dso), shift(self.u_mg), zeta, y)
-        return ADMMState(*arrays, self.rho_outer, self.rho_inner)
+def _shift(a: np.ndarray, periods: int = 1) -> np.ndarray:
+    """``a`` moved forward by ``periods`` along its last axis, its last values repeated."""
+    return np.concatenate([a[..., periods:], np.repeat(a[..., -1:], periods, -1)], -1)
 
 
 @dataclass
@@ -165,9 +166,7 @@ class ADMMCoordinator:
         self.mg_pm: dict[str, np.ndarray] = {}  # the microgrids' last replies
         self.mg_trade: dict[tuple[str, str], np.ndarray] = {}
         self.mg_cost: dict[str, float] = {}
-        s = self.settings
-        self.comms = CommunicationModel(s.comms) if s.comms is not None else None
-        self.comm_stats = CommStats()
+        self.comms = None if (c := self.settings.comms) is None else CommunicationModel(c)
         self._new_horizon(0)
 
     def _build_dso(self) -> Agent:
@@ -191,9 +190,6 @@ class ADMMCoordinator:
         """Consensus value of trade_mn (what m buys from n)."""
         return st.zeta[(m, n)] if m < n else -st.zeta[(n, m)]
 
-    def _dso_anchors(self, st: ADMMState) -> tuple[dict, dict]:
-        return {"prox_pm": (st.z - st.u_dso).ravel()}, {"prox_pm": st.rho_outer}
-
     def _mg_request(self, g: str, st: ADMMState, first: bool) -> Message:
         i = self.names.index(g)
         trade = {n: (self._zeta(st, g, n) - st.y[(g, n)]).tolist() for n in self.nbrs[g]}
@@ -204,7 +200,7 @@ class ADMMCoordinator:
     def _start_dso(self, st: ADMMState, first: bool) -> Future | None:
         """Start the DSO's solve at the current consensus; a re-solve runs in the DSO's
         thread (``dso_beside_microgrids``), the horizon's first solve (a Pyomo solve) here."""
-        anchors, rho = self._dso_anchors(st)
+        anchors, rho = {"prox_pm": (st.z - st.u_dso).ravel()}, {"prox_pm": st.rho_outer}
         if first or not self.settings.dso_beside_microgrids:
             (self.dso.first_solve if first else self.dso.resolve)(anchors, rho)
             return None
@@ -265,12 +261,8 @@ class ADMMCoordinator:
         if warm is None:
             self.mg_pm, self.mg_trade, self.mg_cost = {}, {}, {}
             return
-
-        def shift(a: np.ndarray) -> np.ndarray:
-            return np.r_[a[1:], a[-1:]]
-
-        self.mg_pm = {g: shift(v) for g, v in self.mg_pm.items()}
-        self.mg_trade = {k: shift(v) for k, v in self.mg_trade.items()}
+        self.mg_pm = {g: _shift(v) for g, v in self.mg_pm.items()}
+        self.mg_trade = {k: _shift(v) for k, v in self.mg_trade.items()}
         self.mg_cost = {g: float("nan") for g in self.mg_cost}  # last horizon's: unknown now
 
     def _ask(self, requests: Requests, count: MessageCount) -> Exchange:
@@ -360,30 +352,18 @@ class ADMMCoordinator:
     def _update_outer(
         self, st: ADMMState, pm_dso: np.ndarray, pm_mg: np.ndarray
     ) -> tuple[float, float]:
-        a_rel = self.settings.relax
-        x_dso = a_rel * pm_dso + (1 - a_rel) * st.z  # over-relaxed copies
-        x_mg = a_rel * pm_mg + (1 - a_rel) * st.z
-        z_new = ((x_dso + st.u_dso) + (x_mg + st.u_mg)) / 2
-        if self._held:
-            return self._update_outer_held(st, x_dso, x_mg, z_new, pm_dso - pm_mg)
-        s_out = float(np.abs(z_new - st.z).max())
-        st.z = z_new
-        st.u_dso += x_dso - z_new
-        st.u_mg += x_mg - z_new
-        return float(np.abs(pm_dso - pm_mg).max()), s_out
-
-    def _update_outer_held(
-        self, st: ADMMState, x_dso: np.ndarray, x_mg: np.ndarray, z_new: np.ndarray, r: np.ndarray
-    ) -> tuple[float, float]:
-        """The outer update without the rows of the microgrids that did not answer."""
+        """The outer update, without the rows of the microgrids whose consensus is held."""
         rows = [i for i, g in enumerate(self.names) if g not in self._held]
         if not rows:
             return 0.0, 0.0
-        s_out = float(np.abs(z_new[rows] - st.z[rows]).max())
-        st.z[rows] = z_new[rows]
-        st.u_dso[rows] += x_dso[rows] - z_new[rows]
-        st.u_mg[rows] += x_mg[rows] - z_new[rows]
-        return float(np.abs(r[rows]).max()), s_out
+        a_rel, z = self.settings.relax, st.z[rows]
+        x_dso = a_rel * pm_dso[rows] + (1 - a_rel) * z  # over-relaxed copies
+        x_mg = a_rel * pm_mg[rows] + (1 - a_rel) * z
+        z_new = ((x_dso + st.u_dso[rows]) + (x_mg + st.u_mg[rows])) / 2
+        st.z[rows] = z_new
+        st.u_dso[rows] += x_dso - z_new
+        st.u_mg[rows] += x_mg - z_new
+        return float(np.abs(pm_dso[rows] - pm_mg[rows]).max()), float(np.abs(z_new - z).max())
 
     def _balance(self, st: ADMMState, r: float, s: float, which: str) -> None:
         """Residual balancing of one penalty (scaled duals rescaled accordingly)."""

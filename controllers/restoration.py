@@ -442,35 +442,25 @@ def declare_objective(m: pyo.Block, dd: DSOData, data: NetworkData, inp: Restora
     value = inp.value_cny_per_weighted_mwh
     w_bus = {b: data.tier_weight(data.tier_of(b)) for b in dd.buses}
     w_mg = {g: data.tier_weight(inp.microgrids[g].load_tier) for g in m.M}
-    m.restored_value = pyo.Expression(
-        expr=value
-        * pyo.quicksum(
-            dt[t]
-            * (
-                pyo.quicksum(w_bus[b] * m.load_p[b, t] * m.x[b, t] for b in m.D)
-                + pyo.quicksum(w_mg[g] * m.mg_load[g, t] * m.served[g, t] for g in m.M)
-            )
-            for t in m.T
-        )
-    )
+
+    def energy(power):  # sum_t dt_t power(t): MWh of a power in MW
+        return pyo.quicksum(dt[t] * power(t) for t in m.T)
+
+    def restored_mw(t):  # weighted
+        dso = pyo.quicksum(w_bus[b] * m.load_p[b, t] * m.x[b, t] for b in m.D)
+        return dso + pyo.quicksum(w_mg[g] * m.mg_load[g, t] * m.served[g, t] for g in m.M)
+
+    def curtailed_mw(t):
+        wind = pyo.quicksum(m.wind_avail[g, t] - m.wind[g, t] for g in m.M)
+        return wind + pyo.quicksum(m.pv_avail[p, t] - m.pv[p, t] for p in m.PV)
+
+    def loss_mw(t):
+        return pyo.quicksum(br.r_pu * m.ell[br.ieee, t] for br in dd.branches)
+
+    m.restored_value = pyo.Expression(expr=value * energy(restored_mw))
     m.switch_cost = pyo.Expression(
         expr=dd.switch_cost * pyo.quicksum(m.sw[ln, t] for ln in m.L for t in m.T)
     )
-    m.loss_cost = pyo.Expression(
-        expr=dd.loss_cost
-        * pyo.quicksum(
-            dt[t] * pyo.quicksum(br.r_pu * m.ell[br.ieee, t] for br in dd.branches) for t in m.T
-        )
-    )
-    m.curtail_cost = pyo.Expression(
-        expr=inp.curtail_penalty_cny_per_mwh
-        * pyo.quicksum(
-            dt[t]
-            * (
-                pyo.quicksum(m.wind_avail[g, t] - m.wind[g, t] for g in m.M)
-                + pyo.quicksum(m.pv_avail[p, t] - m.pv[p, t] for p in m.PV)
-            )
-            for t in m.T
-        )
-    )
+    m.loss_cost = pyo.Expression(expr=dd.loss_cost * energy(loss_mw))
+    m.curtail_cost = pyo.Expression(expr=inp.curtail_penalty_cny_per_mwh * energy(curtailed_mw))
     m.obj = pyo.Objective(expr=-m.restored_value + m.switch_cost + m.curtail_cost + m.loss_cost)

@@ -251,7 +251,7 @@ class RestorationADMM:
 
     def _outer(self, st: Consensus, net: dict) -> tuple[float, float, dict]:
         """Boundary consensus (EMA-smoothed switches), duals, residuals per quantity."""
-        res = {}
+        cfg, res = self.settings, {}
         closed = np.zeros_like(st.z["a"])
         for a, ag in self.agents.items():
             np.maximum.at(closed, ag.rows, net[a]["a"])
@@ -261,16 +261,13 @@ class RestorationADMM:
             for a, ag in self.agents.items():
                 if q == "v" and ag.importing:  # the normal side sets the boundary voltage
                     continue
-                rows = ag.rows
-                np.add.at(total, rows, net[a][q] + st.u[a][q])
-                np.add.at(count, rows, 1.0)
+                np.add.at(total, ag.rows, net[a][q] + st.u[a][q])
+                np.add.at(count, ag.rows, 1.0)
             mean = total / np.maximum(count, 1.0)
             old = st.z[q].copy()
-            if q == "a" and not self.switches_fixed:
-                gamma = self.settings.ema
-                mean = (1 - gamma) * old + gamma * np.clip(mean, 0.0, 1.0)
-            elif q == "a":
-                mean = old
+            if q == "a":  # held once fixed, else smoothed
+                smoothed = (1 - cfg.ema) * old + cfg.ema * np.clip(mean, 0.0, 1.0)
+                mean = old if self.switches_fixed else smoothed
             st.z[q] = mean
             r = 0.0
             for a, ag in self.agents.items():
@@ -285,12 +282,10 @@ class RestorationADMM:
                 change = change * (np.maximum(closed, st.z["a"]) > 1e-6)
             s = float(np.max(change, initial=0.0))
             res[q] = (r, s)
-            self._set_rho(st, q, balanced(st.rho[q], self.settings.rho[q], r, s, self.settings))
-        if res["a"][0] > self.settings.eps_primal:  # binary choices: tighten until they agree
-            cfg = self.settings
+            self._set_rho(st, q, balanced(st.rho[q], cfg.rho[q], r, s, cfg))
+        if res["a"][0] > cfg.eps_primal:  # binary choices: tighten until they agree
             self._set_rho(st, "a", min(st.rho["a"] * cfg.nu, cfg.rho["a"] * cfg.rho_range))
-        r = max(v[0] for v in res.values())
-        s = max(v[1] for v in res.values())
+        r, s = (max(v[i] for v in res.values()) for i in (0, 1))
         return r, s, res
 
     def _start(self, st: Consensus, net: dict) -> None:
@@ -298,13 +293,8 @@ class RestorationADMM:
         powers and switches at the importing sides' own optimum, voltages at the normal side's
         (from zero exchange a tie worth less than the first penalties would never be tried)."""
         for a, ag in self.agents.items():
-            rows = ag.rows
-            if ag.importing:
-                for q in ("p", "q", "a"):
-                    st.z[q][rows] = net[a][q]
-            else:
-                st.z["v"][rows] = net[a]["v"]
-        for a in self.agents:
+            for q in ("p", "q", "a") if ag.importing else ("v",):
+                st.z[q][ag.rows] = net[a][q]
             for q in QUANTITIES:
                 st.u[a][q][:] = 0.0
 
@@ -315,9 +305,7 @@ class RestorationADMM:
             if ag.importing:
                 alpha[ag.rows] = np.round(net[a]["a"])
         for a, ag in self.agents.items():
-            m = ag.model
-            switch = m.alpha if ag.importing else m.port_alpha
-            values = alpha[ag.rows]
+            switch, values = ag.switch, alpha[ag.rows]
             for key, value in zip(ag.keys, values, strict=True):
                 switch[key].fix(float(value))
             fast = ag.agent.fast
@@ -410,24 +398,20 @@ class RestorationADMM:
         results: dict[str, RestorationResult] = {}
         drawn: dict[tuple[int, int], tuple[float, float]] = {}
         ghost_v: dict[tuple[int, int], float] = {}
-        limit = self.settings.limits
         for a, ag in self.agents.items():
             if not ag.importing:
                 continue
             m = ag.model
-            rows = ag.rows
             restore_objective(m)
-            for i, key in enumerate(ag.keys):
-                m.alpha[key].fix(int(alpha[rows][i] > 0.5))
             ghost = {lk.branch: lk.normal_bus for lk in ag.links}
-            for i, (ln, t) in enumerate(ag.keys):
-                m.v[ghost[ln], t].fix(float(st.z["v"][rows][i]))
+            for (ln, t), closed, v in zip(ag.keys, alpha[ag.rows], st.z["v"][ag.rows], strict=True):
+                m.alpha[ln, t].fix(int(closed > 0.5))
+                m.v[ghost[ln], t].fix(float(v))
             try:
-                results[a] = solve_restoration(m, limit)
+                results[a] = solve_restoration(m, self.settings.limits)
             except InfeasibleError:
-                for lk in ag.links:
-                    for t in m.T:
-                        m.v[lk.normal_bus, t].unfix()
+                for ln, t in ag.keys:
+                    m.v[ghost[ln], t].unfix()
                 results[a] = self._solve_or_raise(m, a)
             for ln, t in ag.keys:
                 drawn[(ln, t)] = (pyo.value(m.port_p[ln, t]), pyo.value(m.port_q[ln, t]))
@@ -472,11 +456,8 @@ def balanced(rho: float, rho0: float, r: float, s: float, cfg: RestorationADMMSe
     (r below its threshold, s above) rho is raised, not lowered; and rho never falls
     below its start (below it the iterates jumped between vertices, as in the bilevel ADMM).
     """
-    top = rho0 * cfg.rho_range
-    if r <= cfg.eps_primal and s > cfg.eps_dual:
-        return min(rho * cfg.nu, top)
-    if r >= cfg.q * s and r > cfg.eps_primal:
-        return min(rho * cfg.nu, top)
+    if (r <= cfg.eps_primal and s > cfg.eps_dual) or (r >= cfg.q * s and r > cfg.eps_primal):
+        return min(rho * cfg.nu, rho0 * cfg.rho_range)
     if cfg.q * r <= s and s > cfg.eps_dual:
         return max(rho / cfg.nu, rho0)
     return rho

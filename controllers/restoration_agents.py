@@ -110,13 +110,12 @@ class SubNetwork:
         self.links = link_list
         self.importing = importing
         self.ghosts = {lk.normal_bus for lk in link_list} if importing else set()
-        m = build_restoration_model(dd_sub, data, inp)
-        self.model = m
+        self.model = m = build_restoration_model(dd_sub, data, inp)
         keys = [(lk.branch, t) for lk in link_list for t in m.T]
         bus = {lk.branch: lk.normal_bus for lk in link_list}
         m.cp_v = pyo.Expression(keys, rule=lambda _, ln, t: m.v[bus[ln], t])
-        switch = m.alpha if importing else m.port_alpha
-        m.cp_a = pyo.Expression(keys, rule=lambda _, ln, t: switch[ln, t])
+        self.switch = m.alpha if importing else m.port_alpha  # the boundary switches' copy
+        m.cp_a = pyo.Expression(keys, rule=lambda _, ln, t: self.switch[ln, t])
         coupled = {"p": m.port_p, "q": m.port_q, "v": m.cp_v, "a": m.cp_a}
         terms = {q: add_prox(m, f"prox_{q}", keys, var) for q, var in coupled.items()}
         self.storage_keys = [(g, t) for g in m.M for t in m.T]
@@ -147,8 +146,7 @@ class SubNetwork:
     def values(self) -> dict[str, np.ndarray]:
         """Coupling values of the current iterate, ordered like ``keys``."""
         m, val = self.model, partial(current, self.agent)
-        switch = m.alpha if self.importing else m.port_alpha
-        coupled = {"p": m.port_p, "q": m.port_q, "a": switch}
+        coupled = {"p": m.port_p, "q": m.port_q, "a": self.switch}
         out = {q: [val(var[k]) for k in self.keys] for q, var in coupled.items()}
         out["v"] = [val(m.v[lk.normal_bus, t]) for lk in self.links for t in m.T]
         out["s"] = [val(m.ch[k]) - val(m.dis[k]) for k in self.storage_keys]
@@ -194,13 +192,8 @@ def current(agent: Agent, var) -> float:
 
 def prox_solve(agent: Agent, anchors: dict, rho: dict, first: bool) -> None:
     """Solve ``agent`` with the proximal blocks ``prox_<q>`` centred at ``anchors[q]``."""
-    names = {f"prox_{q}": q for q in anchors}
-    a = {n: anchors[q] for n, q in names.items()}
-    r = {n: rho[q] for n, q in names.items()}
-    if first:
-        agent.first_solve(a, r)
-    else:
-        agent.resolve(a, r)
+    solve = agent.first_solve if first else agent.resolve
+    solve({f"prox_{q}": x for q, x in anchors.items()}, {f"prox_{q}": rho[q] for q in anchors})
 
 
 class StorageLP:
