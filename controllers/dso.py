@@ -172,13 +172,12 @@ def declare_params(m: pyo.Block, dd: DSOData) -> None:
 
 # --- variables ---------------------------------------------------------------------------
 def declare_vars(m: pyo.Block, dd: DSOData, binary: bool) -> None:
-    vmin2, vmax2 = dd.v_min_pu**2, dd.v_max_pu**2
     s_max = {b.ieee: b.s_max_pu for b in dd.branches}
     m.P = pyo.Var(m.L, m.T, bounds=lambda _, ln, t: (-s_max[ln], s_max[ln]))
     m.Q = pyo.Var(m.L, m.T, bounds=lambda _, ln, t: (-s_max[ln], s_max[ln]))
     m.lp = pyo.Var(m.L, m.T, within=pyo.NonNegativeReals)
     m.lq = pyo.Var(m.L, m.T, within=pyo.NonNegativeReals)
-    m.v = pyo.Var(m.B, m.T, bounds=(vmin2, vmax2), initialize=1.0)
+    m.v = pyo.Var(m.B, m.T, bounds=(dd.v_min_pu**2, dd.v_max_pu**2), initialize=1.0)
     m.P0 = pyo.Var(m.T, bounds=(-dd.substation_p_max_mw, dd.substation_p_max_mw))
     m.Q0 = pyo.Var(m.T, bounds=(-dd.substation_p_max_mw, dd.substation_p_max_mw))
     m.pm = pyo.Var(m.M, m.T, bounds=lambda _, mg, t: (-dd.mg_p_max_mw[mg], dd.mg_p_max_mw[mg]))

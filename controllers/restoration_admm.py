@@ -203,8 +203,7 @@ class RestorationADMM:
         return out
 
     def _sto_anchors(self, st: Consensus, a: str, g: str) -> dict[str, np.ndarray]:
-        ag = self.agents[a]
-        idx = ag.storage_index[g]
+        idx = self.agents[a].storage_index[g]
         return {q: st.zs[a][q][idx] - st.us_sto[a][q][idx] for q in ("s", "e")}
 
     def _solve_agents(self, st: Consensus, first: bool) -> dict[str, dict[str, np.ndarray]]:

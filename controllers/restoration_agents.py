@@ -169,9 +169,8 @@ class SubNetwork:
         for name, handle in ag.prox.items():
             q = name.removeprefix("prox_")
             handle.update(ag.fast, anchors[q], rho[q])
-        v = ag.prox["prox_v"]
         self.v_weight = np.asarray(v_weight, float)
-        ag.fast.set_costs(v.e_cols, rho["v"] * self.v_weight)
+        ag.fast.set_costs(ag.prox["prox_v"].e_cols, rho["v"] * self.v_weight)
         ag.rho = {f"prox_{q}": r for q, r in rho.items() if f"prox_{q}" in ag.prox}
         ag.x = ag.fast.run()
 
@@ -179,8 +178,7 @@ class SubNetwork:
         """The sub-network's objective without the penalties."""
         ag = self.agent
         penalty = sum(h.penalty(ag.x, ag.rho[n]) for n, h in ag.prox.items() if n != "prox_v")
-        v = ag.prox["prox_v"]
-        penalty += ag.rho["prox_v"] * float(self.v_weight @ ag.x[v.e_cols])
+        penalty += ag.rho["prox_v"] * float(self.v_weight @ ag.x[ag.prox["prox_v"].e_cols])
         return ag.fast.objective() - penalty
 
 
@@ -235,8 +233,7 @@ class StorageLP:
 def restore_objective(m: pyo.ConcreteModel) -> None:
     """The agent's own objective with the SOC dynamics back (for the repair solves)."""
     for name in ("prox_p", "prox_q", "prox_v", "prox_a", "prox_s", "prox_e"):
-        block = getattr(m, name, None)
-        if block is not None:
+        if (block := getattr(m, name, None)) is not None:
             set_anchor(block, {}, 0.0)
     if hasattr(m, "soc_dyn"):
         m.soc_dyn.activate()

@@ -219,11 +219,9 @@ def validate_inputs(dd: DSOData, inp: RestorationInputs) -> None:
         ("forced_open", inp.forced_open),
         ("initial_closed", inp.initial_closed),
     ):
-        unknown = sorted(set(numbers) - lines)
-        if unknown:
+        if unknown := sorted(set(numbers) - lines):
             raise RestorationInputError(f"{name}: unknown IEEE branches {unknown}")
-    unknown_mg = sorted(set(inp.microgrids) - set(dd.mg_bus))
-    if unknown_mg:
+    if unknown_mg := sorted(set(inp.microgrids) - set(dd.mg_bus)):
         raise RestorationInputError(f"microgrids: unknown {unknown_mg} (known {sorted(dd.mg_bus)})")
     series = [(f"demand_mw[{b}]", v) for b, v in inp.demand_mw.items()]
     series += [(f"pv_mw[{p}]", v) for p, v in inp.pv_mw.items()]

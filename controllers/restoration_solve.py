@@ -134,7 +134,6 @@ def extract_result(m: pyo.ConcreteModel, rec: SolveRecord) -> RestorationResult:
     prev_closed = {
         ln for ln, c in inp.initial_closed.items() if c and ln not in inp.faulted | inp.forced_open
     }
-    tiers = m.tiers
     for t in m.T:
         closed = frozenset(int(ln) for ln in m.L if pyo.value(m.alpha[ln, t]) > 0.5)
         live = frozenset(int(ln) for ln in m.L if pyo.value(m.live[ln, t]) > 0.5)
@@ -147,10 +146,8 @@ def extract_result(m: pyo.ConcreteModel, rec: SolveRecord) -> RestorationResult:
         restored: dict[int, float] = {}
         unserved: dict[int, float] = {}
         for b in m.D:
-            tier = tiers[b]
-            p = pyo.value(m.load_p[b, t])
             target = restored if b in picked else unserved
-            target[tier] = target.get(tier, 0.0) + p
+            target[m.tiers[b]] = target.get(m.tiers[b], 0.0) + pyo.value(m.load_p[b, t])
         for tier in set(restored) | set(unserved):
             restored.setdefault(tier, 0.0)
             unserved.setdefault(tier, 0.0)

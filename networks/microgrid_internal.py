@@ -168,11 +168,10 @@ def internal_networks_from_tables(
         for i, row in frame.iterrows():
             check_row(row, checks, partial(MicrogridDataError, file, f"row {i + 2}"))
     weights = {t: data.tier_weight(t) for t in TIERS}
-    out = {}
-    for mg in data.microgrids:
-        parts = {f: t[t["microgrid"] == mg.name] for f, t in tables.items()}
-        out[mg.name] = _network(mg, parts, weights)
-    return out
+    return {
+        mg.name: _network(mg, {f: t[t["microgrid"] == mg.name] for f, t in tables.items()}, weights)
+        for mg in data.microgrids
+    }
 
 
 def _read(path: Path) -> pd.DataFrame:
