@@ -227,9 +227,8 @@ class RestorationADMM:
             sto = {"s": np.zeros(len(ag.storage_keys)), "e": np.zeros(len(ag.storage_keys))}
             for g, lp in ag.storage.items():
                 lp.solve(self._sto_anchors(st, a, g), st.rho_s, first)
-                idx = ag.storage_index[g]
                 for q, v in lp.values().items():
-                    sto[q][idx] = v
+                    sto[q][ag.storage_index[g]] = v
             for q in ("s", "e"):
                 old = st.zs[a][q]
                 new = 0.5 * (net[a][q] + st.us_net[a][q] + sto[q] + st.us_sto[a][q])
@@ -304,11 +303,11 @@ class RestorationADMM:
             if ag.importing:
                 alpha[ag.rows] = np.round(net[a]["a"])
         for a, ag in self.agents.items():
-            switch, values = ag.switch, alpha[ag.rows]
+            values = alpha[ag.rows]
             for key, value in zip(ag.keys, values, strict=True):
-                switch[key].fix(float(value))
+                ag.switch[key].fix(float(value))
             fast = ag.agent.fast
-            cols = fast.cols([switch[key] for key in ag.keys])
+            cols = fast.cols([ag.switch[key] for key in ag.keys])
             fast.highs.changeColsBounds(len(cols), cols, values, values)
             st.u[a]["a"][:] = 0.0
         st.z["a"] = alpha
@@ -403,8 +402,8 @@ class RestorationADMM:
             m = ag.model
             restore_objective(m)
             ghost = {lk.branch: lk.normal_bus for lk in ag.links}
-            for (ln, t), closed, v in zip(ag.keys, alpha[ag.rows], st.z["v"][ag.rows], strict=True):
-                m.alpha[ln, t].fix(int(closed > 0.5))
+            for (ln, t), on, v in zip(ag.keys, alpha[ag.rows], st.z["v"][ag.rows], strict=True):
+                m.alpha[ln, t].fix(int(on > 0.5))
                 m.v[ghost[ln], t].fix(float(v))
             try:
                 results[a] = solve_restoration(m, self.settings.limits)
