@@ -166,7 +166,8 @@ class ADMMCoordinator:
         self.mg_pm: dict[str, np.ndarray] = {}  # the microgrids' last replies
         self.mg_trade: dict[tuple[str, str], np.ndarray] = {}
         self.mg_cost: dict[str, float] = {}
-        self.comms = None if (c := self.settings.comms) is None else CommunicationModel(c)
+        comms = self.settings.comms
+        self.comms = CommunicationModel(comms) if comms is not None else None
         self._new_horizon(0)
 
     def _build_dso(self) -> Agent:
