@@ -31,7 +31,7 @@ from mgcosim.controllers.coordinated_model import (
     build_upper_model,
     build_virtual_node_model,
 )
-from mgcosim.controllers.dso import default_topology, dso_data
+from mgcosim.controllers.dso import default_topology, dso_data, unknown_branches
 from mgcosim.controllers.projection import Projection, project_microgrid
 from mgcosim.controllers.projection_data import (
     MicrogridConditions,
@@ -107,7 +107,7 @@ def main_grid_loss_case(
     if hour not in profile.index:
         raise ValueError(f"hour {hour}: use an hour of the profile, 0..23")
     load_pu, wind_pu, pv_pu = (float(profile.at[hour, c]) for c in ("load_pu", "wind_pu", "pv_pu"))
-    if unknown := sorted(set(faulted) - {b.ieee for b in dd.branches}):
+    if unknown := unknown_branches(dd, faulted):
         raise ValueError(f"faulted: unknown IEEE branches {unknown}")
     event = DSOEvent(
         dso=dd,

@@ -148,6 +148,11 @@ def default_topology(dd: DSOData) -> dict[int, bool]:
     return {b.ieee: not b.is_tie for b in dd.branches}
 
 
+def unknown_branches(dd: DSOData, numbers) -> list[int]:
+    """The IEEE branch numbers among ``numbers`` that the network does not have, sorted."""
+    return sorted(set(numbers) - {b.ieee for b in dd.branches})
+
+
 # --- model building: sets and parameters -------------------------------------------------
 def declare_sets(m: pyo.Block, dd: DSOData, n_periods: int) -> None:
     m.T = pyo.RangeSet(0, n_periods - 1)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import networkx as nx
 import numpy as np
 
-from mgcosim.controllers.dso import DSOData
+from mgcosim.controllers.dso import DSOData, unknown_branches
 from mgcosim.networks.params import MG_LOAD_TIER, MicrogridParams, NetworkData
 
 
@@ -213,13 +213,12 @@ def validate_inputs(dd: DSOData, inp: RestorationInputs) -> None:
         raise RestorationInputError(
             f"integer_periods {inp.integer_periods}: need at least 1 (None: every period)"
         )
-    lines = {b.ieee for b in dd.branches}
     for name, numbers in (
         ("faulted", inp.faulted),
         ("forced_open", inp.forced_open),
         ("initial_closed", inp.initial_closed),
     ):
-        if unknown := sorted(set(numbers) - lines):
+        if unknown := unknown_branches(dd, numbers):
             raise RestorationInputError(f"{name}: unknown IEEE branches {unknown}")
     if unknown_mg := sorted(set(inp.microgrids) - set(dd.mg_bus)):
         raise RestorationInputError(f"microgrids: unknown {unknown_mg} (known {sorted(dd.mg_bus)})")

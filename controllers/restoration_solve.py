@@ -146,8 +146,8 @@ def extract_result(m: pyo.ConcreteModel, rec: SolveRecord) -> RestorationResult:
         restored: dict[int, float] = {}
         unserved: dict[int, float] = {}
         for b in m.D:
-            target = restored if b in picked else unserved
-            target[m.tiers[b]] = target.get(m.tiers[b], 0.0) + pyo.value(m.load_p[b, t])
+            target, tier = (restored if b in picked else unserved), m.tiers[b]
+            target[tier] = target.get(tier, 0.0) + pyo.value(m.load_p[b, t])
         for tier in set(restored) | set(unserved):
             restored.setdefault(tier, 0.0)
             unserved.setdefault(tier, 0.0)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mgcosim.controllers.dso import DSOData
+from mgcosim.controllers.dso import DSOData, unknown_branches
 from mgcosim.networks.params import DATA_DIR, MessParams, NetworkData, load_mess_params, q_per_p
 
 PROFILES_FILE = DATA_DIR / "profiles_default.csv"
@@ -127,10 +127,9 @@ def robust_case(
 def validate_case(case: RobustCase) -> None:
     """Raise :class:`RobustInputError` on the first input that does not fit."""
     dd, mess = case.dd, case.mess
-    lines = {b.ieee for b in dd.branches}
     branch_sets = {"damaged_branches": case.event.damaged_branches, "switchable": case.switchable}
     for name, numbers in branch_sets.items():
-        if unknown := sorted(set(numbers) - lines):
+        if unknown := unknown_branches(dd, numbers):
             raise RobustInputError(f"{name}: unknown IEEE branches {unknown}")
     if unknown := sorted(set(mess.candidate_buses_ieee) - set(dd.buses)):
         raise RobustInputError(f"candidate_buses_ieee: unknown IEEE buses {unknown}")

@@ -240,3 +240,9 @@ def test_offers_accept_mappings_of_preferences(case, strategies):
     offer = projections["MG1"].offer
     assert isinstance(offer.tier_max_mw, Mapping)
     assert offer.with_preference({1: 2.0, 2: 1.0, 3: 1.0}).preference[1] == 2.0
+
+
+def test_unknown_faulted_branch_is_refused(data):
+    """IEEE 33 has branches 1..37: branch 40 is named in the refusal."""
+    with pytest.raises(ValueError, match=r"^faulted: unknown IEEE branches \[40\]$"):
+        main_grid_loss_case(data, faulted=(12, 40))

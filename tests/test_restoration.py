@@ -352,3 +352,13 @@ def test_first_step_start_holds_the_first_periods_decisions(dd, data):
     one = build_restoration_model(dd, data, dataclasses.replace(inp, integer_periods=1))
     none, no_time = first_step_start(one)
     assert len(none) == 0 and no_time == 0.0  # one integer period: nothing to start from
+
+
+def test_unknown_branches_are_refused_by_field(dd, data):
+    """IEEE 33 has branches 1..37: 38 and 99 are named in the refusal, with the field."""
+    inp = nominal_inputs(dd, data, n_periods=1, faulted={12, 99, 38}, main_grid_available=True)
+    with pytest.raises(RestorationInputError, match=r"^faulted: unknown IEEE branches \[38, 99\]$"):
+        build_restoration_model(dd, data, inp)
+    held = dataclasses.replace(inp, faulted=frozenset({12}), forced_open=frozenset({40}))
+    with pytest.raises(RestorationInputError, match=r"^forced_open: unknown IEEE branches \[40\]$"):
+        build_restoration_model(dd, data, held)
